@@ -1,0 +1,95 @@
+"""Terminal rendering with rich: run progress and result tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.distill import EpochReport
+from harness.study import TrialSpec
+
+console = Console()
+
+
+class RichProgress:
+    """Trial k of n, its epoch and current accuracy, on one live line."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: Any = None
+        self._head = ""
+
+    def __enter__(self) -> RichProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)
+
+    def trial_started(self, spec: TrialSpec, *, number: int, total: int) -> None:
+        self._head = f"trial {number}/{total} [bold]{spec.label}[/] seed {spec.seed}"
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(self._head, total=spec.config.train.epochs)
+
+    def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:
+        top1 = report.metrics.get("val/top1", float("nan"))
+        self._bar.update(
+            self._task,
+            completed=report.epoch + 1,
+            description=f"{self._head} | epoch {report.epoch + 1} top1 {top1:.3f}",
+        )
+
+    def trial_finished(self, spec: TrialSpec, *, status: str, metrics: dict[str, Any]) -> None:
+        top1 = metrics.get("val/top1")
+        shown = f"top1 {top1:.4f}" if top1 is not None else ""
+        color = {"complete": "green", "failed": "red"}.get(status, "yellow")
+        console.print(
+            f"{self._head} [{color}]{status}[/] {shown} "
+            f"({metrics.get('cost/total_seconds', 0):.1f} s)"
+        )
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def results_table(report: pl.DataFrame, *, title: str) -> Table:
+    """Configuration, seeds done, mean, std and 95% CI of the combined top-1, baseline delta."""
+    table = Table(title=title)
+    for column in ("configuration", "seeds", "top1 mean", "std", "95% CI", "best-epoch mean",
+                   "delta vs baseline [95% CI]", "p"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    has_deltas = "delta_mean" in report.columns
+    for row in report.iter_rows(named=True):
+        ci = "-" if row["ci_low"] is None else f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+        delta_text, p_text = "-", "-"
+        if has_deltas and row["delta_mean"] is None:
+            delta_text = "baseline"
+        elif has_deltas:
+            interval = (
+                "" if row["delta_ci_low"] is None
+                else f" [{row['delta_ci_low']:+.4f}, {row['delta_ci_high']:+.4f}]"
+            )
+            delta_text = f"{row['delta_mean']:+.4f}{interval}"
+            p_text = _fmt(row["p_value"], 3)
+        table.add_row(
+            row["label"], str(row["n"]), _fmt(row["mean"]), _fmt(row["std"]), ci,
+            _fmt(row["best_mean"]), delta_text, p_text,
+        )
+    return table

@@ -1,0 +1,114 @@
+"""Aggregation over seeds (mean, std, 95% Student-t interval) and paired baseline deltas."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+from scipy import stats
+
+from harness.analysis._load import factor_columns
+
+CONFIDENCE = 0.95
+
+
+def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, float | None]:
+    """Two-sided 95% Student-t confidence interval of a mean; None with fewer than 2 values."""
+    if n < 2 or std is None or math.isnan(std):
+        return None, None
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def _with_interval(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    lows, highs = [], []
+    for mean, std, n in frame.select(f"{prefix}mean", f"{prefix}std", "n").iter_rows():
+        low, high = t_interval(mean, std, n)
+        lows.append(low)
+        highs.append(high)
+    return frame.with_columns(
+        pl.Series(f"{prefix}ci_low", lows, dtype=pl.Float64),
+        pl.Series(f"{prefix}ci_high", highs, dtype=pl.Float64),
+    )
+
+
+def group_keys(runs: pl.DataFrame) -> list[str]:
+    return ["config_hash", "label", "teachers", *factor_columns(runs)]
+
+
+def aggregate(
+    runs: pl.DataFrame,
+    *,
+    metric: str = "top1",
+    epochs: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Per configuration over its complete runs: n, mean, std, 95% CI of `metric` (the last
+    epoch), the same for the best epoch when `epochs` is given, and mean costs."""
+    done = runs.filter(pl.col("status") == "complete")
+    if done.is_empty():
+        return pl.DataFrame()
+    if epochs is not None and not epochs.is_empty():
+        best = (
+            epochs.filter(pl.col("name") == "val/top1")
+            .group_by("run_id")
+            .agg(pl.col("value").max().alias("best_top1"))
+        )
+        done = done.join(best, left_on="id", right_on="run_id", how="left")
+    else:
+        done = done.with_columns(pl.col(metric).alias("best_top1"))
+    keys = group_keys(done)
+    table = done.group_by(keys, maintain_order=True).agg(
+        pl.len().alias("n"),
+        pl.col("seed").sort().alias("seeds"),
+        pl.col(metric).mean().alias("mean"),
+        pl.col(metric).std().alias("std"),
+        pl.col("best_top1").mean().alias("best_mean"),
+        pl.col("best_top1").std().alias("best_std"),
+        pl.col("teacher_seconds").mean(),
+        pl.col("cache_seconds").mean(),
+        pl.col("train_seconds").mean(),
+        pl.col("eval_seconds").mean(),
+        pl.col("samples_per_second").mean(),
+        pl.col("student_params").first(),
+    )
+    table = _with_interval(table, "")
+    return _with_interval(table, "best_").sort("mean", descending=True)
+
+
+def default_baseline(runs: pl.DataFrame) -> str | None:
+    """The configuration without distillation (a plain ViT), if the study has one."""
+    plain = runs.filter(pl.col("teachers") == "none")
+    return None if plain.is_empty() else plain["config_hash"][0]
+
+
+def paired_deltas(
+    runs: pl.DataFrame, *, baseline: str | None = None, metric: str = "top1"
+) -> pl.DataFrame:
+    """Each configuration minus the baseline, paired by seed over the seeds both have;
+    mean delta, std, 95% CI and the two-sided paired t-test p-value."""
+    done = runs.filter(pl.col("status") == "complete")
+    baseline = baseline or default_baseline(done)
+    if baseline is None or done.is_empty():
+        return pl.DataFrame()
+    base = done.filter(pl.col("config_hash") == baseline).select(
+        "seed", pl.col(metric).alias("base")
+    )
+    paired = done.filter(pl.col("config_hash") != baseline).join(base, on="seed", how="inner")
+    paired = paired.with_columns((pl.col(metric) - pl.col("base")).alias("delta"))
+    table = paired.group_by(group_keys(done), maintain_order=True).agg(
+        pl.len().alias("n"),
+        pl.col("delta").mean().alias("mean"),
+        pl.col("delta").std().alias("std"),
+    )
+    table = _with_interval(table, "")
+    p_values = []
+    for mean, std, n in table.select("mean", "std", "n").iter_rows():
+        if n < 2 or not std:
+            p_values.append(None)
+        else:
+            t_stat = mean / (std / math.sqrt(n))
+            p_values.append(float(2 * stats.t.sf(abs(t_stat), n - 1)))
+    return table.with_columns(pl.Series("p_value", p_values, dtype=pl.Float64)).rename(
+        {"mean": "delta_mean", "std": "delta_std", "ci_low": "delta_ci_low",
+         "ci_high": "delta_ci_high", "n": "n_pairs"}
+    )

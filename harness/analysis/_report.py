@@ -1,0 +1,82 @@
+"""`libkd report`: the aggregate table with baseline deltas, in the terminal or as a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from harness.analysis._aggregate import aggregate, paired_deltas
+from harness.analysis._load import load_epochs, load_runs
+from harness.errors import LibKDError
+from harness.store import Store
+
+FORMATS = ("table", "csv", "parquet", "markdown", "json")
+
+
+def _resolve_baseline(runs: pl.DataFrame, prefix: str | None) -> str | None:
+    if prefix is None:
+        return None
+    matches = runs.filter(pl.col("config_hash").str.starts_with(prefix))
+    if matches.is_empty():
+        raise LibKDError(f"--baseline: no configuration hash starts with {prefix!r}")
+    return matches["config_hash"][0]
+
+
+def report_frame(store: Store, study: str, *, baseline: str | None = None) -> pl.DataFrame:
+    """One row per configuration: seeds, top-1 mean/std/CI (last and best epoch), costs,
+    and the paired delta against the baseline (default: the plain ViT)."""
+    runs = load_runs(store, study)
+    if runs.is_empty():
+        raise LibKDError(f"study {study!r} has no runs in this database; run it first")
+    summary = aggregate(runs, epochs=load_epochs(store, study))
+    if summary.is_empty():
+        raise LibKDError(f"study {study!r} has no complete runs yet")
+    deltas = paired_deltas(runs, baseline=_resolve_baseline(runs, baseline))
+    if not deltas.is_empty():
+        summary = summary.join(
+            deltas.select("config_hash", "n_pairs", "delta_mean", "delta_std", "delta_ci_low",
+                          "delta_ci_high", "p_value"),
+            on="config_hash",
+            how="left",
+        )
+    return summary.with_columns(
+        pl.col("seeds").list.eval(pl.element().cast(pl.Utf8)).list.join(",")
+    )
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    columns = [c for c in ("label", "n", "mean", "std", "ci_low", "ci_high", "best_mean",
+                           "delta_mean", "delta_ci_low", "delta_ci_high", "p_value",
+                           "train_seconds", "samples_per_second") if c in frame.columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in frame.select(columns).iter_rows():
+        cells = [f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
+                 for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_report(
+    study: str, *, storage_url: str, fmt: str, out: Path | None, baseline: str | None = None
+) -> str | None:
+    """Text for the terminal, or None when printed as a table or written to `out`."""
+    if fmt not in FORMATS:
+        raise LibKDError(f"--format: {fmt!r} is not a format; use one of {', '.join(FORMATS)}")
+    frame = report_frame(Store(storage_url), study, baseline=baseline)
+    if fmt == "parquet":
+        if out is None:
+            raise LibKDError("--format parquet: binary output needs --out FILE")
+        frame.write_parquet(out)
+        return None
+    if fmt == "table":
+        from harness._console import console, results_table
+
+        console.print(results_table(frame, title=f"{study}: val top-1"))
+        return None
+    writers = {"csv": frame.write_csv, "json": frame.write_json, "markdown": lambda: _markdown(frame)}
+    text = writers[fmt]()
+    if out is not None:
+        out.write_text(text)
+        return None
+    return text

@@ -1,0 +1,234 @@
+"""`libkd bench`: student training throughput without KD, with cached and with online KD,
+side by side in one process on the same data, models and batch size; plus the cost of
+building the cache against raw teacher inference, its size on disk, and peak memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.cache import CacheSpec, build_or_load, compute_all
+from harness.data import ViewSchedule, load_dataset
+from harness.distill import CachedTeachers, DistillationLoss, OnlineTeachers, image_spec
+from harness.distill._optim import make_optimizer
+from harness.models import build_student, build_teacher
+from harness.runner import environment, resolve_device
+from harness.study import DistillConfig, TrialConfig, load_study
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _step_fn(config: TrialConfig, teachers: tuple[str, ...], source, data, batch_size, device):
+    """One training step of a fresh student distilling from `teachers` (none: plain ViT)."""
+    distill = config.distill.model_copy(update={"teachers": teachers})
+    student_config = config.student if teachers else config.student.model_copy(
+        update={"tokens": "none"})
+    torch.manual_seed(0)
+    model = build_student(student_config, distill, image_spec(data)).to(device).train()
+    optimizer, _ = make_optimizer(model, config.train, steps_per_epoch=100)
+    criterion = DistillationLoss(distill=distill, shared=False, label_smoothing=0.0)
+    schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
+    n = len(data.train_y)
+    generator = torch.Generator().manual_seed(0)
+    state = {"epoch": 0}
+
+    def step() -> None:
+        indices = torch.randint(n, (batch_size,), generator=generator).to(device)
+        views = schedule.views_for(state["epoch"], indices)
+        state["epoch"] += 1
+        images = data.normalize(schedule.images(data.train_x, indices, views))
+        logits = source.logits(indices, views, images) if source is not None else {}
+        terms = criterion(model.forward_heads(images), data.train_y[indices], logits)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+
+    return step
+
+
+def _time_windows(
+    steps: dict[str, Callable[[], None]], *, windows: int, per_window: int, batch_size: int,
+    device: torch.device,
+) -> dict[str, list[float]]:
+    """Samples/s per window; modes interleave window by window so drift hits all alike."""
+    for step in steps.values():
+        for _ in range(3):  # warm-up
+            step()
+    rates: dict[str, list[float]] = {mode: [] for mode in steps}
+    for _ in range(windows):
+        for mode, step in steps.items():
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(per_window):
+                step()
+            _sync(device)
+            rates[mode].append(per_window * batch_size / (time.perf_counter() - start))
+    return rates
+
+
+@torch.no_grad()
+def _teacher_forward_seconds(model, data, batch_size, device, repeats: int = 10) -> float:
+    images = data.normalize(data.train_x[:batch_size])
+    for _ in range(3):
+        model(images)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        model(images)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _student_step_seconds(step: Callable[[], None], device, repeats: int = 10) -> float:
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_bench(
+    *,
+    study_file: Path,
+    device: str = "auto",
+    batch_sizes: list[int],
+    windows: int = 5,
+    steps: int = 10,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    study = load_study(study_file)
+    config = study.configs[-1].config if study.configs else None
+    names = tuple(config.distill.teachers) if config else ()
+    if len(names) < 2:
+        config = next((c.config for c in study.configs if len(c.config.distill.teachers) >= 2),
+                      None)
+        names = tuple(config.distill.teachers) if config else ()
+    if config is None:
+        from harness.errors import LibKDError
+
+        raise LibKDError(f"{study_file}: bench needs a configuration with two teachers")
+    dev = resolve_device(device)
+    torch.manual_seed(0)
+    data = load_dataset(config.dataset).to(dev)
+    # Untrained teachers cost exactly what trained ones cost; no training needed to time them.
+    teachers = {
+        n: build_teacher(config.teachers[n], image_spec(data)).to(dev).eval() for n in names
+    }
+    spec_of = {
+        n: CacheSpec.of(teacher_digest=f"bench-{n}", data=data, augment=config.augment,
+                        cache=config.cache)
+        for n in names
+    }
+    cache_parts: dict[str, Any] = {}
+    tables = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in names:
+            start = time.perf_counter()
+            result = build_or_load(spec_of[n], teacher=teachers[n], teacher_name=n, data=data,
+                                   root=Path(tmp))
+            build = time.perf_counter() - start
+            tables[n] = result.cache.dense().to(dev)
+            entries = len(data.train_y) * max(config.cache.views, 1)
+            raw = _teacher_forward_seconds(teachers[n], data, 512, dev)
+            cache_parts[n] = {
+                "build_seconds": build,
+                "build_entries_per_second": entries / build,
+                "raw_inference_samples_per_second": min(512, len(data.train_y)) / raw,
+                "bytes_on_disk": result.cache.bytes,
+                "bytes_per_sample": result.cache.bytes / len(data.train_y),
+            }
+    results: dict[str, Any] = {}
+    for batch_size in batch_sizes:
+        modes = {
+            "plain": _step_fn(config, (), None, data, batch_size, dev),
+            "cached_1": _step_fn(config, names[:1], CachedTeachers({names[0]: tables[names[0]]}),
+                                 data, batch_size, dev),
+            "cached_2": _step_fn(config, names, CachedTeachers(tables), data, batch_size, dev),
+            "online_1": _step_fn(config, names[:1], OnlineTeachers({names[0]: teachers[names[0]]}),
+                                 data, batch_size, dev),
+            "online_2": _step_fn(config, names, OnlineTeachers(teachers), data, batch_size, dev),
+        }
+        rates = _time_windows(modes, windows=windows, per_window=steps, batch_size=batch_size,
+                              device=dev)
+        median = {mode: statistics.median(r) for mode, r in rates.items()}
+        step_seconds = _student_step_seconds(modes["cached_2"], dev)
+        teacher_seconds = {
+            n: _teacher_forward_seconds(teachers[n], data, batch_size, dev) for n in names
+        }
+        results[str(batch_size)] = {
+            "samples_per_second": median,
+            "windows": rates,
+            "parts": {"student_step_seconds": step_seconds,
+                      "teacher_forward_seconds": teacher_seconds},
+            "ratios": {
+                "cached_over_plain": median["cached_2"] / median["plain"],
+                "cached_1_over_plain": median["cached_1"] / median["plain"],
+                "online_over_plain": median["online_2"] / median["plain"],
+                "cached_over_online": median["cached_2"] / median["online_2"],
+                "ideal_cached_over_online": (step_seconds + sum(teacher_seconds.values()))
+                / step_seconds,
+            },
+        }
+    peak = (
+        torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    first = results[str(batch_sizes[0])]
+    report = {
+        "study": str(study_file),
+        "teachers": list(names),
+        "environment": environment(dev),
+        "threads": torch.get_num_threads(),
+        "windows": windows,
+        "steps_per_window": steps,
+        "batch_sizes": results,
+        "ratios": first["ratios"],
+        "cache": cache_parts,
+        "peak_memory_mib": peak,
+        "peak_memory_kind": "cuda max allocated" if dev.type == "cuda" else "process max RSS",
+    }
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def render_bench(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from harness._console import console
+
+    for batch_size, result in report["batch_sizes"].items():
+        table = Table(title=f"student training throughput, batch {batch_size} "
+                            f"({report['environment']['device']}, median of {report['windows']})")
+        table.add_column("mode")
+        table.add_column("samples/s", justify="right")
+        table.add_column("vs plain", justify="right")
+        plain = result["samples_per_second"]["plain"]
+        for mode, rate in result["samples_per_second"].items():
+            table.add_row(mode, f"{rate:.1f}", f"{rate / plain:.3f}")
+        console.print(table)
+        console.print({k: round(v, 4) for k, v in result["ratios"].items()})
+    for name, part in report["cache"].items():
+        console.print(
+            f"cache {name}: build {part['build_entries_per_second']:.0f} entries/s, raw teacher "
+            f"inference {part['raw_inference_samples_per_second']:.0f} samples/s, "
+            f"{part['bytes_per_sample']:.1f} bytes/sample on disk"
+        )
+    console.print(f"peak memory: {report['peak_memory_mib']:.0f} MiB ({report['peak_memory_kind']})")

@@ -1,0 +1,29 @@
+"""The augmentation-consistent, content-addressed logit cache."""
+
+from harness.cache._logits import (
+    CACHE_FORMAT,
+    CacheResult,
+    CacheSpec,
+    LogitCache,
+    VerifyReport,
+    build_or_load,
+    compute_all,
+    list_caches,
+    open_cache,
+    teacher_logits,
+    verify,
+)
+
+__all__ = [
+    "CACHE_FORMAT",
+    "CacheResult",
+    "CacheSpec",
+    "LogitCache",
+    "VerifyReport",
+    "build_or_load",
+    "compute_all",
+    "list_caches",
+    "open_cache",
+    "teacher_logits",
+    "verify",
+]

@@ -1,0 +1,95 @@
+"""`libkd cache ls | verify | prune` over the cache directory and the run records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+from rich.table import Table
+from safetensors.torch import load_file
+
+from harness._atomic import key_lock
+from harness.cache._logits import LOGITS_DIR, CacheSpec, LogitCache, VerifyReport, list_caches, verify
+from harness.data import load_dataset
+from harness.distill import image_spec
+from harness.errors import CacheError, LibKDError
+from harness.models import build_teacher
+from harness.store import Store
+from harness.study import AugmentConfig, DatasetConfig, TeacherConfig
+
+
+def cache_table(root: Path, storage_url: str) -> Table:
+    uses = Store(storage_url).artifact_use_counts()
+    table = Table(title=f"logit caches in {root}")
+    for column in ("key", "teacher", "dataset", "views", "dtype", "top-k", "size", "created",
+                   "runs"):
+        table.add_column(column)
+    for entry in list_caches(root):
+        m = entry.meta
+        created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
+        table.add_row(
+            entry.key[:16], m["teacher"], m["dataset"], str(m["views"]), m["dtype"],
+            str(m["top_k"] or "-"), f"{entry.bytes / 1024:.1f} KiB", created,
+            str(uses.get(entry.key, 0)),
+        )
+    return table
+
+
+def _teacher_for(root: Path, digest: str) -> tuple[TeacherConfig, Path]:
+    for meta_path in (root / "teachers").glob("*/meta.json"):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("sha256") == digest:
+            return TeacherConfig.model_validate(meta["config"]), meta_path.parent
+    raise CacheError(f"teacher {digest[:16]} of this cache is not in {root / 'teachers'}")
+
+
+def verify_caches(
+    root: Path, *, key_prefix: str | None = None, samples: int = 256
+) -> list[VerifyReport]:
+    entries = [e for e in list_caches(root) if key_prefix is None or e.key.startswith(key_prefix)]
+    if key_prefix is not None and not entries:
+        raise LibKDError(f"no cache entry in {root} has a key starting with {key_prefix!r}")
+    reports = []
+    for entry in entries:
+        m = entry.meta
+        data = load_dataset(DatasetConfig.model_validate(m["dataset_config"]))
+        config, folder = _teacher_for(root, m["teacher_digest"])
+        teacher = build_teacher(config, image_spec(data))
+        teacher.load_state_dict(load_file(folder / "teacher.safetensors"))
+        spec = CacheSpec(
+            m["teacher_digest"], data.fingerprint, AugmentConfig.model_validate(m["augment"]),
+            m["views"], m["dtype"], m["top_k"],
+        )
+        reports.append(verify(entry, teacher=teacher.eval(), data=data, spec=spec, samples=samples))
+    return reports
+
+
+def prune_candidates(
+    root: Path, storage_url: str, *, older_than: str | None = None
+) -> list[LogitCache]:
+    """Entries no run in this database uses, and (with a date) entries created before it."""
+    cutoff = None
+    if older_than is not None:
+        try:
+            cutoff = dt.datetime.fromisoformat(older_than).timestamp()
+        except ValueError:
+            raise LibKDError(f"--older-than: {older_than!r} is not a date; use YYYY-MM-DD") from None
+    uses = Store(storage_url).artifact_use_counts()
+    return [
+        e for e in list_caches(root)
+        if uses.get(e.key, 0) == 0 or (cutoff is not None and e.meta["created"] < cutoff)
+    ]
+
+
+def prune_entries(entries: list[LogitCache], storage_url: str) -> int:
+    store = Store(storage_url)
+    for entry in entries:
+        with key_lock(entry.path.parent, entry.key):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        store.forget_artifact(entry.key)
+    return len(entries)
+
+
+__all__ = ["LOGITS_DIR", "cache_table", "prune_candidates", "prune_entries", "verify_caches"]

@@ -1,0 +1,283 @@
+"""The augmentation-consistent logit cache: teacher logits for V replayable views per sample.
+
+Layout of <cache_dir>/logits/<key>/:
+  logits.npy                [N, V', C] float16|float32 (V' = max(V, 1); V = 0: clean images)
+  or values.npy, indices.npy [N, V', k] top-k log-probabilities and their classes
+  meta.json                  the key's inputs, shape, sha256 of each array file, build cost
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness._atomic import digest_file, digest_json, key_lock, publish, staging_dir, write_json
+from harness.data import Dataset, ViewSchedule
+from harness.study import AugmentConfig, CacheConfig
+
+CACHE_FORMAT = 1
+LOGITS_DIR = "logits"
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """Everything the cached bytes depend on; its sha256 is the cache key."""
+
+    teacher_digest: str
+    dataset_fingerprint: str
+    augment: AugmentConfig
+    views: int
+    dtype: str
+    top_k: int | None
+
+    @classmethod
+    def of(
+        cls, *, teacher_digest: str, data: Dataset, augment: AugmentConfig, cache: CacheConfig
+    ) -> CacheSpec:
+        top_k = cache.top_k if cache.top_k is not None and cache.top_k < data.num_classes else None
+        return cls(teacher_digest, data.fingerprint, augment, cache.views, cache.dtype, top_k)
+
+    @property
+    def key(self) -> str:
+        return digest_json(
+            {
+                "format": CACHE_FORMAT,
+                "teacher": self.teacher_digest,
+                "dataset": self.dataset_fingerprint,
+                "augment": self.augment.model_dump(mode="json"),
+                "views": self.views,
+                "dtype": self.dtype,
+                "top_k": self.top_k,
+            }
+        )
+
+    @property
+    def schedule(self) -> ViewSchedule:
+        return ViewSchedule(policy=self.augment, views=self.views)
+
+
+@dataclass(frozen=True)
+class LogitCache:
+    """A verified cache entry on disk."""
+
+    key: str
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+    def dense(self) -> torch.Tensor:
+        """Logits [N, V', C] in the stored dtype; top-k entries become log-probabilities with
+        the remaining mass spread evenly over the other classes."""
+        if self.meta["top_k"] is None:
+            return torch.from_numpy(np.load(self.path / "logits.npy", mmap_mode="r").copy())
+        values = torch.from_numpy(np.load(self.path / "values.npy")).float()
+        indices = torch.from_numpy(np.load(self.path / "indices.npy")).long()
+        classes = self.meta["num_classes"]
+        kept = values.exp().sum(-1, keepdim=True).clamp(max=1.0)
+        rest = ((1.0 - kept) / (classes - values.shape[-1])).clamp_min(1e-12).log()
+        full = rest.expand(*values.shape[:-1], classes).clone()
+        full.scatter_(-1, indices, values)
+        return full.to(getattr(torch, self.meta["dtype"]))
+
+
+@torch.no_grad()
+def teacher_logits(
+    teacher: nn.Module,
+    data: Dataset,
+    schedule: ViewSchedule,
+    *,
+    indices: torch.Tensor,
+    views: torch.Tensor,
+) -> torch.Tensor:
+    """Online float32 logits of the teacher for (sample, view) pairs: the reference."""
+    teacher.eval()
+    images = data.normalize(schedule.images(data.train_x, indices, views))
+    return teacher(images).float()
+
+
+@torch.no_grad()
+def compute_all(
+    teacher: nn.Module, data: Dataset, spec: CacheSpec, *, batch_size: int = 512
+) -> torch.Tensor:
+    """Logits [N, V', C] float32 for every sample and view."""
+    n, stored_views = len(data.train_y), max(spec.views, 1)
+    device = data.train_x.device
+    out = torch.empty(n, stored_views, data.num_classes)
+    for view in range(stored_views):
+        for start in range(0, n, batch_size):
+            idx = torch.arange(start, min(n, start + batch_size), device=device)
+            logits = teacher_logits(
+                teacher, data, spec.schedule, indices=idx, views=torch.full_like(idx, view)
+            )
+            out[start : start + len(idx), view] = logits.cpu()
+    return out
+
+
+def _write_arrays(folder: Path, logits: torch.Tensor, spec: CacheSpec) -> dict[str, str]:
+    dtype = np.dtype(spec.dtype)
+    if spec.top_k is None:
+        array = np.lib.format.open_memmap(
+            folder / "logits.npy", mode="w+", dtype=dtype, shape=tuple(logits.shape)
+        )
+        array[:] = logits.numpy().astype(dtype)
+        array.flush()
+        del array
+        names = ["logits.npy"]
+    else:
+        log_probs = F.log_softmax(logits, dim=-1)
+        values, indices = log_probs.topk(spec.top_k, dim=-1)
+        index_dtype = np.int16 if logits.shape[-1] < 2**15 else np.int32
+        np.save(folder / "values.npy", values.numpy().astype(dtype))
+        np.save(folder / "indices.npy", indices.numpy().astype(index_dtype))
+        names = ["values.npy", "indices.npy"]
+    return {name: digest_file(folder / name) for name in names}
+
+
+def open_cache(path: Path) -> LogitCache | None:
+    """The entry at `path` if it is whole and its checksums match, else None."""
+    meta_path = path / "meta.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        for name, expected in meta["files"].items():
+            file = path / name
+            if not file.exists() or digest_file(file) != expected:
+                return None
+            header_shape = np.load(file, mmap_mode="r").shape
+            if list(header_shape) != meta["shapes"][name]:
+                return None
+    except (ValueError, KeyError, OSError):
+        return None
+    return LogitCache(key=meta["key"], path=path, meta=meta)
+
+
+@dataclass(frozen=True)
+class CacheResult:
+    cache: LogitCache
+    built: bool
+    seconds: float
+
+
+def build_or_load(
+    spec: CacheSpec,
+    *,
+    teacher: nn.Module,
+    teacher_name: str,
+    data: Dataset,
+    root: Path,
+) -> CacheResult:
+    """Load the cache of this key, or build it; a corrupt entry is rebuilt, never read."""
+    folder = root / LOGITS_DIR
+    key = spec.key
+    final = folder / key
+    with key_lock(folder, key):
+        existing = open_cache(final)
+        if existing is not None:
+            return CacheResult(existing, built=False, seconds=0.0)
+        shutil.rmtree(final, ignore_errors=True)
+        start = time.perf_counter()
+        logits = compute_all(teacher, data, spec)
+        with staging_dir(folder, key) as tmp:
+            files = _write_arrays(tmp, logits, spec)
+            seconds = time.perf_counter() - start
+            meta = {
+                "key": key,
+                "format": CACHE_FORMAT,
+                "teacher": teacher_name,
+                "teacher_digest": spec.teacher_digest,
+                "dataset": data.name,
+                "dataset_fingerprint": spec.dataset_fingerprint,
+                "dataset_config": data.config.model_dump(mode="json"),
+                "augment": spec.augment.model_dump(mode="json"),
+                "views": spec.views,
+                "dtype": spec.dtype,
+                "top_k": spec.top_k,
+                "num_samples": len(data.train_y),
+                "num_classes": data.num_classes,
+                "files": files,
+                "shapes": {name: list(np.load(tmp / name, mmap_mode="r").shape) for name in files},
+                "build_seconds": seconds,
+                "created": time.time(),
+            }
+            write_json(tmp / "meta.json", meta)
+            publish(tmp, final)
+        cache = open_cache(final)
+        if cache is None:  # pragma: no cover - only if the filesystem lost our rename
+            raise RuntimeError(f"cache {key} vanished right after it was written")
+        return CacheResult(cache, built=True, seconds=seconds)
+
+
+def list_caches(root: Path) -> list[LogitCache]:
+    """Every published entry, whole or not (ls shows corrupt ones too, marked by verify)."""
+    folder = root / LOGITS_DIR
+    entries = []
+    for path in sorted(folder.glob("*")) if folder.exists() else []:
+        if path.is_dir() and not path.name.startswith(".") and (path / "meta.json").exists():
+            meta = json.loads((path / "meta.json").read_text())
+            entries.append(LogitCache(key=path.name, path=path, meta=meta))
+    return entries
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    key: str
+    checksum_ok: bool
+    samples: int
+    max_abs_error: float
+    mean_kl: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.checksum_ok and self.max_abs_error <= self.tolerance
+
+
+def tolerance_for(meta: dict[str, Any], reference: torch.Tensor) -> float:
+    """float32: 1e-5 (relative to the logits' scale); float16: its rounding, 2^-10 relative."""
+    scale = float(reference.abs().max().clamp_min(1.0))
+    if meta["top_k"] is not None:
+        return math.inf  # top-k stores log-probabilities, so compare by KL only
+    return scale * (1e-5 if meta["dtype"] == "float32" else 2.0**-10)
+
+
+def verify(
+    cache: LogitCache, *, teacher: nn.Module, data: Dataset, spec: CacheSpec, samples: int = 256
+) -> VerifyReport:
+    """Recompute a sample of (sample, view) entries online and compare with the stored ones."""
+    whole = open_cache(cache.path)
+    if whole is None:
+        return VerifyReport(cache.key, False, 0, math.inf, math.inf, 0.0)
+    stored = whole.dense().float()
+    generator = torch.Generator().manual_seed(0)
+    n, v = stored.shape[:2]
+    idx = torch.randint(n, (min(samples, n * v),), generator=generator)
+    views = torch.randint(v, idx.shape, generator=generator)
+    device = data.train_x.device
+    reference = teacher_logits(
+        teacher, data, spec.schedule, indices=idx.to(device), views=views.to(device)
+    ).cpu()
+    got = stored[idx, views]
+    if whole.meta["top_k"] is None:
+        error = float((got - reference).abs().max())
+    else:
+        error = 0.0
+    kl = F.kl_div(
+        F.log_softmax(got, -1), F.log_softmax(reference, -1), log_target=True, reduction="batchmean"
+    )
+    return VerifyReport(
+        cache.key, True, len(idx), error, float(kl), tolerance_for(whole.meta, reference)
+    )

@@ -1,0 +1,177 @@
+"""Figure data computed from the database frames, apart from drawing (tests check these)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import polars as pl
+
+from harness.analysis import factor_columns, t_interval
+
+
+class Series(NamedTuple):
+    """One trace: x positions, mean, 95% CI bounds, and the individual seed points."""
+
+    name: str
+    x: list
+    mean: list[float]
+    ci_low: list[float | None]
+    ci_high: list[float | None]
+    points_x: list
+    points_y: list[float]
+
+
+class FactorData(NamedTuple):
+    factor: str
+    series: list[Series]
+
+
+def _stats(values: list[float]) -> tuple[float, float | None, float | None]:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+    low, high = t_interval(mean, std, n)
+    return mean, low, high
+
+
+def _numeric(values: list[str]) -> bool:
+    try:
+        [float(v) for v in values]
+    except ValueError:
+        return False
+    return True
+
+
+def factor_comparison(runs: pl.DataFrame, factor: str, *, metric: str = "top1") -> FactorData:
+    """x = the factor's levels; one series per combination of the other factors."""
+    done = runs.filter(pl.col("status") == "complete")
+    others = [c for c in factor_columns(done) if c != factor]
+    levels = list(dict.fromkeys(done[factor].to_list()))
+    if _numeric(levels):
+        levels.sort(key=float)
+    series = []
+    groups = done.partition_by(others, maintain_order=True) if others else [done]
+    for group in groups:
+        name = ", ".join(f"{c[2:]}={group[c][0]}" for c in others) or metric
+        x, means, lows, highs, px, py = [], [], [], [], [], []
+        for level in levels:
+            values = group.filter(pl.col(factor) == level)[metric].drop_nulls().to_list()
+            if not values:
+                continue
+            mean, low, high = _stats(values)
+            x.append(level)
+            means.append(mean)
+            lows.append(low)
+            highs.append(high)
+            px.extend([level] * len(values))
+            py.extend(values)
+        series.append(Series(name, x, means, lows, highs, px, py))
+    return FactorData(factor[2:], series)
+
+
+def temperature_factors(runs: pl.DataFrame) -> list[str]:
+    return [c for c in factor_columns(runs) if "temperature" in c]
+
+
+class CurveData(NamedTuple):
+    metric: str
+    series: list[Series]  # x = epochs; no seed points
+
+
+def learning_curves(epochs: pl.DataFrame, runs: pl.DataFrame, *, metric: str) -> CurveData:
+    """Mean and 95% CI band over seeds per epoch, one series per configuration."""
+    complete = runs.filter(pl.col("status") == "complete")["id"].to_list()
+    rows = epochs.filter((pl.col("name") == metric) & pl.col("run_id").is_in(complete))
+    series = []
+    for group in rows.partition_by("config_hash", maintain_order=True):
+        per_epoch = group.group_by("epoch", maintain_order=True).agg(pl.col("value")).sort("epoch")
+        x, means, lows, highs = [], [], [], []
+        for epoch, values in per_epoch.iter_rows():
+            mean, low, high = _stats(values)
+            x.append(epoch + 1)
+            means.append(mean)
+            lows.append(low)
+            highs.append(high)
+        series.append(Series(group["label"][0], x, means, lows, highs, [], []))
+    return CurveData(metric, series)
+
+
+def head_metrics(epochs: pl.DataFrame) -> list[str]:
+    names = epochs["name"].unique().to_list() if not epochs.is_empty() else []
+    return sorted(n for n in names if n.startswith("val/top1"))
+
+
+class ParetoData(NamedTuple):
+    labels: list[str]
+    cost: list[float]
+    top1: list[float]
+    front: list[bool]
+
+
+def pareto(report: pl.DataFrame) -> ParetoData:
+    """Accuracy against total cost per configuration; `front` marks the non-dominated ones."""
+    cost = (
+        report["teacher_seconds"] + report["cache_seconds"] + report["train_seconds"]
+        + report["eval_seconds"]
+    ).to_list()
+    top1 = report["mean"].to_list()
+    front = []
+    for i in range(len(cost)):
+        dominated = any(
+            cost[j] <= cost[i] and top1[j] >= top1[i] and (cost[j] < cost[i] or top1[j] > top1[i])
+            for j in range(len(cost))
+        )
+        front.append(not dominated)
+    return ParetoData(report["label"].to_list(), cost, top1, front)
+
+
+class CacheData(NamedTuple):
+    labels: list[str]
+    hits: list[int]
+    builds: list[int]
+    online: list[int]
+    cache_seconds: list[float]
+    train_samples_per_second: list[float]
+
+
+def cache_usage(runs: pl.DataFrame) -> CacheData:
+    """Per configuration: how many runs hit, built or did not use a cache, and their costs."""
+    done = runs.filter(pl.col("status") == "complete")
+    table = done.group_by("label", maintain_order=True).agg(
+        (pl.col("cache_status") == "hit").sum().alias("hits"),
+        (pl.col("cache_status") == "built").sum().alias("builds"),
+        (pl.col("cache_status") == "off").sum().alias("online"),
+        pl.col("cache_seconds").mean(),
+        pl.col("samples_per_second").mean(),
+    )
+    return CacheData(
+        table["label"].to_list(), table["hits"].to_list(), table["builds"].to_list(),
+        table["online"].to_list(), table["cache_seconds"].to_list(),
+        table["samples_per_second"].to_list(),
+    )
+
+
+class HeadData(NamedTuple):
+    labels: list[str]
+    heads: dict[str, list[float | None]]  # head metric -> mean final value per configuration
+
+
+def head_accuracy(epochs: pl.DataFrame, runs: pl.DataFrame) -> HeadData:
+    """Final-epoch accuracy of the class head, each distillation head and the combination."""
+    done = runs.filter(pl.col("status") == "complete")
+    last = epochs.filter(pl.col("run_id").is_in(done["id"].to_list()))
+    if last.is_empty():
+        return HeadData([], {})
+    last = last.filter(pl.col("epoch") == pl.col("epoch").max().over("run_id"))
+    labels = list(dict.fromkeys(done["label"].to_list()))
+    heads: dict[str, list[float | None]] = {}
+    for metric in head_metrics(last):
+        means = (
+            last.filter(pl.col("name") == metric)
+            .group_by("label")
+            .agg(pl.col("value").mean())
+        )
+        lookup = dict(means.iter_rows())
+        heads[metric] = [lookup.get(label) for label in labels]
+    return HeadData(labels, heads)

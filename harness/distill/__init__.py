@@ -1,0 +1,30 @@
+"""Losses, the training loop, evaluation, and teacher training."""
+
+from harness.distill._loss import DistillationLoss, hard_kd, soft_kd
+from harness.distill._sources import CachedTeachers, OnlineTeachers, TeacherSource
+from harness.distill._teachers import TeacherArtifact, obtain_teacher, teacher_key, top1
+from harness.distill._train import (
+    EpochReport,
+    StudentResult,
+    evaluate,
+    image_spec,
+    train_student,
+)
+
+__all__ = [
+    "CachedTeachers",
+    "DistillationLoss",
+    "EpochReport",
+    "OnlineTeachers",
+    "StudentResult",
+    "TeacherArtifact",
+    "TeacherSource",
+    "evaluate",
+    "hard_kd",
+    "image_spec",
+    "obtain_teacher",
+    "soft_kd",
+    "teacher_key",
+    "top1",
+    "train_student",
+]

@@ -1,0 +1,91 @@
+"""The LIB-KD objective as a module that returns named loss terms.
+
+Convention (one everywhere, so temperatures compare across studies):
+  soft: D_t = KL(softmax(z_t / T) || softmax(z_s / T)) * T^2, reduction batchmean;
+  hard: D_t = CE(z_s, argmax z_t)  (DeiT hard distillation).
+  loss = w_cls * CE(cls_head, y) + sum_t w_t * D_t.
+Terms are returned unweighted by name ("cls", "kd/<teacher>" or "kd/shared"); "loss" is the
+weighted sum that is optimised. In `shared` mode the one distillation head learns the
+ensemble distribution (teacher probabilities at one temperature, mixed in proportion to the
+teachers' weights), and that term's weight is the mean of the teachers' weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.models import SHARED_TOKEN, StudentOutput
+from harness.study import DistillConfig
+
+
+def soft_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature T, times T^2, averaged over the batch."""
+    return soft_kd_from_log_probs(student, F.log_softmax(teacher / temperature, dim=-1), temperature)
+
+
+def soft_kd_from_log_probs(
+    student: torch.Tensor, teacher_log_probs: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    log_p_student = F.log_softmax(student / temperature, dim=-1)
+    kl = F.kl_div(log_p_student, teacher_log_probs, reduction="batchmean", log_target=True)
+    return kl * temperature**2
+
+
+def hard_kd(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(student, teacher.argmax(dim=-1))
+
+
+class DistillationLoss(nn.Module):
+    """Named loss terms of one student output against labels and teacher logits."""
+
+    def __init__(self, *, distill: DistillConfig, shared: bool, label_smoothing: float) -> None:
+        super().__init__()
+        self.distill = distill
+        self.shared = shared and bool(distill.teachers)
+        self.label_smoothing = label_smoothing
+
+    def forward(
+        self,
+        output: StudentOutput,
+        targets: torch.Tensor,
+        teacher_logits: dict[str, torch.Tensor],
+    ) -> dict[str, torch.Tensor]:
+        d = self.distill
+        terms = {
+            "cls": F.cross_entropy(output.cls, targets, label_smoothing=self.label_smoothing)
+        }
+        total = d.weight_of("cls") * terms["cls"]
+        if self.shared:
+            term = self._ensemble_term(output.dist[SHARED_TOKEN], teacher_logits)
+            terms[f"kd/{SHARED_TOKEN}"] = term
+            mean_weight = sum(d.weight_of(t) for t in d.teachers) / len(d.teachers)
+            total = total + mean_weight * term
+        else:
+            for name in d.teachers:
+                student, teacher = output.dist[name], teacher_logits[name]
+                if d.loss == "soft":
+                    term = soft_kd(student, teacher, d.temperature_of(name))
+                else:
+                    term = hard_kd(student, teacher)
+                terms[f"kd/{name}"] = term
+                total = total + d.weight_of(name) * term
+        terms["loss"] = total
+        return terms
+
+    def _ensemble_term(
+        self, student: torch.Tensor, teacher_logits: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        d = self.distill
+        temperature = d.temperature_of(d.teachers[0])
+        weights = torch.tensor([d.weight_of(t) for t in d.teachers], device=student.device)
+        weights = weights / weights.sum()
+        probs = torch.stack(
+            [F.softmax(teacher_logits[t].float() / temperature, dim=-1) for t in d.teachers]
+        )
+        ensemble = (weights.view(-1, 1, 1) * probs).sum(dim=0)
+        if d.loss == "hard":
+            return F.cross_entropy(student, ensemble.argmax(dim=-1))
+        log_ensemble = ensemble.clamp_min(1e-12).log()
+        return soft_kd_from_log_probs(student, log_ensemble, temperature)

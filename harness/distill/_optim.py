@@ -1,0 +1,45 @@
+"""AdamW with linear warm-up and cosine decay, stepped per batch; shared by students and teachers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from harness.study import TrainRecipe
+
+
+def make_optimizer(
+    model: nn.Module, recipe: TrainRecipe, *, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    # No weight decay on biases, norms, tokens and position embeddings (1-d or token params).
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.ndim <= 1 or name.endswith(("token", "pos_embed")):
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": recipe.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=recipe.lr,
+    )
+    warmup = recipe.warmup_epochs * steps_per_epoch
+    total = max(1, recipe.epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def batches(n: int, batch_size: int, *, generator: torch.Generator, device: torch.device):
+    """Shuffled index batches of one epoch, drawn on the CPU and moved once."""
+    order = torch.randperm(n, generator=generator).to(device)
+    return order.split(batch_size)

@@ -1,0 +1,189 @@
+"""Teachers: trained once by the harness (or loaded from a local checkpoint), stored
+content-addressed under <cache_dir>/teachers/<key>: same config + data + seed = reuse."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+
+from harness._atomic import digest_file, digest_json, key_lock, publish, staging_dir, write_json
+from harness.data import Dataset, ViewSchedule
+from harness.distill._optim import batches, make_optimizer
+from harness.distill._train import image_spec
+from harness.errors import LibKDError
+from harness.models import build_teacher
+from harness.study import AugmentConfig, TeacherConfig
+
+TEACHER_FORMAT = 1
+WEIGHTS = "teacher.safetensors"
+# Teachers see fresh views every epoch: a view space this large never repeats in practice.
+TEACHER_VIEWS = 1 << 30
+
+
+@dataclass(frozen=True)
+class TeacherArtifact:
+    """A trained teacher in eval mode, with where it lives and what it cost."""
+
+    name: str
+    key: str
+    path: Path
+    digest: str  # sha256 of the weights file: the identity the logit cache is keyed on
+    model: nn.Module
+    built: bool
+    seconds: float
+    val_top1: float
+
+    @property
+    def bytes(self) -> int:
+        return (self.path / WEIGHTS).stat().st_size
+
+
+def teacher_key(config: TeacherConfig, data: Dataset, augment: AugmentConfig) -> str:
+    source = digest_file(Path(config.checkpoint)) if config.checkpoint else None
+    return digest_json(
+        {
+            "format": TEACHER_FORMAT,
+            "teacher": config.model_dump(mode="json", exclude={"checkpoint"}),
+            "checkpoint": source,
+            "dataset": data.fingerprint,
+            "augment": augment.model_dump(mode="json"),
+        }
+    )
+
+
+@torch.no_grad()
+def top1(model: nn.Module, data: Dataset, *, batch_size: int = 512) -> float:
+    model.eval()
+    hits = 0
+    for start in range(0, len(data.val_y), batch_size):
+        logits = model(data.normalize(data.val_x[start : start + batch_size]))
+        hits += int((logits.argmax(-1) == data.val_y[start : start + batch_size]).sum())
+    return hits / len(data.val_y)
+
+
+def train_teacher(
+    config: TeacherConfig, *, data: Dataset, augment: AugmentConfig, device: torch.device
+) -> nn.Module:
+    """Plain supervised training with the replayable augmentation."""
+    torch.manual_seed(config.seed)
+    model = build_teacher(config, image_spec(data)).to(device)
+    recipe = config.train
+    n = len(data.train_y)
+    optimizer, scheduler = make_optimizer(
+        model, recipe, steps_per_epoch=math.ceil(n / recipe.batch_size)
+    )
+    schedule = ViewSchedule(policy=augment, views=TEACHER_VIEWS)
+    generator = torch.Generator().manual_seed(config.seed)
+    for epoch in range(recipe.epochs):
+        model.train()
+        for indices in batches(n, recipe.batch_size, generator=generator, device=device):
+            views = schedule.views_for(epoch + config.seed * 7919, indices)
+            images = data.normalize(schedule.images(data.train_x, indices, views))
+            loss = F.cross_entropy(
+                model(images), data.train_y[indices], label_smoothing=recipe.label_smoothing
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            optimizer.step()
+            scheduler.step()
+    return model.eval()
+
+
+def obtain_teacher(
+    name: str,
+    config: TeacherConfig,
+    *,
+    data: Dataset,
+    augment: AugmentConfig,
+    cache_dir: Path,
+    device: torch.device,
+) -> TeacherArtifact:
+    """Load the stored teacher for this key, or train (or import) it and store it."""
+    root = cache_dir / "teachers"
+    key = teacher_key(config, data, augment)
+    final = root / key
+    with key_lock(root, key):
+        artifact = _load(name, config, key, final, data=data, device=device)
+        if artifact is not None:
+            return artifact
+        shutil.rmtree(final, ignore_errors=True)  # corrupt or half-written: never read it
+        start = time.perf_counter()
+        if config.checkpoint:
+            model = build_teacher(config, image_spec(data)).to(device)
+            model.load_state_dict(_read_checkpoint(Path(config.checkpoint), name))
+            model.eval()
+        else:
+            model = train_teacher(config, data=data, augment=augment, device=device)
+        seconds = time.perf_counter() - start
+        accuracy = top1(model, data)
+        with staging_dir(root, key) as tmp:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
+            meta = {
+                "key": key,
+                "name": name,
+                "arch": config.arch,
+                "config": config.model_dump(mode="json"),
+                "dataset": data.fingerprint,
+                "sha256": digest_file(tmp / WEIGHTS),
+                "train_seconds": seconds,
+                "val_top1": accuracy,
+                "created": time.time(),
+            }
+            write_json(tmp / "meta.json", meta)
+            publish(tmp, final)
+        return TeacherArtifact(
+            name=name,
+            key=key,
+            path=final,
+            digest=meta["sha256"],
+            model=model,
+            built=True,
+            seconds=seconds,
+            val_top1=accuracy,
+        )
+
+
+def _read_checkpoint(path: Path, name: str) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise LibKDError(
+            f"teachers.{name}.checkpoint: cannot read {path} ({exc.__class__.__name__}); "
+            "give a safetensors or torch state-dict file of this architecture"
+        ) from None
+
+
+def _load(
+    name: str, config: TeacherConfig, key: str, path: Path, *, data: Dataset, device: torch.device
+) -> TeacherArtifact | None:
+    meta_path, weights = path / "meta.json", path / WEIGHTS
+    if not (meta_path.exists() and weights.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    if digest_file(weights) != meta.get("sha256"):
+        return None
+    model = build_teacher(config, image_spec(data))
+    model.load_state_dict(load_file(weights))
+    return TeacherArtifact(
+        name=name,
+        key=key,
+        path=path,
+        digest=meta["sha256"],
+        model=model.to(device).eval(),
+        built=False,
+        seconds=0.0,
+        val_top1=meta["val_top1"],
+    )

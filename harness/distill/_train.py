@@ -1,0 +1,128 @@
+"""The student training loop and evaluation of every head."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch.nn import functional as F
+
+from harness.data import Dataset, ViewSchedule
+from harness.distill._loss import DistillationLoss
+from harness.distill._optim import batches, make_optimizer
+from harness.distill._sources import TeacherSource
+from harness.errors import TrialError
+from harness.models import DistilledViT, ImageSpec, build_student
+from harness.study import TrialConfig
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    metrics: dict[str, float]
+
+
+@dataclass
+class StudentResult:
+    model: DistilledViT
+    history: list[EpochReport] = field(default_factory=list)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.history[-1].metrics if self.history else {}
+
+
+def image_spec(data: Dataset) -> ImageSpec:
+    return ImageSpec(channels=data.channels, size=data.image_size, num_classes=data.num_classes)
+
+
+@torch.no_grad()
+def evaluate(model: DistilledViT, data: Dataset, *, batch_size: int = 512) -> dict[str, float]:
+    """Top-1 of the combined prediction, of the class head and of each distillation head."""
+    model.eval()
+    correct: dict[str, torch.Tensor] = {}
+    loss_sum = torch.zeros((), device=data.val_x.device)
+    for start in range(0, len(data.val_y), batch_size):
+        images = data.normalize(data.val_x[start : start + batch_size])
+        labels = data.val_y[start : start + batch_size]
+        out = model.forward_heads(images)
+        combined = out.combined(model.inference)
+        loss_sum += F.cross_entropy(combined, labels, reduction="sum")
+        heads = {"top1": combined, "top1_cls": out.cls}
+        heads.update({f"top1_{name}": logits for name, logits in out.dist.items()})
+        for key, logits in heads.items():
+            hits = (logits.argmax(dim=-1) == labels).sum()
+            correct[key] = correct.get(key, 0) + hits
+    n = len(data.val_y)
+    metrics = {f"val/{key}": float(value) / n for key, value in correct.items()}
+    metrics["val/loss"] = float(loss_sum) / n
+    return metrics
+
+
+def train_student(
+    *,
+    config: TrialConfig,
+    seed: int,
+    data: Dataset,
+    teachers: TeacherSource | None,
+    device: torch.device,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> StudentResult:
+    """Train a ViT student on `data` (already on `device`), distilling from `teachers`."""
+    torch.manual_seed(seed)
+    model = build_student(config.student, config.distill, image_spec(data)).to(device)
+    recipe = config.train
+    n = len(data.train_y)
+    steps = math.ceil(n / recipe.batch_size)
+    optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch=steps)
+    criterion = DistillationLoss(
+        distill=config.distill,
+        shared=config.student.tokens == "shared",
+        label_smoothing=recipe.label_smoothing,
+    )
+    schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
+    generator = torch.Generator().manual_seed(seed)
+    result = StudentResult(model=model)
+    for epoch in range(recipe.epochs):
+        start = time.perf_counter()
+        model.train()
+        sums: dict[str, torch.Tensor] = {}
+        for indices in batches(n, recipe.batch_size, generator=generator, device=device):
+            views = schedule.views_for(epoch, indices)
+            images = data.normalize(schedule.images(data.train_x, indices, views))
+            teacher_logits = teachers.logits(indices, views, images) if teachers else {}
+            terms = criterion(model.forward_heads(images), data.train_y[indices], teacher_logits)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            if recipe.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0) + value.detach() * len(indices)
+        train_seconds = time.perf_counter() - start
+        metrics = {f"train/{name}": float(total) / n for name, total in sums.items()}
+        if not math.isfinite(metrics["train/loss"]):
+            raise TrialError(f"training loss became {metrics['train/loss']} in epoch {epoch}")
+        eval_start = time.perf_counter()
+        metrics.update(evaluate(model, data))
+        eval_seconds = time.perf_counter() - eval_start
+        metrics.update(
+            {
+                "lr": optimizer.param_groups[0]["lr"],
+                "epoch_seconds": train_seconds,
+                "samples_per_second": n / train_seconds,
+            }
+        )
+        result.train_seconds += train_seconds
+        result.eval_seconds += eval_seconds
+        report = EpochReport(epoch=epoch, metrics=metrics)
+        result.history.append(report)
+        if on_epoch is not None:
+            on_epoch(report)
+    return result

@@ -1,0 +1,30 @@
+"""Involution and RedNet, the teacher registry, and the ViT student with distillation tokens."""
+
+from harness.models._involution import Involution2d, RedNet
+from harness.models._student import (
+    SHARED_TOKEN,
+    DistilledViT,
+    StudentOutput,
+    build_student,
+    token_names,
+)
+from harness.models._teachers import (
+    TEACHERS,
+    ImageSpec,
+    build_teacher,
+    teacher_arch_known,
+)
+
+__all__ = [
+    "SHARED_TOKEN",
+    "TEACHERS",
+    "DistilledViT",
+    "ImageSpec",
+    "Involution2d",
+    "RedNet",
+    "StudentOutput",
+    "build_student",
+    "build_teacher",
+    "teacher_arch_known",
+    "token_names",
+]

@@ -1,0 +1,148 @@
+"""Optuna storage, studies, and the grid queue (one waiting trial per configuration and seed)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import optuna
+import warnings
+
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.runner._context import pid_alive
+from harness.store import Store, engine_kwargs
+from harness.study import Study, TrialConfig, TrialSpec
+
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 30
+CONFIG_ATTR = "libkd_config"
+WORKER_ATTR = "libkd_worker"
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Heartbeats and the retry callback are marked experimental; they are what we rely on.
+warnings.filterwarnings("ignore", category=ExperimentalWarning)
+
+
+def optuna_storage(
+    url: str, *, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS, max_retry: int = 1
+) -> RDBStorage:
+    """Relational storage with heartbeats: a trial whose worker died is failed and re-queued."""
+    return RDBStorage(
+        url,
+        engine_kwargs=engine_kwargs(url),
+        heartbeat_interval=heartbeat,
+        grace_period=grace,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+    )
+
+
+def directions(study: Study) -> list[str]:
+    return [objective.direction for objective in study.file.objectives]
+
+
+def open_study(
+    study: Study, storage: RDBStorage, *, sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    opened = optuna.create_study(
+        study_name=study.name,
+        storage=storage,
+        directions=directions(study),
+        load_if_exists=True,
+        sampler=sampler or optuna.samplers.RandomSampler(seed=0),
+        pruner=pruner or optuna.pruners.NopPruner(),
+    )
+    opened.set_user_attr("libkd_kind", "search" if study.file.search else "grid")
+    opened.set_user_attr("libkd_study_file", study.file.model_dump(mode="json"))
+    opened.set_user_attr("libkd_source", str(study.source))
+    return opened
+
+
+def spec_attrs(spec: TrialSpec) -> dict[str, Any]:
+    return {
+        CONFIG_ATTR: spec.config.model_dump(mode="json"),
+        "libkd_hash": spec.config_hash,
+        "libkd_seed": spec.seed,
+        "libkd_factors": spec.factors,
+    }
+
+
+def spec_from_attrs(attrs: dict[str, Any]) -> TrialSpec:
+    return TrialSpec(
+        config=TrialConfig.model_validate(attrs[CONFIG_ATTR]),
+        seed=attrs["libkd_seed"],
+        config_hash=attrs["libkd_hash"],
+        factors=attrs.get("libkd_factors", {}),
+    )
+
+
+def enqueue_grid(opened: optuna.Study, study: Study) -> int:
+    """Enqueue every (configuration, seed) not yet in the study; returns how many were added."""
+    before = len(opened.get_trials(deepcopy=False))
+    for spec in study.trials():
+        opened.enqueue_trial(
+            {"config": spec.config_hash, "seed": spec.seed},
+            user_attrs=spec_attrs(spec),
+            skip_if_exists=True,
+        )
+    return len(opened.get_trials(deepcopy=False)) - before
+
+
+def requeue(opened: optuna.Study, trial: FrozenTrial) -> None:
+    """A waiting copy of `trial`, linked to it (Optuna's retry bookkeeping)."""
+    latest = opened.get_trials(deepcopy=False)[trial.number]
+    RetryHeartbeatStaleTrialCallback(max_retry=None)(opened, latest)
+
+
+def requeue_dead_local(opened: optuna.Study, storage: RDBStorage, store: Store) -> int:
+    """Fail and re-queue running trials whose worker process on this host no longer exists.
+
+    Heartbeats find dead workers anywhere after the grace period; on the same host the check
+    is immediate, so `libkd run` right after a crash resumes without waiting.
+    """
+    host = socket.gethostname()
+    study_id = storage.get_study_id_from_name(opened.study_name)
+    count = 0
+    for trial in opened.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(WORKER_ATTR, "")
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            storage.set_trial_system_attr(trial_id, "fail_reason", f"worker {owner} died")
+            requeue(opened, trial)
+            count += 1
+    reconcile_runs(opened, store)
+    return count
+
+
+def reconcile_runs(opened: optuna.Study, store: Store) -> None:
+    """Run rows left 'running' by a worker that died: mark them failed."""
+    states = {t.number: t.state for t in opened.get_trials(deepcopy=False)}
+    for run in store.runs(opened.study_name):
+        if run.status == "running" and states.get(run.trial_number) not in (
+            TrialState.RUNNING,
+            None,
+        ):
+            store.finish_run(run.id, status="failed", error=f"worker {run.worker} died")
+
+
+def retry_failed(opened: optuna.Study) -> int:
+    """Re-queue every failed trial that has no retry yet (`libkd run --retry-failed`)."""
+    trials = opened.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    count = 0
+    for trial in trials:
+        if trial.state == TrialState.FAIL and trial.number not in retried:
+            if CONFIG_ATTR in trial.user_attrs or trial.params:
+                requeue(opened, trial)
+                count += 1
+    return count
+
+
+def waiting(opened: optuna.Study) -> int:
+    return len(opened.get_trials(deepcopy=False, states=(TrialState.WAITING,)))

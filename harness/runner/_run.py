@@ -1,0 +1,138 @@
+"""Run a study: enqueue its grid (or sample its search space), then work off the queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from harness.errors import StorageError
+from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
+from harness.runner._optuna import (
+    CONFIG_ATTR,
+    WORKER_ATTR,
+    enqueue_grid,
+    open_study,
+    optuna_storage,
+    requeue_dead_local,
+    retry_failed,
+    spec_from_attrs,
+    waiting,
+)
+from harness.runner._trial import run_trial
+from harness.store import Store
+from harness.study import Study
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    study: str
+    enqueued: int
+    requeued: int
+    ran: int
+    complete: int
+    failed: int
+
+
+def objective_values(study_objectives, metrics: dict) -> list[float]:
+    return [float(metrics[objective.metric]) for objective in study_objectives]
+
+
+def _grid_objective(opened: optuna.Study, ctx: RunContext, objectives, total: int):
+    counter = {"n": 0}
+
+    def objective(trial: optuna.Trial) -> list[float] | float:
+        if CONFIG_ATTR not in trial.user_attrs:
+            # Another worker took the last waiting trial between our check and our ask.
+            trial.set_user_attr("libkd_empty", True)
+            opened.stop()
+            raise optuna.TrialPruned("no waiting trial left")
+        trial.set_user_attr(WORKER_ATTR, ctx.worker)
+        spec = spec_from_attrs(trial.user_attrs)
+        counter["n"] += 1
+        ctx.progress.trial_started(spec, number=counter["n"], total=total)
+        status, metrics = "failed", {}
+        try:
+            outcome = run_trial(spec, ctx, trial_number=trial.number)
+            status, metrics = "complete", outcome.metrics
+        finally:
+            ctx.progress.trial_finished(spec, status=status, metrics=metrics)
+        values = objective_values(objectives, outcome.metrics)
+        return values if len(values) > 1 else values[0]
+
+    return objective
+
+
+def _stop_when_queue_empty(study: optuna.Study, _trial) -> None:
+    if waiting(study) == 0:
+        study.stop()
+
+
+def work(
+    study: Study,
+    *,
+    storage_url: str,
+    cache_dir: Path,
+    device: str = "auto",
+    progress: Progress | None = None,
+    max_trials: int | None = None,
+    timeout: float | None = None,
+    retry: bool = False,
+    enqueue: bool = True,
+) -> RunSummary:
+    """Run waiting trials of `study` until none is left (or a limit is reached)."""
+    if study.file.search is not None:
+        from harness.runner._search import work_search
+
+        return work_search(
+            study, storage_url=storage_url, cache_dir=cache_dir, device=device,
+            progress=progress, max_trials=max_trials, timeout=timeout, retry=retry,
+        )
+    store = Store(storage_url)
+    storage = optuna_storage(storage_url)
+    opened = open_study(study, storage)
+    requeued = requeue_dead_local(opened, storage, store)
+    if retry:
+        requeued += retry_failed(opened)
+    enqueued = enqueue_grid(opened, study) if enqueue else 0
+    ctx = RunContext(
+        store=store,
+        cache_dir=cache_dir,
+        device=resolve_device(device),
+        study=study.name,
+        progress=progress or SilentProgress(),
+    )
+    todo = waiting(opened)
+    if max_trials is not None:
+        todo = min(todo, max_trials)
+    before = len(opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if todo:
+        opened.optimize(
+            _grid_objective(opened, ctx, study.file.objectives, todo),
+            n_trials=todo,
+            timeout=timeout,
+            catch=(Exception,),
+            callbacks=[_stop_when_queue_empty],
+            gc_after_trial=False,
+        )
+    trials = opened.get_trials(deepcopy=False)
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    return RunSummary(
+        study=study.name,
+        enqueued=enqueued,
+        requeued=requeued,
+        ran=complete - before,
+        complete=complete,
+        failed=sum(t.state == TrialState.FAIL for t in trials),
+    )
+
+
+def load_optuna_study(name: str, storage_url: str) -> optuna.Study:
+    storage = optuna_storage(storage_url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = ", ".join(s.study_name for s in optuna.get_all_study_summaries(storage)) or "none"
+        raise StorageError(f"study {name!r} is not in the database; studies there: {known}") from None

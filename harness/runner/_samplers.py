@@ -1,0 +1,90 @@
+"""Registries of Optuna samplers and pruners, named in study files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from harness._registry import Registry
+from harness.study import SearchConfig
+
+SamplerFactory = Callable[[SearchConfig], optuna.samplers.BaseSampler]
+SAMPLERS: Registry[SamplerFactory] = Registry("sampler")
+PrunerFactory = Callable[[SearchConfig, int], optuna.pruners.BasePruner]
+PRUNERS: Registry[PrunerFactory] = Registry("pruner")
+
+
+@SAMPLERS.register("tpe")
+def _tpe(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=search.sampler_seed, n_startup_trials=4)
+
+
+@SAMPLERS.register("gp")
+def _gp(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(seed=search.sampler_seed)
+
+
+@SAMPLERS.register("random")
+def _random(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=search.sampler_seed)
+
+
+@SAMPLERS.register("nsga2")
+def _nsga2(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIISampler(seed=search.sampler_seed, population_size=8)
+
+
+@SAMPLERS.register("grid")
+def _grid(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    space: dict[str, list[Any]] = {}
+    for path, param in search.space.items():
+        if param.type == "categorical":
+            space[path] = [encode_choice(c) for c in param.choices]
+        elif param.type == "int":
+            space[path] = list(range(param.low, param.high + 1))
+        else:
+            raise ValueError(f"search.space.{path}: the grid sampler needs int or categorical")
+    return optuna.samplers.GridSampler(space, seed=search.sampler_seed)
+
+
+@PRUNERS.register("median")
+def _median(search: SearchConfig, epochs: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 4))
+
+
+@PRUNERS.register("hyperband")
+def _hyperband(search: SearchConfig, epochs: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+
+
+@PRUNERS.register("none")
+def _none(search: SearchConfig, epochs: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+def encode_choice(choice: Any) -> Any:
+    """Optuna's categorical choices are scalars: lists (teacher combinations) go as JSON text."""
+    return json.dumps(choice) if isinstance(choice, list | tuple | dict) else choice
+
+
+def decode_choice(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        return json.loads(value)
+    return value
+
+
+def suggest(trial: optuna.Trial, search: SearchConfig) -> dict[str, Any]:
+    """The trial's point in the search space, as dotted paths to values."""
+    point: dict[str, Any] = {}
+    for path, param in search.space.items():
+        if param.type == "float":
+            point[path] = trial.suggest_float(path, param.low, param.high, log=param.log)
+        elif param.type == "int":
+            point[path] = trial.suggest_int(path, param.low, param.high, log=param.log)
+        else:
+            choices = [encode_choice(c) for c in param.choices]
+            point[path] = decode_choice(trial.suggest_categorical(path, choices))
+    return point

@@ -1,0 +1,167 @@
+"""One (configuration, seed) from teachers to stored metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from harness.cache import CacheSpec, build_or_load
+from harness.data import Dataset
+from harness.distill import (
+    CachedTeachers,
+    EpochReport,
+    OnlineTeachers,
+    TeacherArtifact,
+    TeacherSource,
+    obtain_teacher,
+    train_student,
+)
+from harness.runner._context import RunContext, environment
+from harness.study import TrialSpec
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    metrics: dict[str, Any]
+
+
+def _teachers(spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int):
+    config = spec.config
+    artifacts: dict[str, TeacherArtifact] = {}
+    for name in config.distill.teachers:
+        artifact = obtain_teacher(
+            name,
+            config.teachers[name],
+            data=data,
+            augment=config.augment,
+            cache_dir=ctx.cache_dir,
+            device=ctx.device,
+        )
+        ctx.store.record_artifact(
+            key=artifact.key,
+            kind="teacher",
+            name=f"{name}:{config.teachers[name].arch}",
+            path=str(artifact.path),
+            size=artifact.bytes,
+            build_seconds=artifact.seconds,
+            meta={"val_top1": artifact.val_top1, "digest": artifact.digest},
+        )
+        ctx.store.link_artifact(run_id, artifact.key, role=f"teacher:{name}", hit=not artifact.built)
+        artifacts[name] = artifact
+    return artifacts
+
+
+def _source(
+    spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int, teachers: dict[str, TeacherArtifact]
+) -> tuple[TeacherSource | None, float, str]:
+    """Online teachers, or cached logits (built or hit) moved to the training device."""
+    config = spec.config
+    if not teachers:
+        return None, 0.0, "off"
+    if not config.cache.enabled:
+        return OnlineTeachers({n: a.model for n, a in teachers.items()}), 0.0, "off"
+    tables, seconds, built = {}, 0.0, False
+    for name, artifact in teachers.items():
+        cache_spec = CacheSpec.of(
+            teacher_digest=artifact.digest, data=data, augment=config.augment, cache=config.cache
+        )
+        result = build_or_load(
+            cache_spec, teacher=artifact.model, teacher_name=name, data=data, root=ctx.cache_dir
+        )
+        ctx.store.record_artifact(
+            key=result.cache.key,
+            kind="cache",
+            name=f"{name}:{data.name}",
+            path=str(result.cache.path),
+            size=result.cache.bytes,
+            build_seconds=result.seconds,
+            meta={k: v for k, v in result.cache.meta.items() if k not in ("files", "shapes")},
+        )
+        ctx.store.link_artifact(run_id, result.cache.key, role=f"cache:{name}", hit=not result.built)
+        start = time.perf_counter()
+        tables[name] = result.cache.dense().to(ctx.device)
+        seconds += result.seconds + (time.perf_counter() - start)
+        built = built or result.built
+    return CachedTeachers(tables), seconds, "built" if built else "hit"
+
+
+def run_trial(
+    spec: TrialSpec,
+    ctx: RunContext,
+    *,
+    trial_number: int | None = None,
+    trial: optuna.Trial | None = None,
+    prune_metric: str | None = None,
+) -> RunOutcome:
+    """Train teachers (or reuse them), get their logits, train the student, store every row."""
+    config = spec.config
+    data = ctx.dataset(config.dataset)
+    run_id = ctx.store.start_run(
+        study=ctx.study,
+        trial_number=trial_number,
+        config_hash=spec.config_hash,
+        seed=spec.seed,
+        label=spec.label,
+        factors=spec.factors,
+        config=config.model_dump(mode="json"),
+        device=str(ctx.device),
+        worker=ctx.worker,
+        environment=environment(ctx.device),
+    )
+    try:
+        start = time.perf_counter()
+        teachers = _teachers(spec, ctx, data, run_id)
+        teacher_seconds = sum(a.seconds for a in teachers.values())
+        source, cache_seconds, cache_status = _source(spec, ctx, data, run_id, teachers)
+        ctx.store.update_run(
+            run_id,
+            teacher_seconds=teacher_seconds,
+            cache_seconds=cache_seconds,
+            cache_status=cache_status,
+        )
+
+        def on_epoch(report: EpochReport) -> None:
+            ctx.store.add_epoch(run_id, report.epoch, report.metrics)
+            ctx.progress.epoch_done(spec, report, epochs=config.train.epochs)
+            if trial is not None and prune_metric is not None:
+                trial.report(report.metrics[prune_metric], report.epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {report.epoch}")
+
+        result = train_student(
+            config=config, seed=spec.seed, data=data, teachers=source, device=ctx.device,
+            on_epoch=on_epoch,
+        )
+        params = sum(p.numel() for p in result.model.parameters())
+        metrics = dict(result.final)
+        metrics.update(
+            {
+                "cost/train_seconds": result.train_seconds,
+                "cost/eval_seconds": result.eval_seconds,
+                "cost/teacher_seconds": teacher_seconds,
+                "cost/cache_seconds": cache_seconds,
+                "cost/total_seconds": time.perf_counter() - start,
+                "student/params": params,
+            }
+        )
+        ctx.store.finish_run(
+            run_id,
+            status="complete",
+            train_seconds=result.train_seconds,
+            eval_seconds=result.eval_seconds,
+            student_params=params,
+            top1=metrics["val/top1"],
+            metrics=metrics,
+        )
+        return RunOutcome(run_id=run_id, metrics=metrics)
+    except optuna.TrialPruned as exc:
+        ctx.store.finish_run(run_id, status="pruned", error=str(exc))
+        raise
+    except BaseException as exc:  # KeyboardInterrupt too: the row must not stay "running"
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        ctx.store.finish_run(run_id, status="failed", error=reason)
+        raise

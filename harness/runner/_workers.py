@@ -1,0 +1,113 @@
+"""Workers: `libkd worker` takes waiting trials from a shared database; `libkd run --workers N`
+starts N of them locally (one per visible GPU on CUDA machines)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from optuna.trial import TrialState
+
+from harness.errors import LibKDError
+from harness.runner._optuna import enqueue_grid, open_study, optuna_storage, requeue_dead_local
+from harness.runner._run import RunSummary, load_optuna_study, work
+from harness.store import Store
+from harness.study import Study, load_study, study_from_dict
+
+
+def study_from_database(name: str, storage_url: str) -> Study:
+    """The study file a `libkd run` stored with the Optuna study."""
+    opened = load_optuna_study(name, storage_url)
+    data = opened.user_attrs.get("libkd_study_file")
+    if data is None:
+        raise LibKDError(f"study {name!r} was not created by libkd; start it with `libkd run`")
+    return study_from_dict(data, source=Path(opened.user_attrs.get("libkd_source", name)))
+
+
+def run_worker(
+    study: str,
+    *,
+    storage_url: str,
+    cache_dir: Path,
+    device: str = "auto",
+    max_trials: int | None = None,
+) -> RunSummary:
+    """Work off a study given by file (queued if needed) or by name (already queued)."""
+    if study.endswith((".yaml", ".yml")) or Path(study).is_file():
+        loaded = load_study(study)
+    else:
+        loaded = study_from_database(study, storage_url)
+    return work(
+        loaded, storage_url=storage_url, cache_dir=cache_dir, device=device,
+        max_trials=max_trials, enqueue=False,
+    )
+
+
+def prepare(study: Study, storage_url: str, *, retry: bool = False) -> None:
+    """Queue a grid study's trials once, before any worker starts."""
+    from harness.runner._optuna import retry_failed
+
+    storage = optuna_storage(storage_url)
+    opened = open_study(study, storage)
+    requeue_dead_local(opened, storage, Store(storage_url))
+    if retry:
+        retry_failed(opened)
+    if study.file.search is None:
+        enqueue_grid(opened, study)
+
+
+def worker_command(study: str, *, storage_url: str, cache_dir: Path, device: str) -> list[str]:
+    return [
+        sys.executable, "-m", "harness.cli", "worker", study,
+        "--storage", storage_url, "--cache-dir", str(cache_dir), "--device", device,
+    ]
+
+
+def run_local_workers(
+    study: Study,
+    *,
+    storage_url: str,
+    cache_dir: Path,
+    device: str,
+    workers: int,
+    max_trials: int | None = None,
+    retry: bool = False,
+) -> RunSummary:
+    """Start `workers` processes on this machine and wait for them all."""
+    prepare(study, storage_url, retry=retry)
+    before = _complete(study.name, storage_url)
+    cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+    gpus = torch.cuda.device_count() if cuda else 0
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    processes = []
+    for i in range(workers):
+        env = dict(os.environ)
+        if cuda:
+            env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+        else:
+            env["OMP_NUM_THREADS"] = str(threads)
+        command = worker_command(
+            study.name, storage_url=storage_url, cache_dir=cache_dir,
+            device="cuda" if cuda else device,
+        )
+        if max_trials is not None:
+            command += ["--max-trials", str(max_trials)]
+        processes.append(subprocess.Popen(command, env=env))
+    codes = [p.wait() for p in processes]
+    if any(codes):
+        raise LibKDError(f"worker exit codes {codes}; see their output above")
+    opened = load_optuna_study(study.name, storage_url)
+    trials = opened.get_trials(deepcopy=False)
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    return RunSummary(
+        study=study.name, enqueued=0, requeued=0, ran=complete - before, complete=complete,
+        failed=sum(t.state == TrialState.FAIL for t in trials),
+    )
+
+
+def _complete(name: str, storage_url: str) -> int:
+    opened = load_optuna_study(name, storage_url)
+    return len(opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

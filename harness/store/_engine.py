@@ -1,0 +1,79 @@
+"""Database URLs and engines: SQLite (WAL, busy timeout) by default, PostgreSQL for many workers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from harness.errors import StorageError
+
+DEFAULT_STORAGE = "sqlite:///results/libkd.db"
+DEFAULT_CACHE_DIR = "results/cache"
+SQLITE_BUSY_MS = 60_000
+
+
+def resolve_storage(explicit: str | None = None) -> str:
+    """--storage beats $LIBKD_STORAGE beats the default SQLite file under results/."""
+    url = explicit or os.environ.get("LIBKD_STORAGE") or DEFAULT_STORAGE
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"--storage: {url!r} is not a database URL; use sqlite:///path.db or "
+            "postgresql+psycopg://user@host:port/db"
+        ) from None
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
+        raise StorageError(
+            f"--storage: driver {parsed.drivername!r}; name psycopg 3 explicitly: "
+            "postgresql+psycopg://..."
+        )
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StorageError(
+            f"--storage: backend {parsed.get_backend_name()!r} is not supported; "
+            "use sqlite:/// or postgresql+psycopg://"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def resolve_cache_dir(explicit: str | Path | None = None) -> Path:
+    return Path(explicit or os.environ.get("LIBKD_CACHE_DIR") or DEFAULT_CACHE_DIR)
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden: safe for output, logs and dashboards."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid url>"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def engine_kwargs(url: str) -> dict:
+    """Keyword arguments for create_engine, shared with Optuna's RDBStorage."""
+    if is_sqlite(url):
+        return {"connect_args": {"timeout": SQLITE_BUSY_MS / 1000}}
+    return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2}
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, **engine_kwargs(url))
+    if is_sqlite(url):
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection, _record) -> None:  # noqa: ANN001
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine

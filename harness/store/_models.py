@@ -1,0 +1,85 @@
+"""SQLAlchemy 2.0 typed models of the harness's own tables (prefixed libkd_)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class RunRow(Base):
+    """One (configuration, seed) training of a student."""
+
+    __tablename__ = "libkd_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study: Mapped[str] = mapped_column(String(200), index=True)
+    trial_number: Mapped[int | None]
+    config_hash: Mapped[str] = mapped_column(String(64), index=True)
+    seed: Mapped[int]
+    label: Mapped[str] = mapped_column(Text)
+    factors: Mapped[dict[str, Any]]
+    config: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running|complete|failed|pruned
+    error: Mapped[str | None] = mapped_column(Text)
+    device: Mapped[str] = mapped_column(String(64))
+    worker: Mapped[str] = mapped_column(String(200))
+    environment: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    epochs_done: Mapped[int] = mapped_column(default=0)
+    teacher_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    eval_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_status: Mapped[str] = mapped_column(String(16), default="off")  # off|hit|built
+    student_params: Mapped[int | None]
+    top1: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]]
+
+    epochs: Mapped[list[EpochRow]] = relationship(cascade="all, delete-orphan")
+
+
+class EpochRow(Base):
+    """One metric of one epoch of one run (long format: every loss term, every head)."""
+
+    __tablename__ = "libkd_epochs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("libkd_runs.id"), index=True)
+    epoch: Mapped[int]
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class ArtifactRow(Base):
+    """A teacher checkpoint or a logit cache, by content key."""
+
+    __tablename__ = "libkd_artifacts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # teacher|cache
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    bytes: Mapped[int]
+    build_seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    meta: Mapped[dict[str, Any]]
+
+
+class RunArtifactRow(Base):
+    """Which artifacts a run used, and whether it found them (hit) or made them (built)."""
+
+    __tablename__ = "libkd_run_artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("libkd_runs.id"), index=True)
+    artifact_key: Mapped[str] = mapped_column(ForeignKey("libkd_artifacts.key"), index=True)
+    role: Mapped[str] = mapped_column(String(100))
+    hit: Mapped[bool]

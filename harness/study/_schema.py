@@ -1,0 +1,150 @@
+"""Pydantic models of a study file. Frozen, unknown keys rejected."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Frozen):
+    """Which data, and how much of it: the low-data regime is the point of LIB-KD."""
+
+    name: str = "digits"
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    train_per_class: int | None = Field(None, gt=0)
+    train_fraction: float | None = Field(None, gt=0, le=1)
+    split_seed: int = 0
+
+
+class AugmentConfig(_Frozen):
+    """Replayable augmentation: view parameters are a pure function of (aug_seed, index, view)."""
+
+    pad_crop: int = Field(1, ge=0)
+    hflip: bool = False
+    aug_seed: int = 0
+
+
+class TrainRecipe(_Frozen):
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_epochs: int = Field(0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+
+
+class TeacherConfig(_Frozen):
+    """A named teacher: architecture, size, its own training recipe, or a local checkpoint."""
+
+    arch: str
+    width: int = Field(32, ge=4)
+    depth: int = Field(1, ge=1)
+    seed: int = 0
+    checkpoint: str | None = None
+    train: TrainRecipe = TrainRecipe(epochs=20)
+
+
+class StudentConfig(_Frozen):
+    arch: Literal["vit"] = "vit"
+    patch_size: int = Field(2, ge=1)
+    embed_dim: int = Field(64, ge=8)
+    depth: int = Field(4, ge=1)
+    num_heads: int = Field(4, ge=1)
+    mlp_ratio: float = Field(2.0, gt=0)
+    drop_path: float = Field(0.0, ge=0, lt=1)
+    tokens: Literal["none", "per_teacher", "shared"] = "per_teacher"
+    inference: Literal["mean", "cls"] = "mean"
+
+
+class DistillConfig(_Frozen):
+    """Which teachers teach, how (soft KL * T^2 or hard CE), at which temperatures and weights."""
+
+    teachers: tuple[str, ...] = ()
+    loss: Literal["soft", "hard"] = "soft"
+    temperature: float | dict[str, float] = 1.0
+    weights: dict[str, float] = Field(default_factory=dict)
+
+    def temperature_of(self, teacher: str) -> float:
+        if isinstance(self.temperature, dict):
+            return self.temperature[teacher]
+        return self.temperature
+
+    def weight_of(self, term: str) -> float:
+        return self.weights.get(term, 1.0)
+
+
+class CacheConfig(_Frozen):
+    """Precomputed teacher logits for `views` replayable views per sample (0: clean images)."""
+
+    enabled: bool = False
+    views: int = Field(8, ge=0)
+    dtype: Literal["float16", "float32"] = "float16"
+    top_k: int | None = Field(None, ge=1)
+    dir: str | None = None
+
+
+class Objective(_Frozen):
+    metric: str = "val/top1"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class FloatParam(_Frozen):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+
+class IntParam(_Frozen):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+
+
+class CategoricalParam(_Frozen):
+    type: Literal["categorical"]
+    choices: tuple[Any, ...] = Field(min_length=1)
+
+
+class SearchConfig(_Frozen):
+    """An Optuna search: each trial is one configuration evaluated on every seed."""
+
+    sampler: Literal["tpe", "gp", "random", "grid", "nsga2"] = "tpe"
+    sampler_seed: int = 0
+    n_trials: int = Field(20, ge=1)
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    space: dict[str, FloatParam | IntParam | CategoricalParam] = Field(min_length=1)
+
+
+class TrialConfig(_Frozen):
+    """Everything that defines one experiment; its hash identifies the configuration."""
+
+    dataset: DatasetConfig = DatasetConfig()
+    augment: AugmentConfig = AugmentConfig()
+    teachers: dict[str, TeacherConfig] = Field(default_factory=dict)
+    student: StudentConfig = StudentConfig()
+    train: TrainRecipe = TrainRecipe()
+    distill: DistillConfig = DistillConfig()
+    cache: CacheConfig = CacheConfig()
+
+
+class StudyFile(TrialConfig):
+    """A whole study file: the base configuration plus seeds, grid or search, objectives."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seeds: tuple[int, ...] = Field((0,), min_length=1)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    search: SearchConfig | None = None
+    objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1)
+
+
+TRIAL_FIELDS = tuple(TrialConfig.model_fields)
