@@ -51,7 +51,7 @@ def read_idx(path: Path) -> np.ndarray:
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
         raise DataError(f"{path}: holds {body.size} bytes, header says {shape}; re-download it")
-    return body.reshape(shape)
+    return body.reshape(shape).copy()
 
 
 def _find_idx(root: Path, stem: str) -> Path | None:

@@ -112,8 +112,8 @@ def requeue_dead_local(opened: optuna.Study, storage: RDBStorage, store: Store) 
         if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_system_attr(trial_id, "fail_reason", f"worker {owner} died")
         if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-            storage.set_trial_system_attr(trial_id, "fail_reason", f"worker {owner} died")
             requeue(opened, trial)
             count += 1
     reconcile_runs(opened, store)

@@ -1,0 +1,37 @@
+"""nox sessions. They run in the current environment (`pip install -e '.[test]'` first):
+torch is several GB, so each session building its own virtualenv would cost minutes."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "tests"]
+
+
+def _run(session: nox.Session, *args: str) -> None:
+    """Run a command of this environment, with the session's extra arguments appended."""
+    session.run(*args, *session.posargs, external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite (slow, postgres and browser tests included where they can run)."""
+    _run(session, "python", "-m", "pytest")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    _run(session, "ruff", "check", "harness", "tests", "noxfile.py")
+
+
+@nox.session
+def quickstart(session: nox.Session) -> None:
+    """The quickstart study: teacher combinations on the bundled digits."""
+    _run(session, "libkd", "run", "studies/quickstart.yaml")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput of no-KD, cached-KD and online-KD students; writes results/bench-cpu.json."""
+    _run(session, "libkd", "bench", "--out", "results/bench-cpu.json")

@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny study on a digits subset that trains in about a second."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "description": "tiny test study",
+    "dataset": {"name": "digits", "val_fraction": 0.2, "train_per_class": 8},
+    "augment": {"pad_crop": 1, "hflip": True, "aug_seed": 0},
+    "teachers": {
+        "conv": {"arch": "resnet", "width": 8, "train": {"epochs": 1, "batch_size": 32}},
+        "inv": {"arch": "rednet", "width": 16, "train": {"epochs": 1, "batch_size": 32}},
+    },
+    "student": {"patch_size": 4, "embed_dim": 16, "depth": 1, "num_heads": 2},
+    "train": {"epochs": 2, "batch_size": 32, "lr": 1.0e-3, "warmup_epochs": 1},
+    "distill": {"teachers": ["conv", "inv"], "temperature": 2.0},
+    "cache": {"enabled": True, "views": 2},
+    "seeds": [0, 1],
+    "grid": {"distill.teachers": [[], ["conv"], ["conv", "inv"]]},
+}
+
+
+def tiny_dict(**overrides: Any) -> dict[str, Any]:
+    """A deep copy of the tiny study with top-level keys replaced."""
+    data = copy.deepcopy(TINY)
+    data.update(copy.deepcopy(overrides))
+    return data
+
+
+def write_study(folder: Path, data: dict[str, Any], name: str = "study.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_study_file(tmp_path: Path) -> Path:
+    return write_study(tmp_path, tiny_dict())
+
+
+@pytest.fixture
+def storage_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'libkd.db'}"
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"

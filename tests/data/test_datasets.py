@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from harness.data import load_dataset, read_idx
+from harness.errors import DataError
+from harness.study import DatasetConfig
+
+
+def test_digits_split_is_deterministic_stratified_and_disjoint():
+    data = load_dataset(DatasetConfig(name="digits", val_fraction=0.2))
+    again = load_dataset(DatasetConfig(name="digits", val_fraction=0.2, split_seed=0))
+    assert data.fingerprint == again.fingerprint
+    assert len(data.train_y) + len(data.val_y) == 1797
+    assert data.train_x.dtype.is_floating_point is False and data.train_x.shape[1:] == (1, 8, 8)
+    counts = np.bincount(data.val_y.numpy(), minlength=10)
+    assert counts.min() >= 30  # every class in validation
+    other = load_dataset(DatasetConfig(name="digits", val_fraction=0.2, split_seed=1))
+    assert other.fingerprint != data.fingerprint
+
+
+def test_train_per_class_keeps_that_many_of_each_class():
+    data = load_dataset(DatasetConfig(name="digits", train_per_class=5))
+    assert np.bincount(data.train_y.numpy()).tolist() == [5] * 10
+
+
+def test_normalize_standardises_training_images():
+    data = load_dataset(DatasetConfig(name="digits"))
+    x = data.normalize(data.train_x)
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2
+
+
+def _write_idx(path, array, *, compress=False):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def test_read_idx_round_trip_plain_and_gzip(tmp_path):
+    array = np.arange(2 * 3 * 4).reshape(2, 3, 4) % 256
+    assert np.array_equal(read_idx(_write_idx(tmp_path / "a", array)), array)
+    assert np.array_equal(read_idx(_write_idx(tmp_path / "b", array, compress=True)), array)
+    (tmp_path / "c").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x09abc")
+    with pytest.raises(DataError, match="holds 3 bytes"):
+        read_idx(tmp_path / "c")
+
+
+def test_fashion_mnist_from_libkd_data(tmp_path, monkeypatch):
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    _write_idx(folder / "train-images-idx3-ubyte", rng.integers(0, 255, (40, 28, 28)), compress=True)
+    _write_idx(folder / "train-labels-idx1-ubyte", np.arange(40) % 10, compress=True)
+    _write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 255, (20, 28, 28)))
+    _write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(20) % 10)
+    monkeypatch.setenv("LIBKD_DATA", str(tmp_path))
+    monkeypatch.setattr("harness.data._sources.Path.home", lambda: tmp_path / "nohome")
+    load_dataset.cache_clear()
+    data = load_dataset(DatasetConfig(name="fashion-mnist", train_per_class=2))
+    load_dataset.cache_clear()
+    assert data.train_x.shape == (20, 1, 28, 28) and len(data.val_y) == 20
+
+
+def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
+    from harness.data import _sources
+
+    monkeypatch.setattr(_sources, "data_search_path", lambda name: [tmp_path / "none"])
+    load_dataset.cache_clear()
+    with pytest.raises(DataError, match="install the Debian package dataset-fashion-mnist"):
+        load_dataset(DatasetConfig(name="fashion-mnist"))
+    load_dataset.cache_clear()

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from timm.models.vision_transformer import VisionTransformer
+
+from harness.models import ImageSpec, build_student, build_teacher, teacher_arch_known
+from harness.study import DistillConfig, StudentConfig, TeacherConfig
+
+IMAGE = ImageSpec(channels=1, size=8, num_classes=10)
+
+
+@pytest.mark.parametrize("arch", ["resnet", "rednet", "timm:resnet10t"])
+def test_teachers_predict_classes(arch):
+    model = build_teacher(TeacherConfig(arch=arch, width=16), IMAGE)
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_teacher_names_are_checked():
+    assert teacher_arch_known("resnet") and teacher_arch_known("timm:vit_tiny_patch16_224")
+    assert not teacher_arch_known("timm:no_such_model") and not teacher_arch_known("vgg")
+
+
+@pytest.mark.parametrize(("tokens", "teachers", "heads"), [
+    ("none", (), []),
+    ("per_teacher", ("conv", "inv"), ["conv", "inv"]),
+    ("per_teacher", ("conv",), ["conv"]),
+    ("shared", ("conv", "inv"), ["shared"]),
+])
+def test_student_token_modes(tokens, teachers, heads):
+    student = build_student(
+        StudentConfig(tokens=tokens, embed_dim=16, depth=1, num_heads=2, patch_size=2),
+        DistillConfig(teachers=teachers), IMAGE,
+    )
+    assert isinstance(student, VisionTransformer)
+    assert student.num_prefix_tokens == 1 + len(heads)
+    assert student.pos_embed.shape[1] == 16 + 1 + len(heads)
+    out = student.forward_heads(torch.randn(3, 1, 8, 8))
+    assert out.cls.shape == (3, 10)
+    assert list(out.dist) == heads
+    mean = torch.stack([out.cls, *out.dist.values()]).mean(0)
+    assert torch.allclose(out.combined("mean"), mean)
+    assert student(torch.randn(3, 1, 8, 8)).shape == (3, 10)
+    assert torch.equal(out.combined("cls"), out.cls)
+
+
+def test_distillation_tokens_read_their_own_positions():
+    student = build_student(StudentConfig(embed_dim=16, depth=1, num_heads=2),
+                            DistillConfig(teachers=("conv", "inv")), IMAGE)
+    student.eval()
+    x = torch.randn(2, 1, 8, 8)
+    tokens = student.forward_features(x)
+    out = student.forward_heads(x)
+    assert torch.allclose(out.dist["inv"], student.dist_heads["inv"](tokens[:, 2]))
+    assert torch.allclose(out.cls, student.head(tokens[:, 0]))

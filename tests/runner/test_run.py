@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+from harness.analysis import load_runs
+from harness.runner import work
+from harness.store import Store
+from harness.study import load_study, study_from_dict
+from tests.conftest import tiny_dict, write_study
+
+
+def _complete_pairs(url: str, study: str) -> list[tuple[str, int]]:
+    runs = load_runs(Store(url), study)
+    done = runs.filter(runs["status"] == "complete")
+    return sorted(zip(done["config_hash"].to_list(), done["seed"].to_list()))
+
+
+def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_url, cache_dir):
+    study = study_from_dict(tiny_dict(seeds=[0]))
+    first = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    assert (first.enqueued, first.ran, first.complete, first.failed) == (3, 3, 3, 0)
+    second = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    assert (second.enqueued, second.ran, second.complete) == (0, 0, 3)
+    pairs = _complete_pairs(storage_url, "tiny")
+    assert len(pairs) == len(set(pairs)) == 3
+    # Teachers trained once: the second distilled configuration reuses conv.
+    runs = Store(storage_url).runs("tiny")
+    assert [r.teacher_seconds > 0 for r in runs] == [False, True, True]  # conv, then inv built
+    assert runs[2].cache_status in ("built", "hit")
+    # Adding a seed later queues only the new (configuration, seed) pairs.
+    more = work(study_from_dict(tiny_dict(seeds=[0, 1])), storage_url=storage_url,
+                cache_dir=cache_dir)
+    assert (more.enqueued, more.ran) == (3, 3)
+
+
+def test_failing_trial_is_recorded_and_the_study_goes_on(storage_url, cache_dir, monkeypatch):
+    from harness.runner import _trial
+
+    real = _trial.train_student
+
+    def explode(**kwargs):
+        if kwargs["config"].distill.teachers == ("conv",):
+            raise RuntimeError("boom")
+        return real(**kwargs)
+
+    monkeypatch.setattr(_trial, "train_student", explode)
+    study = study_from_dict(tiny_dict(seeds=[0]))
+    summary = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    assert (summary.complete, summary.failed) == (2, 1)
+    failed = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
+    assert len(failed) == 1 and failed[0].error == "RuntimeError: boom"
+    # --retry-failed re-queues it; with the fault gone it completes.
+    monkeypatch.setattr(_trial, "train_student", real)
+    retried = work(study, storage_url=storage_url, cache_dir=cache_dir, retry=True)
+    assert (retried.requeued, retried.ran, retried.complete) == (1, 1, 3)
+
+
+def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_url, cache_dir):
+    data = tiny_dict(seeds=[0, 1], train={"epochs": 25, "batch_size": 32, "lr": 1.0e-3})
+    path = write_study(tmp_path, data)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "--storage", storage_url,
+         "--cache-dir", str(cache_dir), "--no-dashboard"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    db = storage_url.removeprefix("sqlite:///")
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            time.sleep(0.5)
+            try:
+                rows = sqlite3.connect(db).execute(
+                    "select status, epochs_done from libkd_runs").fetchall()
+            except sqlite3.OperationalError:
+                continue
+            if sum(s == "complete" for s, _ in rows) >= 2 and any(
+                s == "running" and e >= 1 for s, e in rows
+            ):
+                break
+        else:
+            raise AssertionError("the run never got two trials in")
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    done_before = _complete_pairs(storage_url, "tiny")
+    summary = work(load_study(path), storage_url=storage_url, cache_dir=cache_dir)
+    assert summary.requeued == 1
+    pairs = _complete_pairs(storage_url, "tiny")
+    assert len(pairs) == len(set(pairs)) == 6
+    assert set(done_before) <= set(pairs)
+    killed = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
+    assert len(killed) == 1 and "died" in killed[0].error
+    trials = optuna.load_study(study_name="tiny", storage=storage_url).get_trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import StudyError
+from harness.study import config_hash, load_study, study_from_dict
+from tests.conftest import tiny_dict, write_study
+
+
+def test_grid_expands_to_configurations_times_seeds():
+    study = study_from_dict(tiny_dict())
+    assert [c.config.distill.teachers for c in study.configs] == [(), ("conv",), ("conv", "inv")]
+    trials = study.trials()
+    assert len(trials) == 3 * 2
+    assert [(t.config_hash, t.seed) for t in trials[:2]] == [(study.configs[0].config_hash, 0),
+                                                             (study.configs[0].config_hash, 1)]
+
+
+def test_hash_excludes_seed_and_is_stable_across_loads(tmp_path):
+    first = study_from_dict(tiny_dict())
+    second = load_study(write_study(tmp_path, tiny_dict(seeds=[5, 6, 7])))
+    assert [c.config_hash for c in first.configs] == [c.config_hash for c in second.configs]
+    # Known value: changing it means every stored study would stop resuming.
+    assert len(first.configs[0].config_hash) == 64
+
+
+def test_hash_changes_with_any_experiment_setting():
+    base = study_from_dict(tiny_dict()).configs[-1]
+    hotter = study_from_dict(tiny_dict(distill={"teachers": ["conv", "inv"], "temperature": 4.0}))
+    assert hotter.configs[-1].config_hash != base.config_hash
+
+
+def test_plain_vit_configurations_collapse_to_one_hash():
+    # Without teachers, temperature and token mode cannot matter: one baseline, not three.
+    study = study_from_dict(
+        tiny_dict(grid={"distill.teachers": [[], ["conv"]], "distill.temperature": [1.0, 2.0, 4.0]})
+    )
+    assert len(study.configs) == 1 + 3
+    plain = study.configs[0].config
+    assert plain.student.tokens == "none" and plain.teachers == {}
+
+
+def test_cache_dir_does_not_change_hash():
+    a = study_from_dict(tiny_dict(cache={"enabled": True, "views": 2, "dir": "/a"}))
+    b = study_from_dict(tiny_dict(cache={"enabled": True, "views": 2, "dir": "/b"}))
+    assert config_hash(a.configs[1].config) == config_hash(b.configs[1].config)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"trian": {}}, "trian: unknown key; allowed keys here: dataset, augment"),
+        ({"train": {"epochs": "many"}}, "train.epochs: Input should be a valid integer"),
+        ({"train": {"epochs": 2, "lrr": 1}}, "train.lrr: unknown key; allowed keys here: epochs"),
+        ({"distill": {"teachers": ["cnn"]}}, "distill.teachers: unknown teacher 'cnn'; declared"),
+        ({"grid": {"distill.temprature": [1, 2]}}, "grid.distill.temprature: no such parameter"),
+        ({"grid": {"distill.teachers": [["conv"], ["nope"]]}}, "unknown teacher 'nope'"),
+        ({"teachers": {"conv": {"arch": "vgg"}}}, "teachers.conv.arch: unknown teacher architecture"),
+        ({"dataset": {"name": "mnist"}}, "dataset.name: unknown dataset 'mnist'; known: digits"),
+        ({"student": {"tokens": "many"}}, "student.tokens: Input should be 'none', 'per_teacher'"),
+        ({"objectives": [{"metric": "acc"}]}, "objectives[0].metric: unknown metric 'acc'"),
+        ({"seeds": []}, "seeds: Tuple should have at least 1 item"),
+    ],
+)
+def test_bad_study_gives_one_line_error_naming_the_field(tmp_path, change, expected):
+    path = write_study(tmp_path, tiny_dict(**change))
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+    assert str(path) in message
+
+
+def test_shared_token_needs_one_temperature():
+    with pytest.raises(StudyError, match="shared token averages teachers at one temperature"):
+        study_from_dict(tiny_dict(
+            student={"tokens": "shared"},
+            distill={"teachers": ["conv", "inv"], "temperature": {"conv": 1.0, "inv": 4.0}},
+            grid={},
+        ))
+
+
+def test_per_teacher_temperature_must_cover_every_teacher():
+    with pytest.raises(StudyError, match=r"no temperature for \['inv'\]"):
+        study_from_dict(tiny_dict(distill={"teachers": ["conv", "inv"], "temperature": {"conv": 2}},
+                                  grid={}))
+
+
+def test_not_yaml_and_not_a_mapping(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(StudyError, match="not valid YAML"):
+        load_study(bad)
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(StudyError, match="a study file is a mapping"):
+        load_study(bad)
+
+
+def test_shipped_studies_are_valid():
+    from pathlib import Path
+
+    for path in sorted(Path("studies").glob("*.yaml")):
+        assert load_study(path).configs, path

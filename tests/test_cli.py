@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from tests.conftest import tiny_dict, write_study
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_validate_and_plan(tiny_study_file):
+    result = _invoke("validate", str(tiny_study_file))
+    assert result.exit_code == 0
+    assert "3 configuration(s) x 2 seed(s) = 6 trials" in result.output
+    result = _invoke("plan", str(tiny_study_file))
+    assert result.exit_code == 0
+    assert "teachers=conv+inv" in result.output and "rednet" in result.output
+
+
+@pytest.mark.parametrize("change", [
+    {"unknown_key": 1},
+    {"train": {"epochs": "x"}},
+    {"distill": {"teachers": ["ghost"]}},
+    {"grid": {"student.no_such": [1]}},
+])
+def test_bad_study_exits_2_with_one_line_and_writes_nothing(tmp_path, change):
+    path = write_study(tmp_path, tiny_dict(**change))
+    db = tmp_path / "db.sqlite"
+    result = runner.invoke(app, ["run", str(path), "--storage", f"sqlite:///{db}",
+                                 "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert not db.exists() and not (tmp_path / "cache").exists()
+
+
+def test_bad_storage_url_is_a_one_line_error(tiny_study_file):
+    result = runner.invoke(app, ["run", str(tiny_study_file), "--storage", "mysql://x@y/z"])
+    assert result.exit_code == 2 and "backend 'mysql' is not supported" in result.output
+
+
+def test_run_report_status_export_dashboard(tmp_path):
+    path = write_study(tmp_path, tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    common = ["--storage", storage]
+    out_html = tmp_path / "dash.html"
+    result = _invoke("run", str(path), *common, "--cache-dir", str(tmp_path / "c"),
+                     "--no-dashboard")
+    assert result.exit_code == 0, result.output
+    assert "4 trial(s) run now; 4 complete, 0 failed" in result.output
+    assert "baseline" in result.output
+    again = _invoke("run", str(path), *common, "--cache-dir", str(tmp_path / "c"),
+                    "--no-dashboard")
+    assert "0 trial(s) run now; 4 complete" in again.output
+
+    status = _invoke("status", *common)
+    assert re.search(r"tiny\s.*grid\s.*\b0\b.*\b4\b", status.output)
+
+    csv = _invoke("report", "tiny", *common, "--format", "csv")
+    header, *rows = csv.output.strip().splitlines()
+    assert "mean" in header and "delta_mean" in header and len(rows) == 2
+
+    md = tmp_path / "r.md"
+    _invoke("report", str(path), *common, "--format", "markdown", "--out", str(md))
+    assert md.read_text().startswith("| label | n | mean")
+
+    bad = runner.invoke(app, ["report", "tiny", *common, "--format", "xls"])
+    assert bad.exit_code == 2 and "use one of table, csv" in bad.output
+    missing = runner.invoke(app, ["report", "nope", *common])
+    assert missing.exit_code == 2 and "no runs" in missing.output
+
+    exported = _invoke("export", "tiny", *common, "--out", str(tmp_path / "x"))
+    assert exported.exit_code == 0 and (tmp_path / "x" / "tiny-runs.parquet").exists()
+
+    dash = _invoke("dashboard", "tiny", *common, "--out", str(out_html))
+    assert dash.exit_code == 0 and out_html.stat().st_size > 1_000_000  # plotly.js inlined
