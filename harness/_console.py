@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.analysis._report import format_cell
 from harness.distill import EpochReport
 from harness.study import TrialSpec
 
@@ -61,19 +62,19 @@ class RichProgress:
         )
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def results_table(report: pl.DataFrame, *, title: str) -> Table:
     """Configuration, seeds done, mean, std and 95% CI of the combined top-1, baseline delta."""
     table = Table(title=title)
-    for column in ("configuration", "seeds", "top1 mean", "std", "95% CI", "best-epoch mean",
-                   "delta vs baseline [95% CI]", "p"):
+    for column in (
+        "configuration",
+        "seeds",
+        "top1 mean",
+        "std",
+        "95% CI",
+        "best-epoch mean",
+        "delta vs baseline [95% CI]",
+        "p",
+    ):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     has_deltas = "delta_mean" in report.columns
     for row in report.iter_rows(named=True):
@@ -83,13 +84,20 @@ def results_table(report: pl.DataFrame, *, title: str) -> Table:
             delta_text = "baseline"
         elif has_deltas:
             interval = (
-                "" if row["delta_ci_low"] is None
+                ""
+                if row["delta_ci_low"] is None
                 else f" [{row['delta_ci_low']:+.4f}, {row['delta_ci_high']:+.4f}]"
             )
             delta_text = f"{row['delta_mean']:+.4f}{interval}"
-            p_text = _fmt(row["p_value"], 3)
+            p_text = format_cell(row["p_value"], 3)
         table.add_row(
-            row["label"], str(row["n"]), _fmt(row["mean"]), _fmt(row["std"]), ci,
-            _fmt(row["best_mean"]), delta_text, p_text,
+            row["label"],
+            str(row["n"]),
+            format_cell(row["mean"]),
+            format_cell(row["std"]),
+            ci,
+            format_cell(row["best_mean"]),
+            delta_text,
+            p_text,
         )
     return table

@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from harness.cache import CacheSpec, build_or_load, compute_all
+from harness.cache import CacheSpec, build_or_load
 from harness.data import ViewSchedule, load_dataset
 from harness.distill import CachedTeachers, DistillationLoss, OnlineTeachers, image_spec
 from harness.distill._optim import make_optimizer
 from harness.models import build_student, build_teacher
 from harness.runner import environment, resolve_device
-from harness.study import DistillConfig, TrialConfig, load_study
+from harness.study import TrialConfig, load_study
 
 
 def _sync(device: torch.device) -> None:
@@ -29,13 +29,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _step_fn(config: TrialConfig, teachers: tuple[str, ...], source, data, batch_size, device):
-    """One training step of a fresh student distilling from `teachers` (none: plain ViT)."""
+def _step_fn(
+    config: TrialConfig,
+    teachers: tuple[str, ...],
+    source,
+    data,
+    batch_size,
+    device,
+    *,
+    tokens: tuple[str, ...] | None = None,
+):
+    """One training step of a fresh student distilling from `teachers` (none: plain ViT).
+
+    `tokens` gives the student distillation tokens without distilling into them: the same
+    network as the distilled student, trained on labels only.
+    """
     distill = config.distill.model_copy(update={"teachers": teachers})
-    student_config = config.student if teachers else config.student.model_copy(
-        update={"tokens": "none"})
+    tokens = teachers if tokens is None else tokens
+    student_config = (
+        config.student if tokens else config.student.model_copy(update={"tokens": "none"})
+    )
     torch.manual_seed(0)
-    model = build_student(student_config, distill, image_spec(data)).to(device).train()
+    model = (
+        build_student(
+            student_config, config.distill.model_copy(update={"teachers": tokens}), image_spec(data)
+        )
+        .to(device)
+        .train()
+    )
     optimizer, _ = make_optimizer(model, config.train, steps_per_epoch=100)
     criterion = DistillationLoss(distill=distill, shared=False, label_smoothing=0.0)
     schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
@@ -58,7 +79,11 @@ def _step_fn(config: TrialConfig, teachers: tuple[str, ...], source, data, batch
 
 
 def _time_windows(
-    steps: dict[str, Callable[[], None]], *, windows: int, per_window: int, batch_size: int,
+    steps: dict[str, Callable[[], None]],
+    *,
+    windows: int,
+    per_window: int,
+    batch_size: int,
     device: torch.device,
 ) -> dict[str, list[float]]:
     """Samples/s per window; modes interleave window by window so drift hits all alike."""
@@ -108,16 +133,17 @@ def run_bench(
     study_file: Path,
     device: str = "auto",
     batch_sizes: list[int],
-    windows: int = 5,
-    steps: int = 10,
+    windows: int = 7,
+    steps: int = 20,
     out: Path | None = None,
 ) -> dict[str, Any]:
     study = load_study(study_file)
     config = study.configs[-1].config if study.configs else None
     names = tuple(config.distill.teachers) if config else ()
     if len(names) < 2:
-        config = next((c.config for c in study.configs if len(c.config.distill.teachers) >= 2),
-                      None)
+        config = next(
+            (c.config for c in study.configs if len(c.config.distill.teachers) >= 2), None
+        )
         names = tuple(config.distill.teachers) if config else ()
     if config is None:
         from harness.errors import LibKDError
@@ -131,8 +157,9 @@ def run_bench(
         n: build_teacher(config.teachers[n], image_spec(data)).to(dev).eval() for n in names
     }
     spec_of = {
-        n: CacheSpec.of(teacher_digest=f"bench-{n}", data=data, augment=config.augment,
-                        cache=config.cache)
+        n: CacheSpec.of(
+            teacher_digest=f"bench-{n}", data=data, augment=config.augment, cache=config.cache
+        )
         for n in names
     }
     cache_parts: dict[str, Any] = {}
@@ -140,8 +167,9 @@ def run_bench(
     with tempfile.TemporaryDirectory() as tmp:
         for n in names:
             start = time.perf_counter()
-            result = build_or_load(spec_of[n], teacher=teachers[n], teacher_name=n, data=data,
-                                   root=Path(tmp))
+            result = build_or_load(
+                spec_of[n], teacher=teachers[n], teacher_name=n, data=data, root=Path(tmp)
+            )
             build = time.perf_counter() - start
             tables[n] = result.cache.dense().to(dev)
             entries = len(data.train_y) * max(config.cache.views, 1)
@@ -157,15 +185,29 @@ def run_bench(
     for batch_size in batch_sizes:
         modes = {
             "plain": _step_fn(config, (), None, data, batch_size, dev),
-            "cached_1": _step_fn(config, names[:1], CachedTeachers({names[0]: tables[names[0]]}),
-                                 data, batch_size, dev),
+            "plain_2_tokens": _step_fn(config, (), None, data, batch_size, dev, tokens=names),
+            "cached_1": _step_fn(
+                config,
+                names[:1],
+                CachedTeachers({names[0]: tables[names[0]]}),
+                data,
+                batch_size,
+                dev,
+            ),
             "cached_2": _step_fn(config, names, CachedTeachers(tables), data, batch_size, dev),
-            "online_1": _step_fn(config, names[:1], OnlineTeachers({names[0]: teachers[names[0]]}),
-                                 data, batch_size, dev),
+            "online_1": _step_fn(
+                config,
+                names[:1],
+                OnlineTeachers({names[0]: teachers[names[0]]}),
+                data,
+                batch_size,
+                dev,
+            ),
             "online_2": _step_fn(config, names, OnlineTeachers(teachers), data, batch_size, dev),
         }
-        rates = _time_windows(modes, windows=windows, per_window=steps, batch_size=batch_size,
-                              device=dev)
+        rates = _time_windows(
+            modes, windows=windows, per_window=steps, batch_size=batch_size, device=dev
+        )
         median = {mode: statistics.median(r) for mode, r in rates.items()}
         step_seconds = _student_step_seconds(modes["cached_2"], dev)
         teacher_seconds = {
@@ -174,10 +216,13 @@ def run_bench(
         results[str(batch_size)] = {
             "samples_per_second": median,
             "windows": rates,
-            "parts": {"student_step_seconds": step_seconds,
-                      "teacher_forward_seconds": teacher_seconds},
+            "parts": {
+                "student_step_seconds": step_seconds,
+                "teacher_forward_seconds": teacher_seconds,
+            },
             "ratios": {
                 "cached_over_plain": median["cached_2"] / median["plain"],
+                "cached_over_plain_same_tokens": median["cached_2"] / median["plain_2_tokens"],
                 "cached_1_over_plain": median["cached_1"] / median["plain"],
                 "online_over_plain": median["online_2"] / median["plain"],
                 "cached_over_online": median["cached_2"] / median["online_2"],
@@ -186,7 +231,8 @@ def run_bench(
             },
         }
     peak = (
-        torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda"
+        torch.cuda.max_memory_allocated(dev) / 2**20
+        if dev.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
     first = results[str(batch_sizes[0])]
@@ -215,8 +261,10 @@ def render_bench(report: dict[str, Any]) -> None:
     from harness._console import console
 
     for batch_size, result in report["batch_sizes"].items():
-        table = Table(title=f"student training throughput, batch {batch_size} "
-                            f"({report['environment']['device']}, median of {report['windows']})")
+        table = Table(
+            title=f"student training throughput, batch {batch_size} "
+            f"({report['environment']['device']}, median of {report['windows']})"
+        )
         table.add_column("mode")
         table.add_column("samples/s", justify="right")
         table.add_column("vs plain", justify="right")
@@ -231,4 +279,6 @@ def render_bench(report: dict[str, Any]) -> None:
             f"inference {part['raw_inference_samples_per_second']:.0f} samples/s, "
             f"{part['bytes_per_sample']:.1f} bytes/sample on disk"
         )
-    console.print(f"peak memory: {report['peak_memory_mib']:.0f} MiB ({report['peak_memory_kind']})")
+    console.print(
+        f"peak memory: {report['peak_memory_mib']:.0f} MiB ({report['peak_memory_kind']})"
+    )

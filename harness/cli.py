@@ -105,9 +105,13 @@ def run(
     study: Annotated[Path, typer.Argument(help="Study file.")],
     storage: StorageOpt = None,
     cache_dir: CacheDirOpt = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: study's).")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu or cuda (default: study's).")
+    ] = None,
     n_trials: Annotated[int | None, typer.Option(help="Run at most this many trials.")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after seconds.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop starting trials after seconds.")
+    ] = None,
     retry_failed: Annotated[bool, typer.Option(help="Re-queue failed trials first.")] = False,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     dashboard: Annotated[bool, typer.Option(help="Write the dashboard at the end.")] = True,
@@ -127,14 +131,25 @@ def run(
         from harness.runner._workers import run_local_workers
 
         summary = run_local_workers(
-            loaded, storage_url=url, cache_dir=cache, device=device or loaded.file.device,
-            workers=workers, max_trials=n_trials, retry=retry_failed,
+            loaded,
+            storage_url=url,
+            cache_dir=cache,
+            device=device or loaded.file.device,
+            workers=workers,
+            max_trials=n_trials,
+            retry=retry_failed,
         )
     else:
         with RichProgress() as progress:
             summary = work(
-                loaded, storage_url=url, cache_dir=cache, device=device or loaded.file.device,
-                progress=progress, max_trials=n_trials, timeout=timeout, retry=retry_failed,
+                loaded,
+                storage_url=url,
+                cache_dir=cache,
+                device=device or loaded.file.device,
+                progress=progress,
+                max_trials=n_trials,
+                timeout=timeout,
+                retry=retry_failed,
             )
     console.print(
         f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
@@ -176,8 +191,11 @@ def worker(
     from harness.store import resolve_cache_dir, resolve_storage
 
     summary = run_worker(
-        study, storage_url=resolve_storage(storage), cache_dir=resolve_cache_dir(cache_dir),
-        device=device, max_trials=max_trials,
+        study,
+        storage_url=resolve_storage(storage),
+        cache_dir=resolve_cache_dir(cache_dir),
+        device=device,
+        max_trials=max_trials,
     )
     typer.echo(f"worker done: {summary.ran} trial(s) run; {summary.complete} complete in study")
 
@@ -185,7 +203,9 @@ def worker(
 @app.command()
 @user_errors
 def status(
-    study: Annotated[str | None, typer.Argument(help="A study file or name; all if omitted.")] = None,
+    study: Annotated[
+        str | None, typer.Argument(help="A study file or name; all if omitted.")
+    ] = None,
     storage: StorageOpt = None,
 ) -> None:
     """Trial counts, best value, elapsed and remaining time of each study."""
@@ -203,14 +223,19 @@ def report(
     storage: StorageOpt = None,
     format: Annotated[str, typer.Option(help="table, csv, parquet, markdown or json.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write here instead of the terminal.")] = None,
-    baseline: Annotated[str | None, typer.Option(help="Config hash prefix of the baseline.")] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="Config hash prefix of the baseline.")
+    ] = None,
 ) -> None:
     """The aggregate table over seeds with 95% CIs and paired deltas against the baseline."""
     from harness.analysis._report import render_report
     from harness.store import resolve_storage
 
     text = render_report(
-        _study_name(study), storage_url=resolve_storage(storage), fmt=format, out=out,
+        _study_name(study),
+        storage_url=resolve_storage(storage),
+        fmt=format,
+        out=out,
         baseline=baseline,
     )
     if text is not None:
@@ -329,15 +354,19 @@ def bench(
         "studies/quickstart.yaml"
     ),
     batch_size: Annotated[list[int] | None, typer.Option(help="Batch size(s).")] = None,
-    windows: Annotated[int, typer.Option(help="Timed windows per mode.")] = 5,
-    steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 10,
+    windows: Annotated[int, typer.Option(help="Timed windows per mode.")] = 7,
+    steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 20,
 ) -> None:
     """Student throughput without KD, with cached and with online KD; cache build cost."""
     from harness.bench import render_bench, run_bench
 
     result = run_bench(
-        study_file=study, device=device, batch_sizes=batch_size or [64], windows=windows,
-        steps=steps, out=out,
+        study_file=study,
+        device=device,
+        batch_sizes=batch_size or [64],
+        windows=windows,
+        steps=steps,
+        out=out,
     )
     render_bench(result)
 

@@ -24,17 +24,22 @@ def test_validate_and_plan(tiny_study_file):
     assert "teachers=conv+inv" in result.output and "rednet" in result.output
 
 
-@pytest.mark.parametrize("change", [
-    {"unknown_key": 1},
-    {"train": {"epochs": "x"}},
-    {"distill": {"teachers": ["ghost"]}},
-    {"grid": {"student.no_such": [1]}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"unknown_key": 1},
+        {"train": {"epochs": "x"}},
+        {"distill": {"teachers": ["ghost"]}},
+        {"grid": {"student.no_such": [1]}},
+    ],
+)
 def test_bad_study_exits_2_with_one_line_and_writes_nothing(tmp_path, change):
     path = write_study(tmp_path, tiny_dict(**change))
     db = tmp_path / "db.sqlite"
-    result = runner.invoke(app, ["run", str(path), "--storage", f"sqlite:///{db}",
-                                 "--cache-dir", str(tmp_path / "cache")])
+    result = runner.invoke(
+        app,
+        ["run", str(path), "--storage", f"sqlite:///{db}", "--cache-dir", str(tmp_path / "cache")],
+    )
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ")
@@ -51,13 +56,13 @@ def test_run_report_status_export_dashboard(tmp_path):
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
     common = ["--storage", storage]
     out_html = tmp_path / "dash.html"
-    result = _invoke("run", str(path), *common, "--cache-dir", str(tmp_path / "c"),
-                     "--no-dashboard")
+    result = _invoke(
+        "run", str(path), *common, "--cache-dir", str(tmp_path / "c"), "--no-dashboard"
+    )
     assert result.exit_code == 0, result.output
     assert "4 trial(s) run now; 4 complete, 0 failed" in result.output
     assert "baseline" in result.output
-    again = _invoke("run", str(path), *common, "--cache-dir", str(tmp_path / "c"),
-                    "--no-dashboard")
+    again = _invoke("run", str(path), *common, "--cache-dir", str(tmp_path / "c"), "--no-dashboard")
     assert "0 trial(s) run now; 4 complete" in again.output
 
     status = _invoke("status", *common)

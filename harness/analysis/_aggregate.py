@@ -109,6 +109,11 @@ def paired_deltas(
             t_stat = mean / (std / math.sqrt(n))
             p_values.append(float(2 * stats.t.sf(abs(t_stat), n - 1)))
     return table.with_columns(pl.Series("p_value", p_values, dtype=pl.Float64)).rename(
-        {"mean": "delta_mean", "std": "delta_std", "ci_low": "delta_ci_low",
-         "ci_high": "delta_ci_high", "n": "n_pairs"}
+        {
+            "mean": "delta_mean",
+            "std": "delta_std",
+            "ci_low": "delta_ci_low",
+            "ci_high": "delta_ci_high",
+            "n": "n_pairs",
+        }
     )

@@ -11,9 +11,26 @@ from sqlalchemy import select
 from harness.store import EpochRow, RunRow, Store
 
 RUN_COLUMNS = (
-    "id", "study", "trial_number", "config_hash", "seed", "label", "status", "error",
-    "device", "worker", "epochs_done", "teacher_seconds", "cache_seconds", "train_seconds",
-    "eval_seconds", "cache_status", "student_params", "top1", "started_at", "finished_at",
+    "id",
+    "study",
+    "trial_number",
+    "config_hash",
+    "seed",
+    "label",
+    "status",
+    "error",
+    "device",
+    "worker",
+    "epochs_done",
+    "teacher_seconds",
+    "cache_seconds",
+    "train_seconds",
+    "eval_seconds",
+    "cache_status",
+    "student_params",
+    "top1",
+    "started_at",
+    "finished_at",
 )
 EXTRA_METRICS = ("val/top1_cls", "val/loss", "samples_per_second", "cost/total_seconds")
 
@@ -54,8 +71,13 @@ def load_epochs(store: Store, study: str) -> pl.DataFrame:
     with store.session() as s:
         query = (
             select(
-                EpochRow.run_id, RunRow.config_hash, RunRow.seed, RunRow.label,
-                EpochRow.epoch, EpochRow.name, EpochRow.value,
+                EpochRow.run_id,
+                RunRow.config_hash,
+                RunRow.seed,
+                RunRow.label,
+                EpochRow.epoch,
+                EpochRow.name,
+                EpochRow.value,
             )
             .join(RunRow, RunRow.id == EpochRow.run_id)
             .where(RunRow.study == study)
@@ -63,8 +85,13 @@ def load_epochs(store: Store, study: str) -> pl.DataFrame:
         )
         rows = s.execute(query).all()
     schema = {
-        "run_id": pl.Int64, "config_hash": pl.Utf8, "seed": pl.Int64, "label": pl.Utf8,
-        "epoch": pl.Int64, "name": pl.Utf8, "value": pl.Float64,
+        "run_id": pl.Int64,
+        "config_hash": pl.Utf8,
+        "seed": pl.Int64,
+        "label": pl.Utf8,
+        "epoch": pl.Int64,
+        "name": pl.Utf8,
+        "value": pl.Float64,
     }
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 

@@ -35,8 +35,15 @@ def report_frame(store: Store, study: str, *, baseline: str | None = None) -> pl
     deltas = paired_deltas(runs, baseline=_resolve_baseline(runs, baseline))
     if not deltas.is_empty():
         summary = summary.join(
-            deltas.select("config_hash", "n_pairs", "delta_mean", "delta_std", "delta_ci_low",
-                          "delta_ci_high", "p_value"),
+            deltas.select(
+                "config_hash",
+                "n_pairs",
+                "delta_mean",
+                "delta_std",
+                "delta_ci_low",
+                "delta_ci_high",
+                "p_value",
+            ),
             on="config_hash",
             how="left",
         )
@@ -45,14 +52,36 @@ def report_frame(store: Store, study: str, *, baseline: str | None = None) -> pl
     )
 
 
+def format_cell(value: object, digits: int = 4) -> str:
+    """How one table cell reads everywhere: floats to `digits` places, missing as '-'."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
 def _markdown(frame: pl.DataFrame) -> str:
-    columns = [c for c in ("label", "n", "mean", "std", "ci_low", "ci_high", "best_mean",
-                           "delta_mean", "delta_ci_low", "delta_ci_high", "p_value",
-                           "train_seconds", "samples_per_second") if c in frame.columns]
+    columns = [
+        c
+        for c in (
+            "label",
+            "n",
+            "mean",
+            "std",
+            "ci_low",
+            "ci_high",
+            "best_mean",
+            "delta_mean",
+            "delta_ci_low",
+            "delta_ci_high",
+            "p_value",
+            "train_seconds",
+            "samples_per_second",
+        )
+        if c in frame.columns
+    ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in frame.select(columns).iter_rows():
-        cells = [f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
-                 for v in row]
+        cells = [format_cell(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -74,7 +103,11 @@ def render_report(
 
         console.print(results_table(frame, title=f"{study}: val top-1"))
         return None
-    writers = {"csv": frame.write_csv, "json": frame.write_json, "markdown": lambda: _markdown(frame)}
+    writers = {
+        "csv": frame.write_csv,
+        "json": frame.write_json,
+        "markdown": lambda: _markdown(frame),
+    }
     text = writers[fmt]()
     if out is not None:
         out.write_text(text)

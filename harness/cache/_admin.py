@@ -11,7 +11,14 @@ from rich.table import Table
 from safetensors.torch import load_file
 
 from harness._atomic import key_lock
-from harness.cache._logits import LOGITS_DIR, CacheSpec, LogitCache, VerifyReport, list_caches, verify
+from harness.cache._logits import (
+    LOGITS_DIR,
+    CacheSpec,
+    LogitCache,
+    VerifyReport,
+    list_caches,
+    verify,
+)
 from harness.data import load_dataset
 from harness.distill import image_spec
 from harness.errors import CacheError, LibKDError
@@ -23,15 +30,30 @@ from harness.study import AugmentConfig, DatasetConfig, TeacherConfig
 def cache_table(root: Path, storage_url: str) -> Table:
     uses = Store(storage_url).artifact_use_counts()
     table = Table(title=f"logit caches in {root}")
-    for column in ("key", "teacher", "dataset", "views", "dtype", "top-k", "size", "created",
-                   "runs"):
+    for column in (
+        "key",
+        "teacher",
+        "dataset",
+        "views",
+        "dtype",
+        "top-k",
+        "size",
+        "created",
+        "runs",
+    ):
         table.add_column(column)
     for entry in list_caches(root):
         m = entry.meta
         created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
         table.add_row(
-            entry.key[:16], m["teacher"], m["dataset"], str(m["views"]), m["dtype"],
-            str(m["top_k"] or "-"), f"{entry.bytes / 1024:.1f} KiB", created,
+            entry.key[:16],
+            m["teacher"],
+            m["dataset"],
+            str(m["views"]),
+            m["dtype"],
+            str(m["top_k"] or "-"),
+            f"{entry.bytes / 1024:.1f} KiB",
+            created,
             str(uses.get(entry.key, 0)),
         )
     return table
@@ -59,8 +81,12 @@ def verify_caches(
         teacher = build_teacher(config, image_spec(data))
         teacher.load_state_dict(load_file(folder / "teacher.safetensors"))
         spec = CacheSpec(
-            m["teacher_digest"], data.fingerprint, AugmentConfig.model_validate(m["augment"]),
-            m["views"], m["dtype"], m["top_k"],
+            m["teacher_digest"],
+            data.fingerprint,
+            AugmentConfig.model_validate(m["augment"]),
+            m["views"],
+            m["dtype"],
+            m["top_k"],
         )
         reports.append(verify(entry, teacher=teacher.eval(), data=data, spec=spec, samples=samples))
     return reports
@@ -75,10 +101,13 @@ def prune_candidates(
         try:
             cutoff = dt.datetime.fromisoformat(older_than).timestamp()
         except ValueError:
-            raise LibKDError(f"--older-than: {older_than!r} is not a date; use YYYY-MM-DD") from None
+            raise LibKDError(
+                f"--older-than: {older_than!r} is not a date; use YYYY-MM-DD"
+            ) from None
     uses = Store(storage_url).artifact_use_counts()
     return [
-        e for e in list_caches(root)
+        e
+        for e in list_caches(root)
         if uses.get(e.key, 0) == 0 or (cutoff is not None and e.meta["created"] < cutoff)
     ]
 

@@ -271,10 +271,8 @@ def verify(
         teacher, data, spec.schedule, indices=idx.to(device), views=views.to(device)
     ).cpu()
     got = stored[idx, views]
-    if whole.meta["top_k"] is None:
-        error = float((got - reference).abs().max())
-    else:
-        error = 0.0
+    # Top-k entries hold log-probabilities, not logits: only the KL compares them.
+    error = float((got - reference).abs().max()) if whole.meta["top_k"] is None else 0.0
     kl = F.kl_div(
         F.log_softmax(got, -1), F.log_softmax(reference, -1), log_target=True, reduction="batchmean"
     )

@@ -112,7 +112,9 @@ class ParetoData(NamedTuple):
 def pareto(report: pl.DataFrame) -> ParetoData:
     """Accuracy against total cost per configuration; `front` marks the non-dominated ones."""
     cost = (
-        report["teacher_seconds"] + report["cache_seconds"] + report["train_seconds"]
+        report["teacher_seconds"]
+        + report["cache_seconds"]
+        + report["train_seconds"]
         + report["eval_seconds"]
     ).to_list()
     top1 = report["mean"].to_list()
@@ -146,8 +148,11 @@ def cache_usage(runs: pl.DataFrame) -> CacheData:
         pl.col("samples_per_second").mean(),
     )
     return CacheData(
-        table["label"].to_list(), table["hits"].to_list(), table["builds"].to_list(),
-        table["online"].to_list(), table["cache_seconds"].to_list(),
+        table["label"].to_list(),
+        table["hits"].to_list(),
+        table["builds"].to_list(),
+        table["online"].to_list(),
+        table["cache_seconds"].to_list(),
         table["samples_per_second"].to_list(),
     )
 
@@ -167,11 +172,7 @@ def head_accuracy(epochs: pl.DataFrame, runs: pl.DataFrame) -> HeadData:
     labels = list(dict.fromkeys(done["label"].to_list()))
     heads: dict[str, list[float | None]] = {}
     for metric in head_metrics(last):
-        means = (
-            last.filter(pl.col("name") == metric)
-            .group_by("label")
-            .agg(pl.col("value").mean())
-        )
+        means = last.filter(pl.col("name") == metric).group_by("label").agg(pl.col("value").mean())
         lookup = dict(means.iter_rows())
         heads[metric] = [lookup.get(label) for label in labels]
     return HeadData(labels, heads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from harness.analysis import factor_columns, load_epochs, load_runs
-from harness.analysis._report import report_frame
+from harness.analysis._report import format_cell, report_frame
 from harness.dashboard._figures import (
     CurveData,
     FactorData,
@@ -45,20 +46,29 @@ def factor_figure(data: FactorData, *, lines: bool = False) -> go.Figure:
         color = PALETTE[i % len(PALETTE)]
         fig.add_trace(
             go.Scatter(
-                x=s.x, y=s.mean, name=s.name, mode="lines+markers" if lines else "markers",
+                x=s.x,
+                y=s.mean,
+                name=s.name,
+                mode="lines+markers" if lines else "markers",
                 marker={"size": 12, "symbol": "diamond", "color": color},
                 error_y=_error_bars(s.mean, s.ci_low, s.ci_high),
             )
         )
         fig.add_trace(
             go.Scatter(
-                x=s.points_x, y=s.points_y, mode="markers", name=f"{s.name} (seeds)",
-                marker={"size": 6, "opacity": 0.5, "color": color}, showlegend=False,
+                x=s.points_x,
+                y=s.points_y,
+                mode="markers",
+                name=f"{s.name} (seeds)",
+                marker={"size": 6, "opacity": 0.5, "color": color},
+                showlegend=False,
             )
         )
     fig.update_layout(
         title=f"val top-1 by {data.factor} (mean, 95% CI; dots: seeds)",
-        xaxis_title=data.factor, yaxis_title="val top-1", xaxis_type="category" if not lines else None,
+        xaxis_title=data.factor,
+        yaxis_title="val top-1",
+        xaxis_type="category" if not lines else None,
     )
     return fig
 
@@ -73,14 +83,21 @@ def curve_figure(data: CurveData) -> go.Figure:
         ]
         fig.add_trace(
             go.Scatter(
-                x=band_x, y=band_y, fill="toself", fillcolor=color, opacity=0.15,
-                line={"width": 0}, showlegend=False, hoverinfo="skip",
+                x=band_x,
+                y=band_y,
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
             )
         )
         fig.add_trace(go.Scatter(x=s.x, y=s.mean, name=s.name, line={"color": color}))
     fig.update_layout(
         title=f"learning curve: {data.metric} (mean, 95% CI band)",
-        xaxis_title="epoch", yaxis_title=data.metric,
+        xaxis_title="epoch",
+        yaxis_title=data.metric,
     )
     return fig
 
@@ -94,7 +111,10 @@ def _figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
         figures.append((f"factor-{factor[2:]}", factor_figure(factor_comparison(runs, factor))))
     for factor in temperature_factors(runs):
         figures.append(
-            (f"temperature-{factor[2:]}", factor_figure(factor_comparison(runs, factor), lines=True))
+            (
+                f"temperature-{factor[2:]}",
+                factor_figure(factor_comparison(runs, factor), lines=True),
+            )
         )
     for metric in head_metrics(epochs):
         figures.append(
@@ -103,19 +123,30 @@ def _figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     front = pareto(report)
     fig = go.Figure(
         go.Scatter(
-            x=front.cost, y=front.top1, text=front.labels, mode="markers+text",
+            x=front.cost,
+            y=front.top1,
+            text=front.labels,
+            mode="markers+text",
             textposition="top center",
             marker={"size": 12, "color": ["#d62728" if f else "#7f7f7f" for f in front.front]},
         )
     )
     on_front = sorted((c, t) for c, t, f in zip(front.cost, front.top1, front.front) if f)
     fig.add_trace(
-        go.Scatter(x=[c for c, _ in on_front], y=[t for _, t in on_front], mode="lines",
-                   name="Pareto front", line={"dash": "dot", "color": "#d62728"})
+        go.Scatter(
+            x=[c for c, _ in on_front],
+            y=[t for _, t in on_front],
+            mode="lines",
+            name="Pareto front",
+            line={"dash": "dot", "color": "#d62728"},
+        )
     )
-    fig.update_layout(title="accuracy versus cost (red: Pareto-optimal)",
-                      xaxis_title="seconds per run (teachers + cache + training + evaluation)",
-                      yaxis_title="val top-1", showlegend=False)
+    fig.update_layout(
+        title="accuracy versus cost (red: Pareto-optimal)",
+        xaxis_title="seconds per run (teachers + cache + training + evaluation)",
+        yaxis_title="val top-1",
+        showlegend=False,
+    )
     figures.append(("pareto", fig))
     usage = cache_usage(runs)
     fig = go.Figure(
@@ -125,19 +156,23 @@ def _figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
             go.Bar(name="online teachers / no teacher", x=usage.labels, y=usage.online),
         ]
     )
-    fig.update_layout(barmode="stack", title="logit cache: runs that hit, built or skipped it",
-                      yaxis_title="runs")
+    fig.update_layout(
+        barmode="stack", title="logit cache: runs that hit, built or skipped it", yaxis_title="runs"
+    )
     figures.append(("cache", fig))
     fig = go.Figure(go.Bar(x=usage.labels, y=usage.train_samples_per_second))
     fig.update_layout(title="student training throughput", yaxis_title="samples / s")
     figures.append(("throughput", fig))
     heads = head_accuracy(epochs, runs)
     fig = go.Figure(
-        [go.Bar(name=metric.removeprefix("val/"), x=heads.labels, y=values)
-         for metric, values in heads.heads.items()]
+        [
+            go.Bar(name=metric.removeprefix("val/"), x=heads.labels, y=values)
+            for metric, values in heads.heads.items()
+        ]
     )
-    fig.update_layout(barmode="group", title="accuracy of each head (final epoch, mean)",
-                      yaxis_title="val top-1")
+    fig.update_layout(
+        barmode="group", title="accuracy of each head (final epoch, mean)", yaxis_title="val top-1"
+    )
     figures.append(("heads", fig))
     return figures
 
@@ -153,16 +188,29 @@ def _optuna_figures(storage_url: str, name: str) -> list[tuple[str, go.Figure]]:
         return []
     target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
     figures = [
-        ("optuna-history", optuna.visualization.plot_optimization_history(
-            study, target=target, target_name="val/top1")),
-        ("optuna-parallel", optuna.visualization.plot_parallel_coordinate(
-            study, target=target, target_name="val/top1")),
+        (
+            "optuna-history",
+            optuna.visualization.plot_optimization_history(
+                study, target=target, target_name="val/top1"
+            ),
+        ),
+        (
+            "optuna-parallel",
+            optuna.visualization.plot_parallel_coordinate(
+                study, target=target, target_name="val/top1"
+            ),
+        ),
     ]
-    try:
-        figures.append(("optuna-importance", optuna.visualization.plot_param_importances(
-            study, target=target, target_name="val/top1")))
-    except (RuntimeError, ValueError):
-        pass  # importances need at least two distinct values of some parameter
+    # Importances need at least two distinct values of some parameter.
+    with contextlib.suppress(RuntimeError, ValueError):
+        figures.append(
+            (
+                "optuna-importance",
+                optuna.visualization.plot_param_importances(
+                    study, target=target, target_name="val/top1"
+                ),
+            )
+        )
     if len(study.directions) > 1:
         figures.append(("optuna-pareto", optuna.visualization.plot_pareto_front(study)))
     return figures
@@ -170,18 +218,27 @@ def _optuna_figures(storage_url: str, name: str) -> list[tuple[str, go.Figure]]:
 
 def _table(report: pl.DataFrame) -> str:
     columns = ["label", "n", "mean", "std", "ci_low", "ci_high", "best_mean"]
-    columns += [c for c in ("delta_mean", "delta_ci_low", "delta_ci_high", "p_value")
-                if c in report.columns]
+    columns += [
+        c for c in ("delta_mean", "delta_ci_low", "delta_ci_high", "p_value") if c in report.columns
+    ]
     columns += ["train_seconds", "samples_per_second"]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     rows = []
     for row in report.select(columns).iter_rows():
-        cells = "".join(
-            f"<td>{html.escape(f'{v:.4f}' if isinstance(v, float) else ('-' if v is None else str(v)))}</td>"
-            for v in row
-        )
+        cells = "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row)
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table id='summary'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (
+        f"<table id='summary'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _div(key: str, fig: go.Figure) -> str:
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id="fig-" + key.replace("/", "-"),
+        config={"displaylogo": False},
+    )
 
 
 def render_dashboard(name: str, *, storage_url: str, study_file: Path | None = None) -> str:
@@ -197,9 +254,7 @@ def render_dashboard(name: str, *, storage_url: str, study_file: Path | None = N
     environment = store.runs(name)[0].environment if not env.is_empty() else {}
     source = study_file.read_text() if study_file is not None and study_file.is_file() else ""
     blocks = "\n".join(
-        f"<section class='figure' id='{html.escape(key)}'>"
-        f"{fig.to_html(full_html=False, include_plotlyjs=False, div_id='fig-' + key.replace('/', '-'), config={'displaylogo': False})}"
-        "</section>"
+        f"<section class='figure' id='{html.escape(key)}'>{_div(key, fig)}</section>"
         for key, fig in figures
     )
     return f"""<!DOCTYPE html>

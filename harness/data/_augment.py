@@ -39,9 +39,7 @@ class ViewParams:
     flip: torch.Tensor
 
 
-def view_params(
-    policy: AugmentConfig, indices: torch.Tensor, views: torch.Tensor
-) -> ViewParams:
+def view_params(policy: AugmentConfig, indices: torch.Tensor, views: torch.Tensor) -> ViewParams:
     span = 2 * policy.pad_crop + 1
     dy = counter_hash(policy.aug_seed, indices, views, salt=1) % span
     dx = counter_hash(policy.aug_seed, indices, views, salt=2) % span
@@ -52,9 +50,7 @@ def view_params(
     return ViewParams(dy=dy, dx=dx, flip=flip)
 
 
-def augment_views(
-    images: torch.Tensor, params: ViewParams, *, pad: int
-) -> torch.Tensor:
+def augment_views(images: torch.Tensor, params: ViewParams, *, pad: int) -> torch.Tensor:
     """Crop each zero-padded image at its own offset and flip it, batched on its device."""
     if pad == 0 and not bool(params.flip.any()):
         return images

@@ -19,7 +19,7 @@ PREPROCESSING_VERSION = "uint8-v1"
 
 @dataclass(frozen=True)
 class RawData:
-    """What a loader returns: uint8 images [N, C, H, W], labels, and an official test split if any."""
+    """A loader's output: uint8 images [N, C, H, W], labels, and the official test split if any."""
 
     x: np.ndarray
     y: np.ndarray

@@ -30,14 +30,10 @@ REMOTES = {
     "fashion-mnist": Remote(
         base_url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         files=(
-            RemoteFile("train-images-idx3-ubyte.gz",
-                       "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            RemoteFile("train-labels-idx1-ubyte.gz",
-                       "25c81989df183df01b3e8a0aad5dffbe"),
-            RemoteFile("t10k-images-idx3-ubyte.gz",
-                       "bef4ecab320f06d8554ea6380940ec79"),
-            RemoteFile("t10k-labels-idx1-ubyte.gz",
-                       "bb300cfdad3c16e7a12a480ee83cd310"),
+            RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+            RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
         ),
     ),
 }
@@ -58,12 +54,16 @@ def download(name: str, *, base_url: str | None = None, target: Path | None = No
                 with urllib.request.urlopen(url.rstrip("/") + "/" + file.name, timeout=60) as r:
                     dest.write_bytes(r.read())
             except OSError as exc:
-                raise DataError(f"data download: {file.name} failed ({exc}); check the network "
-                                "or install the Debian package instead") from None
+                raise DataError(
+                    f"data download: {file.name} failed ({exc}); check the network "
+                    "or install the Debian package instead"
+                ) from None
             digest = hashlib.md5(dest.read_bytes()).hexdigest()
             if digest != file.md5:
-                raise DataError(f"data download: {file.name} has md5 {digest}, expected "
-                                f"{file.md5}; the download is corrupt, try again")
+                raise DataError(
+                    f"data download: {file.name} has md5 {digest}, expected "
+                    f"{file.md5}; the download is corrupt, try again"
+                )
         target.mkdir(exist_ok=True)
         for file in remote.files:
             shutil.move(str(Path(tmp) / file.name), target / file.name)

@@ -22,7 +22,9 @@ from harness.study import DistillConfig
 
 def soft_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """KL(teacher || student) at temperature T, times T^2, averaged over the batch."""
-    return soft_kd_from_log_probs(student, F.log_softmax(teacher / temperature, dim=-1), temperature)
+    return soft_kd_from_log_probs(
+        student, F.log_softmax(teacher / temperature, dim=-1), temperature
+    )
 
 
 def soft_kd_from_log_probs(
@@ -53,9 +55,7 @@ class DistillationLoss(nn.Module):
         teacher_logits: dict[str, torch.Tensor],
     ) -> dict[str, torch.Tensor]:
         d = self.distill
-        terms = {
-            "cls": F.cross_entropy(output.cls, targets, label_smoothing=self.label_smoothing)
-        }
+        terms = {"cls": F.cross_entropy(output.cls, targets, label_smoothing=self.label_smoothing)}
         total = d.weight_of("cls") * terms["cls"]
         if self.shared:
             term = self._ensemble_term(output.dist[SHARED_TOKEN], teacher_logits)

@@ -1,4 +1,4 @@
-"""AdamW with linear warm-up and cosine decay, stepped per batch; shared by students and teachers."""
+"""AdamW, linear warm-up and cosine decay stepped per batch; for students and teachers alike."""
 
 from __future__ import annotations
 

@@ -33,9 +33,7 @@ class Involution2d(nn.Module):
         self.stride = stride
         self.groups = max(1, channels // group_channels)
         reduced = max(1, channels // reduction)
-        self.pool = (
-            nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
-        )
+        self.pool = nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else nn.Identity()
         self.reduce = nn.Sequential(
             nn.Conv2d(channels, reduced, 1, bias=False), nn.BatchNorm2d(reduced), nn.ReLU()
         )

@@ -41,9 +41,7 @@ def token_names(student: StudentConfig, distill: DistillConfig) -> tuple[str, ..
 class DistilledViT(VisionTransformer):
     """Distillation tokens are timm's prefix ("register") tokens, each with its own head."""
 
-    def __init__(
-        self, *, config: StudentConfig, image: ImageSpec, tokens: tuple[str, ...]
-    ) -> None:
+    def __init__(self, *, config: StudentConfig, image: ImageSpec, tokens: tuple[str, ...]) -> None:
         super().__init__(
             img_size=image.size,
             patch_size=config.patch_size,
@@ -77,9 +75,7 @@ class DistilledViT(VisionTransformer):
         return self.forward_heads(images).combined(self.inference)
 
 
-def build_student(
-    student: StudentConfig, distill: DistillConfig, image: ImageSpec
-) -> DistilledViT:
+def build_student(student: StudentConfig, distill: DistillConfig, image: ImageSpec) -> DistilledViT:
     if image.size % student.patch_size:
         from harness.errors import StudyError
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import socket
+import warnings
 from typing import Any
 
 import optuna
-import warnings
-
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
@@ -44,7 +43,10 @@ def directions(study: Study) -> list[str]:
 
 
 def open_study(
-    study: Study, storage: RDBStorage, *, sampler: optuna.samplers.BaseSampler | None = None,
+    study: Study,
+    storage: RDBStorage,
+    *,
+    sampler: optuna.samplers.BaseSampler | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
     opened = optuna.create_study(
@@ -137,10 +139,10 @@ def retry_failed(opened: optuna.Study) -> int:
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     count = 0
     for trial in trials:
-        if trial.state == TrialState.FAIL and trial.number not in retried:
-            if CONFIG_ATTR in trial.user_attrs or trial.params:
-                requeue(opened, trial)
-                count += 1
+        runnable = CONFIG_ATTR in trial.user_attrs or trial.params
+        if trial.state == TrialState.FAIL and trial.number not in retried and runnable:
+            requeue(opened, trial)
+            count += 1
     return count
 
 

@@ -87,8 +87,14 @@ def work(
         from harness.runner._search import work_search
 
         return work_search(
-            study, storage_url=storage_url, cache_dir=cache_dir, device=device,
-            progress=progress, max_trials=max_trials, timeout=timeout, retry=retry,
+            study,
+            storage_url=storage_url,
+            cache_dir=cache_dir,
+            device=device,
+            progress=progress,
+            max_trials=max_trials,
+            timeout=timeout,
+            retry=retry,
         )
     store = Store(storage_url)
     storage = optuna_storage(storage_url)
@@ -135,4 +141,6 @@ def load_optuna_study(name: str, storage_url: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         known = ", ".join(s.study_name for s in optuna.get_all_study_summaries(storage)) or "none"
-        raise StorageError(f"study {name!r} is not in the database; studies there: {known}") from None
+        raise StorageError(
+            f"study {name!r} is not in the database; studies there: {known}"
+        ) from None

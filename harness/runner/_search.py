@@ -46,7 +46,9 @@ def _search_objective(study: Study, ctx: RunContext, total: int):
     objectives = study.file.objectives
     # Optuna prunes single-objective studies only; the first seed's curve drives pruning.
     prune_metric = objectives[0].metric if len(objectives) == 1 else None
-    prune_metric = prune_metric if prune_metric in ("val/top1", "val/top1_cls", "val/loss") else None
+    prune_metric = (
+        prune_metric if prune_metric in ("val/top1", "val/top1_cls", "val/loss") else None
+    )
     counter = {"n": 0}
 
     def objective(trial: optuna.Trial):
@@ -67,8 +69,11 @@ def _search_objective(study: Study, ctx: RunContext, total: int):
                 status = "failed"
                 try:
                     outcome = run_trial(
-                        spec, ctx, trial_number=trial.number,
-                        trial=trial if i == 0 else None, prune_metric=prune_metric,
+                        spec,
+                        ctx,
+                        trial_number=trial.number,
+                        trial=trial if i == 0 else None,
+                        prune_metric=prune_metric,
                     )
                     status, metrics = "complete", outcome.metrics
                 except optuna.TrialPruned:
@@ -99,7 +104,9 @@ def work_search(
     store = Store(storage_url)
     storage = optuna_storage(storage_url)
     opened = open_study(
-        study, storage, sampler=SAMPLERS.get(search.sampler)(search),
+        study,
+        storage,
+        sampler=SAMPLERS.get(search.sampler)(search),
         pruner=PRUNERS.get(search.pruner)(search, study.file.train.epochs),
     )
     requeued = requeue_dead_local(opened, storage, store)
@@ -110,18 +117,28 @@ def work_search(
     waiting = len(opened.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     todo = max_trials if max_trials is not None else max(0, search.n_trials - done) + waiting
     ctx = RunContext(
-        store=store, cache_dir=cache_dir, device=resolve_device(device), study=study.name,
+        store=store,
+        cache_dir=cache_dir,
+        device=resolve_device(device),
+        study=study.name,
         progress=progress or SilentProgress(),
     )
     before = len(opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     if todo:
         opened.optimize(
-            _search_objective(study, ctx, todo), n_trials=todo, timeout=timeout,
-            catch=(Exception,), gc_after_trial=False,
+            _search_objective(study, ctx, todo),
+            n_trials=todo,
+            timeout=timeout,
+            catch=(Exception,),
+            gc_after_trial=False,
         )
     trials = opened.get_trials(deepcopy=False)
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     return RunSummary(
-        study=study.name, enqueued=0, requeued=requeued, ran=complete - before,
-        complete=complete, failed=sum(t.state == TrialState.FAIL for t in trials),
+        study=study.name,
+        enqueued=0,
+        requeued=requeued,
+        ran=complete - before,
+        complete=complete,
+        failed=sum(t.state == TrialState.FAIL for t in trials),
     )

@@ -66,14 +66,31 @@ def _duration(seconds: float | None) -> str:
 
 def status_table(storage_url: str, name: str | None = None) -> Table:
     table = Table(title="studies")
-    for column in ("study", "kind", "waiting", "running", "complete", "pruned", "failed",
-                   "best", "elapsed", "remaining"):
+    for column in (
+        "study",
+        "kind",
+        "waiting",
+        "running",
+        "complete",
+        "pruned",
+        "failed",
+        "best",
+        "elapsed",
+        "remaining",
+    ):
         table.add_column(column, justify="left" if column in ("study", "kind") else "right")
     for s in statuses(storage_url, name):
         c = s.counts
         table.add_row(
-            s.name, s.kind, str(c["waiting"]), str(c["running"]), str(c["complete"]),
-            str(c["pruned"]), str(c["fail"]), "-" if s.best is None else f"{s.best:.4f}",
-            _duration(s.elapsed_seconds), _duration(s.remaining_seconds),
+            s.name,
+            s.kind,
+            str(c["waiting"]),
+            str(c["running"]),
+            str(c["complete"]),
+            str(c["pruned"]),
+            str(c["fail"]),
+            "-" if s.best is None else f"{s.best:.4f}",
+            _duration(s.elapsed_seconds),
+            _duration(s.remaining_seconds),
         )
     return table

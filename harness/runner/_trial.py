@@ -50,13 +50,19 @@ def _teachers(spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int):
             build_seconds=artifact.seconds,
             meta={"val_top1": artifact.val_top1, "digest": artifact.digest},
         )
-        ctx.store.link_artifact(run_id, artifact.key, role=f"teacher:{name}", hit=not artifact.built)
+        ctx.store.link_artifact(
+            run_id, artifact.key, role=f"teacher:{name}", hit=not artifact.built
+        )
         artifacts[name] = artifact
     return artifacts
 
 
 def _source(
-    spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int, teachers: dict[str, TeacherArtifact]
+    spec: TrialSpec,
+    ctx: RunContext,
+    data: Dataset,
+    run_id: int,
+    teachers: dict[str, TeacherArtifact],
 ) -> tuple[TeacherSource | None, float, str]:
     """Online teachers, or cached logits (built or hit) moved to the training device."""
     config = spec.config
@@ -81,7 +87,9 @@ def _source(
             build_seconds=result.seconds,
             meta={k: v for k, v in result.cache.meta.items() if k not in ("files", "shapes")},
         )
-        ctx.store.link_artifact(run_id, result.cache.key, role=f"cache:{name}", hit=not result.built)
+        ctx.store.link_artifact(
+            run_id, result.cache.key, role=f"cache:{name}", hit=not result.built
+        )
         start = time.perf_counter()
         tables[name] = result.cache.dense().to(ctx.device)
         seconds += result.seconds + (time.perf_counter() - start)
@@ -133,7 +141,11 @@ def run_trial(
                     raise optuna.TrialPruned(f"pruned after epoch {report.epoch}")
 
         result = train_student(
-            config=config, seed=spec.seed, data=data, teachers=source, device=ctx.device,
+            config=config,
+            seed=spec.seed,
+            data=data,
+            teachers=source,
+            device=ctx.device,
             on_epoch=on_epoch,
         )
         params = sum(p.numel() for p in result.model.parameters())

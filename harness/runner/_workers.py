@@ -41,8 +41,12 @@ def run_worker(
     else:
         loaded = study_from_database(study, storage_url)
     return work(
-        loaded, storage_url=storage_url, cache_dir=cache_dir, device=device,
-        max_trials=max_trials, enqueue=False,
+        loaded,
+        storage_url=storage_url,
+        cache_dir=cache_dir,
+        device=device,
+        max_trials=max_trials,
+        enqueue=False,
     )
 
 
@@ -61,8 +65,17 @@ def prepare(study: Study, storage_url: str, *, retry: bool = False) -> None:
 
 def worker_command(study: str, *, storage_url: str, cache_dir: Path, device: str) -> list[str]:
     return [
-        sys.executable, "-m", "harness.cli", "worker", study,
-        "--storage", storage_url, "--cache-dir", str(cache_dir), "--device", device,
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "worker",
+        study,
+        "--storage",
+        storage_url,
+        "--cache-dir",
+        str(cache_dir),
+        "--device",
+        device,
     ]
 
 
@@ -90,7 +103,9 @@ def run_local_workers(
         else:
             env["OMP_NUM_THREADS"] = str(threads)
         command = worker_command(
-            study.name, storage_url=storage_url, cache_dir=cache_dir,
+            study.name,
+            storage_url=storage_url,
+            cache_dir=cache_dir,
             device="cuda" if cuda else device,
         )
         if max_trials is not None:
@@ -103,7 +118,11 @@ def run_local_workers(
     trials = opened.get_trials(deepcopy=False)
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     return RunSummary(
-        study=study.name, enqueued=0, requeued=0, ran=complete - before, complete=complete,
+        study=study.name,
+        enqueued=0,
+        requeued=0,
+        ran=complete - before,
+        complete=complete,
         failed=sum(t.state == TrialState.FAIL for t in trials),
     )
 

@@ -50,9 +50,12 @@ class TrialSpec:
 
 
 def factor_label(factors: dict[str, Any]) -> str:
+    """'teachers=conv+inv, temperature=4.0': last path segments unless two would collide."""
     if not factors:
         return "base"
-    return ", ".join(f"{path}={_short(value)}" for path, value in factors.items())
+    lasts = [path.rsplit(".", 1)[-1] for path in factors]
+    names = lasts if len(set(lasts)) == len(lasts) else list(factors)
+    return ", ".join(f"{name}={_short(value)}" for name, value in zip(names, factors.values()))
 
 
 def _short(value: Any) -> str:
@@ -163,9 +166,7 @@ def _grid_points(study: StudyFile, source: Path) -> list[dict[str, Any]]:
 _FREE_MAPPINGS = {"teachers", "distill.temperature", "distill.weights"}
 
 
-def _check_path(
-    base: dict[str, Any], dotted: str, source: Path, *, section: str = "grid"
-) -> None:
+def _check_path(base: dict[str, Any], dotted: str, source: Path, *, section: str = "grid") -> None:
     node: Any = base
     walked: list[str] = []
     for part in dotted.split("."):
@@ -259,7 +260,8 @@ def _check(config: TrialConfig, *, where: str) -> None:
     for term in distill.weights:
         if term != "cls" and term not in config.teachers:
             raise StudyError(
-                f"{where}distill.weights.{term}: not a loss term; use 'cls' or a teacher: {declared}"
+                f"{where}distill.weights.{term}: not a loss term; "
+                f"use 'cls' or a teacher: {declared}"
             )
     if distill.teachers and config.student.tokens == "none":
         raise StudyError(
@@ -279,8 +281,11 @@ def _check(config: TrialConfig, *, where: str) -> None:
             f"{where}student.embed_dim: {student.embed_dim} is not divisible by "
             f"student.num_heads={student.num_heads}"
         )
-    if config.cache.enabled and config.cache.views > 0 and config.augment.pad_crop == 0 and (
-        not config.augment.hflip
+    if (
+        config.cache.enabled
+        and config.cache.views > 0
+        and config.augment.pad_crop == 0
+        and (not config.augment.hflip)
     ):
         raise StudyError(
             f"{where}cache.views: {config.cache.views} views of an augmentation that changes "

@@ -26,8 +26,9 @@ def test_schedule_is_deterministic_and_varies_by_epoch():
     assert torch.equal(schedule.views_for(3, idx), schedule.views_for(3, idx))
     assert not torch.equal(schedule.views_for(3, idx), schedule.views_for(4, idx))
     assert set(schedule.views_for(0, idx).tolist()) == set(range(8))
-    assert torch.equal(ViewSchedule(policy=POLICY, views=0).views_for(5, idx), torch.zeros(500,
-                       dtype=torch.int64))
+    assert torch.equal(
+        ViewSchedule(policy=POLICY, views=0).views_for(5, idx), torch.zeros(500, dtype=torch.int64)
+    )
 
 
 def test_crop_and_flip_move_pixels_as_specified():
@@ -41,8 +42,9 @@ def test_crop_and_flip_move_pixels_as_specified():
     )
     assert torch.equal(shifted[0, 0, 1:, 1:], image[0, 0, :3, :3])
     assert shifted[0, 0, 0].sum() == 0
-    flipped = augment_views(image, ViewParams(torch.tensor([1]), torch.tensor([1]),
-                                              torch.tensor([True])), pad=1)
+    flipped = augment_views(
+        image, ViewParams(torch.tensor([1]), torch.tensor([1]), torch.tensor([True])), pad=1
+    )
     assert torch.equal(flipped, image.flip(-1))
 
 

@@ -34,9 +34,7 @@ def test_normalize_standardises_training_images():
 
 
 def _write_idx(path, array, *, compress=False):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     payload = header + array.astype(np.uint8).tobytes()
     if compress:
         path = path.with_name(path.name + ".gz")
@@ -59,7 +57,9 @@ def test_fashion_mnist_from_libkd_data(tmp_path, monkeypatch):
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    _write_idx(folder / "train-images-idx3-ubyte", rng.integers(0, 255, (40, 28, 28)), compress=True)
+    _write_idx(
+        folder / "train-images-idx3-ubyte", rng.integers(0, 255, (40, 28, 28)), compress=True
+    )
     _write_idx(folder / "train-labels-idx1-ubyte", np.arange(40) % 10, compress=True)
     _write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 255, (20, 28, 28)))
     _write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(20) % 10)

@@ -37,12 +37,16 @@ def test_hard_kd_uses_teacher_argmax():
 
 def test_per_teacher_terms_are_named_and_weighted():
     torch.manual_seed(0)
-    out = StudentOutput(cls=torch.randn(4, 3), dist={"conv": torch.randn(4, 3),
-                                                     "inv": torch.randn(4, 3)})
+    out = StudentOutput(
+        cls=torch.randn(4, 3), dist={"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
+    )
     teachers = {"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
     y = torch.tensor([0, 1, 2, 0])
-    config = DistillConfig(teachers=("conv", "inv"), temperature={"conv": 2.0, "inv": 4.0},
-                           weights={"cls": 0.5, "conv": 2.0, "inv": 1.0})
+    config = DistillConfig(
+        teachers=("conv", "inv"),
+        temperature={"conv": 2.0, "inv": 4.0},
+        weights={"cls": 0.5, "conv": 2.0, "inv": 1.0},
+    )
     terms = DistillationLoss(distill=config, shared=False, label_smoothing=0.0)(out, y, teachers)
     assert set(terms) == {"cls", "kd/conv", "kd/inv", "loss"}
     assert terms["kd/conv"] == pytest.approx(soft_kd(out.dist["conv"], teachers["conv"], 2.0))
@@ -54,8 +58,9 @@ def test_per_teacher_terms_are_named_and_weighted():
 def test_shared_token_learns_the_weighted_ensemble():
     out = StudentOutput(cls=torch.zeros(1, 2), dist={"shared": torch.tensor([[0.0, 0.0]])})
     teachers = {"conv": torch.tensor([[10.0, -10.0]]), "inv": torch.tensor([[-10.0, 10.0]])}
-    config = DistillConfig(teachers=("conv", "inv"), temperature=1.0,
-                           weights={"conv": 3.0, "inv": 1.0})
+    config = DistillConfig(
+        teachers=("conv", "inv"), temperature=1.0, weights={"conv": 3.0, "inv": 1.0}
+    )
     terms = DistillationLoss(distill=config, shared=True, label_smoothing=0.0)(
         out, torch.tensor([0]), teachers
     )

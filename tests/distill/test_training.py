@@ -17,10 +17,22 @@ def _setup(cache_dir):
 
 def test_teacher_is_trained_once_and_then_reused(tmp_path):
     _, config, data = _setup(tmp_path)
-    first = obtain_teacher("conv", config.teachers["conv"], data=data, augment=config.augment,
-                           cache_dir=tmp_path, device=torch.device("cpu"))
-    second = obtain_teacher("conv", config.teachers["conv"], data=data, augment=config.augment,
-                            cache_dir=tmp_path, device=torch.device("cpu"))
+    first = obtain_teacher(
+        "conv",
+        config.teachers["conv"],
+        data=data,
+        augment=config.augment,
+        cache_dir=tmp_path,
+        device=torch.device("cpu"),
+    )
+    second = obtain_teacher(
+        "conv",
+        config.teachers["conv"],
+        data=data,
+        augment=config.augment,
+        cache_dir=tmp_path,
+        device=torch.device("cpu"),
+    )
     assert first.built and not second.built
     assert first.digest == second.digest and first.key == second.key
     x = data.normalize(data.val_x[:4])
@@ -43,7 +55,8 @@ def test_teacher_from_local_checkpoint(tmp_path):
     args = dict(data=data, augment=config.augment, cache_dir=tmp_path, device=torch.device("cpu"))
     trained = obtain_teacher("conv", config.teachers["conv"], **args)
     imported_config = config.teachers["conv"].model_copy(
-        update={"checkpoint": str(trained.path / "teacher.safetensors")})
+        update={"checkpoint": str(trained.path / "teacher.safetensors")}
+    )
     imported = obtain_teacher("conv", imported_config, **args)
     assert imported.key != trained.key and imported.digest == trained.digest
 
@@ -51,25 +64,51 @@ def test_teacher_from_local_checkpoint(tmp_path):
 def test_training_records_every_term_and_head_each_epoch(tmp_path):
     _, config, data = _setup(tmp_path)
     teachers = {
-        name: obtain_teacher(name, config.teachers[name], data=data, augment=config.augment,
-                             cache_dir=tmp_path, device=torch.device("cpu")).model
+        name: obtain_teacher(
+            name,
+            config.teachers[name],
+            data=data,
+            augment=config.augment,
+            cache_dir=tmp_path,
+            device=torch.device("cpu"),
+        ).model
         for name in config.distill.teachers
     }
     seen = []
-    result = train_student(config=config, seed=0, data=data, teachers=OnlineTeachers(teachers),
-                           device=torch.device("cpu"), on_epoch=seen.append)
+    result = train_student(
+        config=config,
+        seed=0,
+        data=data,
+        teachers=OnlineTeachers(teachers),
+        device=torch.device("cpu"),
+        on_epoch=seen.append,
+    )
     assert [r.epoch for r in seen] == [0, 1]
     metrics = result.final
-    for name in ("train/loss", "train/cls", "train/kd/conv", "train/kd/inv", "val/top1",
-                 "val/top1_cls", "val/top1_conv", "val/top1_inv", "lr", "samples_per_second"):
+    for name in (
+        "train/loss",
+        "train/cls",
+        "train/kd/conv",
+        "train/kd/inv",
+        "val/top1",
+        "val/top1_cls",
+        "val/top1_conv",
+        "val/top1_inv",
+        "lr",
+        "samples_per_second",
+    ):
         assert name in metrics, name
     assert 0.0 <= metrics["val/top1"] <= 1.0
 
 
 def test_same_seed_same_result(tmp_path):
     _, config, data = _setup(tmp_path)
-    plain = config.model_copy(update={"distill": config.distill.model_copy(update={"teachers": ()}),
-                                      "student": config.student.model_copy(update={"tokens": "none"})})
+    plain = config.model_copy(
+        update={
+            "distill": config.distill.model_copy(update={"teachers": ()}),
+            "student": config.student.model_copy(update={"tokens": "none"}),
+        }
+    )
     a = train_student(config=plain, seed=3, data=data, teachers=None, device=torch.device("cpu"))
     b = train_student(config=plain, seed=3, data=data, teachers=None, device=torch.device("cpu"))
     assert a.final["train/loss"] == b.final["train/loss"]

@@ -7,7 +7,7 @@ from harness.models import Involution2d, RedNet
 
 
 def naive_involution(module: Involution2d, x: torch.Tensor) -> torch.Tensor:
-    """Loop over output positions: out[c, i, j] = sum_kl W[g(c), k, l, i, j] x[c, s*i+k-p, s*j+l-p]."""
+    """Loop over positions: out[c, i, j] = sum_kl W[g(c), k, l, i, j] x[c, s*i+k-p, s*j+l-p]."""
     k, s, g = module.kernel_size, module.stride, module.groups
     pad = (k - 1) // 2
     weight = module.span(module.reduce(module.pool(x)))
@@ -27,9 +27,15 @@ def naive_involution(module: Involution2d, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@pytest.mark.parametrize(("channels", "kernel", "stride", "size"), [
-    (16, 3, 1, 6), (32, 7, 1, 5), (32, 7, 2, 7), (32, 3, 2, 8),
-])
+@pytest.mark.parametrize(
+    ("channels", "kernel", "stride", "size"),
+    [
+        (16, 3, 1, 6),
+        (32, 7, 1, 5),
+        (32, 7, 2, 7),
+        (32, 3, 2, 8),
+    ],
+)
 def test_involution_matches_naive_loop(channels, kernel, stride, size):
     torch.manual_seed(0)
     module = Involution2d(channels, kernel_size=kernel, stride=stride).eval()

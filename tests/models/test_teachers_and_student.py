@@ -21,16 +21,20 @@ def test_teacher_names_are_checked():
     assert not teacher_arch_known("timm:no_such_model") and not teacher_arch_known("vgg")
 
 
-@pytest.mark.parametrize(("tokens", "teachers", "heads"), [
-    ("none", (), []),
-    ("per_teacher", ("conv", "inv"), ["conv", "inv"]),
-    ("per_teacher", ("conv",), ["conv"]),
-    ("shared", ("conv", "inv"), ["shared"]),
-])
+@pytest.mark.parametrize(
+    ("tokens", "teachers", "heads"),
+    [
+        ("none", (), []),
+        ("per_teacher", ("conv", "inv"), ["conv", "inv"]),
+        ("per_teacher", ("conv",), ["conv"]),
+        ("shared", ("conv", "inv"), ["shared"]),
+    ],
+)
 def test_student_token_modes(tokens, teachers, heads):
     student = build_student(
         StudentConfig(tokens=tokens, embed_dim=16, depth=1, num_heads=2, patch_size=2),
-        DistillConfig(teachers=teachers), IMAGE,
+        DistillConfig(teachers=teachers),
+        IMAGE,
     )
     assert isinstance(student, VisionTransformer)
     assert student.num_prefix_tokens == 1 + len(heads)
@@ -45,8 +49,11 @@ def test_student_token_modes(tokens, teachers, heads):
 
 
 def test_distillation_tokens_read_their_own_positions():
-    student = build_student(StudentConfig(embed_dim=16, depth=1, num_heads=2),
-                            DistillConfig(teachers=("conv", "inv")), IMAGE)
+    student = build_student(
+        StudentConfig(embed_dim=16, depth=1, num_heads=2),
+        DistillConfig(teachers=("conv", "inv")),
+        IMAGE,
+    )
     student.eval()
     x = torch.randn(2, 1, 8, 8)
     tokens = student.forward_features(x)

@@ -36,8 +36,9 @@ def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_u
     assert [r.teacher_seconds > 0 for r in runs] == [False, True, True]  # conv, then inv built
     assert runs[2].cache_status in ("built", "hit")
     # Adding a seed later queues only the new (configuration, seed) pairs.
-    more = work(study_from_dict(tiny_dict(seeds=[0, 1])), storage_url=storage_url,
-                cache_dir=cache_dir)
+    more = work(
+        study_from_dict(tiny_dict(seeds=[0, 1])), storage_url=storage_url, cache_dir=cache_dir
+    )
     assert (more.enqueued, more.ran) == (3, 3)
 
 
@@ -68,9 +69,21 @@ def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_ur
     path = write_study(tmp_path, data)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(path), "--storage", storage_url,
-         "--cache-dir", str(cache_dir), "--no-dashboard"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(path),
+            "--storage",
+            storage_url,
+            "--cache-dir",
+            str(cache_dir),
+            "--no-dashboard",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     db = storage_url.removeprefix("sqlite:///")
     deadline = time.time() + 240
@@ -78,8 +91,11 @@ def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_ur
         while time.time() < deadline:
             time.sleep(0.5)
             try:
-                rows = sqlite3.connect(db).execute(
-                    "select status, epochs_done from libkd_runs").fetchall()
+                rows = (
+                    sqlite3.connect(db)
+                    .execute("select status, epochs_done from libkd_runs")
+                    .fetchall()
+                )
             except sqlite3.OperationalError:
                 continue
             if sum(s == "complete" for s, _ in rows) >= 2 and any(

@@ -12,8 +12,10 @@ def test_grid_expands_to_configurations_times_seeds():
     assert [c.config.distill.teachers for c in study.configs] == [(), ("conv",), ("conv", "inv")]
     trials = study.trials()
     assert len(trials) == 3 * 2
-    assert [(t.config_hash, t.seed) for t in trials[:2]] == [(study.configs[0].config_hash, 0),
-                                                             (study.configs[0].config_hash, 1)]
+    assert [(t.config_hash, t.seed) for t in trials[:2]] == [
+        (study.configs[0].config_hash, 0),
+        (study.configs[0].config_hash, 1),
+    ]
 
 
 def test_hash_excludes_seed_and_is_stable_across_loads(tmp_path):
@@ -55,7 +57,10 @@ def test_cache_dir_does_not_change_hash():
         ({"distill": {"teachers": ["cnn"]}}, "distill.teachers: unknown teacher 'cnn'; declared"),
         ({"grid": {"distill.temprature": [1, 2]}}, "grid.distill.temprature: no such parameter"),
         ({"grid": {"distill.teachers": [["conv"], ["nope"]]}}, "unknown teacher 'nope'"),
-        ({"teachers": {"conv": {"arch": "vgg"}}}, "teachers.conv.arch: unknown teacher architecture"),
+        (
+            {"teachers": {"conv": {"arch": "vgg"}}},
+            "teachers.conv.arch: unknown teacher architecture",
+        ),
         ({"dataset": {"name": "mnist"}}, "dataset.name: unknown dataset 'mnist'; known: digits"),
         ({"student": {"tokens": "many"}}, "student.tokens: Input should be 'none', 'per_teacher'"),
         ({"objectives": [{"metric": "acc"}]}, "objectives[0].metric: unknown metric 'acc'"),
@@ -74,17 +79,20 @@ def test_bad_study_gives_one_line_error_naming_the_field(tmp_path, change, expec
 
 def test_shared_token_needs_one_temperature():
     with pytest.raises(StudyError, match="shared token averages teachers at one temperature"):
-        study_from_dict(tiny_dict(
-            student={"tokens": "shared"},
-            distill={"teachers": ["conv", "inv"], "temperature": {"conv": 1.0, "inv": 4.0}},
-            grid={},
-        ))
+        study_from_dict(
+            tiny_dict(
+                student={"tokens": "shared"},
+                distill={"teachers": ["conv", "inv"], "temperature": {"conv": 1.0, "inv": 4.0}},
+                grid={},
+            )
+        )
 
 
 def test_per_teacher_temperature_must_cover_every_teacher():
     with pytest.raises(StudyError, match=r"no temperature for \['inv'\]"):
-        study_from_dict(tiny_dict(distill={"teachers": ["conv", "inv"], "temperature": {"conv": 2}},
-                                  grid={}))
+        study_from_dict(
+            tiny_dict(distill={"teachers": ["conv", "inv"], "temperature": {"conv": 2}}, grid={})
+        )
 
 
 def test_not_yaml_and_not_a_mapping(tmp_path):

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.runner import work
+from harness.store import Store
+from harness.study import study_from_dict
+from tests.conftest import tiny_dict
+
+runner = CliRunner()
+
+
+def test_second_study_reuses_teachers_and_caches(storage_url, cache_dir):
+    first = study_from_dict(tiny_dict(seeds=[0]))
+    work(first, storage_url=storage_url, cache_dir=cache_dir)
+    other = study_from_dict(
+        tiny_dict(
+            name="other",
+            seeds=[3],
+            student={"patch_size": 2, "embed_dim": 16, "depth": 1, "num_heads": 2},
+            grid={"distill.teachers": [["conv", "inv"]]},
+        )
+    )
+    work(other, storage_url=storage_url, cache_dir=cache_dir)
+    [run] = Store(storage_url).runs("other")
+    assert run.status == "complete"
+    assert run.cache_status == "hit" and run.teacher_seconds == 0.0
+
+
+def test_cache_ls_verify_prune(storage_url, cache_dir):
+    work(study_from_dict(tiny_dict(seeds=[0])), storage_url=storage_url, cache_dir=cache_dir)
+    common = ["--cache-dir", str(cache_dir)]
+    ls = runner.invoke(app, ["cache", "ls", *common, "--storage", storage_url])
+    assert ls.exit_code == 0
+    rows = [line for line in ls.output.splitlines() if "digits" in line]
+    assert len(rows) == 2  # conv and inv, 2 views each
+    verify = runner.invoke(app, ["cache", "verify", *common, "--samples", "32"])
+    assert verify.exit_code == 0 and verify.output.count(" ok ") == 2
+    # Every entry is used by a run: nothing to prune.
+    prune = runner.invoke(app, ["cache", "prune", *common, "--storage", storage_url, "--yes"])
+    assert "nothing to prune" in prune.output
+    # In a fresh database no run uses them; declining the prompt keeps them.
+    fresh = storage_url.replace("libkd.db", "fresh.db")
+    keep = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh], input="n\n")
+    assert keep.exit_code == 1 and len(list((cache_dir / "logits").glob("[0-9a-f]*"))) == 2
+    gone = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh, "--yes"])
+    assert "deleted 2 entries" in gone.output
+    assert list((cache_dir / "logits").glob("[0-9a-f]*")) == []
+
+
+def test_verify_fails_on_a_mismatching_entry(storage_url, cache_dir):
+    work(
+        study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})),
+        storage_url=storage_url,
+        cache_dir=cache_dir,
+    )
+    [entry] = list((cache_dir / "logits").glob("[0-9a-f]*"))
+    raw = bytearray((entry / "logits.npy").read_bytes())
+    raw[-3] ^= 0x40
+    (entry / "logits.npy").write_bytes(bytes(raw))
+    result = runner.invoke(app, ["cache", "verify", "--cache-dir", str(cache_dir)])
+    assert result.exit_code == 1 and "MISMATCH" in result.output
