@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from harness.errors import LibKDError
+from harness.runner._defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
 
 app = typer.Typer(
     help="libkd: knowledge-distillation ablation studies of ViT students (LIB-KD).",
@@ -27,6 +28,9 @@ StorageOpt = Annotated[
     str | None,
     typer.Option("--storage", help="Database URL (default $LIBKD_STORAGE or results/libkd.db)."),
 ]
+HeartbeatOpt = Annotated[int, typer.Option(help="Seconds between a running trial's heartbeats.")]
+GraceOpt = Annotated[int, typer.Option(help="Seconds without heartbeat before a trial is stale.")]
+MaxRetryOpt = Annotated[int, typer.Option(help="Retries of a trial whose worker died.")]
 CacheDirOpt = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Teachers and logit caches (default $LIBKD_CACHE_DIR)."),
@@ -115,15 +119,19 @@ def run(
     retry_failed: Annotated[bool, typer.Option(help="Re-queue failed trials first.")] = False,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     dashboard: Annotated[bool, typer.Option(help="Write the dashboard at the end.")] = True,
+    heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
+    grace: GraceOpt = GRACE_SECONDS,
+    max_retry: MaxRetryOpt = 1,
 ) -> None:
     """Run (or resume) a study, then print its results table."""
     from harness.study import load_study
 
     loaded = load_study(study)  # a bad file stops here, before the database is touched
     from harness._console import RichProgress, console
-    from harness.runner import work
+    from harness.runner import RunnerSettings, work
     from harness.store import redact, resolve_cache_dir, resolve_storage
 
+    settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
     url = resolve_storage(storage)
     cache = resolve_cache_dir(cache_dir)
     console.print(f"study [bold]{loaded.name}[/] -> {redact(url)}, cache {cache}")
@@ -138,6 +146,7 @@ def run(
             workers=workers,
             max_trials=n_trials,
             retry=retry_failed,
+            settings=settings,
         )
     else:
         with RichProgress() as progress:
@@ -150,6 +159,7 @@ def run(
                 max_trials=n_trials,
                 timeout=timeout,
                 retry=retry_failed,
+                settings=settings,
             )
     console.print(
         f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
@@ -185,8 +195,12 @@ def worker(
     cache_dir: CacheDirOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
+    heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
+    grace: GraceOpt = GRACE_SECONDS,
+    max_retry: MaxRetryOpt = 1,
 ) -> None:
-    """Take waiting trials of a study from the database until none is left."""
+    """Take waiting trials of a study from the database until none is waiting or running."""
+    from harness.runner import RunnerSettings
     from harness.runner._workers import run_worker
     from harness.store import resolve_cache_dir, resolve_storage
 
@@ -196,6 +210,7 @@ def worker(
         cache_dir=resolve_cache_dir(cache_dir),
         device=device,
         max_trials=max_trials,
+        settings=RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry),
     )
     typer.echo(f"worker done: {summary.ran} trial(s) run; {summary.complete} complete in study")
 

@@ -8,7 +8,7 @@ from harness.runner._context import (
     resolve_device,
 )
 from harness.runner._optuna import enqueue_grid, open_study, optuna_storage, spec_from_attrs
-from harness.runner._run import RunSummary, load_optuna_study, work
+from harness.runner._run import RunnerSettings, RunSummary, load_optuna_study, work
 from harness.runner._trial import RunOutcome, run_trial
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "RunContext",
     "RunOutcome",
     "RunSummary",
+    "RunnerSettings",
     "SilentProgress",
     "enqueue_grid",
     "environment",

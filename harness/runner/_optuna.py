@@ -12,11 +12,10 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.runner._context import pid_alive
+from harness.runner._defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
 from harness.store import Store, engine_kwargs
 from harness.study import Study, TrialConfig, TrialSpec
 
-HEARTBEAT_SECONDS = 10
-GRACE_SECONDS = 30
 CONFIG_ATTR = "libkd_config"
 WORKER_ATTR = "libkd_worker"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,13 @@ from harness.errors import StorageError
 from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
 from harness.runner._optuna import (
     CONFIG_ATTR,
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
     WORKER_ATTR,
     enqueue_grid,
     open_study,
     optuna_storage,
+    reconcile_runs,
     requeue_dead_local,
     retry_failed,
     spec_from_attrs,
@@ -70,6 +74,33 @@ def _stop_when_queue_empty(study: optuna.Study, _trial) -> None:
         study.stop()
 
 
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How workers watch each other: heartbeats, the grace before a silent trial is failed,
+    how often such a trial is retried, and how long a waiting worker sleeps between looks."""
+
+    heartbeat: int = HEARTBEAT_SECONDS
+    grace: int = GRACE_SECONDS
+    max_retry: int = 1
+
+
+def summarize(opened: optuna.Study, *, before: int, enqueued: int, requeued: int) -> RunSummary:
+    trials = opened.get_trials(deepcopy=False)
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    return RunSummary(
+        study=opened.study_name,
+        enqueued=enqueued,
+        requeued=requeued,
+        ran=complete - before,
+        complete=complete,
+        failed=sum(t.state == TrialState.FAIL for t in trials),
+    )
+
+
+def complete_count(opened: optuna.Study) -> int:
+    return len(opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
 def work(
     study: Study,
     *,
@@ -81,8 +112,14 @@ def work(
     timeout: float | None = None,
     retry: bool = False,
     enqueue: bool = True,
+    settings: RunnerSettings | None = None,
 ) -> RunSummary:
-    """Run waiting trials of `study` until none is left (or a limit is reached)."""
+    """Run waiting trials of `study` until none is waiting or running (or a limit is reached).
+
+    While other workers still run trials, this one waits and checks their heartbeats: a trial
+    whose worker died is failed after the grace period, re-queued, and taken here.
+    """
+    settings = settings or RunnerSettings()
     if study.file.search is not None:
         from harness.runner._search import work_search
 
@@ -95,9 +132,15 @@ def work(
             max_trials=max_trials,
             timeout=timeout,
             retry=retry,
+            settings=settings,
         )
     store = Store(storage_url)
-    storage = optuna_storage(storage_url)
+    storage = optuna_storage(
+        storage_url,
+        heartbeat=settings.heartbeat,
+        grace=settings.grace,
+        max_retry=settings.max_retry,
+    )
     opened = open_study(study, storage)
     requeued = requeue_dead_local(opened, storage, store)
     if retry:
@@ -110,29 +153,30 @@ def work(
         study=study.name,
         progress=progress or SilentProgress(),
     )
-    todo = waiting(opened)
-    if max_trials is not None:
-        todo = min(todo, max_trials)
-    before = len(opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    if todo:
-        opened.optimize(
-            _grid_objective(opened, ctx, study.file.objectives, todo),
-            n_trials=todo,
-            timeout=timeout,
-            catch=(Exception,),
-            callbacks=[_stop_when_queue_empty],
-            gc_after_trial=False,
-        )
-    trials = opened.get_trials(deepcopy=False)
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    return RunSummary(
-        study=study.name,
-        enqueued=enqueued,
-        requeued=requeued,
-        ran=complete - before,
-        complete=complete,
-        failed=sum(t.state == TrialState.FAIL for t in trials),
-    )
+    before = complete_count(opened)
+    budget = max_trials if max_trials is not None else float("inf")
+    deadline = time.monotonic() + timeout if timeout is not None else float("inf")
+    objective = _grid_objective(opened, ctx, study.file.objectives, waiting(opened))
+    taken = 0
+    while taken < budget and time.monotonic() < deadline:
+        todo = int(min(waiting(opened), budget - taken))
+        if todo:
+            opened.optimize(
+                objective,
+                n_trials=todo,
+                catch=(Exception,),
+                gc_after_trial=False,
+                callbacks=[_stop_when_queue_empty],
+                timeout=None if timeout is None else max(1.0, deadline - time.monotonic()),
+            )
+            taken += todo
+            continue
+        if not opened.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            break
+        time.sleep(settings.heartbeat)
+        optuna.storages.fail_stale_trials(opened)
+    reconcile_runs(opened, store)
+    return summarize(opened, before=before, enqueued=enqueued, requeued=requeued)
 
 
 def load_optuna_study(name: str, storage_url: str) -> optuna.Study:

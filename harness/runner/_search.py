@@ -17,10 +17,17 @@ from harness.runner._optuna import (
     WORKER_ATTR,
     open_study,
     optuna_storage,
+    reconcile_runs,
     requeue_dead_local,
     retry_failed,
 )
-from harness.runner._run import RunSummary, objective_values
+from harness.runner._run import (
+    RunnerSettings,
+    RunSummary,
+    complete_count,
+    objective_values,
+    summarize,
+)
 from harness.runner._samplers import PRUNERS, SAMPLERS, suggest
 from harness.runner._trial import run_trial
 from harness.store import RunRow, Store
@@ -98,11 +105,18 @@ def work_search(
     max_trials: int | None = None,
     timeout: float | None = None,
     retry: bool = False,
+    settings: RunnerSettings | None = None,
 ) -> RunSummary:
     """Run the search until `search.n_trials` trials are finished, or `max_trials` more."""
     search = study.file.search
+    settings = settings or RunnerSettings()
     store = Store(storage_url)
-    storage = optuna_storage(storage_url)
+    storage = optuna_storage(
+        storage_url,
+        heartbeat=settings.heartbeat,
+        grace=settings.grace,
+        max_retry=settings.max_retry,
+    )
     opened = open_study(
         study,
         storage,
@@ -123,7 +137,7 @@ def work_search(
         study=study.name,
         progress=progress or SilentProgress(),
     )
-    before = len(opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    before = complete_count(opened)
     if todo:
         opened.optimize(
             _search_objective(study, ctx, todo),
@@ -132,13 +146,5 @@ def work_search(
             catch=(Exception,),
             gc_after_trial=False,
         )
-    trials = opened.get_trials(deepcopy=False)
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    return RunSummary(
-        study=study.name,
-        enqueued=0,
-        requeued=requeued,
-        ran=complete - before,
-        complete=complete,
-        failed=sum(t.state == TrialState.FAIL for t in trials),
-    )
+    reconcile_runs(opened, store)
+    return summarize(opened, before=before, enqueued=0, requeued=requeued)

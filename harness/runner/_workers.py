@@ -9,11 +9,17 @@ import sys
 from pathlib import Path
 
 import torch
-from optuna.trial import TrialState
 
 from harness.errors import LibKDError
 from harness.runner._optuna import enqueue_grid, open_study, optuna_storage, requeue_dead_local
-from harness.runner._run import RunSummary, load_optuna_study, work
+from harness.runner._run import (
+    RunnerSettings,
+    RunSummary,
+    complete_count,
+    load_optuna_study,
+    summarize,
+    work,
+)
 from harness.store import Store
 from harness.study import Study, load_study, study_from_dict
 
@@ -34,6 +40,7 @@ def run_worker(
     cache_dir: Path,
     device: str = "auto",
     max_trials: int | None = None,
+    settings: RunnerSettings | None = None,
 ) -> RunSummary:
     """Work off a study given by file (queued if needed) or by name (already queued)."""
     if study.endswith((".yaml", ".yml")) or Path(study).is_file():
@@ -47,6 +54,7 @@ def run_worker(
         device=device,
         max_trials=max_trials,
         enqueue=False,
+        settings=settings,
     )
 
 
@@ -63,7 +71,9 @@ def prepare(study: Study, storage_url: str, *, retry: bool = False) -> None:
         enqueue_grid(opened, study)
 
 
-def worker_command(study: str, *, storage_url: str, cache_dir: Path, device: str) -> list[str]:
+def worker_command(
+    study: str, *, storage_url: str, cache_dir: Path, device: str, settings: RunnerSettings
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -76,6 +86,12 @@ def worker_command(study: str, *, storage_url: str, cache_dir: Path, device: str
         str(cache_dir),
         "--device",
         device,
+        "--heartbeat",
+        str(settings.heartbeat),
+        "--grace",
+        str(settings.grace),
+        "--max-retry",
+        str(settings.max_retry),
     ]
 
 
@@ -88,10 +104,12 @@ def run_local_workers(
     workers: int,
     max_trials: int | None = None,
     retry: bool = False,
+    settings: RunnerSettings | None = None,
 ) -> RunSummary:
     """Start `workers` processes on this machine and wait for them all."""
+    settings = settings or RunnerSettings()
     prepare(study, storage_url, retry=retry)
-    before = _complete(study.name, storage_url)
+    before = complete_count(load_optuna_study(study.name, storage_url))
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -107,6 +125,7 @@ def run_local_workers(
             storage_url=storage_url,
             cache_dir=cache_dir,
             device="cuda" if cuda else device,
+            settings=settings,
         )
         if max_trials is not None:
             command += ["--max-trials", str(max_trials)]
@@ -114,19 +133,6 @@ def run_local_workers(
     codes = [p.wait() for p in processes]
     if any(codes):
         raise LibKDError(f"worker exit codes {codes}; see their output above")
-    opened = load_optuna_study(study.name, storage_url)
-    trials = opened.get_trials(deepcopy=False)
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    return RunSummary(
-        study=study.name,
-        enqueued=0,
-        requeued=0,
-        ran=complete - before,
-        complete=complete,
-        failed=sum(t.state == TrialState.FAIL for t in trials),
+    return summarize(
+        load_optuna_study(study.name, storage_url), before=before, enqueued=0, requeued=0
     )
-
-
-def _complete(name: str, storage_url: str) -> int:
-    opened = load_optuna_study(name, storage_url)
-    return len(opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

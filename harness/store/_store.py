@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from harness.store._engine import make_engine
@@ -71,24 +72,25 @@ class Store:
         build_seconds: float,
         meta: dict[str, Any],
     ) -> None:
-        """Insert once per key; later builds of the same key (after corruption) update it."""
-        with self.session() as s:
-            row = s.get(ArtifactRow, key)
-            if row is None:
-                s.add(
-                    ArtifactRow(
-                        key=key,
-                        kind=kind,
-                        name=name,
-                        path=path,
-                        bytes=size,
-                        build_seconds=build_seconds,
-                        created_at=utcnow(),
-                        meta=meta,
-                    )
-                )
-            elif build_seconds > 0:
-                row.bytes, row.build_seconds, row.meta = size, build_seconds, meta
+        """Insert once per key; later builds of the same key (after corruption) update it.
+
+        Several workers may record the same key at once: the loser of the insert updates.
+        """
+        fields = dict(
+            kind=kind, name=name, path=path, bytes=size, build_seconds=build_seconds, meta=meta
+        )
+        for _ in range(2):
+            try:
+                with self.session() as s:
+                    row = s.get(ArtifactRow, key)
+                    if row is None:
+                        s.add(ArtifactRow(key=key, created_at=utcnow(), **fields))
+                    elif build_seconds > 0:
+                        row.bytes, row.build_seconds, row.meta = size, build_seconds, meta
+                return
+            except IntegrityError:
+                continue  # another worker inserted it between our read and our write
+        raise RuntimeError(f"could not record artifact {key}")
 
     def link_artifact(self, run_id: int, key: str, *, role: str, hit: bool) -> None:
         with self.session() as s:

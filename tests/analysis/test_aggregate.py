@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from harness.analysis import aggregate, paired_deltas, t_interval
+
+T_975_DF2 = 4.302652729749462  # Student t, 97.5th percentile, 2 degrees of freedom (tables: 4.303)
+
+
+def _runs(rows):
+    base = {"status": "complete", "teacher_seconds": 1.0, "cache_seconds": 0.0,
+            "train_seconds": 2.0, "eval_seconds": 0.5, "samples_per_second": 100.0,
+            "student_params": 10}
+    frame = [dict(base, id=i, **row) for i, row in enumerate(rows)]
+    return pl.DataFrame(frame)
+
+
+def _row(config, teachers, seed, top1, **extra):
+    return {"config_hash": config, "label": f"teachers={teachers}", "teachers": teachers,
+            "f:distill.teachers": teachers, "seed": seed, "top1": top1, **extra}
+
+
+def test_mean_std_and_t_interval_match_hand_computation():
+    runs = _runs([_row("a", "conv", s, v) for s, v in enumerate([0.80, 0.82, 0.84])])
+    [row] = aggregate(runs).iter_rows(named=True)
+    assert row["n"] == 3 and row["seeds"] == [0, 1, 2]
+    assert row["mean"] == pytest.approx(0.82)
+    assert row["std"] == pytest.approx(0.02)
+    half = T_975_DF2 * 0.02 / math.sqrt(3)
+    assert row["ci_low"] == pytest.approx(0.82 - half)
+    assert row["ci_high"] == pytest.approx(0.82 + half)
+    assert (row["train_seconds"], row["teacher_seconds"]) == (2.0, 1.0)
+
+
+def test_single_seed_has_no_interval_and_failed_runs_are_left_out():
+    runs = _runs([_row("a", "conv", 0, 0.9), _row("a", "conv", 1, 0.1, status="failed")])
+    [row] = aggregate(runs).iter_rows(named=True)
+    assert row["n"] == 1 and row["mean"] == 0.9 and row["ci_low"] is None
+    assert t_interval(0.5, None, 1) == (None, None)
+
+
+def test_best_epoch_comes_from_the_epoch_table():
+    runs = _runs([_row("a", "conv", 0, 0.7), _row("a", "conv", 1, 0.8)])
+    epochs = pl.DataFrame({"run_id": [0, 0, 1, 1], "name": ["val/top1"] * 4,
+                           "epoch": [0, 1, 0, 1], "value": [0.9, 0.7, 0.6, 0.8]})
+    [row] = aggregate(runs, epochs=epochs).iter_rows(named=True)
+    assert row["mean"] == pytest.approx(0.75) and row["best_mean"] == pytest.approx(0.85)
+
+
+def test_paired_deltas_pair_by_seed():
+    # Seed effects dominate: unpaired, B's advantage would drown in the spread across seeds.
+    base = [_row("plain", "none", s, v) for s, v in enumerate([0.5, 0.7, 0.9])]
+    better = [_row("b", "conv", s, v) for s, v in enumerate([0.52, 0.71, 0.93])]
+    extra = [_row("b", "conv", 9, 0.1)]  # no baseline for seed 9: not paired
+    table = paired_deltas(_runs(base + better + extra))
+    [row] = table.iter_rows(named=True)
+    assert row["config_hash"] == "b" and row["n_pairs"] == 3
+    assert row["delta_mean"] == pytest.approx(0.02)
+    assert row["delta_std"] == pytest.approx(0.01)
+    half = T_975_DF2 * 0.01 / math.sqrt(3)
+    assert row["delta_ci_low"] == pytest.approx(0.02 - half)
+    assert row["p_value"] == pytest.approx(0.07417990022744855, rel=1e-6)
+
+
+def test_explicit_baseline_and_no_baseline():
+    runs = _runs([_row("x", "conv", 0, 0.5), _row("y", "inv", 0, 0.6)])
+    assert paired_deltas(runs).is_empty()  # no plain ViT in the study
+    [row] = paired_deltas(runs, baseline="x").iter_rows(named=True)
+    assert row["config_hash"] == "y" and row["delta_mean"] == pytest.approx(0.1)

@@ -1,0 +1,129 @@
+"""Many workers on one database: PostgreSQL with 4 processes, a worker SIGKILLed mid-trial,
+and SQLite with 2 local workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import sqlalchemy
+from optuna.trial import TrialState
+
+from harness.analysis import load_epochs, load_runs
+from harness.runner import load_optuna_study
+from harness.runner._workers import prepare, run_local_workers, worker_command
+from harness.runner._run import RunnerSettings
+from harness.store import Store, redact
+from harness.study import load_study
+from tests.conftest import tiny_dict, write_study
+
+GRID_24 = {  # 6 configurations x 4 seeds = 24 trials
+    "distill.teachers": [["conv"], ["conv", "inv"]],
+    "distill.temperature": [1.0, 2.0, 4.0],
+}
+
+
+@pytest.fixture
+def pg_url(postgres_url):
+    """A fresh database on the session's PostgreSQL server."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _assert_complete_once(url: str, study: str, expected: int) -> None:
+    runs = load_runs(Store(url), study)
+    done = runs.filter(runs["status"] == "complete")
+    pairs = list(zip(done["config_hash"], done["seed"]))
+    assert len(pairs) == expected and len(set(pairs)) == expected
+    assert done["top1"].null_count() == 0
+    epochs = load_epochs(Store(url), study)
+    per_run = epochs.filter(epochs["run_id"].is_in(done["id"].to_list())).group_by("run_id").len()
+    assert per_run["len"].min() > 0
+    trials = load_optuna_study(study, url).get_trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == expected
+
+
+def _start_worker(name: str, url: str, cache_dir, *, settings: RunnerSettings):
+    command = worker_command(name, storage_url=url, cache_dir=cache_dir, device="cpu",
+                             settings=settings)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_four_workers_on_postgres_run_24_trials_exactly_once(tmp_path, pg_url, cache_dir):
+    study = load_study(write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3], grid=GRID_24)))
+    assert len(study.trials()) == 24
+    prepare(study, pg_url)
+    settings = RunnerSettings(heartbeat=2, grace=6)
+    workers = [_start_worker("tiny", pg_url, cache_dir, settings=settings) for _ in range(4)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], outputs
+    _assert_complete_once(pg_url, "tiny", 24)
+    used = {r.worker for r in Store(pg_url).runs("tiny")}
+    assert len(used) >= 2  # the work was shared
+    assert "postgres@" not in "".join(outputs) or "***" in "".join(outputs)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
+    data = tiny_dict(seeds=[0, 1], grid={"distill.teachers": [["conv"]]},
+                     train={"epochs": 40, "batch_size": 16, "lr": 1.0e-3})
+    study = load_study(write_study(tmp_path, data))
+    prepare(study, pg_url)
+    settings = RunnerSettings(heartbeat=1, grace=4)
+    victim = _start_worker("tiny", pg_url, cache_dir, settings=settings)
+    store = Store(pg_url)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        time.sleep(0.5)
+        running = [r for r in store.runs("tiny") if r.status == "running" and r.epochs_done >= 1]
+        if running:
+            break
+    else:
+        pytest.fail("the first worker never started a trial")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    killed_at = time.time()
+    survivor = _start_worker("tiny", pg_url, cache_dir, settings=settings)
+    output = survivor.communicate(timeout=300)[0]
+    assert survivor.returncode == 0, output
+    _assert_complete_once(pg_url, "tiny", 2)
+    trials = load_optuna_study("tiny", pg_url).get_trials()
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    stale_after = (failed[0].datetime_complete.timestamp() if failed[0].datetime_complete
+                   else time.time()) - killed_at
+    assert stale_after < 60
+    dead = [r for r in store.runs("tiny") if r.status == "failed"]
+    assert len(dead) == 1 and "died" in dead[0].error
+
+
+@pytest.mark.slow
+def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir):
+    study = load_study(write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3], grid=GRID_24)))
+    summary = run_local_workers(study, storage_url=storage_url, cache_dir=cache_dir,
+                                device="cpu", workers=2)
+    assert (summary.complete, summary.failed) == (24, 0)
+    _assert_complete_once(storage_url, "tiny", 24)
+    errors = [r.error for r in Store(storage_url).runs("tiny") if r.error]
+    assert errors == []
+
+
+def test_passwords_never_shown():
+    url = "postgresql+psycopg://alice:s3cret@db.example:5432/libkd"
+    assert "s3cret" not in redact(url) and "alice" in redact(url)
