@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import polars as pl
@@ -13,7 +14,8 @@ from harness.analysis._report import format_cell
 from harness.distill import EpochReport
 from harness.study import TrialSpec
 
-console = Console()
+# Piped output (logs, CI) is not wrapped at 80 columns: tables stay readable.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class RichProgress:

@@ -68,10 +68,16 @@ def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None
 
     loaded = load_study(study)
     n_configs, n_seeds = len(loaded.configs), len(loaded.file.seeds)
-    kind = "search" if loaded.file.search else "grid"
+    search = loaded.file.search
+    if search is not None:
+        typer.echo(
+            f"ok: {loaded.name} (search): {search.sampler} over {len(search.space)} "
+            f"parameter(s), {search.n_trials} trials x {n_seeds} seed(s), pruner {search.pruner}"
+        )
+        return
     typer.echo(
-        f"ok: {loaded.name} ({kind}): {n_configs} configuration(s) x {n_seeds} seed(s)"
-        + (f" = {n_configs * n_seeds} trials" if kind == "grid" else "")
+        f"ok: {loaded.name} (grid): {n_configs} configuration(s) x {n_seeds} seed(s) "
+        f"= {n_configs * n_seeds} trials"
     )
 
 
@@ -127,40 +133,31 @@ def run(
     from harness.study import load_study
 
     loaded = load_study(study)  # a bad file stops here, before the database is touched
-    from harness._console import RichProgress, console
-    from harness.runner import RunnerSettings, work
+    from harness._console import console
+    from harness.runner import RunnerSettings
     from harness.store import redact, resolve_cache_dir, resolve_storage
 
     settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
     url = resolve_storage(storage)
     cache = resolve_cache_dir(cache_dir)
     console.print(f"study [bold]{loaded.name}[/] -> {redact(url)}, cache {cache}")
-    if workers > 1:
-        from harness.runner._workers import run_local_workers
-
-        summary = run_local_workers(
+    try:
+        summary = _run(
             loaded,
-            storage_url=url,
-            cache_dir=cache,
-            device=device or loaded.file.device,
-            workers=workers,
-            max_trials=n_trials,
+            url=url,
+            cache=cache,
+            device=device,
+            n_trials=n_trials,
+            timeout=timeout,
             retry=retry_failed,
+            workers=workers,
             settings=settings,
         )
-    else:
-        with RichProgress() as progress:
-            summary = work(
-                loaded,
-                storage_url=url,
-                cache_dir=cache,
-                device=device or loaded.file.device,
-                progress=progress,
-                max_trials=n_trials,
-                timeout=timeout,
-                retry=retry_failed,
-                settings=settings,
-            )
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted: the running trial was re-queued; run the same command again to resume"
+        )
+        raise typer.Exit(130) from None
     console.print(
         f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
         f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued)"
@@ -171,6 +168,39 @@ def run(
 
         path = write_dashboard(loaded.name, storage_url=url, study_file=loaded.source)
         console.print(f"dashboard: {path}")
+
+
+def _run(loaded, *, url, cache, device, n_trials, timeout, retry, workers, settings):
+    """One process (with live progress) or `workers` local worker processes."""
+    from harness._console import RichProgress
+    from harness.runner import work
+
+    device = device or loaded.file.device
+    if workers > 1:
+        from harness.runner._workers import run_local_workers
+
+        return run_local_workers(
+            loaded,
+            storage_url=url,
+            cache_dir=cache,
+            device=device,
+            workers=workers,
+            max_trials=n_trials,
+            retry=retry,
+            settings=settings,
+        )
+    with RichProgress() as progress:
+        return work(
+            loaded,
+            storage_url=url,
+            cache_dir=cache,
+            device=device,
+            progress=progress,
+            max_trials=n_trials,
+            timeout=timeout,
+            retry=retry,
+            settings=settings,
+        )
 
 
 def _print_results(name: str, url: str) -> None:

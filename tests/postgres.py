@@ -49,6 +49,9 @@ def postgres_server() -> Iterator[str]:
         run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "libkd"])
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/libkd"
     finally:
-        subprocess.run(_as_server_user(["pg_ctl", "-D", data, "-m", "immediate", "stop"]),
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            _as_server_user(["pg_ctl", "-D", data, "-m", "immediate", "stop"]),
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(root, ignore_errors=True)

@@ -98,6 +98,11 @@ def requeue(opened: optuna.Study, trial: FrozenTrial) -> None:
     RetryHeartbeatStaleTrialCallback(max_retry=None)(opened, latest)
 
 
+def requeue_interrupted(opened: optuna.Study, trial: optuna.Trial) -> None:
+    """Ctrl-C: put a waiting copy of the running trial back, so a re-run resumes it."""
+    requeue(opened, opened.get_trials(deepcopy=False)[trial.number])
+
+
 def requeue_dead_local(opened: optuna.Study, storage: RDBStorage, store: Store) -> int:
     """Fail and re-queue running trials whose worker process on this host no longer exists.
 

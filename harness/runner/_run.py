@@ -21,6 +21,7 @@ from harness.runner._optuna import (
     optuna_storage,
     reconcile_runs,
     requeue_dead_local,
+    requeue_interrupted,
     retry_failed,
     spec_from_attrs,
     waiting,
@@ -61,6 +62,10 @@ def _grid_objective(opened: optuna.Study, ctx: RunContext, objectives, total: in
         try:
             outcome = run_trial(spec, ctx, trial_number=trial.number)
             status, metrics = "complete", outcome.metrics
+        except KeyboardInterrupt:
+            requeue_interrupted(opened, trial)
+            status = "interrupted (re-queued)"
+            raise
         finally:
             ctx.progress.trial_finished(spec, status=status, metrics=metrics)
         values = objective_values(objectives, outcome.metrics)

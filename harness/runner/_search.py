@@ -19,6 +19,7 @@ from harness.runner._optuna import (
     optuna_storage,
     reconcile_runs,
     requeue_dead_local,
+    requeue_interrupted,
     retry_failed,
 )
 from harness.runner._run import (
@@ -48,7 +49,7 @@ def _finished_run(store: Store, study: str, config_hash: str, seed: int) -> dict
         return None if row is None else dict(row.metrics)
 
 
-def _search_objective(study: Study, ctx: RunContext, total: int):
+def _search_objective(opened: optuna.Study, study: Study, ctx: RunContext, total: int):
     search = study.file.search
     objectives = study.file.objectives
     # Optuna prunes single-objective studies only; the first seed's curve drives pruning.
@@ -85,6 +86,10 @@ def _search_objective(study: Study, ctx: RunContext, total: int):
                     status, metrics = "complete", outcome.metrics
                 except optuna.TrialPruned:
                     status = "pruned"
+                    raise
+                except KeyboardInterrupt:
+                    requeue_interrupted(opened, trial)
+                    status = "interrupted (re-queued)"
                     raise
                 finally:
                     ctx.progress.trial_finished(spec, status=status, metrics=metrics or {})
@@ -140,7 +145,7 @@ def work_search(
     before = complete_count(opened)
     if todo:
         opened.optimize(
-            _search_objective(study, ctx, todo),
+            _search_objective(opened, study, ctx, todo),
             n_trials=todo,
             timeout=timeout,
             catch=(Exception,),

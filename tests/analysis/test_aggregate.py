@@ -11,16 +11,29 @@ T_975_DF2 = 4.302652729749462  # Student t, 97.5th percentile, 2 degrees of free
 
 
 def _runs(rows):
-    base = {"status": "complete", "teacher_seconds": 1.0, "cache_seconds": 0.0,
-            "train_seconds": 2.0, "eval_seconds": 0.5, "samples_per_second": 100.0,
-            "student_params": 10}
+    base = {
+        "status": "complete",
+        "teacher_seconds": 1.0,
+        "cache_seconds": 0.0,
+        "train_seconds": 2.0,
+        "eval_seconds": 0.5,
+        "samples_per_second": 100.0,
+        "student_params": 10,
+    }
     frame = [dict(base, id=i, **row) for i, row in enumerate(rows)]
     return pl.DataFrame(frame)
 
 
 def _row(config, teachers, seed, top1, **extra):
-    return {"config_hash": config, "label": f"teachers={teachers}", "teachers": teachers,
-            "f:distill.teachers": teachers, "seed": seed, "top1": top1, **extra}
+    return {
+        "config_hash": config,
+        "label": f"teachers={teachers}",
+        "teachers": teachers,
+        "f:distill.teachers": teachers,
+        "seed": seed,
+        "top1": top1,
+        **extra,
+    }
 
 
 def test_mean_std_and_t_interval_match_hand_computation():
@@ -44,8 +57,14 @@ def test_single_seed_has_no_interval_and_failed_runs_are_left_out():
 
 def test_best_epoch_comes_from_the_epoch_table():
     runs = _runs([_row("a", "conv", 0, 0.7), _row("a", "conv", 1, 0.8)])
-    epochs = pl.DataFrame({"run_id": [0, 0, 1, 1], "name": ["val/top1"] * 4,
-                           "epoch": [0, 1, 0, 1], "value": [0.9, 0.7, 0.6, 0.8]})
+    epochs = pl.DataFrame(
+        {
+            "run_id": [0, 0, 1, 1],
+            "name": ["val/top1"] * 4,
+            "epoch": [0, 1, 0, 1],
+            "value": [0.9, 0.7, 0.6, 0.8],
+        }
+    )
     [row] = aggregate(runs, epochs=epochs).iter_rows(named=True)
     assert row["mean"] == pytest.approx(0.75) and row["best_mean"] == pytest.approx(0.85)
 

@@ -31,16 +31,21 @@ def _chromium() -> str:
 def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, cache_dir):
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api")
-    study = study_from_dict(tiny_dict(
-        description="<script>alert('x')</script> escaped?",
-        grid={"distill.teachers": [[], ["conv"], ["conv", "inv"]],
-              "distill.temperature": [1.0, 4.0]},
-    ))
+    study = study_from_dict(
+        tiny_dict(
+            description="<script>alert('x')</script> escaped?",
+            grid={
+                "distill.teachers": [[], ["conv"], ["conv", "inv"]],
+                "distill.temperature": [1.0, 4.0],
+            },
+        )
+    )
     work(study, storage_url=storage_url, cache_dir=cache_dir)
     source = tmp_path / "study.yaml"
     source.write_text("description: <script>alert('x')</script>\n")
-    page_path = write_dashboard("tiny", storage_url=storage_url, out=tmp_path / "d.html",
-                                study_file=source)
+    page_path = write_dashboard(
+        "tiny", storage_url=storage_url, out=tmp_path / "d.html", study_file=source
+    )
     html = page_path.read_text()
     assert "<script>alert('x')</script>" not in html and "&lt;script&gt;" in html
 
@@ -48,8 +53,13 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -58,7 +68,8 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
         page.goto(page_path.resolve().as_uri())
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0")
         figures = page.eval_on_selector_all(
-            ".figure", "els => els.map(e => [e.id, e.querySelectorAll('svg.main-svg').length,"
+            ".figure",
+            "els => els.map(e => [e.id, e.querySelectorAll('svg.main-svg').length,"
             " e.querySelectorAll('.trace, .point, path.bar, .bars').length])",
         )
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -67,9 +78,18 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
     ids = {fig_id for fig_id, _, _ in figures}
-    expected = {"factor-distill.teachers", "factor-distill.temperature",
-                "temperature-distill.temperature", "curve-val/top1", "curve-val/top1_cls",
-                "curve-val/top1_conv", "pareto", "cache", "throughput", "heads"}
+    expected = {
+        "factor-distill.teachers",
+        "factor-distill.temperature",
+        "temperature-distill.temperature",
+        "curve-val/top1",
+        "curve-val/top1_cls",
+        "curve-val/top1_conv",
+        "pareto",
+        "cache",
+        "throughput",
+        "heads",
+    }
     assert expected <= ids, expected - ids
     for fig_id, svgs, marks in figures:
         assert svgs >= 1 and marks >= 1, (fig_id, svgs, marks)

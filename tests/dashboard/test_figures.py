@@ -8,16 +8,30 @@ from harness.dashboard import cache_usage, factor_comparison, learning_curves, p
 
 def _runs():
     rows = []
-    for i, (teachers, temp, seed, top1) in enumerate([
-        ("none", "1.0", 0, 0.5), ("none", "1.0", 1, 0.6),
-        ("conv", "1.0", 0, 0.7), ("conv", "1.0", 1, 0.8),
-        ("conv", "4.0", 0, 0.9),
-    ]):
-        rows.append({"id": i, "status": "complete", "config_hash": f"{teachers}{temp}",
-                     "label": f"{teachers} T={temp}", "f:distill.teachers": teachers,
-                     "f:distill.temperature": temp, "seed": seed, "top1": top1,
-                     "cache_status": "hit" if teachers != "none" else "off",
-                     "cache_seconds": 0.1, "samples_per_second": 10.0})
+    for i, (teachers, temp, seed, top1) in enumerate(
+        [
+            ("none", "1.0", 0, 0.5),
+            ("none", "1.0", 1, 0.6),
+            ("conv", "1.0", 0, 0.7),
+            ("conv", "1.0", 1, 0.8),
+            ("conv", "4.0", 0, 0.9),
+        ]
+    ):
+        rows.append(
+            {
+                "id": i,
+                "status": "complete",
+                "config_hash": f"{teachers}{temp}",
+                "label": f"{teachers} T={temp}",
+                "f:distill.teachers": teachers,
+                "f:distill.temperature": temp,
+                "seed": seed,
+                "top1": top1,
+                "cache_status": "hit" if teachers != "none" else "off",
+                "cache_seconds": 0.1,
+                "samples_per_second": 10.0,
+            }
+        )
     return pl.DataFrame(rows)
 
 
@@ -41,21 +55,33 @@ def test_numeric_levels_sort_numerically():
 
 def test_learning_curve_means_over_seeds_per_epoch():
     runs = _runs()
-    epochs = pl.DataFrame({
-        "run_id": [0, 0, 1, 1], "config_hash": ["none1.0"] * 4, "label": ["none T=1.0"] * 4,
-        "seed": [0, 0, 1, 1], "epoch": [0, 1, 0, 1], "name": ["val/top1"] * 4,
-        "value": [0.2, 0.4, 0.4, 0.6],
-    })
+    epochs = pl.DataFrame(
+        {
+            "run_id": [0, 0, 1, 1],
+            "config_hash": ["none1.0"] * 4,
+            "label": ["none T=1.0"] * 4,
+            "seed": [0, 0, 1, 1],
+            "epoch": [0, 1, 0, 1],
+            "name": ["val/top1"] * 4,
+            "value": [0.2, 0.4, 0.4, 0.6],
+        }
+    )
     curve = learning_curves(epochs, runs, metric="val/top1")
     [series] = curve.series
     assert series.x == [1, 2] and series.mean == pytest.approx([0.3, 0.5])
 
 
 def test_pareto_front_marks_non_dominated_configurations():
-    report = pl.DataFrame({"label": ["cheap-bad", "mid", "dominated", "dear-good"],
-                           "mean": [0.5, 0.7, 0.6, 0.9], "teacher_seconds": [0.0] * 4,
-                           "cache_seconds": [0.0] * 4, "eval_seconds": [0.0] * 4,
-                           "train_seconds": [1.0, 2.0, 3.0, 4.0]})
+    report = pl.DataFrame(
+        {
+            "label": ["cheap-bad", "mid", "dominated", "dear-good"],
+            "mean": [0.5, 0.7, 0.6, 0.9],
+            "teacher_seconds": [0.0] * 4,
+            "cache_seconds": [0.0] * 4,
+            "eval_seconds": [0.0] * 4,
+            "train_seconds": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
     assert pareto(report).front == [True, True, False, True]
 
 

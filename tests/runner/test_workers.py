@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
@@ -16,8 +15,8 @@ from optuna.trial import TrialState
 
 from harness.analysis import load_epochs, load_runs
 from harness.runner import load_optuna_study
-from harness.runner._workers import prepare, run_local_workers, worker_command
 from harness.runner._run import RunnerSettings
+from harness.runner._workers import prepare, run_local_workers, worker_command
 from harness.store import Store, redact
 from harness.study import load_study
 from tests.conftest import tiny_dict, write_study
@@ -53,11 +52,13 @@ def _assert_complete_once(url: str, study: str, expected: int) -> None:
 
 
 def _start_worker(name: str, url: str, cache_dir, *, settings: RunnerSettings):
-    command = worker_command(name, storage_url=url, cache_dir=cache_dir, device="cpu",
-                             settings=settings)
+    command = worker_command(
+        name, storage_url=url, cache_dir=cache_dir, device="cpu", settings=settings
+    )
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 @pytest.mark.postgres
@@ -79,8 +80,11 @@ def test_four_workers_on_postgres_run_24_trials_exactly_once(tmp_path, pg_url, c
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
-    data = tiny_dict(seeds=[0, 1], grid={"distill.teachers": [["conv"]]},
-                     train={"epochs": 40, "batch_size": 16, "lr": 1.0e-3})
+    data = tiny_dict(
+        seeds=[0, 1],
+        grid={"distill.teachers": [["conv"]]},
+        train={"epochs": 40, "batch_size": 16, "lr": 1.0e-3},
+    )
     study = load_study(write_study(tmp_path, data))
     prepare(study, pg_url)
     settings = RunnerSettings(heartbeat=1, grace=4)
@@ -106,8 +110,9 @@ def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
     assert len(failed) == 1
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    stale_after = (failed[0].datetime_complete.timestamp() if failed[0].datetime_complete
-                   else time.time()) - killed_at
+    stale_after = (
+        failed[0].datetime_complete.timestamp() if failed[0].datetime_complete else time.time()
+    ) - killed_at
     assert stale_after < 60
     dead = [r for r in store.runs("tiny") if r.status == "failed"]
     assert len(dead) == 1 and "died" in dead[0].error
@@ -116,8 +121,9 @@ def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
 @pytest.mark.slow
 def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir):
     study = load_study(write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3], grid=GRID_24)))
-    summary = run_local_workers(study, storage_url=storage_url, cache_dir=cache_dir,
-                                device="cpu", workers=2)
+    summary = run_local_workers(
+        study, storage_url=storage_url, cache_dir=cache_dir, device="cpu", workers=2
+    )
     assert (summary.complete, summary.failed) == (24, 0)
     _assert_complete_once(storage_url, "tiny", 24)
     errors = [r.error for r in Store(storage_url).runs("tiny") if r.error]

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from harness.errors import StudyError
+from harness.runner import load_optuna_study, work
+from harness.runner._samplers import PRUNERS
+from harness.store import Store
+from harness.study import load_study, study_from_dict
+from tests.conftest import tiny_dict, write_study
+
+SPACE = {
+    "distill.temperature.conv": {"type": "float", "low": 1.0, "high": 8.0, "log": True},
+    "distill.weights.conv": {"type": "float", "low": 0.5, "high": 2.0},
+    "distill.loss": {"type": "categorical", "choices": ["soft", "hard"]},
+    "distill.teachers": {"type": "categorical", "choices": [["conv"], ["conv", "inv"]]},
+}
+
+
+def _search_dict(**search):
+    spec = {"sampler": "tpe", "n_trials": 3, "pruner": "none", "space": SPACE, **search}
+    return tiny_dict(
+        grid={},
+        search=spec,
+        seeds=[0, 1],
+        distill={
+            "teachers": ["conv"],
+            "temperature": {"conv": 2.0, "inv": 2.0},
+            "weights": {"cls": 1.0, "conv": 1.0, "inv": 1.0},
+        },
+    )
+
+
+def test_search_space_is_parsed_from_yaml(tmp_path):
+    study = load_study(write_study(tmp_path, _search_dict()))
+    space = study.file.search.space
+    assert space["distill.temperature.conv"].log is True
+    assert space["distill.teachers"].choices == (["conv"], ["conv", "inv"])
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        (
+            {"distill.temperature.conv": {"type": "float", "low": 4.0, "high": 1.0}},
+            "search.space.distill.temperature.conv: low <= high",
+        ),
+        ({"train.lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}, "low > 0 with log"),
+        (
+            {"train.lrr": {"type": "float", "low": 0.1, "high": 1.0}},
+            "search.space.train.lrr: no such parameter",
+        ),
+        ({"train.lr": {"type": "normal", "low": 0.1, "high": 1.0}}, "search.space.train.lr"),
+        ({"train.lr": {"type": "categorical", "choices": []}}, "search.space.train.lr"),
+    ],
+)
+def test_bad_distributions_name_their_path(space, message):
+    with pytest.raises(StudyError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        study_from_dict(_search_dict(space=space))
+
+
+def test_search_trial_averages_seeds_and_stores_a_run_per_seed(storage_url, cache_dir):
+    study = study_from_dict(_search_dict(n_trials=2))
+    summary = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    assert summary.complete == 2
+    opened = load_optuna_study("tiny", storage_url)
+    runs = Store(storage_url).runs("tiny")
+    assert len(runs) == 4 and {r.seed for r in runs} == {0, 1}
+    for trial in opened.get_trials():
+        rows = [r for r in runs if r.trial_number == trial.number]
+        assert len(rows) == 2
+        assert trial.value == pytest.approx(sum(r.top1 for r in rows) / 2)
+        assert isinstance(trial.params["distill.loss"], str)
+    # Finished: a second run does nothing; --n-trials extends it.
+    assert work(study, storage_url=storage_url, cache_dir=cache_dir).ran == 0
+    extended = work(study, storage_url=storage_url, cache_dir=cache_dir, max_trials=1)
+    assert extended.ran == 1 and extended.complete == 3
+
+
+def test_pruned_trial_keeps_its_state_and_partial_rows(storage_url, cache_dir, monkeypatch):
+    # A pruner that prunes every trial once it has reported its first epoch.
+    monkeypatch.setitem(
+        PRUNERS._entries,
+        "median",
+        lambda search, epochs: optuna.pruners.ThresholdPruner(lower=1.01),
+    )
+    study = study_from_dict(_search_dict(n_trials=1, pruner="median"))
+    work(study, storage_url=storage_url, cache_dir=cache_dir)
+    [trial] = load_optuna_study("tiny", storage_url).get_trials()
+    assert trial.state == TrialState.PRUNED and trial.last_step == 0
+    [run] = Store(storage_url).runs("tiny")
+    assert run.status == "pruned" and run.epochs_done == 1 and "epoch 0" in run.error
+
+
+def test_nan_loss_fails_the_trial_with_reason_and_the_next_runs(storage_url, cache_dir):
+    study = study_from_dict(
+        tiny_dict(seeds=[0], grid={"distill.teachers": [[]], "train.lr": [1.0e30, 1.0e-3]})
+    )
+    summary = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    assert (summary.complete, summary.failed) == (1, 1)
+    failed = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
+    assert len(failed) == 1 and "training loss became nan" in failed[0].error
+    assert failed[0].config["train"]["lr"] == 1.0e30
+
+
+@pytest.mark.slow
+def test_sigint_then_rerun_completes_without_duplicates(tmp_path, storage_url, cache_dir):
+    data = tiny_dict(seeds=[0, 1], train={"epochs": 30, "batch_size": 16, "lr": 1.0e-3})
+    path = write_study(tmp_path, data)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(path),
+            "--storage",
+            storage_url,
+            "--cache-dir",
+            str(cache_dir),
+            "--no-dashboard",
+        ],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    db = storage_url.removeprefix("sqlite:///")
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            rows = (
+                sqlite3.connect(db).execute("select status, epochs_done from libkd_runs").fetchall()
+            )
+        except sqlite3.OperationalError:
+            continue
+        if any(s == "complete" for s, _ in rows) and any(
+            s == "running" and e >= 1 for s, e in rows
+        ):
+            break
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, output
+    assert "run the same command again to resume" in output
+    interrupted = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
+    assert len(interrupted) == 1 and "KeyboardInterrupt" in interrupted[0].error
+    summary = work(load_study(path), storage_url=storage_url, cache_dir=cache_dir)
+    assert summary.complete == 6
+    done = [
+        (r.config_hash, r.seed) for r in Store(storage_url).runs("tiny") if r.status == "complete"
+    ]
+    assert len(done) == len(set(done)) == 6
