@@ -163,7 +163,7 @@ def run(
         f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued)"
     )
     _print_results(loaded.name, url)
-    if dashboard:
+    if dashboard and summary.complete:
         from harness.dashboard import write_dashboard
 
         path = write_dashboard(loaded.name, storage_url=url, study_file=loaded.source)
