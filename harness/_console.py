@@ -103,3 +103,13 @@ def results_table(report: pl.DataFrame, *, title: str) -> Table:
             p_text,
         )
     return table
+
+
+def frame_table(frame: pl.DataFrame, *, title: str) -> Table:
+    """Any small DataFrame as a rich table."""
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.iter_rows():
+        table.add_row(*(format_cell(v) for v in row))
+    return table

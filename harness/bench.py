@@ -15,13 +15,27 @@ from typing import Any
 
 import torch
 
+from harness._precision import autocast, resolve_precision
 from harness.cache import CacheSpec, build_or_load
 from harness.data import ViewSchedule, load_dataset
 from harness.distill import CachedTeachers, DistillationLoss, OnlineTeachers, image_spec
 from harness.distill._optim import make_optimizer
-from harness.models import build_student, build_teacher
+from harness.models import build_student, build_teacher, train_step_flops
 from harness.runner import environment, resolve_device
 from harness.study import TrialConfig, load_study
+
+# Dense bf16 tensor-core peaks from NVIDIA's datasheets (half the "with sparsity" figures).
+BF16_PEAK_FLOPS = {"H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12, "A100": 312e12}
+
+
+def bf16_peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, peak in BF16_PEAK_FLOPS.items():  # most specific first
+        if key in name:
+            return peak
+    return None
 
 
 def _sync(device: torch.device) -> None:
@@ -59,6 +73,7 @@ def _step_fn(
     )
     optimizer, _ = make_optimizer(model, config.train, steps_per_epoch=100)
     criterion = DistillationLoss(distill=distill, shared=False, label_smoothing=0.0)
+    precision = resolve_precision(config.train.precision, device)
     schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
     n = len(data.train_y)
     generator = torch.Generator().manual_seed(0)
@@ -70,7 +85,9 @@ def _step_fn(
         state["epoch"] += 1
         images = data.normalize(schedule.images(data.train_x, indices, views))
         logits = source.logits(indices, views, images) if source is not None else {}
-        terms = criterion(model.forward_heads(images), data.train_y[indices], logits)
+        with autocast(precision, device):
+            output = model.forward_heads(images)
+        terms = criterion(output, data.train_y[indices], logits)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
@@ -152,13 +169,20 @@ def run_bench(
     dev = resolve_device(device)
     torch.manual_seed(0)
     data = load_dataset(config.dataset).to(dev)
+    precision = resolve_precision(config.train.precision, dev)
     # Untrained teachers cost exactly what trained ones cost; no training needed to time them.
     teachers = {
         n: build_teacher(config.teachers[n], image_spec(data)).to(dev).eval() for n in names
     }
+    if dev.type == "cuda":
+        teachers = {n: t.to(memory_format=torch.channels_last) for n, t in teachers.items()}
     spec_of = {
         n: CacheSpec.of(
-            teacher_digest=f"bench-{n}", data=data, augment=config.augment, cache=config.cache
+            teacher_digest=f"bench-{n}",
+            data=data,
+            augment=config.augment,
+            cache=config.cache,
+            precision=precision,
         )
         for n in names
     }
@@ -198,24 +222,35 @@ def run_bench(
             "online_1": _step_fn(
                 config,
                 names[:1],
-                OnlineTeachers({names[0]: teachers[names[0]]}),
+                OnlineTeachers({names[0]: teachers[names[0]]}, precision=precision),
                 data,
                 batch_size,
                 dev,
             ),
-            "online_2": _step_fn(config, names, OnlineTeachers(teachers), data, batch_size, dev),
+            "online_2": _step_fn(
+                config, names, OnlineTeachers(teachers, precision=precision), data, batch_size, dev
+            ),
         }
         rates = _time_windows(
             modes, windows=windows, per_window=steps, batch_size=batch_size, device=dev
         )
         median = {mode: statistics.median(r) for mode, r in rates.items()}
         step_seconds = _student_step_seconds(modes["cached_2"], dev)
+        step_flops = train_step_flops(modes["cached_2"])
+        achieved = step_flops / step_seconds
+        peak = bf16_peak_flops(dev)
         teacher_seconds = {
             n: _teacher_forward_seconds(teachers[n], data, batch_size, dev) for n in names
         }
         results[str(batch_size)] = {
             "samples_per_second": median,
             "windows": rates,
+            "student_step": {
+                "flops": step_flops,
+                "tflops_per_second": achieved / 1e12,
+                "bf16_peak_tflops_per_second": None if peak is None else peak / 1e12,
+                "fraction_of_bf16_peak": None if peak is None else achieved / peak,
+            },
             "parts": {
                 "student_step_seconds": step_seconds,
                 "teacher_forward_seconds": teacher_seconds,
@@ -273,6 +308,12 @@ def render_bench(report: dict[str, Any]) -> None:
             table.add_row(mode, f"{rate:.1f}", f"{rate / plain:.3f}")
         console.print(table)
         console.print({k: round(v, 4) for k, v in result["ratios"].items()})
+        step = result["student_step"]
+        fraction = step["fraction_of_bf16_peak"]
+        console.print(
+            f"student step: {step['tflops_per_second']:.3f} TFLOP/s"
+            + ("" if fraction is None else f" = {fraction:.1%} of the bf16 peak")
+        )
     for name, part in report["cache"].items():
         console.print(
             f"cache {name}: build {part['build_entries_per_second']:.0f} entries/s, raw teacher "

@@ -408,7 +408,7 @@ def bench(
     result = run_bench(
         study_file=study,
         device=device,
-        batch_sizes=batch_size or [64],
+        batch_sizes=batch_size or ([256, 512, 1024] if device == "cuda" else [64]),
         windows=windows,
         steps=steps,
         out=out,

@@ -10,6 +10,7 @@ from scipy import stats
 from harness.analysis._load import factor_columns
 
 CONFIDENCE = 0.95
+COST_COLUMNS = ("student/flops", "teachers/params", "teachers/flops", "student/compression")
 
 
 def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, float | None]:
@@ -70,8 +71,13 @@ def aggregate(
         pl.col("eval_seconds").mean(),
         pl.col("samples_per_second").mean(),
         pl.col("student_params").first(),
+        *[pl.col(c).mean().alias(c.replace("/", "_")) for c in COST_COLUMNS if c in done.columns],
     )
     table = _with_interval(table, "")
+    if "student_flops" in table.columns:
+        table = table.with_columns(
+            (pl.col("mean") / (pl.col("student_flops") / 1e6)).alias("top1_per_mflop")
+        )
     return _with_interval(table, "best_").sort("mean", descending=True)
 
 

@@ -32,7 +32,16 @@ RUN_COLUMNS = (
     "started_at",
     "finished_at",
 )
-EXTRA_METRICS = ("val/top1_cls", "val/loss", "samples_per_second", "cost/total_seconds")
+EXTRA_METRICS = (
+    "val/top1_cls",
+    "val/loss",
+    "samples_per_second",
+    "cost/total_seconds",
+    "student/flops",
+    "teachers/params",
+    "teachers/flops",
+    "student/compression",
+)
 
 
 def _factor_value(value: Any) -> str:
@@ -55,14 +64,16 @@ def load_runs(store: Store, study: str) -> pl.DataFrame:
             row[f"f:{path}"] = _factor_value(value)
         for name in EXTRA_METRICS:
             row[name] = run.metrics.get(name)
+        row.update({k: v for k, v in run.metrics.items() if k.startswith("diag/")})
         row["teachers"] = "+".join(run.config["distill"]["teachers"]) or "none"
         rows.append(row)
     if not rows:
         return pl.DataFrame(schema={name: pl.Utf8 for name in RUN_COLUMNS})
+    diagnostics = sorted({k for row in rows for k in row if k.startswith("diag/")})
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return frame.with_columns(
         [pl.col(name).cast(pl.Utf8) for name in factor_names]
-        + [pl.col(name).cast(pl.Float64) for name in EXTRA_METRICS]
+        + [pl.col(name).cast(pl.Float64) for name in (*EXTRA_METRICS, *diagnostics)]
     )
 
 

@@ -76,6 +76,9 @@ def _markdown(frame: pl.DataFrame) -> str:
             "p_value",
             "train_seconds",
             "samples_per_second",
+            "student_flops",
+            "top1_per_mflop",
+            "student_compression",
         )
         if c in frame.columns
     ]
@@ -99,9 +102,13 @@ def render_report(
         frame.write_parquet(out)
         return None
     if fmt == "table":
-        from harness._console import console, results_table
+        from harness._console import console, frame_table, results_table
+        from harness.analysis._pareto import pareto_trials
 
         console.print(results_table(frame, title=f"{study}: val top-1"))
+        front = pareto_trials(study, storage_url)
+        if not front.is_empty():
+            console.print(frame_table(front, title="Pareto-optimal trials"))
         return None
     writers = {
         "csv": frame.write_csv,

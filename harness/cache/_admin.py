@@ -87,6 +87,7 @@ def verify_caches(
             m["views"],
             m["dtype"],
             m["top_k"],
+            m.get("precision", "fp32"),
         )
         reports.append(verify(entry, teacher=teacher.eval(), data=data, spec=spec, samples=samples))
     return reports

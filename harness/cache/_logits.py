@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness._atomic import digest_file, digest_json, key_lock, publish, staging_dir, write_json
+from harness._precision import autocast
 from harness.data import Dataset, ViewSchedule
 from harness.study import AugmentConfig, CacheConfig
 
@@ -39,13 +40,22 @@ class CacheSpec:
     views: int
     dtype: str
     top_k: int | None
+    precision: str = "fp32"  # of the teacher's forward pass: bf16 logits are other bytes
 
     @classmethod
     def of(
-        cls, *, teacher_digest: str, data: Dataset, augment: AugmentConfig, cache: CacheConfig
+        cls,
+        *,
+        teacher_digest: str,
+        data: Dataset,
+        augment: AugmentConfig,
+        cache: CacheConfig,
+        precision: str = "fp32",
     ) -> CacheSpec:
         top_k = cache.top_k if cache.top_k is not None and cache.top_k < data.num_classes else None
-        return cls(teacher_digest, data.fingerprint, augment, cache.views, cache.dtype, top_k)
+        return cls(
+            teacher_digest, data.fingerprint, augment, cache.views, cache.dtype, top_k, precision
+        )
 
     @property
     def key(self) -> str:
@@ -58,6 +68,7 @@ class CacheSpec:
                 "views": self.views,
                 "dtype": self.dtype,
                 "top_k": self.top_k,
+                "precision": self.precision,
             }
         )
 
@@ -101,11 +112,13 @@ def teacher_logits(
     *,
     indices: torch.Tensor,
     views: torch.Tensor,
+    precision: str = "fp32",
 ) -> torch.Tensor:
-    """Online float32 logits of the teacher for (sample, view) pairs: the reference."""
+    """Online logits of the teacher for (sample, view) pairs, as float32: the reference."""
     teacher.eval()
     images = data.normalize(schedule.images(data.train_x, indices, views))
-    return teacher(images).float()
+    with autocast(precision, images.device):
+        return teacher(images).float()
 
 
 @torch.no_grad()
@@ -120,7 +133,12 @@ def compute_all(
         for start in range(0, n, batch_size):
             idx = torch.arange(start, min(n, start + batch_size), device=device)
             logits = teacher_logits(
-                teacher, data, spec.schedule, indices=idx, views=torch.full_like(idx, view)
+                teacher,
+                data,
+                spec.schedule,
+                indices=idx,
+                views=torch.full_like(idx, view),
+                precision=spec.precision,
             )
             out[start : start + len(idx), view] = logits.cpu()
     return out
@@ -206,6 +224,7 @@ def build_or_load(
                 "views": spec.views,
                 "dtype": spec.dtype,
                 "top_k": spec.top_k,
+                "precision": spec.precision,
                 "num_samples": len(data.train_y),
                 "num_classes": data.num_classes,
                 "files": files,
@@ -251,6 +270,8 @@ def tolerance_for(meta: dict[str, Any], reference: torch.Tensor) -> float:
     scale = float(reference.abs().max().clamp_min(1.0))
     if meta["top_k"] is not None:
         return math.inf  # top-k stores log-probabilities, so compare by KL only
+    if meta.get("precision", "fp32") == "bf16":
+        return scale * 2.0**-5  # bf16 forward passes differ between kernels and devices
     return scale * (1e-5 if meta["dtype"] == "float32" else 2.0**-10)
 
 
@@ -268,7 +289,12 @@ def verify(
     views = torch.randint(v, idx.shape, generator=generator)
     device = data.train_x.device
     reference = teacher_logits(
-        teacher, data, spec.schedule, indices=idx.to(device), views=views.to(device)
+        teacher,
+        data,
+        spec.schedule,
+        indices=idx.to(device),
+        views=views.to(device),
+        precision=spec.precision,
     ).cpu()
     got = stored[idx, views]
     # Top-k entries hold log-probabilities, not logits: only the KL compares them.

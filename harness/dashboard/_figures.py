@@ -176,3 +176,27 @@ def head_accuracy(epochs: pl.DataFrame, runs: pl.DataFrame) -> HeadData:
         lookup = dict(means.iter_rows())
         heads[metric] = [lookup.get(label) for label in labels]
     return HeadData(labels, heads)
+
+
+class ProfileData(NamedTuple):
+    """Mean attention distance (pixels) per student layer, one series per configuration."""
+
+    labels: list[str]
+    layers: list[int]
+    distance: list[list[float]]
+
+
+def attention_profile(runs: pl.DataFrame) -> ProfileData:
+    columns = sorted(
+        (c for c in runs.columns if c.startswith("diag/attention_distance/")),
+        key=lambda c: int(c.rsplit("/", 1)[1]),
+    )
+    done = runs.filter(pl.col("status") == "complete")
+    if not columns or done.is_empty():
+        return ProfileData([], [], [])
+    table = done.group_by("label", maintain_order=True).agg(pl.col(c).mean() for c in columns)
+    return ProfileData(
+        table["label"].to_list(),
+        [int(c.rsplit("/", 1)[1]) for c in columns],
+        [list(row[1:]) for row in table.iter_rows()],
+    )

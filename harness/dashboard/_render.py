@@ -17,6 +17,7 @@ from harness.analysis._report import format_cell, report_frame
 from harness.dashboard._figures import (
     CurveData,
     FactorData,
+    attention_profile,
     cache_usage,
     factor_comparison,
     head_accuracy,
@@ -163,6 +164,20 @@ def _figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     fig = go.Figure(go.Bar(x=usage.labels, y=usage.train_samples_per_second))
     fig.update_layout(title="student training throughput", yaxis_title="samples / s")
     figures.append(("throughput", fig))
+    profile = attention_profile(runs)
+    if profile.labels:
+        fig = go.Figure(
+            [
+                go.Scatter(x=profile.layers, y=d, name=label, mode="lines+markers")
+                for label, d in zip(profile.labels, profile.distance)
+            ]
+        )
+        fig.update_layout(
+            title="mean attention distance per student layer (pixels; locality)",
+            xaxis_title="layer",
+            yaxis_title="pixels",
+        )
+        figures.append(("attention-distance", fig))
     heads = head_accuracy(epochs, runs)
     fig = go.Figure(
         [

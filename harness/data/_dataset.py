@@ -68,7 +68,7 @@ class Dataset:
         return (images.float() / 255.0 - mean) / std
 
 
-DatasetLoader = Callable[[], RawData]
+DatasetLoader = Callable[[DatasetConfig], RawData]
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 
 
@@ -108,7 +108,7 @@ def _subset(y: np.ndarray, config: DatasetConfig) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def load_dataset(config: DatasetConfig) -> Dataset:
     """Load, split and subset a dataset on the CPU; cached for the life of the process."""
-    raw = DATASETS.get(config.name)()
+    raw = DATASETS.get(config.name)(config)
     if raw.test_x is None:
         train_idx, val_idx = _stratified_split(
             raw.y, val_fraction=config.val_fraction, seed=config.split_seed
@@ -124,7 +124,8 @@ def load_dataset(config: DatasetConfig) -> Dataset:
     mean = tuple(float(m) for m in scaled.mean(axis=(0, 2, 3)))
     std = tuple(float(s) for s in scaled.std(axis=(0, 2, 3)) + 1e-6)
     digest = hashlib.sha256()
-    digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+    settings = config.model_dump(mode="json", exclude_defaults=True)
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(PREPROCESSING_VERSION.encode())
     for array in (train_x, train_y, val_x, val_y):
         digest.update(np.ascontiguousarray(array).tobytes())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class RemoteFile:
 class Remote:
     base_url: str
     files: tuple[RemoteFile, ...]
+    extract: bool = False  # unpack tar archives into the target folder
 
 
 REMOTES = {
@@ -35,6 +37,16 @@ REMOTES = {
             RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
             RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
         ),
+    ),
+    "cifar10": Remote(
+        base_url="https://www.cs.toronto.edu/~kriz/",
+        files=(RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
+        extract=True,
+    ),
+    "cifar100": Remote(
+        base_url="https://www.cs.toronto.edu/~kriz/",
+        files=(RemoteFile("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),),
+        extract=True,
     ),
 }
 
@@ -56,7 +68,7 @@ def download(name: str, *, base_url: str | None = None, target: Path | None = No
             except OSError as exc:
                 raise DataError(
                     f"data download: {file.name} failed ({exc}); check the network "
-                    "or install the Debian package instead"
+                    "or put the files in $LIBKD_DATA yourself"
                 ) from None
             digest = hashlib.md5(dest.read_bytes()).hexdigest()
             if digest != file.md5:
@@ -66,5 +78,9 @@ def download(name: str, *, base_url: str | None = None, target: Path | None = No
                 )
         target.mkdir(exist_ok=True)
         for file in remote.files:
-            shutil.move(str(Path(tmp) / file.name), target / file.name)
+            if remote.extract:
+                with tarfile.open(Path(tmp) / file.name) as archive:
+                    archive.extractall(target, filter="data")
+            else:
+                shutil.move(str(Path(tmp) / file.name), target / file.name)
     return target

@@ -10,6 +10,7 @@ import numpy as np
 
 from harness.data._dataset import RawData, register_dataset
 from harness.errors import DataError
+from harness.study import DatasetConfig
 
 FASHION_MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte",
@@ -30,7 +31,7 @@ def data_search_path(name: str) -> list[Path]:
 
 
 @register_dataset("digits")
-def _digits() -> RawData:
+def _digits(config: DatasetConfig) -> RawData:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -62,7 +63,7 @@ def _find_idx(root: Path, stem: str) -> Path | None:
 
 
 @register_dataset("fashion-mnist")
-def _fashion_mnist() -> RawData:
+def _fashion_mnist(config: DatasetConfig) -> RawData:
     for root in data_search_path("fashion-mnist"):
         found = {key: _find_idx(root, stem) for key, stem in FASHION_MNIST_FILES.items()}
         if all(found.values()):
@@ -79,3 +80,112 @@ def _fashion_mnist() -> RawData:
         f"dataset 'fashion-mnist' not found in {searched}; install the Debian package "
         "dataset-fashion-mnist, or put the four IDX files in $LIBKD_DATA/fashion-mnist"
     )
+
+
+def _unpickle(path: Path) -> dict:
+    import pickle
+
+    with open(path, "rb") as handle:
+        return pickle.load(handle, encoding="bytes")
+
+
+def _cifar_images(flat: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(flat.reshape(-1, 3, 32, 32).astype(np.uint8))
+
+
+def _find_root(name: str, folder: str) -> Path:
+    for root in data_search_path(name):
+        if (root / folder).is_dir():
+            return root / folder
+        if root.is_dir() and root.name == folder:
+            return root
+    searched = ", ".join(str(r / folder) for r in data_search_path(name))
+    raise DataError(
+        f"dataset {name!r} not found in {searched}; run `libkd data download {name}` on a "
+        f"machine with internet, or unpack the python version into $LIBKD_DATA/{name}"
+    )
+
+
+@register_dataset("cifar10")
+def _cifar10(config: DatasetConfig) -> RawData:
+    root = _find_root("cifar10", "cifar-10-batches-py")
+    train = [_unpickle(root / f"data_batch_{i}") for i in range(1, 6)]
+    test = _unpickle(root / "test_batch")
+    return RawData(
+        x=_cifar_images(np.concatenate([b[b"data"] for b in train])),
+        y=np.concatenate([np.asarray(b[b"labels"]) for b in train]).astype(np.int64),
+        num_classes=10,
+        test_x=_cifar_images(test[b"data"]),
+        test_y=np.asarray(test[b"labels"], dtype=np.int64),
+    )
+
+
+@register_dataset("cifar100")
+def _cifar100(config: DatasetConfig) -> RawData:
+    root = _find_root("cifar100", "cifar-100-python")
+    train, test = _unpickle(root / "train"), _unpickle(root / "test")
+    return RawData(
+        x=_cifar_images(train[b"data"]),
+        y=np.asarray(train[b"fine_labels"], dtype=np.int64),
+        num_classes=100,
+        test_x=_cifar_images(test[b"data"]),
+        test_y=np.asarray(test[b"fine_labels"], dtype=np.int64),
+    )
+
+
+@register_dataset("synthetic-cifar100")
+def _synthetic_cifar100(config: DatasetConfig) -> RawData:
+    """Random 32x32 RGB images with 100 classes, CIFAR-100's shapes: for throughput benchmarks
+    on machines without the real data (accuracy on it means nothing)."""
+    rng = np.random.default_rng(0)
+    return RawData(
+        x=rng.integers(0, 256, (50_000, 3, 32, 32), dtype=np.uint8),
+        y=np.arange(50_000, dtype=np.int64) % 100,
+        num_classes=100,
+        test_x=rng.integers(0, 256, (10_000, 3, 32, 32), dtype=np.uint8),
+        test_y=np.arange(10_000, dtype=np.int64) % 100,
+    )
+
+
+@register_dataset("imagefolder")
+def _imagefolder(config: DatasetConfig) -> RawData:
+    """An ImageNet-style tree (<path>/train/<class>/*.jpg and <path>/val/<class>/...), decoded
+    once by DataLoader workers, resized and center-cropped to `image_size`, kept as uint8."""
+    if config.path is None:
+        raise DataError("dataset.path: imagefolder needs the folder holding train/ and val/")
+    root = Path(config.path)
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            raise DataError(
+                f"dataset.path: {root / split} is not a folder; "
+                "an imagefolder dataset needs train/<class>/ and val/<class>/"
+            )
+    train_x, train_y, classes = _decode_folder(root / "train", config.image_size)
+    val_x, val_y, val_classes = _decode_folder(root / "val", config.image_size)
+    if val_classes != classes:
+        raise DataError(f"dataset.path: {root}/val has other classes than train/")
+    return RawData(x=train_x, y=train_y, num_classes=len(classes), test_x=val_x, test_y=val_y)
+
+
+def _decode_folder(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    import torch
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose(
+        [
+            transforms.Resize(size),
+            transforms.CenterCrop(size),
+            transforms.PILToTensor(),
+        ]
+    )
+    tree = datasets.ImageFolder(str(folder), transform=transform)
+    loader = torch.utils.data.DataLoader(
+        tree, batch_size=256, num_workers=min(8, os.cpu_count() or 1)
+    )
+    images, labels = [], []
+    for batch, target in loader:
+        if batch.shape[1] == 1:  # grey-scale files in a colour tree
+            batch = batch.expand(-1, 3, -1, -1)
+        images.append(batch.numpy())
+        labels.append(target.numpy())
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64), tree.classes

@@ -1,5 +1,6 @@
 """Losses, the training loop, evaluation, and teacher training."""
 
+from harness.distill._diagnostics import agreement, attention_distance
 from harness.distill._loss import DistillationLoss, hard_kd, soft_kd
 from harness.distill._sources import CachedTeachers, OnlineTeachers, TeacherSource
 from harness.distill._teachers import TeacherArtifact, obtain_teacher, teacher_key, top1
@@ -19,6 +20,8 @@ __all__ = [
     "StudentResult",
     "TeacherArtifact",
     "TeacherSource",
+    "agreement",
+    "attention_distance",
     "evaluate",
     "hard_kd",
     "image_spec",

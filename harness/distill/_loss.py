@@ -55,6 +55,10 @@ class DistillationLoss(nn.Module):
         teacher_logits: dict[str, torch.Tensor],
     ) -> dict[str, torch.Tensor]:
         d = self.distill
+        # Losses in float32 even when the student ran under bf16 autocast.
+        output = StudentOutput(
+            cls=output.cls.float(), dist={k: v.float() for k, v in output.dist.items()}
+        )
         terms = {"cls": F.cross_entropy(output.cls, targets, label_smoothing=self.label_smoothing)}
         total = d.weight_of("cls") * terms["cls"]
         if self.shared:

@@ -8,6 +8,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from harness._precision import autocast
+
 
 class TeacherSource(Protocol):
     names: tuple[str, ...]
@@ -24,6 +26,7 @@ class OnlineTeachers:
     """Runs every teacher on the very pixels the student sees (the cost a cache removes)."""
 
     models: dict[str, nn.Module]
+    precision: str = "fp32"  # resolved; the cache builds with the same, so the logits match
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -33,7 +36,8 @@ class OnlineTeachers:
     def logits(
         self, indices: torch.Tensor, views: torch.Tensor, images: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        return {name: model(images).float() for name, model in self.models.items()}
+        with autocast(self.precision, images.device):
+            return {name: model(images).float() for name, model in self.models.items()}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
+from harness._precision import autocast, resolve_precision
 from harness.data import Dataset, ViewSchedule
 from harness.distill._loss import DistillationLoss
 from harness.distill._optim import batches, make_optimizer
@@ -31,6 +32,7 @@ class StudentResult:
     history: list[EpochReport] = field(default_factory=list)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    compile_seconds: float = 0.0  # the first step with torch.compile (tracing + codegen)
 
     @property
     def final(self) -> dict[str, float]:
@@ -42,7 +44,9 @@ def image_spec(data: Dataset) -> ImageSpec:
 
 
 @torch.no_grad()
-def evaluate(model: DistilledViT, data: Dataset, *, batch_size: int = 512) -> dict[str, float]:
+def evaluate(
+    model: DistilledViT, data: Dataset, *, batch_size: int = 512, precision: str = "fp32"
+) -> dict[str, float]:
     """Top-1 of the combined prediction, of the class head and of each distillation head."""
     model.eval()
     correct: dict[str, torch.Tensor] = {}
@@ -50,7 +54,8 @@ def evaluate(model: DistilledViT, data: Dataset, *, batch_size: int = 512) -> di
     for start in range(0, len(data.val_y), batch_size):
         images = data.normalize(data.val_x[start : start + batch_size])
         labels = data.val_y[start : start + batch_size]
-        out = model.forward_heads(images)
+        with autocast(precision, images.device):
+            out = model.forward_heads(images)
         combined = out.combined(model.inference)
         loss_sum += F.cross_entropy(combined, labels, reduction="sum")
         heads = {"top1": combined, "top1_cls": out.cls}
@@ -87,30 +92,43 @@ def train_student(
     )
     schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
     generator = torch.Generator().manual_seed(seed)
+    precision = resolve_precision(recipe.precision, device)
+    forward = torch.compile(model.forward_heads) if recipe.compile else model.forward_heads
     result = StudentResult(model=model)
     for epoch in range(recipe.epochs):
         start = time.perf_counter()
         model.train()
         sums: dict[str, torch.Tensor] = {}
-        for indices in batches(n, recipe.batch_size, generator=generator, device=device):
+        for step, indices in enumerate(
+            batches(n, recipe.batch_size, generator=generator, device=device)
+        ):
+            step_start = time.perf_counter()
             views = schedule.views_for(epoch, indices)
             images = data.normalize(schedule.images(data.train_x, indices, views))
             teacher_logits = teachers.logits(indices, views, images) if teachers else {}
-            terms = criterion(model.forward_heads(images), data.train_y[indices], teacher_logits)
+            with autocast(precision, device):
+                output = forward(images)
+            terms = criterion(output, data.train_y[indices], teacher_logits)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             if recipe.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             optimizer.step()
             scheduler.step()
+            # Loss terms stay on the device until the epoch ends: no per-step synchronisation.
             for name, value in terms.items():
-                sums[name] = sums.get(name, 0) + value.detach() * len(indices)
+                sums[name] = sums.get(name, 0) + value.detach().float() * len(indices)
+            if recipe.compile and epoch == 0 and step == 0:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                result.compile_seconds = time.perf_counter() - step_start
+                start += result.compile_seconds
         train_seconds = time.perf_counter() - start
         metrics = {f"train/{name}": float(total) / n for name, total in sums.items()}
         if not math.isfinite(metrics["train/loss"]):
             raise TrialError(f"training loss became {metrics['train/loss']} in epoch {epoch}")
         eval_start = time.perf_counter()
-        metrics.update(evaluate(model, data))
+        metrics.update(evaluate(model, data, precision=precision))
         eval_seconds = time.perf_counter() - eval_start
         metrics.update(
             {

@@ -1,5 +1,6 @@
 """Involution and RedNet, the teacher registry, and the ViT student with distillation tokens."""
 
+from harness.models._flops import forward_flops, parameter_count, train_step_flops
 from harness.models._involution import Involution2d, RedNet
 from harness.models._student import (
     SHARED_TOKEN,
@@ -25,6 +26,9 @@ __all__ = [
     "StudentOutput",
     "build_student",
     "build_teacher",
+    "forward_flops",
+    "parameter_count",
+    "train_step_flops",
     "teacher_arch_known",
     "token_names",
 ]

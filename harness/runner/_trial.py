@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 
+from harness._precision import resolve_precision
 from harness.cache import CacheSpec, build_or_load
 from harness.data import Dataset
 from harness.distill import (
@@ -16,11 +17,14 @@ from harness.distill import (
     OnlineTeachers,
     TeacherArtifact,
     TeacherSource,
+    agreement,
+    attention_distance,
     obtain_teacher,
     train_student,
 )
+from harness.models import DistilledViT, forward_flops, parameter_count
 from harness.runner._context import RunContext, environment
-from harness.study import TrialSpec
+from harness.study import TrialConfig, TrialSpec
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,12 @@ def _teachers(spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int):
             path=str(artifact.path),
             size=artifact.bytes,
             build_seconds=artifact.seconds,
-            meta={"val_top1": artifact.val_top1, "digest": artifact.digest},
+            meta={
+                "val_top1": artifact.val_top1,
+                "digest": artifact.digest,
+                "params": parameter_count(artifact.model),
+                "flops": forward_flops(artifact.model, data.normalize(data.val_x[:2])),
+            },
         )
         ctx.store.link_artifact(
             run_id, artifact.key, role=f"teacher:{name}", hit=not artifact.built
@@ -68,12 +77,18 @@ def _source(
     config = spec.config
     if not teachers:
         return None, 0.0, "off"
+    precision = resolve_precision(config.train.precision, ctx.device)
     if not config.cache.enabled:
-        return OnlineTeachers({n: a.model for n, a in teachers.items()}), 0.0, "off"
+        models = {n: a.model for n, a in teachers.items()}
+        return OnlineTeachers(models, precision=precision), 0.0, "off"
     tables, seconds, built = {}, 0.0, False
     for name, artifact in teachers.items():
         cache_spec = CacheSpec.of(
-            teacher_digest=artifact.digest, data=data, augment=config.augment, cache=config.cache
+            teacher_digest=artifact.digest,
+            data=data,
+            augment=config.augment,
+            cache=config.cache,
+            precision=precision,
         )
         result = build_or_load(
             cache_spec, teacher=artifact.model, teacher_name=name, data=data, root=ctx.cache_dir
@@ -95,6 +110,28 @@ def _source(
         seconds += result.seconds + (time.perf_counter() - start)
         built = built or result.built
     return CachedTeachers(tables), seconds, "built" if built else "hit"
+
+
+def _diagnostics(
+    model: DistilledViT,
+    data: Dataset,
+    teachers: dict[str, TeacherArtifact],
+    config: TrialConfig,
+    ctx: RunContext,
+) -> dict[str, float]:
+    """Agreement with teachers and labels, attention distance per layer, teacher costs."""
+    precision = resolve_precision(config.train.precision, ctx.device)
+    models = {name: a.model for name, a in teachers.items()}
+    values = agreement(model, data, models, precision=precision)
+    sample = data.normalize(data.val_x[:64])
+    for layer, distance in enumerate(attention_distance(model, sample)):
+        values[f"diag/attention_distance/{layer}"] = distance
+    if teachers:
+        teacher_params = sum(parameter_count(m) for m in models.values())
+        values["teachers/params"] = teacher_params
+        values["teachers/flops"] = sum(forward_flops(m, sample[:2]) for m in models.values())
+        values["student/compression"] = teacher_params / parameter_count(model)
+    return values
 
 
 def run_trial(
@@ -148,7 +185,7 @@ def run_trial(
             device=ctx.device,
             on_epoch=on_epoch,
         )
-        params = sum(p.numel() for p in result.model.parameters())
+        params = parameter_count(result.model)
         metrics = dict(result.final)
         metrics.update(
             {
@@ -158,8 +195,11 @@ def run_trial(
                 "cost/cache_seconds": cache_seconds,
                 "cost/total_seconds": time.perf_counter() - start,
                 "student/params": params,
+                "student/flops": forward_flops(result.model, data.normalize(data.val_x[:2])),
+                "cost/compile_seconds": result.compile_seconds,
             }
         )
+        metrics.update(_diagnostics(result.model, data, teachers, config, ctx))
         ctx.store.finish_run(
             run_id,
             status="complete",

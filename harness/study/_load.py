@@ -28,9 +28,13 @@ OBJECTIVE_METRICS = (
 
 
 def config_hash(config: TrialConfig) -> str:
-    """sha256 of the canonical configuration; the seed and the cache directory are not in it."""
-    data = config.model_dump(mode="json")
-    data["cache"].pop("dir")
+    """sha256 of the canonical configuration; the seed and the cache directory are not in it.
+
+    Fields at their default value are left out, so a field added to the schema later (with
+    a default that keeps the old behaviour) does not change the hash of stored studies.
+    """
+    data = config.model_dump(mode="json", exclude_defaults=True)
+    data.get("cache", {}).pop("dir", None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -196,7 +200,8 @@ def canonical(config: TrialConfig) -> TrialConfig:
     """Drop what cannot change the experiment, so equal experiments hash equal.
 
     Without teachers, the tokens, loss settings and cache cannot matter: a plain ViT.
-    With teachers, only the teachers (and their temperatures and weights) in use remain.
+    With teachers, only the teachers (and their temperatures and weights) in use remain;
+    hard distillation has no temperature.
     """
     distill = config.distill
     used = distill.teachers
@@ -211,7 +216,9 @@ def canonical(config: TrialConfig) -> TrialConfig:
             }
         )
     temperature = distill.temperature
-    if isinstance(temperature, dict):
+    if distill.loss == "hard":
+        temperature = 1.0  # hard distillation takes the teacher's argmax: T cannot matter
+    elif isinstance(temperature, dict):
         temperature = {name: temperature[name] for name in used}
     weights = {name: distill.weight_of(name) for name in ("cls", *used)}
     return config.model_copy(

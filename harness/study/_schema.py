@@ -19,6 +19,8 @@ class DatasetConfig(_Frozen):
     train_per_class: int | None = Field(None, gt=0)
     train_fraction: float | None = Field(None, gt=0, le=1)
     split_seed: int = 0
+    path: str | None = None  # imagefolder: the folder holding train/ and val/
+    image_size: int = Field(64, ge=8)  # imagefolder: images are resized and cropped to this
 
 
 class AugmentConfig(_Frozen):
@@ -37,6 +39,8 @@ class TrainRecipe(_Frozen):
     warmup_epochs: int = Field(0, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     grad_clip: float | None = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA only
+    compile: bool = False  # torch.compile the student (compile time is recorded apart)
 
 
 class TeacherConfig(_Frozen):

@@ -4,6 +4,7 @@ import gzip
 
 import numpy as np
 import pytest
+import torch
 
 from harness.data import load_dataset, read_idx
 from harness.errors import DataError
@@ -79,3 +80,29 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="install the Debian package dataset-fashion-mnist"):
         load_dataset(DatasetConfig(name="fashion-mnist"))
     load_dataset.cache_clear()
+
+
+def test_imagefolder_tree_is_decoded_resized_and_labelled(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 3), ("val", 2)):
+        for label in ("cat", "dog"):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 255, (24, 30, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    Image.fromarray(np.zeros((20, 20), dtype=np.uint8)).save(tmp_path / "train" / "dog" / "g.png")
+    load_dataset.cache_clear()
+    data = load_dataset(DatasetConfig(name="imagefolder", path=str(tmp_path), image_size=16))
+    load_dataset.cache_clear()
+    assert data.train_x.shape == (7, 3, 16, 16) and data.train_x.dtype == torch.uint8
+    assert data.num_classes == 2 and data.train_y.tolist().count(1) == 4
+    assert len(data.val_y) == 4
+
+
+def test_imagefolder_without_path_says_so():
+    load_dataset.cache_clear()
+    with pytest.raises(DataError, match="dataset.path: imagefolder needs the folder"):
+        load_dataset(DatasetConfig(name="imagefolder"))

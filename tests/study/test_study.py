@@ -110,3 +110,10 @@ def test_shipped_studies_are_valid():
 
     for path in sorted(Path("studies").glob("*.yaml")):
         assert load_study(path).configs, path
+
+
+def test_hard_distillation_ignores_temperature():
+    study = study_from_dict(tiny_dict(grid={"distill.temperature": [1.0, 4.0],
+                                            "distill.loss": ["soft", "hard"]}))
+    losses = sorted(c.config.distill.loss for c in study.configs)
+    assert losses == ["hard", "soft", "soft"]
