@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +66,42 @@ def postgres_url():
 
     with postgres_server() as url:
         yield url
+
+
+def start_cli_run(path: Path, storage_url: str, cache_dir: Path) -> subprocess.Popen:
+    """`libkd run` of a study file in a subprocess (one thread), output captured as text."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(path),
+            "--storage",
+            storage_url,
+            "--cache-dir",
+            str(cache_dir),
+            "--no-dashboard",
+        ],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_mid_trial(storage_url: str, *, complete: int, timeout: float = 240) -> None:
+    """Block until `complete` runs are done and another is past its first epoch."""
+    db = storage_url.removeprefix("sqlite:///")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            rows = sqlite3.connect(db).execute("select status, epochs_done from libkd_runs")
+            rows = rows.fetchall()
+        except sqlite3.OperationalError:
+            continue  # the database or its tables are not there yet
+        done = sum(status == "complete" for status, _ in rows)
+        if done >= complete and any(s == "running" and e >= 1 for s, e in rows):
+            return
+    raise AssertionError(f"no trial got past its first epoch after {complete} complete runs")

@@ -17,22 +17,9 @@ def _setup(cache_dir):
 
 def test_teacher_is_trained_once_and_then_reused(tmp_path):
     _, config, data = _setup(tmp_path)
-    first = obtain_teacher(
-        "conv",
-        config.teachers["conv"],
-        data=data,
-        augment=config.augment,
-        cache_dir=tmp_path,
-        device=torch.device("cpu"),
-    )
-    second = obtain_teacher(
-        "conv",
-        config.teachers["conv"],
-        data=data,
-        augment=config.augment,
-        cache_dir=tmp_path,
-        device=torch.device("cpu"),
-    )
+    args = dict(data=data, augment=config.augment, cache_dir=tmp_path, device=torch.device("cpu"))
+    first = obtain_teacher("conv", config.teachers["conv"], **args)
+    second = obtain_teacher("conv", config.teachers["conv"], **args)
     assert first.built and not second.built
     assert first.digest == second.digest and first.key == second.key
     x = data.normalize(data.val_x[:4])

@@ -2,10 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 
 import optuna
 from optuna.trial import TrialState
@@ -14,7 +10,7 @@ from harness.analysis import load_runs
 from harness.runner import work
 from harness.store import Store
 from harness.study import load_study, study_from_dict
-from tests.conftest import tiny_dict, write_study
+from tests.conftest import start_cli_run, tiny_dict, wait_mid_trial, write_study
 
 
 def _complete_pairs(url: str, study: str) -> list[tuple[str, int]]:
@@ -67,43 +63,9 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(storage_url, cache_dir,
 def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_url, cache_dir):
     data = tiny_dict(seeds=[0, 1], train={"epochs": 25, "batch_size": 32, "lr": 1.0e-3})
     path = write_study(tmp_path, data)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            str(path),
-            "--storage",
-            storage_url,
-            "--cache-dir",
-            str(cache_dir),
-            "--no-dashboard",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    db = storage_url.removeprefix("sqlite:///")
-    deadline = time.time() + 240
+    proc = start_cli_run(path, storage_url, cache_dir)
     try:
-        while time.time() < deadline:
-            time.sleep(0.5)
-            try:
-                rows = (
-                    sqlite3.connect(db)
-                    .execute("select status, epochs_done from libkd_runs")
-                    .fetchall()
-                )
-            except sqlite3.OperationalError:
-                continue
-            if sum(s == "complete" for s, _ in rows) >= 2 and any(
-                s == "running" and e >= 1 for s, e in rows
-            ):
-                break
-        else:
-            raise AssertionError("the run never got two trials in")
+        wait_mid_trial(storage_url, complete=2)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)

@@ -1,11 +1,6 @@
 from __future__ import annotations
 
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 
 import optuna
 import pytest
@@ -16,7 +11,7 @@ from harness.runner import load_optuna_study, work
 from harness.runner._samplers import PRUNERS
 from harness.store import Store
 from harness.study import load_study, study_from_dict
-from tests.conftest import tiny_dict, write_study
+from tests.conftest import start_cli_run, tiny_dict, wait_mid_trial, write_study
 
 SPACE = {
     "distill.temperature.conv": {"type": "float", "low": 1.0, "high": 8.0, "log": True},
@@ -116,38 +111,8 @@ def test_nan_loss_fails_the_trial_with_reason_and_the_next_runs(storage_url, cac
 def test_sigint_then_rerun_completes_without_duplicates(tmp_path, storage_url, cache_dir):
     data = tiny_dict(seeds=[0, 1], train={"epochs": 30, "batch_size": 16, "lr": 1.0e-3})
     path = write_study(tmp_path, data)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            str(path),
-            "--storage",
-            storage_url,
-            "--cache-dir",
-            str(cache_dir),
-            "--no-dashboard",
-        ],
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    db = storage_url.removeprefix("sqlite:///")
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        time.sleep(0.5)
-        try:
-            rows = (
-                sqlite3.connect(db).execute("select status, epochs_done from libkd_runs").fetchall()
-            )
-        except sqlite3.OperationalError:
-            continue
-        if any(s == "complete" for s, _ in rows) and any(
-            s == "running" and e >= 1 for s, e in rows
-        ):
-            break
+    proc = start_cli_run(path, storage_url, cache_dir)
+    wait_mid_trial(storage_url, complete=1)
     proc.send_signal(signal.SIGINT)
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, output

@@ -61,7 +61,7 @@ def test_cache_dir_does_not_change_hash():
             {"teachers": {"conv": {"arch": "vgg"}}},
             "teachers.conv.arch: unknown teacher architecture",
         ),
-        ({"dataset": {"name": "mnist"}}, "dataset.name: unknown dataset 'mnist'; known: digits"),
+        ({"dataset": {"name": "mnist"}}, "dataset.name: unknown dataset 'mnist'; known: cifar10, cifar100, digits"),
         ({"student": {"tokens": "many"}}, "student.tokens: Input should be 'none', 'per_teacher'"),
         ({"objectives": [{"metric": "acc"}]}, "objectives[0].metric: unknown metric 'acc'"),
         ({"seeds": []}, "seeds: Tuple should have at least 1 item"),
@@ -113,7 +113,8 @@ def test_shipped_studies_are_valid():
 
 
 def test_hard_distillation_ignores_temperature():
-    study = study_from_dict(tiny_dict(grid={"distill.temperature": [1.0, 4.0],
-                                            "distill.loss": ["soft", "hard"]}))
+    study = study_from_dict(
+        tiny_dict(grid={"distill.temperature": [1.0, 4.0], "distill.loss": ["soft", "hard"]})
+    )
     losses = sorted(c.config.distill.loss for c in study.configs)
     assert losses == ["hard", "soft", "soft"]
