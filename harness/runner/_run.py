@@ -45,33 +45,37 @@ def objective_values(study_objectives, metrics: dict) -> list[float]:
     return [float(metrics[objective.metric]) for objective in study_objectives]
 
 
-def _grid_objective(opened: optuna.Study, ctx: RunContext, objectives, total: int):
-    counter = {"n": 0}
+class GridObjective:
+    """Runs the (configuration, seed) a waiting trial carries; counts what it completed."""
 
-    def objective(trial: optuna.Trial) -> list[float] | float:
+    def __init__(self, opened: optuna.Study, ctx: RunContext, objectives, total: int) -> None:
+        self.opened, self.ctx, self.objectives, self.total = opened, ctx, objectives, total
+        self.started = 0
+        self.completed = 0
+
+    def __call__(self, trial: optuna.Trial) -> list[float] | float:
         if CONFIG_ATTR not in trial.user_attrs:
             # Another worker took the last waiting trial between our check and our ask.
             trial.set_user_attr("libkd_empty", True)
-            opened.stop()
+            self.opened.stop()
             raise optuna.TrialPruned("no waiting trial left")
-        trial.set_user_attr(WORKER_ATTR, ctx.worker)
+        trial.set_user_attr(WORKER_ATTR, self.ctx.worker)
         spec = spec_from_attrs(trial.user_attrs)
-        counter["n"] += 1
-        ctx.progress.trial_started(spec, number=counter["n"], total=total)
+        self.started += 1
+        self.ctx.progress.trial_started(spec, number=self.started, total=self.total)
         status, metrics = "failed", {}
         try:
-            outcome = run_trial(spec, ctx, trial_number=trial.number)
+            outcome = run_trial(spec, self.ctx, trial_number=trial.number)
             status, metrics = "complete", outcome.metrics
         except KeyboardInterrupt:
-            requeue_interrupted(opened, trial)
+            requeue_interrupted(self.opened, trial)
             status = "interrupted (re-queued)"
             raise
         finally:
-            ctx.progress.trial_finished(spec, status=status, metrics=metrics)
-        values = objective_values(objectives, outcome.metrics)
+            self.ctx.progress.trial_finished(spec, status=status, metrics=metrics)
+        self.completed += 1
+        values = objective_values(self.objectives, outcome.metrics)
         return values if len(values) > 1 else values[0]
-
-    return objective
 
 
 def _stop_when_queue_empty(study: optuna.Study, _trial) -> None:
@@ -89,14 +93,15 @@ class RunnerSettings:
     max_retry: int = 1
 
 
-def summarize(opened: optuna.Study, *, before: int, enqueued: int, requeued: int) -> RunSummary:
+def summarize(opened: optuna.Study, *, ran: int, enqueued: int, requeued: int) -> RunSummary:
+    """Counts of the whole study, with `ran`: the trials this call completed."""
     trials = opened.get_trials(deepcopy=False)
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     return RunSummary(
         study=opened.study_name,
         enqueued=enqueued,
         requeued=requeued,
-        ran=complete - before,
+        ran=ran,
         complete=complete,
         failed=sum(t.state == TrialState.FAIL for t in trials),
     )
@@ -158,10 +163,9 @@ def work(
         study=study.name,
         progress=progress or SilentProgress(),
     )
-    before = complete_count(opened)
     budget = max_trials if max_trials is not None else float("inf")
     deadline = time.monotonic() + timeout if timeout is not None else float("inf")
-    objective = _grid_objective(opened, ctx, study.file.objectives, waiting(opened))
+    objective = GridObjective(opened, ctx, study.file.objectives, waiting(opened))
     taken = 0
     while taken < budget and time.monotonic() < deadline:
         todo = int(min(waiting(opened), budget - taken))
@@ -181,7 +185,7 @@ def work(
         time.sleep(settings.heartbeat)
         optuna.storages.fail_stale_trials(opened)
     reconcile_runs(opened, store)
-    return summarize(opened, before=before, enqueued=enqueued, requeued=requeued)
+    return summarize(opened, ran=objective.completed, enqueued=enqueued, requeued=requeued)
 
 
 def load_optuna_study(name: str, storage_url: str) -> optuna.Study:

@@ -152,4 +152,5 @@ def work_search(
             gc_after_trial=False,
         )
     reconcile_runs(opened, store)
-    return summarize(opened, before=before, enqueued=0, requeued=requeued)
+    ran = complete_count(opened) - before
+    return summarize(opened, ran=ran, enqueued=0, requeued=requeued)

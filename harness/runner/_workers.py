@@ -133,6 +133,5 @@ def run_local_workers(
     codes = [p.wait() for p in processes]
     if any(codes):
         raise LibKDError(f"worker exit codes {codes}; see their output above")
-    return summarize(
-        load_optuna_study(study.name, storage_url), before=before, enqueued=0, requeued=0
-    )
+    opened = load_optuna_study(study.name, storage_url)
+    return summarize(opened, ran=complete_count(opened) - before, enqueued=0, requeued=0)

@@ -125,3 +125,28 @@ def test_sigint_then_rerun_completes_without_duplicates(tmp_path, storage_url, c
         (r.config_hash, r.seed) for r in Store(storage_url).runs("tiny") if r.status == "complete"
     ]
     assert len(done) == len(set(done)) == 6
+
+
+def test_two_objectives_list_pareto_trials_and_draw_optuna_figures(storage_url, cache_dir):
+    from typer.testing import CliRunner
+
+    from harness.analysis._pareto import pareto_trials
+    from harness.cli import app
+    from harness.dashboard import render_dashboard
+
+    data = _search_dict(sampler="nsga2", n_trials=3)
+    data["objectives"] = [
+        {"metric": "val/top1", "direction": "maximize"},
+        {"metric": "cost/train_seconds", "direction": "minimize"},
+    ]
+    study = study_from_dict(data)
+    work(study, storage_url=storage_url, cache_dir=cache_dir)
+    front = pareto_trials("tiny", storage_url)
+    opened = load_optuna_study("tiny", storage_url)
+    assert sorted(front["trial"].to_list()) == sorted(t.number for t in opened.best_trials)
+    assert {"val/top1", "cost/train_seconds", "distill.loss"} <= set(front.columns)
+    result = CliRunner().invoke(app, ["report", "tiny", "--storage", storage_url])
+    assert result.exit_code == 0 and "Pareto-optimal trials" in result.output
+    page = render_dashboard("tiny", storage_url=storage_url)
+    for figure in ("optuna-history", "optuna-parallel", "optuna-pareto", "attention-distance"):
+        assert f"id='{figure}'" in page

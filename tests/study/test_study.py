@@ -61,7 +61,10 @@ def test_cache_dir_does_not_change_hash():
             {"teachers": {"conv": {"arch": "vgg"}}},
             "teachers.conv.arch: unknown teacher architecture",
         ),
-        ({"dataset": {"name": "mnist"}}, "dataset.name: unknown dataset 'mnist'; known: cifar10, cifar100, digits"),
+        (
+            {"dataset": {"name": "mnist"}},
+            "dataset.name: unknown dataset 'mnist'; known: cifar10, cifar100, digits",
+        ),
         ({"student": {"tokens": "many"}}, "student.tokens: Input should be 'none', 'per_teacher'"),
         ({"objectives": [{"metric": "acc"}]}, "objectives[0].metric: unknown metric 'acc'"),
         ({"seeds": []}, "seeds: Tuple should have at least 1 item"),
