@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.dashboard import write_dashboard
 from harness.runner import work
@@ -31,15 +32,16 @@ def _chromium() -> str:
 def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, cache_dir):
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api")
-    study = study_from_dict(
-        tiny_dict(
-            description="<script>alert('x')</script> escaped?",
-            grid={
-                "distill.teachers": [[], ["conv"], ["conv", "inv"]],
-                "distill.temperature": [1.0, 4.0],
-            },
-        )
+    # The quickstart study itself, shrunk to seconds, with a temperature factor added so the
+    # temperature curves are drawn too.
+    quickstart = yaml.safe_load(Path("studies/quickstart.yaml").read_text())
+    shrunk = tiny_dict(
+        description="<script>alert('x')</script> escaped?",
+        grid={**quickstart["grid"], "distill.temperature": [1.0, 4.0]},
+        distill=quickstart["distill"],
     )
+    study = study_from_dict(shrunk)
+    assert len(study.configs) == 1 + 3 * 2
     work(study, storage_url=storage_url, cache_dir=cache_dir)
     source = tmp_path / "study.yaml"
     source.write_text("description: <script>alert('x')</script>\n")
@@ -85,10 +87,12 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
         "curve-val/top1",
         "curve-val/top1_cls",
         "curve-val/top1_conv",
+        "curve-val/top1_inv",
         "pareto",
         "cache",
         "throughput",
         "heads",
+        "attention-distance",
     }
     assert expected <= ids, expected - ids
     for fig_id, svgs, marks in figures:
