@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from harness._cli_common import (
+    CacheDirOpt,
+    GraceOpt,
+    HeartbeatOpt,
+    MaxRetryOpt,
+    StorageOpt,
+    StudyArg,
+    user_errors,
+)
+from harness._cli_tools import bench, cache_app, data_app
 from harness.errors import LibKDError
 from harness.runner._defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
 
@@ -19,37 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-cache_app = typer.Typer(help="Inspect, verify and prune the logit cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
-data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-StorageOpt = Annotated[
-    str | None,
-    typer.Option("--storage", help="Database URL (default $LIBKD_STORAGE or results/libkd.db)."),
-]
-HeartbeatOpt = Annotated[int, typer.Option(help="Seconds between a running trial's heartbeats.")]
-GraceOpt = Annotated[int, typer.Option(help="Seconds without heartbeat before a trial is stale.")]
-MaxRetryOpt = Annotated[int, typer.Option(help="Retries of a trial whose worker died.")]
-CacheDirOpt = Annotated[
-    Path | None,
-    typer.Option("--cache-dir", help="Teachers and logit caches (default $LIBKD_CACHE_DIR)."),
-]
-StudyArg = Annotated[str, typer.Argument(help="A study file, or a study's name in the database.")]
-
-
-def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """User mistakes become one line on stderr and exit code 2, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except LibKDError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
+app.command()(bench)
 
 
 def _study_name(arg: str) -> str:
@@ -329,100 +309,6 @@ def dashboard(
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())
-
-
-@cache_app.command("ls")
-@user_errors
-def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
-    """Every cache entry: key, teacher, dataset, views, dtype, size, created, runs using it."""
-    from harness._console import console
-    from harness.cache._admin import cache_table
-    from harness.store import resolve_cache_dir, resolve_storage
-
-    console.print(cache_table(resolve_cache_dir(cache_dir), resolve_storage(storage)))
-
-
-@cache_app.command("verify")
-@user_errors
-def cache_verify(
-    key: Annotated[str | None, typer.Argument(help="Key prefix; all entries if omitted.")] = None,
-    cache_dir: CacheDirOpt = None,
-    samples: Annotated[int, typer.Option(help="Entries recomputed per cache.")] = 256,
-) -> None:
-    """Recompute a sample of entries online; exit 1 on any mismatch."""
-    from harness.cache._admin import verify_caches
-    from harness.store import resolve_cache_dir
-
-    reports = verify_caches(resolve_cache_dir(cache_dir), key_prefix=key, samples=samples)
-    for r in reports:
-        verdict = "ok" if r.ok else "MISMATCH"
-        typer.echo(
-            f"{r.key[:16]}  {verdict}  samples={r.samples}  max_abs_error={r.max_abs_error:.3g}  "
-            f"mean_kl={r.mean_kl:.3g}  tolerance={r.tolerance:.3g}"
-        )
-    if any(not r.ok for r in reports):
-        raise typer.Exit(1)
-
-
-@cache_app.command("prune")
-@user_errors
-def cache_prune(
-    cache_dir: CacheDirOpt = None,
-    storage: StorageOpt = None,
-    older_than: Annotated[
-        str | None, typer.Option(help="Also entries created before this date (YYYY-MM-DD).")
-    ] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
-) -> None:
-    """Delete cache entries no run uses (or older than a date)."""
-    from harness.cache._admin import prune_candidates, prune_entries
-    from harness.store import resolve_cache_dir, resolve_storage
-
-    root, url = resolve_cache_dir(cache_dir), resolve_storage(storage)
-    victims = prune_candidates(root, url, older_than=older_than)
-    if not victims:
-        typer.echo("nothing to prune")
-        return
-    for entry in victims:
-        typer.echo(f"{entry.key[:16]}  {entry.meta.get('teacher')}  {entry.bytes} bytes")
-    if not yes and not typer.confirm(f"delete these {len(victims)} entries?"):
-        raise typer.Exit(1)
-    typer.echo(f"deleted {prune_entries(victims, url)} entries")
-
-
-@app.command()
-@user_errors
-def bench(
-    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    study: Annotated[Path, typer.Option(help="Models and data come from this study.")] = Path(
-        "studies/quickstart.yaml"
-    ),
-    batch_size: Annotated[list[int] | None, typer.Option(help="Batch size(s).")] = None,
-    windows: Annotated[int, typer.Option(help="Timed windows per mode.")] = 7,
-    steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 20,
-) -> None:
-    """Student throughput without KD, with cached and with online KD; cache build cost."""
-    from harness.bench import render_bench, run_bench
-
-    result = run_bench(
-        study_file=study,
-        device=device,
-        batch_sizes=batch_size or ([256, 512, 1024] if device == "cuda" else [64]),
-        windows=windows,
-        steps=steps,
-        out=out,
-    )
-    render_bench(result)
-
-
-@data_app.command("download")
-@user_errors
-def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")]) -> None:
-    """Fetch a dataset with checksums into the user cache (needs internet)."""
-    from harness.data._download import download
-
-    typer.echo(f"downloaded to {download(name)}")
 
 
 def main() -> None:

@@ -33,7 +33,10 @@ class RunOutcome:
     metrics: dict[str, Any]
 
 
-def _teachers(spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int):
+def _teachers(
+    spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int
+) -> dict[str, TeacherArtifact]:
+    """Every teacher the trial distils from, trained or found, recorded and linked to the run."""
     config = spec.config
     artifacts: dict[str, TeacherArtifact] = {}
     for name in config.distill.teachers:

@@ -54,17 +54,27 @@ class TrialSpec:
 
 
 def factor_label(factors: dict[str, Any]) -> str:
-    """'teachers=conv+inv, temperature=4.0': last path segments unless two would collide."""
+    """'teachers=conv+inv, temperature.conv=4': the shortest unique tail of each path."""
     if not factors:
         return "base"
-    lasts = [path.rsplit(".", 1)[-1] for path in factors]
-    names = lasts if len(set(lasts)) == len(lasts) else list(factors)
+    paths = [path.split(".") for path in factors]
+    names = [_unique_tail(path, [q for q in paths if q is not path]) for path in paths]
     return ", ".join(f"{name}={_short(value)}" for name, value in zip(names, factors.values()))
+
+
+def _unique_tail(path: list[str], others: list[list[str]]) -> str:
+    for keep in range(1, len(path) + 1):
+        tail = path[-keep:]
+        if all(other[-keep:] != tail for other in others):
+            return ".".join(tail)
+    return ".".join(path)
 
 
 def _short(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "+".join(str(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
     return str(value)
 
 

@@ -121,3 +121,17 @@ def test_hard_distillation_ignores_temperature():
     )
     losses = sorted(c.config.distill.loss for c in study.configs)
     assert losses == ["hard", "soft", "soft"]
+
+
+def test_labels_use_the_shortest_unique_path_tails():
+    from harness.study import factor_label
+
+    label = factor_label(
+        {
+            "distill.temperature.conv": 3.14159,
+            "distill.weights.conv": 1.0,
+            "distill.teachers": ["conv", "inv"],
+            "cache.enabled": False,
+        }
+    )
+    assert label == "temperature.conv=3.142, weights.conv=1, teachers=conv+inv, enabled=False"
