@@ -55,13 +55,11 @@ class RichProgress:
         )
 
     def trial_finished(self, spec: TrialSpec, *, status: str, metrics: dict[str, Any]) -> None:
-        top1 = metrics.get("val/top1")
-        shown = f"top1 {top1:.4f}" if top1 is not None else ""
         color = {"complete": "green", "failed": "red"}.get(status, "yellow")
-        console.print(
-            f"{self._head} [{color}]{status}[/] {shown} "
-            f"({metrics.get('cost/total_seconds', 0):.1f} s)"
-        )
+        line = f"{self._head} [{color}]{status}[/]"
+        if "val/top1" in metrics:
+            line += f" top1 {metrics['val/top1']:.4f} ({metrics['cost/total_seconds']:.1f} s)"
+        console.print(line)
 
 
 def results_table(report: pl.DataFrame, *, title: str) -> Table:
