@@ -11,10 +11,9 @@ from optuna.trial import TrialState
 
 from harness.errors import StorageError
 from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
+from harness.runner._defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
 from harness.runner._optuna import (
     CONFIG_ATTR,
-    GRACE_SECONDS,
-    HEARTBEAT_SECONDS,
     WORKER_ATTR,
     enqueue_grid,
     open_study,
@@ -28,7 +27,7 @@ from harness.runner._optuna import (
 )
 from harness.runner._trial import run_trial
 from harness.store import Store
-from harness.study import Study
+from harness.study import Objective, Study
 
 
 @dataclass(frozen=True)
@@ -41,14 +40,21 @@ class RunSummary:
     failed: int
 
 
-def objective_values(study_objectives, metrics: dict) -> list[float]:
-    return [float(metrics[objective.metric]) for objective in study_objectives]
+def objective_values(objectives: tuple[Objective, ...], metrics: dict) -> list[float]:
+    """The study's objective values, in order, from a finished run's metrics."""
+    return [float(metrics[objective.metric]) for objective in objectives]
 
 
 class GridObjective:
     """Runs the (configuration, seed) a waiting trial carries; counts what it completed."""
 
-    def __init__(self, opened: optuna.Study, ctx: RunContext, objectives, total: int) -> None:
+    def __init__(
+        self,
+        opened: optuna.Study,
+        ctx: RunContext,
+        objectives: tuple[Objective, ...],
+        total: int,
+    ) -> None:
         self.opened, self.ctx, self.objectives, self.total = opened, ctx, objectives, total
         self.started = 0
         self.completed = 0
