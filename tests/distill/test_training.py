@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from harness.data import load_dataset
@@ -99,3 +102,20 @@ def test_same_seed_same_result(tmp_path):
     a = train_student(config=plain, seed=3, data=data, teachers=None, device=torch.device("cpu"))
     b = train_student(config=plain, seed=3, data=data, teachers=None, device=torch.device("cpu"))
     assert a.final["train/loss"] == b.final["train/loss"]
+
+
+@pytest.mark.slow
+def test_compiled_student_trains_and_records_compile_time_apart(tmp_path):
+    _, config, data = _setup(tmp_path)
+    plain = config.model_copy(
+        update={
+            "distill": config.distill.model_copy(update={"teachers": ()}),
+            "student": config.student.model_copy(update={"tokens": "none"}),
+            "train": config.train.model_copy(update={"compile": True, "epochs": 1}),
+        }
+    )
+    result = train_student(
+        config=plain, seed=0, data=data, teachers=None, device=torch.device("cpu")
+    )
+    assert result.compile_seconds > 0
+    assert math.isfinite(result.final["train/loss"]) and 0 <= result.final["val/top1"] <= 1
