@@ -128,7 +128,8 @@ def train_student(
         if not math.isfinite(metrics["train/loss"]):
             raise TrialError(f"training loss became {metrics['train/loss']} in epoch {epoch}")
         eval_start = time.perf_counter()
-        metrics.update(evaluate(model, data, precision=precision))
+        if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == recipe.epochs:
+            metrics.update(evaluate(model, data, precision=precision))
         eval_seconds = time.perf_counter() - eval_start
         metrics.update(
             {

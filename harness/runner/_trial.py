@@ -175,7 +175,7 @@ def run_trial(
         def on_epoch(report: EpochReport) -> None:
             ctx.store.add_epoch(run_id, report.epoch, report.metrics)
             ctx.progress.epoch_done(spec, report, epochs=config.train.epochs)
-            if trial is not None and prune_metric is not None:
+            if trial is not None and prune_metric in report.metrics:
                 trial.report(report.metrics[prune_metric], report.epoch)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {report.epoch}")

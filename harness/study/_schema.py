@@ -41,6 +41,7 @@ class TrainRecipe(_Frozen):
     grad_clip: float | None = Field(1.0, gt=0)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA only
     compile: bool = False  # torch.compile the student (compile time is recorded apart)
+    eval_every: int = Field(1, ge=1)  # validate every k epochs (and after the last one)
 
 
 class TeacherConfig(_Frozen):

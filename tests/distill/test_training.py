@@ -119,3 +119,20 @@ def test_compiled_student_trains_and_records_compile_time_apart(tmp_path):
     )
     assert result.compile_seconds > 0
     assert math.isfinite(result.final["train/loss"]) and 0 <= result.final["val/top1"] <= 1
+
+
+def test_eval_every_validates_every_k_epochs_and_after_the_last(tmp_path):
+    _, config, data = _setup(tmp_path)
+    plain = config.model_copy(
+        update={
+            "distill": config.distill.model_copy(update={"teachers": ()}),
+            "student": config.student.model_copy(update={"tokens": "none"}),
+            "train": config.train.model_copy(update={"epochs": 5, "eval_every": 2}),
+        }
+    )
+    result = train_student(
+        config=plain, seed=0, data=data, teachers=None, device=torch.device("cpu")
+    )
+    evaluated = [r.epoch for r in result.history if "val/top1" in r.metrics]
+    assert evaluated == [1, 3, 4]
+    assert all("train/loss" in r.metrics for r in result.history)
