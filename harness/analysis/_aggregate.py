@@ -11,6 +11,13 @@ from harness.analysis._load import factor_columns
 
 CONFIDENCE = 0.95
 COST_COLUMNS = ("student/flops", "teachers/params", "teachers/flops", "student/compression")
+TIME_COLUMNS = (
+    "teacher_seconds",
+    "cache_seconds",
+    "train_seconds",
+    "eval_seconds",
+    "samples_per_second",
+)
 
 
 def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, float | None]:
@@ -21,10 +28,14 @@ def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, fl
     return mean - half, mean + half
 
 
-def _with_interval(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
+def _with_interval(
+    frame: pl.DataFrame, prefix: str, *, mean: str | None = None, std: str | None = None
+) -> pl.DataFrame:
+    """Add `<prefix>ci_low` and `<prefix>ci_high` from the mean, std and n columns."""
+    mean, std = mean or f"{prefix}mean", std or f"{prefix}std"
     lows, highs = [], []
-    for mean, std, n in frame.select(f"{prefix}mean", f"{prefix}std", "n").iter_rows():
-        low, high = t_interval(mean, std, n)
+    for m, s, n in frame.select(mean, std, "n").iter_rows():
+        low, high = t_interval(m, s, n)
         lows.append(low)
         highs.append(high)
     return frame.with_columns(
@@ -44,7 +55,8 @@ def aggregate(
     epochs: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per configuration over its complete runs: n, mean, std, 95% CI of `metric` (the last
-    epoch), the same for the best epoch when `epochs` is given, and mean costs."""
+    epoch), the same for the best epoch when `epochs` is given, and for every cost (seconds
+    of teachers, cache, training, evaluation; samples/s): mean, `<cost>_std` and its CI."""
     done = runs.filter(pl.col("status") == "complete")
     if done.is_empty():
         return pl.DataFrame()
@@ -65,15 +77,14 @@ def aggregate(
         pl.col(metric).std().alias("std"),
         pl.col("best_top1").mean().alias("best_mean"),
         pl.col("best_top1").std().alias("best_std"),
-        pl.col("teacher_seconds").mean(),
-        pl.col("cache_seconds").mean(),
-        pl.col("train_seconds").mean(),
-        pl.col("eval_seconds").mean(),
-        pl.col("samples_per_second").mean(),
+        *[pl.col(c).mean() for c in TIME_COLUMNS],
+        *[pl.col(c).std().alias(f"{c}_std") for c in TIME_COLUMNS],
         pl.col("student_params").first(),
         *[pl.col(c).mean().alias(c.replace("/", "_")) for c in COST_COLUMNS if c in done.columns],
     )
     table = _with_interval(table, "")
+    for c in TIME_COLUMNS:
+        table = _with_interval(table, f"{c}_", mean=c, std=f"{c}_std")
     if "student_flops" in table.columns:
         table = table.with_columns(
             (pl.col("mean") / (pl.col("student_flops") / 1e6)).alias("top1_per_mflop")

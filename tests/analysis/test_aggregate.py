@@ -89,3 +89,13 @@ def test_explicit_baseline_and_no_baseline():
     assert paired_deltas(runs).is_empty()  # no plain ViT in the study
     [row] = paired_deltas(runs, baseline="x").iter_rows(named=True)
     assert row["config_hash"] == "y" and row["delta_mean"] == pytest.approx(0.1)
+
+
+def test_costs_are_aggregated_with_intervals_too():
+    rows = [_row("a", "conv", s, 0.5, train_seconds=t) for s, t in enumerate([10.0, 12.0, 14.0])]
+    [row] = aggregate(_runs(rows)).iter_rows(named=True)
+    assert row["train_seconds"] == pytest.approx(12.0)
+    assert row["train_seconds_std"] == pytest.approx(2.0)
+    half = T_975_DF2 * 2.0 / math.sqrt(3)
+    assert row["train_seconds_ci_low"] == pytest.approx(12.0 - half)
+    assert row["teacher_seconds_ci_high"] == pytest.approx(1.0)  # equal values: zero width
