@@ -18,6 +18,17 @@ def _setup(cache_dir):
     return study, config, data
 
 
+def _plain(config, **train):
+    """The plain-ViT version of `config`, with training recipe fields replaced."""
+    return config.model_copy(
+        update={
+            "distill": config.distill.model_copy(update={"teachers": ()}),
+            "student": config.student.model_copy(update={"tokens": "none"}),
+            "train": config.train.model_copy(update=train),
+        }
+    )
+
+
 def test_teacher_is_trained_once_and_then_reused(tmp_path):
     _, config, data = _setup(tmp_path)
     args = dict(data=data, augment=config.augment, cache_dir=tmp_path, device=torch.device("cpu"))
@@ -93,12 +104,7 @@ def test_training_records_every_term_and_head_each_epoch(tmp_path):
 
 def test_same_seed_same_result(tmp_path):
     _, config, data = _setup(tmp_path)
-    plain = config.model_copy(
-        update={
-            "distill": config.distill.model_copy(update={"teachers": ()}),
-            "student": config.student.model_copy(update={"tokens": "none"}),
-        }
-    )
+    plain = _plain(config)
     a = train_student(config=plain, seed=3, data=data, teachers=None, device=torch.device("cpu"))
     b = train_student(config=plain, seed=3, data=data, teachers=None, device=torch.device("cpu"))
     assert a.final["train/loss"] == b.final["train/loss"]
@@ -107,13 +113,7 @@ def test_same_seed_same_result(tmp_path):
 @pytest.mark.slow
 def test_compiled_student_trains_and_records_compile_time_apart(tmp_path):
     _, config, data = _setup(tmp_path)
-    plain = config.model_copy(
-        update={
-            "distill": config.distill.model_copy(update={"teachers": ()}),
-            "student": config.student.model_copy(update={"tokens": "none"}),
-            "train": config.train.model_copy(update={"compile": True, "epochs": 1}),
-        }
-    )
+    plain = _plain(config, compile=True, epochs=1)
     result = train_student(
         config=plain, seed=0, data=data, teachers=None, device=torch.device("cpu")
     )
@@ -123,13 +123,7 @@ def test_compiled_student_trains_and_records_compile_time_apart(tmp_path):
 
 def test_eval_every_validates_every_k_epochs_and_after_the_last(tmp_path):
     _, config, data = _setup(tmp_path)
-    plain = config.model_copy(
-        update={
-            "distill": config.distill.model_copy(update={"teachers": ()}),
-            "student": config.student.model_copy(update={"tokens": "none"}),
-            "train": config.train.model_copy(update={"epochs": 5, "eval_every": 2}),
-        }
-    )
+    plain = _plain(config, epochs=5, eval_every=2)
     result = train_student(
         config=plain, seed=0, data=data, teachers=None, device=torch.device("cpu")
     )
