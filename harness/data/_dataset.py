@@ -61,10 +61,18 @@ class Dataset:
             val_y=move(self.val_y),
         )
 
+    @functools.cached_property
+    def _statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # Built once per Dataset (and so per device, as `to` returns a new one), not per batch.
+        device = self.train_x.device
+        mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1)
+        return mean, torch.tensor(self.std, device=device).view(1, -1, 1, 1)
+
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [B, C, H, W] -> float32 standardised with the training set's statistics."""
-        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        mean, std = self._statistics
+        if mean.device != images.device:
+            mean, std = mean.to(images.device), std.to(images.device)
         return (images.float() / 255.0 - mean) / std
 
 

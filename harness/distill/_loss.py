@@ -83,12 +83,12 @@ class DistillationLoss(nn.Module):
     ) -> torch.Tensor:
         d = self.distill
         temperature = d.temperature_of(d.teachers[0])
-        weights = torch.tensor([d.weight_of(t) for t in d.teachers], device=student.device)
-        weights = weights / weights.sum()
-        probs = torch.stack(
-            [F.softmax(teacher_logits[t].float() / temperature, dim=-1) for t in d.teachers]
+        # Mixture weights as Python floats: no tensor built on the device at every step.
+        total = sum(d.weight_of(t) for t in d.teachers)
+        ensemble = sum(
+            d.weight_of(t) / total * F.softmax(teacher_logits[t].float() / temperature, dim=-1)
+            for t in d.teachers
         )
-        ensemble = (weights.view(-1, 1, 1) * probs).sum(dim=0)
         if d.loss == "hard":
             return F.cross_entropy(student, ensemble.argmax(dim=-1))
         log_ensemble = ensemble.clamp_min(1e-12).log()
