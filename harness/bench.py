@@ -20,6 +20,7 @@ from harness.cache import CacheSpec, build_or_load
 from harness.data import ViewSchedule, load_dataset
 from harness.distill import CachedTeachers, DistillationLoss, OnlineTeachers, image_spec
 from harness.distill._optim import make_optimizer
+from harness.errors import LibKDError
 from harness.models import build_student, build_teacher, train_step_flops
 from harness.runner import environment, resolve_device
 from harness.study import TrialConfig, load_study
@@ -72,7 +73,9 @@ def _step_fn(
         .train()
     )
     optimizer, _ = make_optimizer(model, config.train, steps_per_epoch=100)
-    criterion = DistillationLoss(distill=distill, shared=False, label_smoothing=0.0)
+    criterion = DistillationLoss(
+        distill=distill, shared=student_config.tokens == "shared", label_smoothing=0.0
+    )
     precision = resolve_precision(config.train.precision, device)
     schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
     n = len(data.train_y)
@@ -145,6 +148,15 @@ def _student_step_seconds(step: Callable[[], None], device, repeats: int = 10) -
     return statistics.median(times)
 
 
+def _bench_config(study, study_file: Path) -> TrialConfig:
+    """The study's first two-teacher configuration, one token per teacher if it has one."""
+    pairs = [c.config for c in study.configs if len(c.config.distill.teachers) >= 2]
+    if not pairs:
+        raise LibKDError(f"{study_file}: bench needs a configuration with two teachers")
+    per_teacher = [c for c in pairs if c.student.tokens == "per_teacher"]
+    return (per_teacher or pairs)[0]
+
+
 def run_bench(
     *,
     study_file: Path,
@@ -154,18 +166,8 @@ def run_bench(
     steps: int = 20,
     out: Path | None = None,
 ) -> dict[str, Any]:
-    study = load_study(study_file)
-    config = study.configs[-1].config if study.configs else None
-    names = tuple(config.distill.teachers) if config else ()
-    if len(names) < 2:
-        config = next(
-            (c.config for c in study.configs if len(c.config.distill.teachers) >= 2), None
-        )
-        names = tuple(config.distill.teachers) if config else ()
-    if config is None:
-        from harness.errors import LibKDError
-
-        raise LibKDError(f"{study_file}: bench needs a configuration with two teachers")
+    config = _bench_config(load_study(study_file), study_file)
+    names = tuple(config.distill.teachers)
     dev = resolve_device(device)
     torch.manual_seed(0)
     data = load_dataset(config.dataset).to(dev)

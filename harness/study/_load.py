@@ -211,7 +211,7 @@ def canonical(config: TrialConfig) -> TrialConfig:
 
     Without teachers, the tokens, loss settings and cache cannot matter: a plain ViT.
     With teachers, only the teachers (and their temperatures and weights) in use remain;
-    hard distillation has no temperature.
+    hard distillation has no temperature; one teacher's shared token is its own token.
     """
     distill = config.distill
     used = distill.teachers
@@ -231,8 +231,13 @@ def canonical(config: TrialConfig) -> TrialConfig:
     elif isinstance(temperature, dict):
         temperature = {name: temperature[name] for name in used}
     weights = {name: distill.weight_of(name) for name in ("cls", *used)}
+    student = config.student
+    if len(used) == 1 and student.tokens == "shared":
+        # The ensemble of one teacher is that teacher: the same loss on the same one token.
+        student = student.model_copy(update={"tokens": "per_teacher"})
     return config.model_copy(
         update={
+            "student": student,
             "teachers": {name: config.teachers[name] for name in used},
             "distill": distill.model_copy(update={"temperature": temperature, "weights": weights}),
         }

@@ -14,7 +14,7 @@ def naive_involution(module: Involution2d, x: torch.Tensor) -> torch.Tensor:
     batch, channels, height, width = x.shape
     out_h, out_w = weight.shape[-2:]
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    out = torch.zeros(batch, channels, out_h, out_w)
+    out = torch.zeros(batch, channels, out_h, out_w, dtype=x.dtype)
     per_group = channels // g
     for b in range(batch):
         for c in range(channels):
@@ -60,6 +60,19 @@ def test_involution_gradients_reach_input_and_kernel_generator():
     module(x).square().sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert module.span.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_involution_gradients_match_the_naive_loop(stride):
+    torch.manual_seed(0)
+    module = Involution2d(32, kernel_size=7, stride=stride).double()
+    x = torch.randn(2, 32, 9, 9, dtype=torch.double, requires_grad=True)
+    weights = torch.randn(2, 32, *module(x).shape[-2:], dtype=torch.double)
+    inputs = [x, *module.parameters()]
+    fast = torch.autograd.grad((module(x) * weights).sum(), inputs)
+    naive = torch.autograd.grad((naive_involution(module, x) * weights).sum(), inputs)
+    for got, expected in zip(fast, naive, strict=True):
+        assert torch.allclose(got, expected, atol=1e-10)
 
 
 def test_rednet_predicts_classes_for_small_images():

@@ -123,6 +123,21 @@ def test_hard_distillation_ignores_temperature():
     assert losses == ["hard", "soft", "soft"]
 
 
+def test_one_teachers_shared_token_is_its_own_token():
+    study = study_from_dict(
+        tiny_dict(
+            grid={
+                "distill.teachers": [["conv"], ["conv", "inv"]],
+                "student.tokens": ["per_teacher", "shared"],
+            }
+        )
+    )
+    modes = sorted(
+        (len(c.config.distill.teachers), c.config.student.tokens) for c in study.configs
+    )
+    assert modes == [(1, "per_teacher"), (2, "per_teacher"), (2, "shared")]
+
+
 def test_labels_use_the_shortest_unique_path_tails():
     from harness.study import factor_label
 
