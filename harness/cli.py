@@ -269,6 +269,39 @@ def report(
 
 @app.command()
 @user_errors
+def publish(
+    study: Annotated[Path, typer.Argument(help="Study file.")],
+    storage: StorageOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder (default results/<study name>).")
+    ] = None,
+    command: Annotated[
+        str | None, typer.Option(help="The command that ran it (default: libkd run STUDY).")
+    ] = None,
+) -> None:
+    """Write results/<study>/report.md and environment.json: the study's committed record."""
+    from harness.analysis._publish import publish as write_record
+    from harness.store import resolve_storage
+    from harness.study import load_study
+
+    loaded = load_study(study)
+    header = []
+    for line in study.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line.lstrip("# "))
+    report = write_record(
+        loaded.name,
+        storage_url=resolve_storage(storage),
+        out_dir=out or Path("results") / loaded.name,
+        command=command or f"libkd run {study}",
+        description=" ".join(header),
+    )
+    typer.echo(f"wrote {report} and {report.with_name('environment.json')}")
+
+
+@app.command()
+@user_errors
 def export(
     study: StudyArg,
     out: Annotated[Path, typer.Option(help="Folder for runs.parquet and epochs.parquet.")] = Path(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -80,6 +81,16 @@ def test_run_report_status_export_dashboard(tmp_path):
     assert bad.exit_code == 2 and "use one of table, csv" in bad.output
     missing = runner.invoke(app, ["report", "nope", *common])
     assert missing.exit_code == 2 and "no runs" in missing.output
+
+    record = tmp_path / "published"
+    published = _invoke("publish", str(path), *common, "--out", str(record))
+    assert published.exit_code == 0, published.output
+    text = (record / "report.md").read_text()
+    assert text.startswith("# tiny\n") and "| teachers=conv | 2 |" in text
+    assert re.search(r"\| conv \| resnet \| 0\.\d{4} \|", text)  # the teacher's own top-1
+    assert "## Diagnostics" in text and "attn_dist_first" in text
+    environment = json.loads((record / "environment.json").read_text())
+    assert environment["runs"] == 4 and environment["command"] == f"libkd run {path}"
 
     exported = _invoke("export", "tiny", *common, "--out", str(tmp_path / "x"))
     assert exported.exit_code == 0 and (tmp_path / "x" / "tiny-runs.parquet").exists()

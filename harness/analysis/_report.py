@@ -59,33 +59,32 @@ def format_cell(value: object, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def _markdown(frame: pl.DataFrame) -> str:
-    columns = [
-        c
-        for c in (
-            "label",
-            "n",
-            "mean",
-            "std",
-            "ci_low",
-            "ci_high",
-            "best_mean",
-            "delta_mean",
-            "delta_ci_low",
-            "delta_ci_high",
-            "p_value",
-            "train_seconds",
-            "samples_per_second",
-            "student_flops",
-            "top1_per_mflop",
-            "student_compression",
-        )
-        if c in frame.columns
-    ]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in frame.select(columns).iter_rows():
-        cells = [format_cell(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
+REPORT_COLUMNS = (
+    "label",
+    "n",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+    "best_mean",
+    "delta_mean",
+    "delta_ci_low",
+    "delta_ci_high",
+    "p_value",
+    "train_seconds",
+    "samples_per_second",
+    "student_flops",
+    "top1_per_mflop",
+    "student_compression",
+)
+
+
+def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...] | None = None) -> str:
+    """A GitHub markdown table of `columns` (those present; default all) of `frame`."""
+    names = frame.columns if columns is None else [c for c in columns if c in frame.columns]
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in frame.select(names).iter_rows():
+        lines.append("| " + " | ".join(format_cell(v) for v in row) + " |")
     return "\n".join(lines)
 
 
@@ -113,7 +112,7 @@ def render_report(
     writers = {
         "csv": frame.write_csv,
         "json": frame.write_json,
-        "markdown": lambda: _markdown(frame),
+        "markdown": lambda: markdown_table(frame, REPORT_COLUMNS),
     }
     text = writers[fmt]()
     if out is not None:

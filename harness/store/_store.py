@@ -110,6 +110,19 @@ class Store:
                 query = query.where(ArtifactRow.kind == kind)
             return list(s.scalars(query))
 
+    def study_artifacts(self, study: str) -> list[tuple[str, ArtifactRow]]:
+        """(role, artifact) for every artifact the study's runs used, once per pair."""
+        with self.session() as s:
+            query = (
+                select(RunArtifactRow.role, ArtifactRow)
+                .join(ArtifactRow, ArtifactRow.key == RunArtifactRow.artifact_key)
+                .join(RunRow, RunRow.id == RunArtifactRow.run_id)
+                .where(RunRow.study == study)
+                .distinct()
+                .order_by(RunArtifactRow.role)
+            )
+            return [(role, artifact) for role, artifact in s.execute(query).all()]
+
     def artifact_use_counts(self) -> dict[str, int]:
         with self.session() as s:
             query = select(
