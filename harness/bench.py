@@ -106,20 +106,29 @@ def _time_windows(
     batch_size: int,
     device: torch.device,
 ) -> dict[str, list[float]]:
-    """Samples/s per window; modes interleave window by window so drift hits all alike."""
+    """Samples/s per window. Modes take turns window by window, in reversed order every
+    other round, so drift and position in the round hit every mode alike."""
     for step in steps.values():
         for _ in range(3):  # warm-up
             step()
     rates: dict[str, list[float]] = {mode: [] for mode in steps}
-    for _ in range(windows):
-        for mode, step in steps.items():
+    for round_ in range(windows):
+        order = list(steps) if round_ % 2 == 0 else list(reversed(steps))
+        for mode in order:
             _sync(device)
             start = time.perf_counter()
             for _ in range(per_window):
-                step()
+                steps[mode]()
             _sync(device)
             rates[mode].append(per_window * batch_size / (time.perf_counter() - start))
     return rates
+
+
+def paired_ratio(rates: dict[str, list[float]], mode: str, reference: str) -> dict[str, float]:
+    """Median and range over rounds of mode/reference throughput within the same round:
+    a slow spell of the machine hits both sides of each ratio."""
+    ratios = sorted(a / b for a, b in zip(rates[mode], rates[reference], strict=True))
+    return {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]}
 
 
 @torch.no_grad()
@@ -258,11 +267,11 @@ def run_bench(
                 "teacher_forward_seconds": teacher_seconds,
             },
             "ratios": {
-                "cached_over_plain": median["cached_2"] / median["plain"],
-                "cached_over_plain_same_tokens": median["cached_2"] / median["plain_2_tokens"],
-                "cached_1_over_plain": median["cached_1"] / median["plain"],
-                "online_over_plain": median["online_2"] / median["plain"],
-                "cached_over_online": median["cached_2"] / median["online_2"],
+                "cached_over_plain": paired_ratio(rates, "cached_2", "plain"),
+                "cached_over_plain_same_tokens": paired_ratio(rates, "cached_2", "plain_2_tokens"),
+                "cached_1_over_plain": paired_ratio(rates, "cached_1", "plain"),
+                "online_over_plain": paired_ratio(rates, "online_2", "plain"),
+                "cached_over_online": paired_ratio(rates, "cached_2", "online_2"),
                 "ideal_cached_over_online": (step_seconds + sum(teacher_seconds.values()))
                 / step_seconds,
             },
@@ -309,7 +318,15 @@ def render_bench(report: dict[str, Any]) -> None:
         for mode, rate in result["samples_per_second"].items():
             table.add_row(mode, f"{rate:.1f}", f"{rate / plain:.3f}")
         console.print(table)
-        console.print({k: round(v, 4) for k, v in result["ratios"].items()})
+        ratios = Table(title="throughput ratios, paired within each round")
+        for column in ("ratio", "median", "min", "max"):
+            ratios.add_column(column, justify="left" if column == "ratio" else "right")
+        for name, value in result["ratios"].items():
+            if isinstance(value, dict):
+                ratios.add_row(name, *(f"{value[k]:.3f}" for k in ("median", "min", "max")))
+            else:  # computed from separately timed parts
+                ratios.add_row(name, f"{value:.3f}", "-", "-")
+        console.print(ratios)
         step = result["student_step"]
         fraction = step["fraction_of_bf16_peak"]
         console.print(
