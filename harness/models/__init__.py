@@ -1,7 +1,7 @@
 """Involution and RedNet, the teacher registry, and the ViT student with distillation tokens."""
 
 from harness.models._flops import forward_flops, parameter_count, train_step_flops
-from harness.models._involution import Involution2d, RedNet
+from harness.models._involution import Involution2d, RedNet, rednet_width_problem
 from harness.models._student import (
     SHARED_TOKEN,
     DistilledViT,
@@ -28,6 +28,7 @@ __all__ = [
     "build_teacher",
     "forward_flops",
     "parameter_count",
+    "rednet_width_problem",
     "train_step_flops",
     "teacher_arch_known",
     "token_names",

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+GROUP_CHANNELS = 16
+
 
 class Involution2d(nn.Module):
     """Spatial-specific, channel-shared kernels generated from the input itself.
@@ -22,7 +24,7 @@ class Involution2d(nn.Module):
         kernel_size: int,
         stride: int = 1,
         reduction: int = 4,
-        group_channels: int = 16,
+        group_channels: int = GROUP_CHANNELS,
     ) -> None:
         super().__init__()
         if channels % group_channels and channels > group_channels:
@@ -132,11 +134,23 @@ class RedBottleneck(nn.Module):
         return F.relu(self.body(x) + self.shortcut(x))
 
 
+def rednet_width_problem(width: int) -> str | None:
+    """Why a RedNet of this width cannot be built (its involutions split channels into
+    groups of 16), or None."""
+    involved = {max(16, width // 2), max(16, width), max(16, 2 * width)}  # stem and stage mids
+    if all(c <= GROUP_CHANNELS or c % GROUP_CHANNELS == 0 for c in involved):
+        return None
+    return f"{width} gives involutions whose channels are not multiples of {GROUP_CHANNELS}"
+
+
 class RedNet(nn.Module):
     """A RedNet for small images: conv/involution(K=3)/conv stem, three stages of bottlenecks."""
 
     def __init__(self, *, in_chans: int, num_classes: int, width: int, depth: int) -> None:
         super().__init__()
+        problem = rednet_width_problem(width)
+        if problem is not None:
+            raise ValueError(f"width {problem}")
         stem_mid = max(16, width // 2)
         self.stem = nn.Sequential(
             _conv_bn(in_chans, stem_mid, 3),

@@ -91,11 +91,13 @@ class Study:
         return self.file.name
 
     def trials(self) -> list[TrialSpec]:
-        """Every (configuration, seed) of a grid study, configurations outermost."""
+        """Every (configuration, seed) of a grid study, seeds outermost: every configuration
+        has its first seed before any has its second, so a study stopped early (`--timeout`,
+        `--n-trials`) still compares every configuration."""
         return [
             TrialSpec(config=c.config, seed=s, config_hash=c.config_hash, factors=c.factors)
-            for c in self.configs
             for s in self.file.seeds
+            for c in self.configs
         ]
 
     def teachers_to_train(self) -> dict[str, Any]:
@@ -247,7 +249,7 @@ def canonical(config: TrialConfig) -> TrialConfig:
 def _check(config: TrialConfig, *, where: str) -> None:
     """Checks that need the registries or span several fields."""
     from harness.data import DATASETS
-    from harness.models import TEACHERS, teacher_arch_known
+    from harness.models import TEACHERS, rednet_width_problem, teacher_arch_known
 
     if config.dataset.name not in DATASETS:
         raise StudyError(
@@ -259,6 +261,11 @@ def _check(config: TrialConfig, *, where: str) -> None:
             raise StudyError(
                 f"{where}teachers.{name}.arch: unknown teacher architecture {teacher.arch!r}; "
                 f"known: {', '.join(TEACHERS.names())}, timm:<model name>"
+            )
+        problem = teacher.arch == "rednet" and rednet_width_problem(teacher.width)
+        if problem:
+            raise StudyError(
+                f"{where}teachers.{name}.width: {problem}; use 8, 16 or a multiple of 32"
             )
     declared = ", ".join(config.teachers) or "(none declared)"
     distill = config.distill

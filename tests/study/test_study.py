@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import StudyError
+from harness.models import rednet_width_problem
 from harness.study import config_hash, load_study, study_from_dict
 from tests.conftest import tiny_dict, write_study
 
@@ -12,8 +13,11 @@ def test_grid_expands_to_configurations_times_seeds():
     assert [c.config.distill.teachers for c in study.configs] == [(), ("conv",), ("conv", "inv")]
     trials = study.trials()
     assert len(trials) == 3 * 2
-    assert [(t.config_hash, t.seed) for t in trials[:2]] == [
+    # Seeds outermost: every configuration's first seed comes before any second seed.
+    assert [(t.config_hash, t.seed) for t in trials[:4]] == [
         (study.configs[0].config_hash, 0),
+        (study.configs[1].config_hash, 0),
+        (study.configs[2].config_hash, 0),
         (study.configs[0].config_hash, 1),
     ]
 
@@ -121,6 +125,15 @@ def test_hard_distillation_ignores_temperature():
     )
     losses = sorted(c.config.distill.loss for c in study.configs)
     assert losses == ["hard", "soft", "soft"]
+
+
+def test_rednet_width_that_cannot_be_built_is_a_study_error():
+    bad = tiny_dict()
+    bad["teachers"]["inv"]["width"] = 24
+    with pytest.raises(StudyError, match=r"teachers\.inv\.width: 24 gives involutions .* use 8, 16"):
+        study_from_dict(bad)
+    for width in (8, 16, 32, 64):
+        assert rednet_width_problem(width) is None
 
 
 def test_one_teachers_shared_token_is_its_own_token():
