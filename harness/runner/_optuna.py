@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.runner._context import pid_alive
 from harness.runner._defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
-from harness.store import Store, engine_kwargs
+from harness.store import Store, engine_kwargs, is_sqlite, serialize_sqlite_writes
 from harness.study import Study, TrialConfig, TrialSpec
 
 CONFIG_ATTR = "libkd_config"
@@ -28,13 +28,16 @@ def optuna_storage(
     url: str, *, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS, max_retry: int = 1
 ) -> RDBStorage:
     """Relational storage with heartbeats: a trial whose worker died is failed and re-queued."""
-    return RDBStorage(
+    storage = RDBStorage(
         url,
         engine_kwargs=engine_kwargs(url),
         heartbeat_interval=heartbeat,
         grace_period=grace,
         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
     )
+    if is_sqlite(url):
+        serialize_sqlite_writes(storage.engine)
+    return storage
 
 
 def directions(study: Study) -> list[str]:

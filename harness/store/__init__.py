@@ -9,6 +9,7 @@ from harness.store._engine import (
     redact,
     resolve_cache_dir,
     resolve_storage,
+    serialize_sqlite_writes,
 )
 from harness.store._models import ArtifactRow, Base, EpochRow, RunArtifactRow, RunRow
 from harness.store._store import Store, utcnow
@@ -28,5 +29,6 @@ __all__ = [
     "redact",
     "resolve_cache_dir",
     "resolve_storage",
+    "serialize_sqlite_writes",
     "utcnow",
 ]

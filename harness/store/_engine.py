@@ -64,16 +64,33 @@ def engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2}
 
 
+def serialize_sqlite_writes(engine: Engine) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for every transaction of a SQLite engine.
+
+    Python's sqlite3 only opens a transaction at the first write, so a read-then-write such as
+    Optuna's "take this trial if it is still waiting" reads outside any transaction and two
+    workers can both take the same trial. BEGIN IMMEDIATE takes the write lock first: the
+    read and the write are one atomic step and the second worker sees the trial taken.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(connection, _record) -> None:  # noqa: ANN001
+        connection.isolation_level = None  # transactions are begun below, not by sqlite3
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the hooks would skip them
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url, **engine_kwargs(url))
     if is_sqlite(url):
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection, _record) -> None:  # noqa: ANN001
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
+        serialize_sqlite_writes(engine)
     return engine

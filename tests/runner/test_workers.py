@@ -17,7 +17,8 @@ from harness.analysis import load_epochs, load_runs
 from harness.runner import load_optuna_study
 from harness.runner._run import RunnerSettings
 from harness.runner._workers import prepare, run_local_workers, worker_command
-from harness.store import Store, redact
+from harness.runner._optuna import optuna_storage
+from harness.store import Store, make_engine, redact
 from harness.study import load_study
 from tests.conftest import tiny_dict, write_study
 
@@ -133,3 +134,27 @@ def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir):
 def test_passwords_never_shown():
     url = "postgresql+psycopg://alice:s3cret@db.example:5432/libkd"
     assert "s3cret" not in redact(url) and "alice" in redact(url)
+
+
+def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path, monkeypatch):
+    """Optuna takes a waiting trial by reading its state and then writing RUNNING; on SQLite
+    both must happen under one lock or two workers take the same trial."""
+    from sqlalchemy.exc import OperationalError
+
+    from harness.store import _engine
+
+    monkeypatch.setattr(_engine, "SQLITE_BUSY_MS", 200)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    first, second = make_engine(url), make_engine(url)
+    with first.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    with first.begin() as reader:
+        assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+        with pytest.raises(OperationalError, match="locked"), second.begin() as writer:
+            writer.exec_driver_sql("INSERT INTO t VALUES (1)")
+    with second.begin() as writer:  # the reader is done: the writer goes through
+        writer.exec_driver_sql("INSERT INTO t VALUES (1)")
+    storage = optuna_storage(url)
+    assert storage.engine.dialect.name == "sqlite"
+    with storage.engine.connect() as connection:  # Optuna's own engine has the same hooks
+        assert connection.connection.driver_connection.isolation_level is None
