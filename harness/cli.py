@@ -166,6 +166,7 @@ def _run(loaded, *, url, cache, device, n_trials, timeout, retry, workers, setti
             device=device,
             workers=workers,
             max_trials=n_trials,
+            timeout=timeout,
             retry=retry,
             settings=settings,
         )
@@ -205,6 +206,9 @@ def worker(
     cache_dir: CacheDirOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop starting trials after this many seconds.")
+    ] = None,
     heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
     grace: GraceOpt = GRACE_SECONDS,
     max_retry: MaxRetryOpt = 1,
@@ -220,6 +224,7 @@ def worker(
         cache_dir=resolve_cache_dir(cache_dir),
         device=device,
         max_trials=max_trials,
+        timeout=timeout,
         settings=RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry),
     )
     typer.echo(f"worker done: {summary.ran} trial(s) run; {summary.complete} complete in study")

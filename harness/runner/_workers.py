@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -40,6 +41,7 @@ def run_worker(
     cache_dir: Path,
     device: str = "auto",
     max_trials: int | None = None,
+    timeout: float | None = None,
     settings: RunnerSettings | None = None,
 ) -> RunSummary:
     """Work off a study given by file (queued if needed) or by name (already queued)."""
@@ -53,6 +55,7 @@ def run_worker(
         cache_dir=cache_dir,
         device=device,
         max_trials=max_trials,
+        timeout=timeout,
         enqueue=False,
         settings=settings,
     )
@@ -103,18 +106,27 @@ def run_local_workers(
     device: str,
     workers: int,
     max_trials: int | None = None,
+    timeout: float | None = None,
     retry: bool = False,
     settings: RunnerSettings | None = None,
 ) -> RunSummary:
-    """Start `workers` processes on this machine and wait for them all."""
+    """Start `workers` processes on this machine and wait for them all.
+
+    `max_trials` bounds the trials of all workers together; `timeout` (seconds from now)
+    stops every worker from starting another trial.
+    """
     settings = settings or RunnerSettings()
     prepare(study, storage_url, retry=retry)
     before = complete_count(load_optuna_study(study.name, storage_url))
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
     threads = max(1, (os.cpu_count() or 1) // workers)
+    deadline = None if timeout is None else time.monotonic() + timeout
     processes = []
     for i in range(workers):
+        share = None if max_trials is None else max_trials // workers + (i < max_trials % workers)
+        if share == 0:
+            continue
         env = dict(os.environ)
         if cuda:
             env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
@@ -127,8 +139,10 @@ def run_local_workers(
             device="cuda" if cuda else device,
             settings=settings,
         )
-        if max_trials is not None:
-            command += ["--max-trials", str(max_trials)]
+        if share is not None:
+            command += ["--max-trials", str(share)]
+        if deadline is not None:
+            command += ["--timeout", str(max(0.0, deadline - time.monotonic()))]
         processes.append(subprocess.Popen(command, env=env))
     codes = [p.wait() for p in processes]
     if any(codes):

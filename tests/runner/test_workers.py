@@ -158,3 +158,10 @@ def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path, monke
     assert storage.engine.dialect.name == "sqlite"
     with storage.engine.connect() as connection:  # Optuna's own engine has the same hooks
         assert connection.connection.driver_connection.isolation_level is None
+
+
+def test_local_workers_share_the_trial_budget_and_the_deadline(tmp_path, storage_url, cache_dir):
+    study = load_study(write_study(tmp_path, tiny_dict(grid={"distill.teachers": [[]]})))
+    common = dict(storage_url=storage_url, cache_dir=cache_dir, device="cpu", workers=2)
+    assert run_local_workers(study, **common, timeout=0.0).complete == 0  # none may start
+    assert run_local_workers(study, **common, max_trials=1).complete == 1  # one in all
