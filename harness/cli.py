@@ -277,9 +277,7 @@ def report(
 def publish(
     study: Annotated[Path, typer.Argument(help="Study file.")],
     storage: StorageOpt = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Folder (default results/<study name>).")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder (default results/<study name>).")] = None,
     command: Annotated[
         str | None, typer.Option(help="The command that ran it (default: libkd run STUDY).")
     ] = None,

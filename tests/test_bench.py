@@ -4,7 +4,6 @@ import json
 import statistics
 
 import pytest
-
 from typer.testing import CliRunner
 
 from harness.bench import paired_ratio

@@ -112,4 +112,3 @@ def publish(
     report.write_text("\n".join(parts) + "\n")
     write_json(out_dir / "environment.json", environment)
     return report
-

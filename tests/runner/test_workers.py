@@ -15,9 +15,9 @@ from optuna.trial import TrialState
 
 from harness.analysis import load_epochs, load_runs
 from harness.runner import load_optuna_study
+from harness.runner._optuna import optuna_storage
 from harness.runner._run import RunnerSettings
 from harness.runner._workers import prepare, run_local_workers, worker_command
-from harness.runner._optuna import optuna_storage
 from harness.store import Store, make_engine, redact
 from harness.study import load_study
 from tests.conftest import tiny_dict, write_study

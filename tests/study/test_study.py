@@ -130,7 +130,9 @@ def test_hard_distillation_ignores_temperature():
 def test_rednet_width_that_cannot_be_built_is_a_study_error():
     bad = tiny_dict()
     bad["teachers"]["inv"]["width"] = 24
-    with pytest.raises(StudyError, match=r"teachers\.inv\.width: 24 gives involutions .* use 8, 16"):
+    with pytest.raises(
+        StudyError, match=r"teachers\.inv\.width: 24 gives involutions .* use 8, 16"
+    ):
         study_from_dict(bad)
     for width in (8, 16, 32, 64):
         assert rednet_width_problem(width) is None
@@ -145,9 +147,7 @@ def test_one_teachers_shared_token_is_its_own_token():
             }
         )
     )
-    modes = sorted(
-        (len(c.config.distill.teachers), c.config.student.tokens) for c in study.configs
-    )
+    modes = sorted((len(c.config.distill.teachers), c.config.student.tokens) for c in study.configs)
     assert modes == [(1, "per_teacher"), (2, "per_teacher"), (2, "shared")]
 
 
