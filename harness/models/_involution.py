@@ -7,6 +7,18 @@ from torch import nn
 from torch.nn import functional as F
 
 GROUP_CHANNELS = 16
+STAGE_MULTIPLIERS = (1, 2, 4)  # RedNet stage widths, in units of `width`
+
+
+def splits_into_groups(channels: int, group_channels: int = GROUP_CHANNELS) -> bool:
+    """Whether an involution over `channels` can share kernels in groups of `group_channels`
+    (fewer channels than one group make a single group)."""
+    return channels <= group_channels or channels % group_channels == 0
+
+
+def _mid_channels(channels: int) -> int:
+    """Channels of the involution inside a RedNet block (or stem) of `channels`."""
+    return max(16, channels // 2)
 
 
 class Involution2d(nn.Module):
@@ -27,7 +39,7 @@ class Involution2d(nn.Module):
         group_channels: int = GROUP_CHANNELS,
     ) -> None:
         super().__init__()
-        if channels % group_channels and channels > group_channels:
+        if not splits_into_groups(channels, group_channels):
             raise ValueError(
                 f"channels={channels} must be a multiple of group_channels={group_channels}"
             )
@@ -113,7 +125,7 @@ class RedBottleneck(nn.Module):
 
     def __init__(self, cin: int, cout: int, *, stride: int, kernel_size: int = 7) -> None:
         super().__init__()
-        mid = max(16, cout // 2)
+        mid = _mid_channels(cout)
         self.body = nn.Sequential(
             _conv_bn(cin, mid, 1),
             Involution2d(mid, kernel_size=kernel_size, stride=stride),
@@ -137,8 +149,8 @@ class RedBottleneck(nn.Module):
 def rednet_width_problem(width: int) -> str | None:
     """Why a RedNet of this width cannot be built (its involutions split channels into
     groups of 16), or None."""
-    involved = {max(16, width // 2), max(16, width), max(16, 2 * width)}  # stem and stage mids
-    if all(c <= GROUP_CHANNELS or c % GROUP_CHANNELS == 0 for c in involved):
+    # The stem's involution has the first stage's channels.
+    if all(splits_into_groups(_mid_channels(width * m)) for m in STAGE_MULTIPLIERS):
         return None
     return f"{width} gives involutions whose channels are not multiples of {GROUP_CHANNELS}"
 
@@ -148,10 +160,7 @@ class RedNet(nn.Module):
 
     def __init__(self, *, in_chans: int, num_classes: int, width: int, depth: int) -> None:
         super().__init__()
-        problem = rednet_width_problem(width)
-        if problem is not None:
-            raise ValueError(f"width {problem}")
-        stem_mid = max(16, width // 2)
+        stem_mid = _mid_channels(width)
         self.stem = nn.Sequential(
             _conv_bn(in_chans, stem_mid, 3),
             Involution2d(stem_mid, kernel_size=3),
@@ -161,7 +170,7 @@ class RedNet(nn.Module):
         )
         blocks: list[nn.Module] = []
         cin = width
-        for stage, cout in enumerate((width, 2 * width, 4 * width)):
+        for stage, cout in enumerate(width * m for m in STAGE_MULTIPLIERS):
             for i in range(depth):
                 stride = 2 if stage > 0 and i == 0 else 1
                 blocks.append(RedBottleneck(cin, cout, stride=stride))
