@@ -89,8 +89,10 @@ def bench(
         "studies/quickstart.yaml"
     ),
     batch_size: Annotated[list[int] | None, typer.Option(help="Batch size(s).")] = None,
-    windows: Annotated[int, typer.Option(help="Timed windows per mode.")] = 7,
-    steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 20,
+    windows: Annotated[
+        int, typer.Option(help="Timed rounds: one window per mode each, in alternating order.")
+    ] = 120,
+    steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 2,
 ) -> None:
     """Student throughput without KD, with cached and with online KD; cache build cost."""
     from harness.bench import render_bench, run_bench

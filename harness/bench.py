@@ -4,24 +4,33 @@ building the cache against raw teacher inference, its size on disk, and peak mem
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import resource
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness._precision import autocast, resolve_precision
+from harness._precision import resolve_precision
 from harness.cache import CacheSpec, build_or_load
-from harness.data import ViewSchedule, load_dataset
-from harness.distill import CachedTeachers, DistillationLoss, OnlineTeachers, image_spec
-from harness.distill._optim import make_optimizer
+from harness.data import Dataset, load_dataset
+from harness.distill import (
+    CachedTeachers,
+    DistillationLoss,
+    OnlineTeachers,
+    StudentStep,
+    TeacherSource,
+    image_spec,
+)
 from harness.errors import LibKDError
-from harness.models import build_student, build_teacher, train_step_flops
+from harness.models import build_teacher, train_step_flops
 from harness.runner import environment, resolve_device
 from harness.study import TrialConfig, load_study
 
@@ -47,53 +56,42 @@ def _sync(device: torch.device) -> None:
 def _step_fn(
     config: TrialConfig,
     teachers: tuple[str, ...],
-    source,
-    data,
-    batch_size,
-    device,
+    source: TeacherSource | None,
+    data: Dataset,
+    batch_size: int,
+    device: torch.device,
     *,
-    tokens: tuple[str, ...] | None = None,
-):
-    """One training step of a fresh student distilling from `teachers` (none: plain ViT).
+    labels_only: bool = False,
+) -> Callable[[], None]:
+    """One training step of a fresh student distilling from `teachers` (none: plain ViT),
+    run by the training loop's own StudentStep on random batches.
 
-    `tokens` gives the student distillation tokens without distilling into them: the same
-    network as the distilled student, trained on labels only.
+    `labels_only`: the very network of the distilled student, distillation tokens included,
+    trained on labels alone; what a distillation step would cost if teachers cost nothing.
     """
-    distill = config.distill.model_copy(update={"teachers": teachers})
-    tokens = teachers if tokens is None else tokens
-    student_config = (
-        config.student if tokens else config.student.model_copy(update={"tokens": "none"})
+    trial = config.model_copy(
+        update={
+            "distill": config.distill.model_copy(update={"teachers": teachers}),
+            "train": config.train.model_copy(update={"batch_size": batch_size}),
+        }
     )
-    torch.manual_seed(0)
-    model = (
-        build_student(
-            student_config, config.distill.model_copy(update={"teachers": tokens}), image_spec(data)
+    train_step = StudentStep.build(config=trial, seed=0, data=data, teachers=source, device=device)
+    if labels_only:
+        train_step = replace(
+            train_step,
+            teachers=None,
+            criterion=DistillationLoss(
+                distill=trial.distill.model_copy(update={"teachers": ()}),
+                shared=False,
+                label_smoothing=trial.train.label_smoothing,
+            ),
         )
-        .to(device)
-        .train()
-    )
-    optimizer, _ = make_optimizer(model, config.train, steps_per_epoch=100)
-    criterion = DistillationLoss(
-        distill=distill, shared=student_config.tokens == "shared", label_smoothing=0.0
-    )
-    precision = resolve_precision(config.train.precision, device)
-    schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
     n = len(data.train_y)
     generator = torch.Generator().manual_seed(0)
-    state = {"epoch": 0}
+    epochs = itertools.count()  # a new epoch each step: every view of the cache gets read
 
     def step() -> None:
-        indices = torch.randint(n, (batch_size,), generator=generator).to(device)
-        views = schedule.views_for(state["epoch"], indices)
-        state["epoch"] += 1
-        images = data.normalize(schedule.images(data.train_x, indices, views))
-        logits = source.logits(indices, views, images) if source is not None else {}
-        with autocast(precision, device):
-            output = model.forward_heads(images)
-        terms = criterion(output, data.train_y[indices], logits)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizer.step()
+        train_step(next(epochs), torch.randint(n, (batch_size,), generator=generator).to(device))
 
     return step
 
@@ -124,11 +122,21 @@ def _time_windows(
     return rates
 
 
-def paired_ratio(rates: dict[str, list[float]], mode: str, reference: str) -> dict[str, float]:
-    """Median and range over rounds of mode/reference throughput within the same round:
-    a slow spell of the machine hits both sides of each ratio."""
+def paired_ratio(rates: dict[str, list[float]], mode: str, reference: str) -> dict[str, Any]:
+    """Median, its 95% confidence interval and the range over rounds of mode/reference
+    throughput within the same round: a slow spell of the machine hits both sides of each
+    ratio. The interval is distribution-free (order statistics of Binomial(n, 1/2))."""
     ratios = sorted(a / b for a, b in zip(rates[mode], rates[reference], strict=True))
-    return {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]}
+    n = len(ratios)
+    spread = 1.96 * math.sqrt(n)
+    low = max(0, math.floor((n - spread) / 2) - 1)
+    high = min(n - 1, math.ceil(1 + (n + spread) / 2) - 1)
+    return {
+        "median": statistics.median(ratios),
+        "ci95": [ratios[low], ratios[high]],
+        "min": ratios[0],
+        "max": ratios[-1],
+    }
 
 
 @torch.no_grad()
@@ -220,7 +228,9 @@ def run_bench(
     for batch_size in batch_sizes:
         modes = {
             "plain": _step_fn(config, (), None, data, batch_size, dev),
-            "plain_2_tokens": _step_fn(config, (), None, data, batch_size, dev, tokens=names),
+            "plain_2_tokens": _step_fn(
+                config, names, None, data, batch_size, dev, labels_only=True
+            ),
             "cached_1": _step_fn(
                 config,
                 names[:1],
@@ -319,13 +329,20 @@ def render_bench(report: dict[str, Any]) -> None:
             table.add_row(mode, f"{rate:.1f}", f"{rate / plain:.3f}")
         console.print(table)
         ratios = Table(title="throughput ratios, paired within each round")
-        for column in ("ratio", "median", "min", "max"):
+        for column in ("ratio", "median", "95% CI", "min", "max"):
             ratios.add_column(column, justify="left" if column == "ratio" else "right")
         for name, value in result["ratios"].items():
             if isinstance(value, dict):
-                ratios.add_row(name, *(f"{value[k]:.3f}" for k in ("median", "min", "max")))
+                low, high = value["ci95"]
+                ratios.add_row(
+                    name,
+                    f"{value['median']:.3f}",
+                    f"[{low:.3f}, {high:.3f}]",
+                    f"{value['min']:.3f}",
+                    f"{value['max']:.3f}",
+                )
             else:  # computed from separately timed parts
-                ratios.add_row(name, f"{value:.3f}", "-", "-")
+                ratios.add_row(name, f"{value:.3f}", "-", "-", "-")
         console.print(ratios)
         step = result["student_step"]
         fraction = step["fraction_of_bf16_peak"]

@@ -49,7 +49,9 @@ def test_bench_writes_every_mode_and_ratio(tmp_path):
         "cached_over_online",
         "cached_over_plain_same_tokens",
     ):
-        assert 0 < ratios[name]["min"] <= ratios[name]["median"] <= ratios[name]["max"]
+        low, high = ratios[name]["ci95"]
+        assert 0 < ratios[name]["min"] <= low <= ratios[name]["median"] <= high
+        assert high <= ratios[name]["max"]
     windows = run["windows"]
     per_round = [a / b for a, b in zip(windows["cached_2"], windows["online_2"], strict=True)]
     assert ratios["cached_over_online"]["median"] == pytest.approx(statistics.median(per_round))
@@ -61,4 +63,17 @@ def test_bench_writes_every_mode_and_ratio(tmp_path):
 
 def test_paired_ratio_compares_windows_of_the_same_round():
     rates = {"a": [2.0, 4.0, 6.0], "b": [1.0, 1.0, 3.0]}
-    assert paired_ratio(rates, "a", "b") == {"median": 2.0, "min": 2.0, "max": 4.0}
+    assert paired_ratio(rates, "a", "b") == {
+        "median": 2.0,
+        "ci95": [2.0, 4.0],  # three rounds: the interval is the whole range
+        "min": 2.0,
+        "max": 4.0,
+    }
+
+
+def test_paired_ratio_interval_is_the_order_statistics_of_the_median():
+    # 100 rounds: ranks 40 and 61 of the sorted ratios (binomial 95% interval of the median).
+    rates = {"a": [float(i) for i in range(1, 101)], "b": [1.0] * 100}
+    ratio = paired_ratio(rates, "a", "b")
+    assert ratio["median"] == 50.5
+    assert ratio["ci95"] == [40.0, 61.0]

@@ -7,6 +7,7 @@ from harness.distill._teachers import TeacherArtifact, obtain_teacher, teacher_k
 from harness.distill._train import (
     EpochReport,
     StudentResult,
+    StudentStep,
     evaluate,
     image_spec,
     train_student,
@@ -18,6 +19,7 @@ __all__ = [
     "EpochReport",
     "OnlineTeachers",
     "StudentResult",
+    "StudentStep",
     "TeacherArtifact",
     "TeacherSource",
     "agreement",

@@ -16,7 +16,7 @@ from harness.distill._loss import DistillationLoss
 from harness.distill._optim import batches, make_optimizer
 from harness.distill._sources import TeacherSource
 from harness.errors import TrialError
-from harness.models import DistilledViT, ImageSpec, build_student
+from harness.models import DistilledViT, ImageSpec, StudentOutput, build_student
 from harness.study import TrialConfig
 
 
@@ -69,6 +69,71 @@ def evaluate(
     return metrics
 
 
+@dataclass
+class StudentStep:
+    """One optimisation step of a student, exactly as training runs it: views, teacher
+    logits, forward, named loss terms, backward, clipping, optimiser and schedule.
+    `libkd bench` times this very object, so its numbers are the training loop's."""
+
+    model: DistilledViT
+    forward: Callable[[torch.Tensor], StudentOutput]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: DistillationLoss
+    schedule: ViewSchedule
+    data: Dataset
+    teachers: TeacherSource | None
+    precision: str
+    grad_clip: float | None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        config: TrialConfig,
+        seed: int,
+        data: Dataset,
+        teachers: TeacherSource | None,
+        device: torch.device,
+    ) -> StudentStep:
+        torch.manual_seed(seed)
+        model = build_student(config.student, config.distill, image_spec(data)).to(device)
+        recipe = config.train
+        steps = math.ceil(len(data.train_y) / recipe.batch_size)
+        optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch=steps)
+        return cls(
+            model=model,
+            forward=torch.compile(model.forward_heads) if recipe.compile else model.forward_heads,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            criterion=DistillationLoss(
+                distill=config.distill,
+                shared=config.student.tokens == "shared",
+                label_smoothing=recipe.label_smoothing,
+            ),
+            schedule=ViewSchedule(policy=config.augment, views=config.cache.views),
+            data=data,
+            teachers=teachers,
+            precision=resolve_precision(recipe.precision, device),
+            grad_clip=recipe.grad_clip,
+        )
+
+    def __call__(self, epoch: int, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        views = self.schedule.views_for(epoch, indices)
+        images = self.data.normalize(self.schedule.images(self.data.train_x, indices, views))
+        teacher_logits = self.teachers.logits(indices, views, images) if self.teachers else {}
+        with autocast(self.precision, images.device):
+            output = self.forward(images)
+        terms = self.criterion(output, self.data.train_y[indices], teacher_logits)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return terms
+
+
 def train_student(
     *,
     config: TrialConfig,
@@ -79,21 +144,11 @@ def train_student(
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> StudentResult:
     """Train a ViT student on `data` (already on `device`), distilling from `teachers`."""
-    torch.manual_seed(seed)
-    model = build_student(config.student, config.distill, image_spec(data)).to(device)
-    recipe = config.train
-    n = len(data.train_y)
-    steps = math.ceil(n / recipe.batch_size)
-    optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch=steps)
-    criterion = DistillationLoss(
-        distill=config.distill,
-        shared=config.student.tokens == "shared",
-        label_smoothing=recipe.label_smoothing,
+    train_step = StudentStep.build(
+        config=config, seed=seed, data=data, teachers=teachers, device=device
     )
-    schedule = ViewSchedule(policy=config.augment, views=config.cache.views)
+    model, recipe, n = train_step.model, config.train, len(data.train_y)
     generator = torch.Generator().manual_seed(seed)
-    precision = resolve_precision(recipe.precision, device)
-    forward = torch.compile(model.forward_heads) if recipe.compile else model.forward_heads
     result = StudentResult(model=model)
     for epoch in range(recipe.epochs):
         start = time.perf_counter()
@@ -103,18 +158,7 @@ def train_student(
             batches(n, recipe.batch_size, generator=generator, device=device)
         ):
             step_start = time.perf_counter()
-            views = schedule.views_for(epoch, indices)
-            images = data.normalize(schedule.images(data.train_x, indices, views))
-            teacher_logits = teachers.logits(indices, views, images) if teachers else {}
-            with autocast(precision, device):
-                output = forward(images)
-            terms = criterion(output, data.train_y[indices], teacher_logits)
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            if recipe.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            terms = train_step(epoch, indices)
             # Loss terms stay on the device until the epoch ends: no per-step synchronisation.
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach().float() * len(indices)
@@ -129,11 +173,11 @@ def train_student(
             raise TrialError(f"training loss became {metrics['train/loss']} in epoch {epoch}")
         eval_start = time.perf_counter()
         if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == recipe.epochs:
-            metrics.update(evaluate(model, data, precision=precision))
+            metrics.update(evaluate(model, data, precision=train_step.precision))
         eval_seconds = time.perf_counter() - eval_start
         metrics.update(
             {
-                "lr": optimizer.param_groups[0]["lr"],
+                "lr": train_step.optimizer.param_groups[0]["lr"],
                 "epoch_seconds": train_seconds,
                 "samples_per_second": n / train_seconds,
             }
