@@ -91,8 +91,8 @@ def bench(
     batch_size: Annotated[list[int] | None, typer.Option(help="Batch size(s).")] = None,
     windows: Annotated[
         int, typer.Option(help="Timed rounds: one window per mode each, in alternating order.")
-    ] = 120,
-    steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 2,
+    ] = 300,
+    steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 1,
 ) -> None:
     """Student throughput without KD, with cached and with online KD; cache build cost."""
     from harness.bench import render_bench, run_bench

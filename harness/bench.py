@@ -179,8 +179,8 @@ def run_bench(
     study_file: Path,
     device: str = "auto",
     batch_sizes: list[int],
-    windows: int = 7,
-    steps: int = 20,
+    windows: int = 300,
+    steps: int = 1,
     out: Path | None = None,
 ) -> dict[str, Any]:
     config = _bench_config(load_study(study_file), study_file)
@@ -279,6 +279,8 @@ def run_bench(
             "ratios": {
                 "cached_over_plain": paired_ratio(rates, "cached_2", "plain"),
                 "cached_over_plain_same_tokens": paired_ratio(rates, "cached_2", "plain_2_tokens"),
+                # What the two distillation tokens cost with no teacher at all.
+                "tokens_over_plain": paired_ratio(rates, "plain_2_tokens", "plain"),
                 "cached_1_over_plain": paired_ratio(rates, "cached_1", "plain"),
                 "online_over_plain": paired_ratio(rates, "online_2", "plain"),
                 "cached_over_online": paired_ratio(rates, "cached_2", "online_2"),

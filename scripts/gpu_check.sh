@@ -13,6 +13,6 @@ start=$(date +%s)
     echo "install: $(( $(date +%s) - start )) s"
 } > "$OUT/setup.log" 2>&1
 .venv/bin/python -m pytest -m gpu -v tests/test_gpu.py 2>&1 | tee "$OUT/gpu-tests.log"
-.venv/bin/libkd bench --device cuda --batch-size 256 --batch-size 512 --batch-size 1024 \
+.venv/bin/libkd bench --device cuda --batch-size 256 --batch-size 512 --batch-size 1024 --windows 60 --steps 5 \
     --study studies/cifar_bench.yaml --out "$OUT/bench-gpu.json" 2>&1 | tee "$OUT/bench-gpu.log"
 echo "total: $(( $(date +%s) - start )) s" | tee -a "$OUT/setup.log"

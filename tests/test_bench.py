@@ -48,6 +48,7 @@ def test_bench_writes_every_mode_and_ratio(tmp_path):
         "online_over_plain",
         "cached_over_online",
         "cached_over_plain_same_tokens",
+        "tokens_over_plain",
     ):
         low, high = ratios[name]["ci95"]
         assert 0 < ratios[name]["min"] <= low <= ratios[name]["median"] <= high
