@@ -47,13 +47,13 @@ def factor_comparison(runs: pl.DataFrame, factor: str, *, metric: str = "top1") 
     """x = the factor's levels; one series per combination of the other factors."""
     done = runs.filter(pl.col("status") == "complete")
     others = [c for c in factor_columns(done) if c != factor]
-    levels = list(dict.fromkeys(done[factor].to_list()))
+    levels = list(dict.fromkeys(done[factor].drop_nulls().to_list()))  # runs it applies to
     if _numeric(levels):
         levels.sort(key=float)
     series = []
     groups = done.partition_by(others, maintain_order=True) if others else [done]
     for group in groups:
-        name = ", ".join(f"{c[2:]}={group[c][0]}" for c in others) or metric
+        name = ", ".join(f"{c[2:]}={_level(group[c][0])}" for c in others) or metric
         x, means, lows, highs, px, py = [], [], [], [], [], []
         for level in levels:
             values = group.filter(pl.col(factor) == level)[metric].drop_nulls().to_list()
@@ -68,6 +68,10 @@ def factor_comparison(runs: pl.DataFrame, factor: str, *, metric: str = "top1") 
             py.extend(values)
         series.append(Series(name, x, means, lows, highs, px, py))
     return FactorData(factor[2:], series)
+
+
+def _level(value: str | None) -> str:
+    return "n/a" if value is None else value  # a factor the configuration does not have
 
 
 def temperature_factors(runs: pl.DataFrame) -> list[str]:

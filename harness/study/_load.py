@@ -160,7 +160,22 @@ def _resolve(base: dict[str, Any], factors: dict[str, Any], *, where: str) -> Tr
         raise StudyError(where + describe(exc, TrialConfig)) from None
     _check(config, where=where)
     config = canonical(config)
-    return TrialSpec(config, -1, config_hash(config), factors)
+    return TrialSpec(config, -1, config_hash(config), _as_run(config, factors))
+
+
+def _as_run(config: TrialConfig, factors: dict[str, Any]) -> dict[str, Any]:
+    """The factors that the canonical configuration still has as the grid set them. The
+    rest cannot matter and would mislabel it: the plain ViT of a grid over token modes has
+    no tokens, hard distillation no temperature."""
+    dumped = config.model_dump(mode="json")
+    kept = {}
+    for dotted, value in factors.items():
+        node: Any = dumped
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node == value:
+            kept[dotted] = value
+    return kept
 
 
 def resolve_point(study: Study, factors: dict[str, Any]) -> TrialSpec:

@@ -53,6 +53,25 @@ def test_numeric_levels_sort_numerically():
     assert data.series[-1].x == ["1.0", "4.0"]
 
 
+def test_a_factor_a_configuration_lacks_is_no_level_of_it():
+    # The plain ViT has no temperature (its factor is null): not a point on the temperature
+    # axis, and a series of its own when teachers are compared.
+    runs = _runs().with_columns(
+        pl.when(pl.col("f:distill.teachers") == "none")
+        .then(None)
+        .otherwise(pl.col("f:distill.temperature"))
+        .alias("f:distill.temperature")
+    )
+    by_temperature = factor_comparison(runs, "f:distill.temperature")
+    assert [s.x for s in by_temperature.series if s.x] == [["1.0", "4.0"]]
+    by_teachers = {s.name: s.x for s in factor_comparison(runs, "f:distill.teachers").series}
+    assert by_teachers == {
+        "distill.temperature=n/a": ["none"],
+        "distill.temperature=1.0": ["conv"],
+        "distill.temperature=4.0": ["conv"],
+    }
+
+
 def test_learning_curve_means_over_seeds_per_epoch():
     runs = _runs()
     epochs = pl.DataFrame(

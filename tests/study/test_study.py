@@ -163,3 +163,27 @@ def test_labels_use_the_shortest_unique_path_tails():
         }
     )
     assert label == "temperature.conv=3.142, weights.conv=1, teachers=conv+inv, enabled=False"
+
+
+def test_labels_name_the_configuration_as_it_runs():
+    # Factors that canonicalisation made moot leave the label: the plain ViT has no tokens
+    # and no temperature, hard KD no temperature.
+    study = study_from_dict(
+        tiny_dict(
+            grid={
+                "distill.teachers": [[], ["conv"]],
+                "student.tokens": ["shared", "per_teacher"],
+                "distill.temperature": [2.0],
+            }
+        )
+    )
+    assert [c.label for c in study.configs] == [
+        "teachers=none",
+        "teachers=conv, temperature=2",  # one teacher: shared and per-teacher are one token
+    ]
+    hard = study_from_dict(
+        tiny_dict(
+            distill={"teachers": ["conv"], "loss": "hard"}, grid={"distill.temperature": [4.0]}
+        )
+    )
+    assert hard.configs[0].label == "base"
