@@ -228,7 +228,8 @@ def canonical(config: TrialConfig) -> TrialConfig:
 
     Without teachers, the tokens, loss settings and cache cannot matter: a plain ViT.
     With teachers, only the teachers (and their temperatures and weights) in use remain;
-    hard distillation has no temperature; one teacher's shared token is its own token.
+    hard distillation has no temperature; one teacher's shared token is its own token;
+    online distillation (cache off) has no storage format.
     """
     distill = config.distill
     used = distill.teachers
@@ -252,9 +253,13 @@ def canonical(config: TrialConfig) -> TrialConfig:
     if len(used) == 1 and student.tokens == "shared":
         # The ensemble of one teacher is that teacher: the same loss on the same one token.
         student = student.model_copy(update={"tokens": "per_teacher"})
+    cache = config.cache
+    if not cache.enabled:
+        cache = type(cache)(enabled=False, views=cache.views, dir=cache.dir)
     return config.model_copy(
         update={
             "student": student,
+            "cache": cache,
             "teachers": {name: config.teachers[name] for name in used},
             "distill": distill.model_copy(update={"temperature": temperature, "weights": weights}),
         }

@@ -187,3 +187,12 @@ def test_labels_name_the_configuration_as_it_runs():
         )
     )
     assert hard.configs[0].label == "base"
+
+
+def test_online_distillation_ignores_the_cache_format():
+    # Cache off: the dtype and top-k of a cache that is never read cannot matter.
+    study = study_from_dict(
+        tiny_dict(grid={"cache.enabled": [True, False], "cache.dtype": ["float16", "float32"]})
+    )
+    formats = [(c.config.cache.enabled, c.config.cache.dtype) for c in study.configs]
+    assert formats == [(True, "float16"), (True, "float32"), (False, "float16")]
