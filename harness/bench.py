@@ -20,6 +20,7 @@ import torch
 
 from harness._precision import resolve_precision
 from harness.cache import CacheSpec, build_or_load
+from harness.config import TrialConfig
 from harness.data import Dataset, load_dataset
 from harness.distill import (
     CachedTeachers,
@@ -32,7 +33,7 @@ from harness.distill import (
 from harness.errors import LibKDError
 from harness.models import build_teacher, train_step_flops
 from harness.runner import environment, resolve_device
-from harness.study import TrialConfig, load_study
+from harness.study import load_study
 
 # Dense bf16 tensor-core peaks from NVIDIA's datasheets (half the "with sparsity" figures).
 BF16_PEAK_FLOPS = {"H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12, "A100": 312e12}
@@ -311,53 +312,3 @@ def run_bench(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
     return report
-
-
-def render_bench(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    from harness._console import console
-
-    for batch_size, result in report["batch_sizes"].items():
-        table = Table(
-            title=f"student training throughput, batch {batch_size} "
-            f"({report['environment']['device']}, median of {report['windows']})"
-        )
-        table.add_column("mode")
-        table.add_column("samples/s", justify="right")
-        table.add_column("vs plain", justify="right")
-        plain = result["samples_per_second"]["plain"]
-        for mode, rate in result["samples_per_second"].items():
-            table.add_row(mode, f"{rate:.1f}", f"{rate / plain:.3f}")
-        console.print(table)
-        ratios = Table(title="throughput ratios, paired within each round")
-        for column in ("ratio", "median", "95% CI", "min", "max"):
-            ratios.add_column(column, justify="left" if column == "ratio" else "right")
-        for name, value in result["ratios"].items():
-            if isinstance(value, dict):
-                low, high = value["ci95"]
-                ratios.add_row(
-                    name,
-                    f"{value['median']:.3f}",
-                    f"[{low:.3f}, {high:.3f}]",
-                    f"{value['min']:.3f}",
-                    f"{value['max']:.3f}",
-                )
-            else:  # computed from separately timed parts
-                ratios.add_row(name, f"{value:.3f}", "-", "-", "-")
-        console.print(ratios)
-        step = result["student_step"]
-        fraction = step["fraction_of_bf16_peak"]
-        console.print(
-            f"student step: {step['tflops_per_second']:.3f} TFLOP/s"
-            + ("" if fraction is None else f" = {fraction:.1%} of the bf16 peak")
-        )
-    for name, part in report["cache"].items():
-        console.print(
-            f"cache {name}: build {part['build_entries_per_second']:.0f} entries/s, raw teacher "
-            f"inference {part['raw_inference_samples_per_second']:.0f} samples/s, "
-            f"{part['bytes_per_sample']:.1f} bytes/sample on disk"
-        )
-    console.print(
-        f"peak memory: {report['peak_memory_mib']:.0f} MiB ({report['peak_memory_kind']})"
-    )

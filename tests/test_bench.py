@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from harness.bench import paired_ratio
 from harness.cli import app
-from tests.conftest import tiny_dict, write_study
+from tests.helpers import tiny_dict, write_study
 
 
 def test_bench_writes_every_mode_and_ratio(tmp_path):

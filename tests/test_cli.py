@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from tests.conftest import tiny_dict, write_study
+from tests.helpers import tiny_dict, write_study
 
 runner = CliRunner()
 

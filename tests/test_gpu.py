@@ -11,10 +11,10 @@ from harness.cache import CacheSpec, build_or_load
 from harness.data import ViewSchedule, load_dataset
 from harness.distill import CachedTeachers, DistillationLoss, OnlineTeachers, image_spec
 from harness.models import Involution2d, build_student, build_teacher
-from harness.runner import work
+from harness.runner import run_study
 from harness.store import Store
 from harness.study import study_from_dict
-from tests.conftest import tiny_dict
+from tests.helpers import tiny_dict
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -90,7 +90,7 @@ def test_cached_equals_online_on_gpu(tmp_path):
 def test_two_epoch_trial_end_to_end_on_cuda(tmp_path):
     study = study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv", "inv"]]}))
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    summary = work(study, storage_url=url, cache_dir=tmp_path / "cache", device="cuda")
+    summary = run_study(study, store=Store(url), cache_dir=tmp_path / "cache", device="cuda")
     assert summary.complete == 1
     [run] = Store(url).runs("tiny")
     assert run.device.startswith("cuda") and run.epochs_done == 2 and run.cache_status == "built"

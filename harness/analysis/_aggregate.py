@@ -5,26 +5,37 @@ from __future__ import annotations
 import math
 
 import polars as pl
-from scipy import stats
 
-from harness.analysis._load import factor_columns
+from harness.analysis._load import complete_runs, factor_columns
+from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, VAL_TOP1
 
 CONFIDENCE = 0.95
-COST_COLUMNS = ("student/flops", "teachers/params", "teachers/flops", "student/compression")
 TIME_COLUMNS = (
     "teacher_seconds",
     "cache_seconds",
     "train_seconds",
     "eval_seconds",
-    "samples_per_second",
+    SAMPLES_PER_SECOND,
 )
+
+
+def _t_quantile(p: float, df: int) -> float:
+    from scipy import stats  # imported when an interval is computed, not with the package
+
+    return float(stats.t.ppf(p, df))
+
+
+def _t_two_sided_p(t_stat: float, df: int) -> float:
+    from scipy import stats
+
+    return float(2 * stats.t.sf(abs(t_stat), df))
 
 
 def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, float | None]:
     """Two-sided 95% Student-t confidence interval of a mean; None with fewer than 2 values."""
     if n < 2 or std is None or math.isnan(std):
         return None, None
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+    half = _t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
     return mean - half, mean + half
 
 
@@ -57,12 +68,12 @@ def aggregate(
     """Per configuration over its complete runs: n, mean, std, 95% CI of `metric` (the last
     epoch), the same for the best epoch when `epochs` is given, and for every cost (seconds
     of teachers, cache, training, evaluation; samples/s): mean, `<cost>_std` and its CI."""
-    done = runs.filter(pl.col("status") == "complete")
+    done = complete_runs(runs)
     if done.is_empty():
         return pl.DataFrame()
     if epochs is not None and not epochs.is_empty():
         best = (
-            epochs.filter(pl.col("name") == "val/top1")
+            epochs.filter(pl.col("name") == VAL_TOP1)
             .group_by("run_id")
             .agg(pl.col("value").max().alias("best_top1"))
         )
@@ -80,7 +91,7 @@ def aggregate(
         *[pl.col(c).mean() for c in TIME_COLUMNS],
         *[pl.col(c).std().alias(f"{c}_std") for c in TIME_COLUMNS],
         pl.col("student_params").first(),
-        *[pl.col(c).mean().alias(c.replace("/", "_")) for c in COST_COLUMNS if c in done.columns],
+        *[pl.col(c).mean().alias(c.replace("/", "_")) for c in SIZE_METRICS if c in done.columns],
     )
     table = _with_interval(table, "")
     for c in TIME_COLUMNS:
@@ -103,7 +114,7 @@ def paired_deltas(
 ) -> pl.DataFrame:
     """Each configuration minus the baseline, paired by seed over the seeds both have;
     mean delta, std, 95% CI and the two-sided paired t-test p-value."""
-    done = runs.filter(pl.col("status") == "complete")
+    done = complete_runs(runs)
     baseline = baseline or default_baseline(done)
     if baseline is None or done.is_empty():
         return pl.DataFrame()
@@ -124,7 +135,7 @@ def paired_deltas(
             p_values.append(None)
         else:
             t_stat = mean / (std / math.sqrt(n))
-            p_values.append(float(2 * stats.t.sf(abs(t_stat), n - 1)))
+            p_values.append(_t_two_sided_p(t_stat, n - 1))
     return table.with_columns(pl.Series("p_value", p_values, dtype=pl.Float64)).rename(
         {
             "mean": "delta_mean",

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from typing import Any
 
 import polars as pl
 from sqlalchemy import select
 
+from harness.metrics import (
+    COST_TOTAL_SECONDS,
+    DIAG_PREFIX,
+    SAMPLES_PER_SECOND,
+    SIZE_METRICS,
+    VAL_LOSS,
+    VAL_TOP1_CLS,
+)
+from harness.status import RunStatus
 from harness.store import EpochRow, RunRow, Store
 
 RUN_COLUMNS = (
@@ -32,16 +42,7 @@ RUN_COLUMNS = (
     "started_at",
     "finished_at",
 )
-EXTRA_METRICS = (
-    "val/top1_cls",
-    "val/loss",
-    "samples_per_second",
-    "cost/total_seconds",
-    "student/flops",
-    "teachers/params",
-    "teachers/flops",
-    "student/compression",
-)
+EXTRA_METRICS = (VAL_TOP1_CLS, VAL_LOSS, SAMPLES_PER_SECOND, COST_TOTAL_SECONDS, *SIZE_METRICS)
 
 
 def _factor_value(value: Any) -> str:
@@ -52,24 +53,29 @@ def _factor_value(value: Any) -> str:
     return str(value)
 
 
+def _plain(value: Any) -> Any:
+    """Enum members (run and cache statuses) as their stored text."""
+    return value.value if isinstance(value, Enum) else value
+
+
 def load_runs(store: Store, study: str) -> pl.DataFrame:
     """One row per run; each grid factor becomes a string column `f:<path>`."""
     rows = []
     factor_names: list[str] = []
     for run in store.runs(study):
-        row = {name: getattr(run, name) for name in RUN_COLUMNS}
+        row = {name: _plain(getattr(run, name)) for name in RUN_COLUMNS}
         for path, value in run.factors.items():
             if f"f:{path}" not in factor_names:
                 factor_names.append(f"f:{path}")
             row[f"f:{path}"] = _factor_value(value)
         for name in EXTRA_METRICS:
             row[name] = run.metrics.get(name)
-        row.update({k: v for k, v in run.metrics.items() if k.startswith("diag/")})
+        row.update({k: v for k, v in run.metrics.items() if k.startswith(DIAG_PREFIX)})
         row["teachers"] = "+".join(run.config["distill"]["teachers"]) or "none"
         rows.append(row)
     if not rows:
         return pl.DataFrame(schema={name: pl.Utf8 for name in RUN_COLUMNS})
-    diagnostics = sorted({k for row in rows for k in row if k.startswith("diag/")})
+    diagnostics = sorted({k for row in rows for k in row if k.startswith(DIAG_PREFIX)})
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return frame.with_columns(
         [pl.col(name).cast(pl.Utf8) for name in factor_names]
@@ -109,3 +115,8 @@ def load_epochs(store: Store, study: str) -> pl.DataFrame:
 
 def factor_columns(runs: pl.DataFrame) -> list[str]:
     return [c for c in runs.columns if c.startswith("f:")]
+
+
+def complete_runs(runs: pl.DataFrame) -> pl.DataFrame:
+    """The runs that finished (the ones every aggregate and figure is made of)."""
+    return runs.filter(pl.col("status") == RunStatus.COMPLETE.value)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import polars as pl
 
-from harness.runner import load_optuna_study
+from harness.store import FACTORS_ATTR, STUDY_FILE_ATTR, Store, load_optuna_study, optuna_storage
 
 
-def pareto_trials(study: str, storage_url: str) -> pl.DataFrame:
+def pareto_trials(store: Store, study: str) -> pl.DataFrame:
     """One row per Pareto-optimal trial: its number, objective values and parameters.
 
     Empty for single-objective studies, where `libkd report` ranks configurations instead.
     """
-    opened = load_optuna_study(study, storage_url)
+    opened = load_optuna_study(study, optuna_storage(store.url))
     if len(opened.directions) < 2:
         return pl.DataFrame()
-    file = opened.user_attrs.get("libkd_study_file", {})
+    file = opened.user_attrs.get(STUDY_FILE_ATTR, {})
     names = [o["metric"] for o in file.get("objectives", [])] or [
         f"objective_{i}" for i in range(len(opened.directions))
     ]
@@ -24,6 +24,6 @@ def pareto_trials(study: str, storage_url: str) -> pl.DataFrame:
         row = {"trial": trial.number, **dict(zip(names, trial.values))}
         row.update({k: str(v) for k, v in trial.params.items()})
         if not trial.params:
-            row["configuration"] = str(trial.user_attrs.get("libkd_factors", {}))
+            row["configuration"] = str(trial.user_attrs.get(FACTORS_ATTR, {}))
         rows.append(row)
     return pl.DataFrame(rows)

@@ -9,9 +9,11 @@ from typing import Any
 import polars as pl
 
 from harness._atomic import write_json
-from harness.analysis._load import load_runs
+from harness.analysis._load import complete_runs, load_runs
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, report_frame
 from harness.errors import LibKDError
+from harness.metrics import AGREE_COMBINED_PREFIX, ATTENTION_DISTANCE_PREFIX
+from harness.status import RunStatus
 from harness.store import Store
 
 
@@ -35,13 +37,13 @@ def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
 def _diagnostics(runs: pl.DataFrame) -> pl.DataFrame:
     """Per configuration: mean over seeds of the agreement of the combined head with labels
     and each teacher, and the mean attention distance of the first and last layer."""
-    complete = runs.filter(pl.col("status") == "complete")
+    complete = complete_runs(runs)
     layers = sorted(
-        (c for c in complete.columns if c.startswith("diag/attention_distance/")),
+        (c for c in complete.columns if c.startswith(ATTENTION_DISTANCE_PREFIX)),
         key=lambda c: int(c.rsplit("/", 1)[-1]),
     )
-    agreement = sorted(c for c in complete.columns if c.startswith("diag/agree/combined/"))
-    columns = {c.removeprefix("diag/agree/combined/"): c for c in agreement}
+    agreement = sorted(c for c in complete.columns if c.startswith(AGREE_COMBINED_PREFIX))
+    columns = {c.removeprefix(AGREE_COMBINED_PREFIX): c for c in agreement}
     if layers:
         columns["attn_dist_first"] = layers[0]
         columns["attn_dist_last"] = layers[-1]
@@ -66,11 +68,10 @@ def _environment(runs: list, command: str) -> dict[str, Any]:
 
 
 def publish(
-    study: str, *, storage_url: str, out_dir: Path, command: str, description: str = ""
+    store: Store, study: str, *, out_dir: Path, command: str, description: str = ""
 ) -> Path:
     """Write `out_dir/report.md` and `out_dir/environment.json`; returns the report's path."""
-    store = Store(storage_url)
-    runs = [r for r in store.runs(study) if r.status == "complete"]
+    runs = [r for r in store.runs(study) if r.status == RunStatus.COMPLETE]
     if not runs:
         raise LibKDError(f"study {study!r} has no complete runs in this database; run it first")
     frame = report_frame(store, study)

@@ -1,8 +1,7 @@
-"""`libkd report`: the aggregate table with baseline deltas, in the terminal or as a file."""
+"""The report frame: one row per configuration, aggregated over seeds with baseline deltas,
+and its plain-text forms (markdown, one cell's text). Drawing it is the CLI's business."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import polars as pl
 
@@ -10,8 +9,6 @@ from harness.analysis._aggregate import aggregate, paired_deltas
 from harness.analysis._load import load_epochs, load_runs
 from harness.errors import LibKDError
 from harness.store import Store
-
-FORMATS = ("table", "csv", "parquet", "markdown", "json")
 
 
 def _resolve_baseline(runs: pl.DataFrame, prefix: str | None) -> str | None:
@@ -23,13 +20,22 @@ def _resolve_baseline(runs: pl.DataFrame, prefix: str | None) -> str | None:
     return matches["config_hash"][0]
 
 
-def report_frame(store: Store, study: str, *, baseline: str | None = None) -> pl.DataFrame:
+def report_frame(
+    store: Store,
+    study: str,
+    *,
+    baseline: str | None = None,
+    runs: pl.DataFrame | None = None,
+    epochs: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """One row per configuration: seeds, top-1 mean/std/CI (last and best epoch), costs,
-    and the paired delta against the baseline (default: the plain ViT)."""
-    runs = load_runs(store, study)
+    and the paired delta against the baseline (default: the plain ViT). `runs` and `epochs`,
+    when the caller has read them already, are not read again."""
+    runs = load_runs(store, study) if runs is None else runs
     if runs.is_empty():
         raise LibKDError(f"study {study!r} has no runs in this database; run it first")
-    summary = aggregate(runs, epochs=load_epochs(store, study))
+    epochs = load_epochs(store, study) if epochs is None else epochs
+    summary = aggregate(runs, epochs=epochs)
     if summary.is_empty():
         raise LibKDError(f"study {study!r} has no complete runs yet")
     deltas = paired_deltas(runs, baseline=_resolve_baseline(runs, baseline))
@@ -86,36 +92,3 @@ def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...] | None = None) 
     for row in frame.select(names).iter_rows():
         lines.append("| " + " | ".join(format_cell(v) for v in row) + " |")
     return "\n".join(lines)
-
-
-def render_report(
-    study: str, *, storage_url: str, fmt: str, out: Path | None, baseline: str | None = None
-) -> str | None:
-    """Text for the terminal, or None when printed as a table or written to `out`."""
-    if fmt not in FORMATS:
-        raise LibKDError(f"--format: {fmt!r} is not a format; use one of {', '.join(FORMATS)}")
-    frame = report_frame(Store(storage_url), study, baseline=baseline)
-    if fmt == "parquet":
-        if out is None:
-            raise LibKDError("--format parquet: binary output needs --out FILE")
-        frame.write_parquet(out)
-        return None
-    if fmt == "table":
-        from harness._console import console, frame_table, results_table
-        from harness.analysis._pareto import pareto_trials
-
-        console.print(results_table(frame, title=f"{study}: val top-1"))
-        front = pareto_trials(study, storage_url)
-        if not front.is_empty():
-            console.print(frame_table(front, title="Pareto-optimal trials"))
-        return None
-    writers = {
-        "csv": frame.write_csv,
-        "json": frame.write_json,
-        "markdown": lambda: markdown_table(frame, REPORT_COLUMNS),
-    }
-    text = writers[fmt]()
-    if out is not None:
-        out.write_text(text)
-        return None
-    return text

@@ -1,5 +1,6 @@
 """The augmentation-consistent, content-addressed logit cache."""
 
+from harness.cache._admin import prune_candidates, prune_entries, verify_caches
 from harness.cache._logits import (
     CACHE_FORMAT,
     CacheResult,
@@ -24,6 +25,9 @@ __all__ = [
     "compute_all",
     "list_caches",
     "open_cache",
+    "prune_candidates",
+    "prune_entries",
     "teacher_logits",
     "verify",
+    "verify_caches",
 ]

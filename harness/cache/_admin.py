@@ -1,4 +1,4 @@
-"""`libkd cache ls | verify | prune` over the cache directory and the run records."""
+"""`libkd cache verify | prune` over the cache directory and the run records."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-from rich.table import Table
 from safetensors.torch import load_file
 
 from harness._atomic import key_lock
@@ -19,44 +18,12 @@ from harness.cache._logits import (
     list_caches,
     verify,
 )
+from harness.config import AugmentConfig, DatasetConfig, TeacherConfig
 from harness.data import load_dataset
 from harness.distill import image_spec
 from harness.errors import CacheError, LibKDError
 from harness.models import build_teacher
 from harness.store import Store
-from harness.study import AugmentConfig, DatasetConfig, TeacherConfig
-
-
-def cache_table(root: Path, storage_url: str) -> Table:
-    uses = Store(storage_url).artifact_use_counts()
-    table = Table(title=f"logit caches in {root}")
-    for column in (
-        "key",
-        "teacher",
-        "dataset",
-        "views",
-        "dtype",
-        "top-k",
-        "size",
-        "created",
-        "runs",
-    ):
-        table.add_column(column)
-    for entry in list_caches(root):
-        m = entry.meta
-        created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
-        table.add_row(
-            entry.key[:16],
-            m["teacher"],
-            m["dataset"],
-            str(m["views"]),
-            m["dtype"],
-            str(m["top_k"] or "-"),
-            f"{entry.bytes / 1024:.1f} KiB",
-            created,
-            str(uses.get(entry.key, 0)),
-        )
-    return table
 
 
 def _teacher_for(root: Path, digest: str) -> tuple[TeacherConfig, Path]:
@@ -94,7 +61,7 @@ def verify_caches(
 
 
 def prune_candidates(
-    root: Path, storage_url: str, *, older_than: str | None = None
+    root: Path, store: Store, *, older_than: str | None = None
 ) -> list[LogitCache]:
     """Entries no run in this database uses, and (with a date) entries created before it."""
     cutoff = None
@@ -105,7 +72,7 @@ def prune_candidates(
             raise LibKDError(
                 f"--older-than: {older_than!r} is not a date; use YYYY-MM-DD"
             ) from None
-    uses = Store(storage_url).artifact_use_counts()
+    uses = store.artifact_use_counts()
     return [
         e
         for e in list_caches(root)
@@ -113,8 +80,7 @@ def prune_candidates(
     ]
 
 
-def prune_entries(entries: list[LogitCache], storage_url: str) -> int:
-    store = Store(storage_url)
+def prune_entries(entries: list[LogitCache], store: Store) -> int:
     for entry in entries:
         with key_lock(entry.path.parent, entry.key):
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -122,4 +88,4 @@ def prune_entries(entries: list[LogitCache], storage_url: str) -> int:
     return len(entries)
 
 
-__all__ = ["LOGITS_DIR", "cache_table", "prune_candidates", "prune_entries", "verify_caches"]
+__all__ = ["LOGITS_DIR", "prune_candidates", "prune_entries", "verify_caches"]

@@ -23,8 +23,8 @@ from torch.nn import functional as F
 
 from harness._atomic import digest_file, digest_json, key_lock, publish, staging_dir, write_json
 from harness._precision import autocast
+from harness.config import AugmentConfig, CacheConfig
 from harness.data import Dataset, ViewSchedule
-from harness.study import AugmentConfig, CacheConfig
 
 CACHE_FORMAT = 1
 LOGITS_DIR = "logits"

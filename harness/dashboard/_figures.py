@@ -7,7 +7,9 @@ from typing import NamedTuple
 
 import polars as pl
 
-from harness.analysis import factor_columns, t_interval
+from harness.analysis import complete_runs, factor_columns, t_interval
+from harness.metrics import ATTENTION_DISTANCE_PREFIX, SAMPLES_PER_SECOND, VAL_TOP1
+from harness.status import CacheStatus
 
 
 class Series(NamedTuple):
@@ -45,7 +47,7 @@ def _numeric(values: list[str]) -> bool:
 
 def factor_comparison(runs: pl.DataFrame, factor: str, *, metric: str = "top1") -> FactorData:
     """x = the factor's levels; one series per combination of the other factors."""
-    done = runs.filter(pl.col("status") == "complete")
+    done = complete_runs(runs)
     others = [c for c in factor_columns(done) if c != factor]
     levels = list(dict.fromkeys(done[factor].drop_nulls().to_list()))  # runs it applies to
     if _numeric(levels):
@@ -85,7 +87,7 @@ class CurveData(NamedTuple):
 
 def learning_curves(epochs: pl.DataFrame, runs: pl.DataFrame, *, metric: str) -> CurveData:
     """Mean and 95% CI band over seeds per epoch, one series per configuration."""
-    complete = runs.filter(pl.col("status") == "complete")["id"].to_list()
+    complete = complete_runs(runs)["id"].to_list()
     rows = epochs.filter((pl.col("name") == metric) & pl.col("run_id").is_in(complete))
     series = []
     for group in rows.partition_by("config_hash", maintain_order=True):
@@ -103,7 +105,7 @@ def learning_curves(epochs: pl.DataFrame, runs: pl.DataFrame, *, metric: str) ->
 
 def head_metrics(epochs: pl.DataFrame) -> list[str]:
     names = epochs["name"].unique().to_list() if not epochs.is_empty() else []
-    return sorted(n for n in names if n.startswith("val/top1"))
+    return sorted(n for n in names if n.startswith(VAL_TOP1))
 
 
 class ParetoData(NamedTuple):
@@ -143,13 +145,13 @@ class CacheData(NamedTuple):
 
 def cache_usage(runs: pl.DataFrame) -> CacheData:
     """Per configuration: how many runs hit, built or did not use a cache, and their costs."""
-    done = runs.filter(pl.col("status") == "complete")
+    done = complete_runs(runs)
     table = done.group_by("label", maintain_order=True).agg(
-        (pl.col("cache_status") == "hit").sum().alias("hits"),
-        (pl.col("cache_status") == "built").sum().alias("builds"),
-        (pl.col("cache_status") == "off").sum().alias("online"),
+        (pl.col("cache_status") == CacheStatus.HIT.value).sum().alias("hits"),
+        (pl.col("cache_status") == CacheStatus.BUILT.value).sum().alias("builds"),
+        (pl.col("cache_status") == CacheStatus.OFF.value).sum().alias("online"),
         pl.col("cache_seconds").mean(),
-        pl.col("samples_per_second").mean(),
+        pl.col(SAMPLES_PER_SECOND).mean(),
     )
     return CacheData(
         table["label"].to_list(),
@@ -157,7 +159,7 @@ def cache_usage(runs: pl.DataFrame) -> CacheData:
         table["builds"].to_list(),
         table["online"].to_list(),
         table["cache_seconds"].to_list(),
-        table["samples_per_second"].to_list(),
+        table[SAMPLES_PER_SECOND].to_list(),
     )
 
 
@@ -168,7 +170,7 @@ class HeadData(NamedTuple):
 
 def head_accuracy(epochs: pl.DataFrame, runs: pl.DataFrame) -> HeadData:
     """Final-epoch accuracy of the class head, each distillation head and the combination."""
-    done = runs.filter(pl.col("status") == "complete")
+    done = complete_runs(runs)
     last = epochs.filter(pl.col("run_id").is_in(done["id"].to_list()))
     if last.is_empty():
         return HeadData([], {})
@@ -192,10 +194,10 @@ class ProfileData(NamedTuple):
 
 def attention_profile(runs: pl.DataFrame) -> ProfileData:
     columns = sorted(
-        (c for c in runs.columns if c.startswith("diag/attention_distance/")),
+        (c for c in runs.columns if c.startswith(ATTENTION_DISTANCE_PREFIX)),
         key=lambda c: int(c.rsplit("/", 1)[1]),
     )
-    done = runs.filter(pl.col("status") == "complete")
+    done = complete_runs(runs)
     if not columns or done.is_empty():
         return ProfileData([], [], [])
     table = done.group_by("label", maintain_order=True).agg(pl.col(c).mean() for c in columns)

@@ -7,13 +7,18 @@ import html
 import json
 from pathlib import Path
 
-import optuna
 import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from harness.analysis import factor_columns, load_epochs, load_runs
-from harness.analysis._report import format_cell, report_frame
+from harness.analysis import (
+    complete_runs,
+    factor_columns,
+    format_cell,
+    load_epochs,
+    load_runs,
+    report_frame,
+)
 from harness.dashboard._figures import (
     CurveData,
     FactorData,
@@ -27,7 +32,8 @@ from harness.dashboard._figures import (
     temperature_factors,
 )
 from harness.errors import LibKDError
-from harness.store import Store, redact
+from harness.metrics import VAL_PREFIX, VAL_TOP1
+from harness.store import KIND_ATTR, Store, load_optuna_study, optuna_storage, redact
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
@@ -103,10 +109,9 @@ def curve_figure(data: CurveData) -> go.Figure:
     return fig
 
 
-def _figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
-    runs = load_runs(store, name)
-    epochs = load_epochs(store, name)
-    report = report_frame(store, name)
+def _figures(
+    runs: pl.DataFrame, epochs: pl.DataFrame, report: pl.DataFrame
+) -> list[tuple[str, go.Figure]]:
     figures: list[tuple[str, go.Figure]] = []
     for factor in factor_columns(runs):
         figures.append((f"factor-{factor[2:]}", factor_figure(factor_comparison(runs, factor))))
@@ -181,7 +186,7 @@ def _figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     heads = head_accuracy(epochs, runs)
     fig = go.Figure(
         [
-            go.Bar(name=metric.removeprefix("val/"), x=heads.labels, y=values)
+            go.Bar(name=metric.removeprefix(VAL_PREFIX), x=heads.labels, y=values)
             for metric, values in heads.heads.items()
         ]
     )
@@ -192,11 +197,11 @@ def _figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     return figures
 
 
-def _optuna_figures(storage_url: str, name: str) -> list[tuple[str, go.Figure]]:
-    from harness.runner import load_optuna_study
+def _optuna_figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
+    import optuna
 
-    study = load_optuna_study(name, storage_url)
-    if study.user_attrs.get("libkd_kind") != "search":
+    study = load_optuna_study(name, optuna_storage(store.url))
+    if study.user_attrs.get(KIND_ATTR) != "search":
         return []
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
@@ -206,13 +211,13 @@ def _optuna_figures(storage_url: str, name: str) -> list[tuple[str, go.Figure]]:
         (
             "optuna-history",
             optuna.visualization.plot_optimization_history(
-                study, target=target, target_name="val/top1"
+                study, target=target, target_name=VAL_TOP1
             ),
         ),
         (
             "optuna-parallel",
             optuna.visualization.plot_parallel_coordinate(
-                study, target=target, target_name="val/top1"
+                study, target=target, target_name=VAL_TOP1
             ),
         ),
     ]
@@ -222,7 +227,7 @@ def _optuna_figures(storage_url: str, name: str) -> list[tuple[str, go.Figure]]:
             (
                 "optuna-importance",
                 optuna.visualization.plot_param_importances(
-                    study, target=target, target_name="val/top1"
+                    study, target=target, target_name=VAL_TOP1
                 ),
             )
         )
@@ -256,17 +261,18 @@ def _div(key: str, fig: go.Figure) -> str:
     )
 
 
-def render_dashboard(name: str, *, storage_url: str, study_file: Path | None = None) -> str:
-    store = Store(storage_url)
+def render_dashboard(store: Store, name: str, *, study_file: Path | None = None) -> str:
+    """The study's dashboard as one self-contained HTML page. Runs and epochs are read once
+    and shared by the summary table and every figure."""
     runs = load_runs(store, name)
     if runs.is_empty():
-        raise LibKDError(f"study {name!r} has no runs in {redact(storage_url)}; run it first")
-    report = report_frame(store, name)
-    figures = _figures(store, name) + _optuna_figures(storage_url, name)
+        raise LibKDError(f"study {name!r} has no runs in {redact(store.url)}; run it first")
+    epochs = load_epochs(store, name)
+    report = report_frame(store, name, runs=runs, epochs=epochs)
+    figures = _figures(runs, epochs, report) + _optuna_figures(store, name)
     counts = runs.group_by("status").len().sort("status")
     progress = ", ".join(f"{s}: {n}" for s, n in counts.iter_rows())
-    env = runs.filter(pl.col("status") == "complete")
-    environment = store.runs(name)[0].environment if not env.is_empty() else {}
+    environment = store.runs(name)[0].environment if not complete_runs(runs).is_empty() else {}
     source = study_file.read_text() if study_file is not None and study_file.is_file() else ""
     blocks = "\n".join(
         f"<section class='figure' id='{html.escape(key)}'>{_div(key, fig)}</section>"
@@ -285,7 +291,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head><body>
 <h1>libkd study: {html.escape(name)}</h1>
-<p id="progress">runs: {html.escape(progress)} | database: {html.escape(redact(storage_url))}</p>
+<p id="progress">runs: {html.escape(progress)} | database: {html.escape(redact(store.url))}</p>
 <p id="environment">environment: {html.escape(json.dumps(environment, sort_keys=True))}</p>
 <details><summary>study file</summary><pre id="study-file">{html.escape(source)}</pre></details>
 <h2>summary (val top-1 over seeds; deltas paired by seed against the plain ViT)</h2>
@@ -296,12 +302,12 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 
 
 def write_dashboard(
-    name: str, *, storage_url: str, out: Path | None = None, study_file: Path | None = None
+    store: Store, name: str, *, out: Path | None = None, study_file: Path | None = None
 ) -> Path:
     """Write the study's dashboard (default results/<study>/dashboard.html); returns the path."""
+    text = render_dashboard(store, name, study_file=study_file)
     path = out or Path("results") / name / "dashboard.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_dashboard(name, storage_url=storage_url, study_file=study_file)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)

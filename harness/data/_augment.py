@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.study import AugmentConfig
+from harness.config import AugmentConfig
 
 _MASK = 0xFFFFFFFF
 _MULT = 0x45D9F3B  # below 2**31, so products of 32-bit values stay inside int64

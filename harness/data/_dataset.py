@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from harness._registry import Registry
-from harness.study import DatasetConfig
+from harness.config import DatasetConfig
 
 PREPROCESSING_VERSION = "uint8-v1"
 
@@ -77,11 +77,39 @@ class Dataset:
 
 
 DatasetLoader = Callable[[DatasetConfig], RawData]
-DATASETS: Registry[DatasetLoader] = Registry("dataset")
 
 
-def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
-    return DATASETS.register(name)
+def _no_problem(config: DatasetConfig) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registered dataset: its loader and the facts a study file is checked against before
+    anything loads (the image side the student's patches must divide; what would stop it)."""
+
+    load: DatasetLoader
+    image_size: Callable[[DatasetConfig], int]
+    problem: Callable[[DatasetConfig], str | None] = _no_problem
+
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+
+def register_dataset(
+    name: str,
+    *,
+    image_size: int | Callable[[DatasetConfig], int],
+    problem: Callable[[DatasetConfig], str | None] = _no_problem,
+) -> Callable[[DatasetLoader], DatasetLoader]:
+    """Register a loader with its image side (a number, or a rule over the configuration)."""
+    size = image_size if callable(image_size) else (lambda config: image_size)
+
+    def add(loader: DatasetLoader) -> DatasetLoader:
+        DATASETS.register(name)(DatasetInfo(load=loader, image_size=size, problem=problem))
+        return loader
+
+    return add
 
 
 def _stratified_split(
@@ -116,7 +144,7 @@ def _subset(y: np.ndarray, config: DatasetConfig) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def load_dataset(config: DatasetConfig) -> Dataset:
     """Load, split and subset a dataset on the CPU; cached for the life of the process."""
-    raw = DATASETS.get(config.name)(config)
+    raw = DATASETS.get(config.name).load(config)
     if raw.test_x is None:
         train_idx, val_idx = _stratified_split(
             raw.y, val_fraction=config.val_fraction, seed=config.split_seed

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.config import DatasetConfig
 from harness.data._dataset import RawData, register_dataset
 from harness.errors import DataError
-from harness.study import DatasetConfig
 
 FASHION_MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte",
@@ -30,7 +30,7 @@ def data_search_path(name: str) -> list[Path]:
     return roots
 
 
-@register_dataset("digits")
+@register_dataset("digits", image_size=8)
 def _digits(config: DatasetConfig) -> RawData:
     from sklearn.datasets import load_digits
 
@@ -62,7 +62,7 @@ def _find_idx(root: Path, stem: str) -> Path | None:
     return None
 
 
-@register_dataset("fashion-mnist")
+@register_dataset("fashion-mnist", image_size=28)
 def _fashion_mnist(config: DatasetConfig) -> RawData:
     for root in data_search_path("fashion-mnist"):
         found = {key: _find_idx(root, stem) for key, stem in FASHION_MNIST_FILES.items()}
@@ -106,7 +106,7 @@ def _find_root(name: str, folder: str) -> Path:
     )
 
 
-@register_dataset("cifar10")
+@register_dataset("cifar10", image_size=32)
 def _cifar10(config: DatasetConfig) -> RawData:
     root = _find_root("cifar10", "cifar-10-batches-py")
     train = [_unpickle(root / f"data_batch_{i}") for i in range(1, 6)]
@@ -120,7 +120,7 @@ def _cifar10(config: DatasetConfig) -> RawData:
     )
 
 
-@register_dataset("cifar100")
+@register_dataset("cifar100", image_size=32)
 def _cifar100(config: DatasetConfig) -> RawData:
     root = _find_root("cifar100", "cifar-100-python")
     train, test = _unpickle(root / "train"), _unpickle(root / "test")
@@ -133,7 +133,7 @@ def _cifar100(config: DatasetConfig) -> RawData:
     )
 
 
-@register_dataset("synthetic-cifar100")
+@register_dataset("synthetic-cifar100", image_size=32)
 def _synthetic_cifar100(config: DatasetConfig) -> RawData:
     """Random 32x32 RGB images with 100 classes, CIFAR-100's shapes: for throughput benchmarks
     on machines without the real data (accuracy on it means nothing)."""
@@ -147,19 +147,29 @@ def _synthetic_cifar100(config: DatasetConfig) -> RawData:
     )
 
 
-@register_dataset("imagefolder")
-def _imagefolder(config: DatasetConfig) -> RawData:
-    """An ImageNet-style tree (<path>/train/<class>/*.jpg and <path>/val/<class>/...), decoded
-    once by DataLoader workers, resized and center-cropped to `image_size`, kept as uint8."""
+def _imagefolder_problem(config: DatasetConfig) -> str | None:
     if config.path is None:
-        raise DataError("dataset.path: imagefolder needs the folder holding train/ and val/")
+        return "dataset.path: imagefolder needs the folder holding train/ and val/"
     root = Path(config.path)
     for split in ("train", "val"):
         if not (root / split).is_dir():
-            raise DataError(
+            return (
                 f"dataset.path: {root / split} is not a folder; "
                 "an imagefolder dataset needs train/<class>/ and val/<class>/"
             )
+    return None
+
+
+@register_dataset(
+    "imagefolder", image_size=lambda config: config.image_size, problem=_imagefolder_problem
+)
+def _imagefolder(config: DatasetConfig) -> RawData:
+    """An ImageNet-style tree (<path>/train/<class>/*.jpg and <path>/val/<class>/...), decoded
+    once by DataLoader workers, resized and center-cropped to `image_size`, kept as uint8."""
+    problem = _imagefolder_problem(config)
+    if problem is not None:
+        raise DataError(problem)
+    root = Path(str(config.path))
     train_x, train_y, classes = _decode_folder(root / "train", config.image_size)
     val_x, val_y, val_classes = _decode_folder(root / "val", config.image_size)
     if val_classes != classes:

@@ -1,7 +1,7 @@
 """Losses, the training loop, evaluation, and teacher training."""
 
 from harness.distill._diagnostics import agreement, attention_distance
-from harness.distill._loss import DistillationLoss, hard_kd, soft_kd
+from harness.distill._loss import LOSSES, DistillationLoss, LossKind, hard_kd, soft_kd
 from harness.distill._sources import CachedTeachers, OnlineTeachers, TeacherSource
 from harness.distill._teachers import TeacherArtifact, obtain_teacher, teacher_key, top1
 from harness.distill._train import (
@@ -14,9 +14,11 @@ from harness.distill._train import (
 )
 
 __all__ = [
+    "LOSSES",
     "CachedTeachers",
     "DistillationLoss",
     "EpochReport",
+    "LossKind",
     "OnlineTeachers",
     "StudentResult",
     "StudentStep",

@@ -12,12 +12,16 @@ teachers' weights), and that term's weight is the mean of the teachers' weights.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harness._registry import Registry
+from harness.config import DistillConfig
 from harness.models import SHARED_TOKEN, StudentOutput
-from harness.study import DistillConfig
 
 
 def soft_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -35,8 +39,34 @@ def soft_kd_from_log_probs(
     return kl * temperature**2
 
 
-def hard_kd(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+def hard_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """CE against the teacher's argmax; the temperature cannot change an argmax."""
     return F.cross_entropy(student, teacher.argmax(dim=-1))
+
+
+@dataclass(frozen=True)
+class LossKind:
+    """A registered distillation loss: its term against one teacher's logits, its term
+    against an ensemble's log-probabilities, and whether its temperature can matter."""
+
+    term: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+    ensemble_term: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+    uses_temperature: bool
+
+
+def _hard_ensemble(
+    student: torch.Tensor, log_ensemble: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    return F.cross_entropy(student, log_ensemble.argmax(dim=-1))
+
+
+LOSSES: Registry[LossKind] = Registry("distillation loss")
+LOSSES.register("soft")(
+    LossKind(term=soft_kd, ensemble_term=soft_kd_from_log_probs, uses_temperature=True)
+)
+LOSSES.register("hard")(
+    LossKind(term=hard_kd, ensemble_term=_hard_ensemble, uses_temperature=False)
+)
 
 
 class DistillationLoss(nn.Module):
@@ -67,12 +97,9 @@ class DistillationLoss(nn.Module):
             mean_weight = sum(d.weight_of(t) for t in d.teachers) / len(d.teachers)
             total = total + mean_weight * term
         else:
+            kind = LOSSES.get(d.loss)
             for name in d.teachers:
-                student, teacher = output.dist[name], teacher_logits[name]
-                if d.loss == "soft":
-                    term = soft_kd(student, teacher, d.temperature_of(name))
-                else:
-                    term = hard_kd(student, teacher)
+                term = kind.term(output.dist[name], teacher_logits[name], d.temperature_of(name))
                 terms[f"kd/{name}"] = term
                 total = total + d.weight_of(name) * term
         terms["loss"] = total
@@ -89,7 +116,5 @@ class DistillationLoss(nn.Module):
             d.weight_of(t) / total * F.softmax(teacher_logits[t].float() / temperature, dim=-1)
             for t in d.teachers
         )
-        if d.loss == "hard":
-            return F.cross_entropy(student, ensemble.argmax(dim=-1))
         log_ensemble = ensemble.clamp_min(1e-12).log()
-        return soft_kd_from_log_probs(student, log_ensemble, temperature)
+        return LOSSES.get(d.loss).ensemble_term(student, log_ensemble, temperature)

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from harness.study import TrainRecipe
+from harness.config import TrainRecipe
 
 
 def make_optimizer(

@@ -17,12 +17,12 @@ from torch.nn import functional as F
 
 from harness._atomic import digest_file, digest_json, key_lock, publish, staging_dir, write_json
 from harness._precision import autocast, resolve_precision
+from harness.config import AugmentConfig, TeacherConfig
 from harness.data import Dataset, ViewSchedule
 from harness.distill._optim import batches, make_optimizer
 from harness.distill._train import image_spec
 from harness.errors import LibKDError
 from harness.models import build_teacher
-from harness.study import AugmentConfig, TeacherConfig
 
 TEACHER_FORMAT = 1
 WEIGHTS = "teacher.safetensors"

@@ -11,13 +11,13 @@ import torch
 from torch.nn import functional as F
 
 from harness._precision import autocast, resolve_precision
+from harness.config import TrialConfig
 from harness.data import Dataset, ViewSchedule
 from harness.distill._loss import DistillationLoss
 from harness.distill._optim import batches, make_optimizer
 from harness.distill._sources import TeacherSource
 from harness.errors import TrialError
 from harness.models import DistilledViT, ImageSpec, StudentOutput, build_student
-from harness.study import TrialConfig
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,45 @@
-"""Involution and RedNet, the teacher registry, and the ViT student with distillation tokens."""
+"""Involution + RedNet, the teacher registry, and the ViT student with distillation tokens."""
 
 from harness.models._flops import forward_flops, parameter_count, train_step_flops
 from harness.models._involution import Involution2d, RedNet, rednet_width_problem
 from harness.models._student import (
     SHARED_TOKEN,
+    TOKEN_MODES,
     DistilledViT,
     StudentOutput,
+    TokenMode,
     build_student,
+    patch_problem,
     token_names,
 )
 from harness.models._teachers import (
     TEACHERS,
     ImageSpec,
+    TeacherArch,
     build_teacher,
+    teacher_arch,
     teacher_arch_known,
 )
 
 __all__ = [
     "SHARED_TOKEN",
     "TEACHERS",
+    "TOKEN_MODES",
     "DistilledViT",
     "ImageSpec",
     "Involution2d",
     "RedNet",
     "StudentOutput",
+    "TeacherArch",
+    "TokenMode",
     "build_student",
     "build_teacher",
     "forward_flops",
     "parameter_count",
+    "patch_problem",
     "rednet_width_problem",
-    "train_step_flops",
+    "teacher_arch",
     "teacher_arch_known",
     "token_names",
+    "train_step_flops",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -9,8 +10,10 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from harness._registry import Registry
+from harness.config import DistillConfig, StudentConfig
+from harness.errors import StudyError
 from harness.models._teachers import ImageSpec
-from harness.study import DistillConfig, StudentConfig
 
 SHARED_TOKEN = "shared"
 
@@ -29,13 +32,36 @@ class StudentOutput:
         return torch.stack([self.cls, *self.dist.values()]).mean(dim=0)
 
 
+@dataclass(frozen=True)
+class TokenMode:
+    """A registered token mode: the distillation tokens it gives a set of teachers, and the
+    mode it runs as with `n` teachers (so equal experiments hash equal)."""
+
+    tokens: Callable[[tuple[str, ...]], tuple[str, ...]]
+    runs_as: Callable[[int], str]
+    takes_teachers: bool = True
+
+
+TOKEN_MODES: Registry[TokenMode] = Registry("token mode")
+TOKEN_MODES.register("none")(
+    TokenMode(tokens=lambda teachers: (), runs_as=lambda n: "none", takes_teachers=False)
+)
+# Co-advise/CivT-style: one token and head per teacher (here a learned token, as DeiT's).
+TOKEN_MODES.register("per_teacher")(
+    TokenMode(tokens=tuple, runs_as=lambda n: "per_teacher" if n else "none")
+)
+# One token taught by the ensemble; the ensemble of one teacher is that teacher.
+TOKEN_MODES.register("shared")(
+    TokenMode(
+        tokens=lambda teachers: (SHARED_TOKEN,) if teachers else (),
+        runs_as=lambda n: "shared" if n > 1 else ("per_teacher" if n else "none"),
+    )
+)
+
+
 def token_names(student: StudentConfig, distill: DistillConfig) -> tuple[str, ...]:
-    """`per_teacher`: one token per teacher; `shared`: one token for the ensemble; `none`: none."""
-    if student.tokens == "none" or not distill.teachers:
-        return ()
-    if student.tokens == "shared":
-        return (SHARED_TOKEN,)
-    return tuple(distill.teachers)
+    """The distillation tokens of a student: its token mode applied to its teachers."""
+    return TOKEN_MODES.get(student.tokens).tokens(tuple(distill.teachers))
 
 
 class DistilledViT(VisionTransformer):
@@ -75,12 +101,18 @@ class DistilledViT(VisionTransformer):
         return self.forward_heads(images).combined(self.inference)
 
 
-def build_student(student: StudentConfig, distill: DistillConfig, image: ImageSpec) -> DistilledViT:
-    if image.size % student.patch_size:
-        from harness.errors import StudyError
-
-        raise StudyError(
+def patch_problem(student: StudentConfig, image_size: int) -> str | None:
+    """Why the student's patches cannot tile images of this side, or None."""
+    if image_size % student.patch_size:
+        return (
             f"student.patch_size: {student.patch_size} does not divide the image size "
-            f"{image.size}; pick a divisor"
+            f"{image_size}; pick a divisor"
         )
+    return None
+
+
+def build_student(student: StudentConfig, distill: DistillConfig, image: ImageSpec) -> DistilledViT:
+    problem = patch_problem(student, image.size)
+    if problem is not None:
+        raise StudyError(problem)
     return DistilledViT(config=student, image=image, tokens=token_names(student, distill))

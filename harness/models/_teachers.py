@@ -10,8 +10,8 @@ from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
 
 from harness._registry import Registry
-from harness.models._involution import RedNet
-from harness.study import TeacherConfig
+from harness.config import TeacherConfig
+from harness.models._involution import RedNet, rednet_width_problem
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,26 @@ class ImageSpec:
 
 
 TeacherFactory = Callable[[TeacherConfig, ImageSpec], nn.Module]
-TEACHERS: Registry[TeacherFactory] = Registry("teacher architecture")
+
+
+def _any_width(width: int) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class TeacherArch:
+    """A registered teacher architecture: how to build it, and its width rule (why a width
+    cannot be built, or None), checked when a study file loads."""
+
+    build: TeacherFactory
+    width_problem: Callable[[int], str | None] = _any_width
+    width_hint: str = ""
+
+
+TEACHERS: Registry[TeacherArch] = Registry("teacher architecture")
 TIMM_PREFIX = "timm:"
 
 
-@TEACHERS.register("resnet")
 def _resnet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
     width = config.width
     model = ResNet(
@@ -44,7 +59,6 @@ def _resnet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
     return model
 
 
-@TEACHERS.register("rednet")
 def _rednet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
     return RedNet(
         in_chans=image.channels,
@@ -54,19 +68,39 @@ def _rednet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
     )
 
 
+def _timm(config: TeacherConfig, image: ImageSpec) -> nn.Module:
+    return timm.create_model(
+        config.arch.removeprefix(TIMM_PREFIX),
+        pretrained=False,
+        num_classes=image.num_classes,
+        in_chans=image.channels,
+    )
+
+
+TEACHERS.register("resnet")(TeacherArch(build=_resnet))
+TEACHERS.register("rednet")(
+    TeacherArch(
+        build=_rednet,
+        width_problem=rednet_width_problem,
+        width_hint="use 8, 16 or a multiple of 32",
+    )
+)
+_TIMM = TeacherArch(build=_timm)
+
+
+def teacher_arch(arch: str) -> TeacherArch:
+    """The registered architecture `arch` names; `timm:<model>` for any model timm knows."""
+    if arch.startswith(TIMM_PREFIX):
+        return _TIMM
+    return TEACHERS.get(arch)
+
+
 def teacher_arch_known(arch: str) -> bool:
     if arch.startswith(TIMM_PREFIX):
-        return timm.is_model(arch.removeprefix(TIMM_PREFIX))
+        return bool(timm.is_model(arch.removeprefix(TIMM_PREFIX)))
     return arch in TEACHERS
 
 
 def build_teacher(config: TeacherConfig, image: ImageSpec) -> nn.Module:
     """A freshly initialised teacher network for images of the given shape."""
-    if config.arch.startswith(TIMM_PREFIX):
-        return timm.create_model(
-            config.arch.removeprefix(TIMM_PREFIX),
-            pretrained=False,
-            num_classes=image.num_classes,
-            in_chans=image.channels,
-        )
-    return TEACHERS.get(config.arch)(config, image)
+    return teacher_arch(config.arch).build(config, image)

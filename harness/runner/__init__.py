@@ -1,4 +1,4 @@
-"""The Optuna-backed runner: objective, queue, workers, storage URLs."""
+"""The Optuna-backed runner: one session per study, grid and search strategies, workers."""
 
 from harness.runner._context import (
     Progress,
@@ -7,24 +7,38 @@ from harness.runner._context import (
     environment,
     resolve_device,
 )
-from harness.runner._optuna import enqueue_grid, open_study, optuna_storage, spec_from_attrs
-from harness.runner._run import RunnerSettings, RunSummary, load_optuna_study, work
+from harness.runner._optuna import enqueue_grid, open_study, spec_from_attrs
+from harness.runner._session import RunnerSession, RunnerSettings, RunSummary, run_study
+from harness.runner._strategies import STRATEGIES, GridStrategy, SearchStrategy, Strategy
 from harness.runner._trial import RunOutcome, run_trial
+from harness.runner._workers import (
+    run_local_workers,
+    study_from_database,
+    worker_command,
+    worker_session,
+)
 
 __all__ = [
+    "STRATEGIES",
+    "GridStrategy",
     "Progress",
     "RunContext",
     "RunOutcome",
     "RunSummary",
+    "RunnerSession",
     "RunnerSettings",
+    "SearchStrategy",
     "SilentProgress",
+    "Strategy",
     "enqueue_grid",
     "environment",
-    "load_optuna_study",
     "open_study",
-    "optuna_storage",
     "resolve_device",
     "run_trial",
     "spec_from_attrs",
-    "work",
+    "study_from_database",
+    "worker_command",
+    "worker_session",
+    "run_local_workers",
+    "run_study",
 ]

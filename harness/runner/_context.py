@@ -7,7 +7,6 @@ import os
 import platform
 import socket
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,11 +14,13 @@ from typing import Any, Protocol
 import torch
 
 import harness
+from harness.config import DatasetConfig
 from harness.data import Dataset, load_dataset
 from harness.distill import EpochReport
 from harness.errors import LibKDError
+from harness.status import RunStatus
 from harness.store import Store
-from harness.study import DatasetConfig, TrialSpec
+from harness.study import TrialSpec
 
 
 class Progress(Protocol):
@@ -29,7 +30,9 @@ class Progress(Protocol):
 
     def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None: ...
 
-    def trial_finished(self, spec: TrialSpec, *, status: str, metrics: dict[str, Any]) -> None: ...
+    def trial_finished(
+        self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
+    ) -> None: ...
 
 
 class SilentProgress:
@@ -39,7 +42,9 @@ class SilentProgress:
     def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:
         pass
 
-    def trial_finished(self, spec: TrialSpec, *, status: str, metrics: dict[str, Any]) -> None:
+    def trial_finished(
+        self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
+    ) -> None:
         pass
 
 
@@ -97,7 +102,6 @@ class RunContext:
     study: str
     progress: Progress = field(default_factory=SilentProgress)
     worker: str = field(default_factory=worker_id)
-    on_epoch: Callable[[TrialSpec, EpochReport], None] | None = None
     _data: dict[DatasetConfig, Dataset] = field(default_factory=dict)
 
     def dataset(self, config: DatasetConfig) -> Dataset:

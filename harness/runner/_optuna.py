@@ -3,41 +3,27 @@
 from __future__ import annotations
 
 import socket
-import warnings
 from typing import Any
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.config import TrialConfig
 from harness.runner._context import pid_alive
-from harness.runner._defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
-from harness.store import Store, engine_kwargs, is_sqlite, serialize_sqlite_writes
-from harness.study import Study, TrialConfig, TrialSpec
-
-CONFIG_ATTR = "libkd_config"
-WORKER_ATTR = "libkd_worker"
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-# Heartbeats and the retry callback are marked experimental; they are what we rely on.
-warnings.filterwarnings("ignore", category=ExperimentalWarning)
-
-
-def optuna_storage(
-    url: str, *, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS, max_retry: int = 1
-) -> RDBStorage:
-    """Relational storage with heartbeats: a trial whose worker died is failed and re-queued."""
-    storage = RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs(url),
-        heartbeat_interval=heartbeat,
-        grace_period=grace,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
-    )
-    if is_sqlite(url):
-        serialize_sqlite_writes(storage.engine)
-    return storage
+from harness.status import RunStatus
+from harness.store import (
+    CONFIG_ATTR,
+    FACTORS_ATTR,
+    HASH_ATTR,
+    KIND_ATTR,
+    SEED_ATTR,
+    SOURCE_ATTR,
+    STUDY_FILE_ATTR,
+    WORKER_ATTR,
+    Store,
+)
+from harness.study import Study, TrialSpec
 
 
 def directions(study: Study) -> list[str]:
@@ -59,27 +45,27 @@ def open_study(
         sampler=sampler or optuna.samplers.RandomSampler(seed=0),
         pruner=pruner or optuna.pruners.NopPruner(),
     )
-    opened.set_user_attr("libkd_kind", "search" if study.file.search else "grid")
-    opened.set_user_attr("libkd_study_file", study.file.model_dump(mode="json"))
-    opened.set_user_attr("libkd_source", str(study.source))
+    opened.set_user_attr(KIND_ATTR, study.kind.value)
+    opened.set_user_attr(STUDY_FILE_ATTR, study.file.model_dump(mode="json"))
+    opened.set_user_attr(SOURCE_ATTR, str(study.source))
     return opened
 
 
 def spec_attrs(spec: TrialSpec) -> dict[str, Any]:
     return {
         CONFIG_ATTR: spec.config.model_dump(mode="json"),
-        "libkd_hash": spec.config_hash,
-        "libkd_seed": spec.seed,
-        "libkd_factors": spec.factors,
+        HASH_ATTR: spec.config_hash,
+        SEED_ATTR: spec.seed,
+        FACTORS_ATTR: spec.factors,
     }
 
 
 def spec_from_attrs(attrs: dict[str, Any]) -> TrialSpec:
     return TrialSpec(
         config=TrialConfig.model_validate(attrs[CONFIG_ATTR]),
-        seed=attrs["libkd_seed"],
-        config_hash=attrs["libkd_hash"],
-        factors=attrs.get("libkd_factors", {}),
+        seed=attrs[SEED_ATTR],
+        config_hash=attrs[HASH_ATTR],
+        factors=attrs.get(FACTORS_ATTR, {}),
     )
 
 
@@ -133,11 +119,11 @@ def reconcile_runs(opened: optuna.Study, store: Store) -> None:
     """Run rows left 'running' by a worker that died: mark them failed."""
     states = {t.number: t.state for t in opened.get_trials(deepcopy=False)}
     for run in store.runs(opened.study_name):
-        if run.status == "running" and states.get(run.trial_number) not in (
+        if run.status == RunStatus.RUNNING and states.get(run.trial_number) not in (
             TrialState.RUNNING,
             None,
         ):
-            store.finish_run(run.id, status="failed", error=f"worker {run.worker} died")
+            store.finish_run(run.id, status=RunStatus.FAILED, error=f"worker {run.worker} died")
 
 
 def retry_failed(opened: optuna.Study) -> int:

@@ -10,6 +10,7 @@ import optuna
 
 from harness._precision import resolve_precision
 from harness.cache import CacheSpec, build_or_load
+from harness.config import TrialConfig
 from harness.data import Dataset
 from harness.distill import (
     CachedTeachers,
@@ -22,9 +23,25 @@ from harness.distill import (
     obtain_teacher,
     train_student,
 )
+from harness.metrics import (
+    COST_CACHE_SECONDS,
+    COST_COMPILE_SECONDS,
+    COST_EVAL_SECONDS,
+    COST_TEACHER_SECONDS,
+    COST_TOTAL_SECONDS,
+    COST_TRAIN_SECONDS,
+    STUDENT_COMPRESSION,
+    STUDENT_FLOPS,
+    STUDENT_PARAMS,
+    TEACHERS_FLOPS,
+    TEACHERS_PARAMS,
+    VAL_TOP1,
+)
 from harness.models import DistilledViT, forward_flops, parameter_count
 from harness.runner._context import RunContext, environment
-from harness.study import TrialConfig, TrialSpec
+from harness.status import CacheStatus, RunStatus
+from harness.store import FinishedRun
+from harness.study import TrialSpec
 
 
 @dataclass(frozen=True)
@@ -75,15 +92,15 @@ def _source(
     data: Dataset,
     run_id: int,
     teachers: dict[str, TeacherArtifact],
-) -> tuple[TeacherSource | None, float, str]:
+) -> tuple[TeacherSource | None, float, CacheStatus]:
     """Online teachers, or cached logits (built or hit) moved to the training device."""
     config = spec.config
     if not teachers:
-        return None, 0.0, "off"
+        return None, 0.0, CacheStatus.OFF
     precision = resolve_precision(config.train.precision, ctx.device)
     if not config.cache.enabled:
         models = {n: a.model for n, a in teachers.items()}
-        return OnlineTeachers(models, precision=precision), 0.0, "off"
+        return OnlineTeachers(models, precision=precision), 0.0, CacheStatus.OFF
     tables, seconds, built = {}, 0.0, False
     for name, artifact in teachers.items():
         cache_spec = CacheSpec.of(
@@ -112,7 +129,7 @@ def _source(
         tables[name] = result.cache.dense().to(ctx.device)
         seconds += result.seconds + (time.perf_counter() - start)
         built = built or result.built
-    return CachedTeachers(tables), seconds, "built" if built else "hit"
+    return CachedTeachers(tables), seconds, CacheStatus.BUILT if built else CacheStatus.HIT
 
 
 def _diagnostics(
@@ -131,9 +148,9 @@ def _diagnostics(
         values[f"diag/attention_distance/{layer}"] = distance
     if teachers:
         teacher_params = sum(parameter_count(m) for m in models.values())
-        values["teachers/params"] = teacher_params
-        values["teachers/flops"] = sum(forward_flops(m, sample[:2]) for m in models.values())
-        values["student/compression"] = teacher_params / parameter_count(model)
+        values[TEACHERS_PARAMS] = teacher_params
+        values[TEACHERS_FLOPS] = sum(forward_flops(m, sample[:2]) for m in models.values())
+        values[STUDENT_COMPRESSION] = teacher_params / parameter_count(model)
     return values
 
 
@@ -165,7 +182,7 @@ def run_trial(
         teachers = _teachers(spec, ctx, data, run_id)
         teacher_seconds = sum(a.seconds for a in teachers.values())
         source, cache_seconds, cache_status = _source(spec, ctx, data, run_id, teachers)
-        ctx.store.update_run(
+        ctx.store.record_sources(
             run_id,
             teacher_seconds=teacher_seconds,
             cache_seconds=cache_seconds,
@@ -192,31 +209,33 @@ def run_trial(
         metrics = dict(result.final)
         metrics.update(
             {
-                "cost/train_seconds": result.train_seconds,
-                "cost/eval_seconds": result.eval_seconds,
-                "cost/teacher_seconds": teacher_seconds,
-                "cost/cache_seconds": cache_seconds,
-                "cost/total_seconds": time.perf_counter() - start,
-                "student/params": params,
-                "student/flops": forward_flops(result.model, data.normalize(data.val_x[:2])),
-                "cost/compile_seconds": result.compile_seconds,
+                COST_TRAIN_SECONDS: result.train_seconds,
+                COST_EVAL_SECONDS: result.eval_seconds,
+                COST_TEACHER_SECONDS: teacher_seconds,
+                COST_CACHE_SECONDS: cache_seconds,
+                COST_TOTAL_SECONDS: time.perf_counter() - start,
+                STUDENT_PARAMS: params,
+                STUDENT_FLOPS: forward_flops(result.model, data.normalize(data.val_x[:2])),
+                COST_COMPILE_SECONDS: result.compile_seconds,
             }
         )
         metrics.update(_diagnostics(result.model, data, teachers, config, ctx))
         ctx.store.finish_run(
             run_id,
-            status="complete",
-            train_seconds=result.train_seconds,
-            eval_seconds=result.eval_seconds,
-            student_params=params,
-            top1=metrics["val/top1"],
-            metrics=metrics,
+            status=RunStatus.COMPLETE,
+            result=FinishedRun(
+                train_seconds=result.train_seconds,
+                eval_seconds=result.eval_seconds,
+                student_params=params,
+                top1=metrics[VAL_TOP1],
+                metrics=metrics,
+            ),
         )
         return RunOutcome(run_id=run_id, metrics=metrics)
     except optuna.TrialPruned as exc:
-        ctx.store.finish_run(run_id, status="pruned", error=str(exc))
+        ctx.store.finish_run(run_id, status=RunStatus.PRUNED, error=str(exc))
         raise
     except BaseException as exc:  # KeyboardInterrupt too: the row must not stay "running"
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        ctx.store.finish_run(run_id, status="failed", error=reason)
+        ctx.store.finish_run(run_id, status=RunStatus.FAILED, error=reason)
         raise

@@ -1,5 +1,6 @@
 """Workers: `libkd worker` takes waiting trials from a shared database; `libkd run --workers N`
-starts N of them locally (one per visible GPU on CUDA machines)."""
+starts N of them locally (one per visible GPU on CUDA machines). Both go through a
+RunnerSession, so their counts are the session's."""
 
 from __future__ import annotations
 
@@ -11,80 +12,55 @@ from pathlib import Path
 
 import torch
 
-from harness.errors import LibKDError
-from harness.runner._optuna import enqueue_grid, open_study, optuna_storage, requeue_dead_local
-from harness.runner._run import (
-    RunnerSettings,
-    RunSummary,
-    complete_count,
+from harness.errors import LibKDError, StorageError
+from harness.runner._session import RunnerSession, RunnerSettings, RunSummary
+from harness.store import (
+    SOURCE_ATTR,
+    STUDY_FILE_ATTR,
+    Store,
     load_optuna_study,
-    summarize,
-    work,
+    optuna_storage,
+    study_names,
 )
-from harness.store import Store
 from harness.study import Study, load_study, study_from_dict
 
 
-def study_from_database(name: str, storage_url: str) -> Study:
+def study_from_database(name: str, store: Store) -> Study:
     """The study file a `libkd run` stored with the Optuna study."""
-    opened = load_optuna_study(name, storage_url)
-    data = opened.user_attrs.get("libkd_study_file")
+    storage = optuna_storage(store.url)
+    if name not in study_names(storage):
+        raise StorageError(
+            f"study {name!r} is not queued in this database; queue it with "
+            "`libkd run STUDY_FILE` first (studies there: "
+            f"{', '.join(study_names(storage)) or 'none'})"
+        )
+    opened = load_optuna_study(name, storage)
+    data = opened.user_attrs.get(STUDY_FILE_ATTR)
     if data is None:
         raise LibKDError(f"study {name!r} was not created by libkd; start it with `libkd run`")
-    return study_from_dict(data, source=Path(opened.user_attrs.get("libkd_source", name)))
+    return study_from_dict(data, source=Path(opened.user_attrs.get(SOURCE_ATTR, name)))
 
 
-def run_worker(
-    study: str,
-    *,
-    storage_url: str,
-    cache_dir: Path,
-    device: str = "auto",
-    max_trials: int | None = None,
-    timeout: float | None = None,
-    settings: RunnerSettings | None = None,
-) -> RunSummary:
-    """Work off a study given by file (queued if needed) or by name (already queued)."""
-    if study.endswith((".yaml", ".yml")) or Path(study).is_file():
-        loaded = load_study(study)
-    else:
-        loaded = study_from_database(study, storage_url)
-    return work(
-        loaded,
-        storage_url=storage_url,
-        cache_dir=cache_dir,
-        device=device,
-        max_trials=max_trials,
-        timeout=timeout,
-        enqueue=False,
-        settings=settings,
-    )
-
-
-def prepare(study: Study, storage_url: str, *, retry: bool = False) -> None:
-    """Queue a grid study's trials once, before any worker starts."""
-    from harness.runner._optuna import retry_failed
-
-    storage = optuna_storage(storage_url)
-    opened = open_study(study, storage)
-    requeue_dead_local(opened, storage, Store(storage_url))
-    if retry:
-        retry_failed(opened)
-    if study.file.search is None:
-        enqueue_grid(opened, study)
+def worker_session(study: str, *, store: Store, settings: RunnerSettings) -> RunnerSession:
+    """A worker's session on a study already queued in the database, given by its file or
+    its name; a worker never queues a study of its own."""
+    name = load_study(study).name if study.endswith((".yaml", ".yml")) else study
+    session = RunnerSession(study_from_database(name, store), store=store, settings=settings)
+    session.prepare(enqueue=False)
+    return session
 
 
 def worker_command(
-    study: str, *, storage_url: str, cache_dir: Path, device: str, settings: RunnerSettings
+    study: str, *, cache_dir: Path, device: str, settings: RunnerSettings
 ) -> list[str]:
+    """A worker's command line. The storage URL (it may hold a password) goes through the
+    environment, never argv, which every local user can read in `ps`."""
     return [
         sys.executable,
         "-m",
         "harness.cli",
         "worker",
         study,
-        "--storage",
-        storage_url,
         "--cache-dir",
         str(cache_dir),
         "--device",
@@ -99,25 +75,20 @@ def worker_command(
 
 
 def run_local_workers(
-    study: Study,
+    session: RunnerSession,
     *,
-    storage_url: str,
     cache_dir: Path,
     device: str,
     workers: int,
     max_trials: int | None = None,
     timeout: float | None = None,
-    retry: bool = False,
-    settings: RunnerSettings | None = None,
 ) -> RunSummary:
-    """Start `workers` processes on this machine and wait for them all.
+    """Start `workers` processes on this machine on a prepared session and wait for them.
 
     `max_trials` bounds the trials of all workers together; `timeout` (seconds from now)
-    stops every worker from starting another trial.
+    stops every worker from starting another trial. The session counts what they completed.
     """
-    settings = settings or RunnerSettings()
-    prepare(study, storage_url, retry=retry)
-    before = complete_count(load_optuna_study(study.name, storage_url))
+    before = session.summary().complete
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -127,17 +98,16 @@ def run_local_workers(
         share = None if max_trials is None else max_trials // workers + (i < max_trials % workers)
         if share == 0:
             continue
-        env = dict(os.environ)
+        env = dict(os.environ, LIBKD_STORAGE=session.store.url)
         if cuda:
             env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
         else:
             env["OMP_NUM_THREADS"] = str(threads)
         command = worker_command(
-            study.name,
-            storage_url=storage_url,
+            session.study.name,
             cache_dir=cache_dir,
             device="cuda" if cuda else device,
-            settings=settings,
+            settings=session.settings,
         )
         if share is not None:
             command += ["--max-trials", str(share)]
@@ -147,5 +117,5 @@ def run_local_workers(
     codes = [p.wait() for p in processes]
     if any(codes):
         raise LibKDError(f"worker exit codes {codes}; see their output above")
-    opened = load_optuna_study(study.name, storage_url)
-    return summarize(opened, ran=complete_count(opened) - before, enqueued=0, requeued=0)
+    session.ran += session.summary().complete - before
+    return session.summary()

@@ -1,4 +1,5 @@
-"""SQLAlchemy models, engines and the one session helper."""
+"""The results database: SQLAlchemy models, engines, the one session helper, and Optuna's
+storage in the same database."""
 
 from harness.store._engine import (
     DEFAULT_CACHE_DIR,
@@ -11,24 +12,67 @@ from harness.store._engine import (
     resolve_storage,
     serialize_sqlite_writes,
 )
-from harness.store._models import ArtifactRow, Base, EpochRow, RunArtifactRow, RunRow
-from harness.store._store import Store, utcnow
+from harness.store._models import (
+    SCHEMA_VERSION,
+    ArtifactRow,
+    Base,
+    EpochRow,
+    RunArtifactRow,
+    RunRow,
+    SchemaRow,
+)
+from harness.store._optuna import (
+    CONFIG_ATTR,
+    EMPTY_ATTR,
+    FACTORS_ATTR,
+    GRACE_SECONDS,
+    HASH_ATTR,
+    HEARTBEAT_SECONDS,
+    KIND_ATTR,
+    SEED_ATTR,
+    SOURCE_ATTR,
+    STUDY_FILE_ATTR,
+    WORKER_ATTR,
+    load_optuna_study,
+    optuna_storage,
+    study_names,
+)
+from harness.store._schema import stored_version
+from harness.store._store import FinishedRun, Store, utcnow
 
 __all__ = [
+    "CONFIG_ATTR",
+    "EMPTY_ATTR",
+    "FACTORS_ATTR",
+    "HASH_ATTR",
+    "KIND_ATTR",
+    "SEED_ATTR",
+    "SOURCE_ATTR",
+    "STUDY_FILE_ATTR",
+    "WORKER_ATTR",
     "DEFAULT_CACHE_DIR",
     "DEFAULT_STORAGE",
+    "GRACE_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "SCHEMA_VERSION",
     "ArtifactRow",
     "Base",
     "EpochRow",
+    "FinishedRun",
     "RunArtifactRow",
     "RunRow",
+    "SchemaRow",
     "Store",
     "engine_kwargs",
     "is_sqlite",
+    "load_optuna_study",
     "make_engine",
+    "optuna_storage",
     "redact",
     "resolve_cache_dir",
     "resolve_storage",
     "serialize_sqlite_writes",
+    "stored_version",
+    "study_names",
     "utcnow",
 ]

@@ -16,15 +16,19 @@ DEFAULT_CACHE_DIR = "results/cache"
 SQLITE_BUSY_MS = 60_000
 
 
-def resolve_storage(explicit: str | None = None) -> str:
-    """--storage beats $LIBKD_STORAGE beats the default SQLite file under results/."""
+def resolve_storage(explicit: str | None = None, *, create: bool = True) -> str:
+    """--storage beats $LIBKD_STORAGE beats the default SQLite file under results/.
+
+    With `create`, a SQLite file's folder is made; without, a SQLite file that does not
+    exist is an error (commands that only read never create a database).
+    """
     url = explicit or os.environ.get("LIBKD_STORAGE") or DEFAULT_STORAGE
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise StorageError(
-            f"--storage: {url!r} is not a database URL; use sqlite:///path.db or "
-            "postgresql+psycopg://user@host:port/db"
+            "--storage: not a database URL (not echoed: it may hold a password); use "
+            "sqlite:///path.db or postgresql+psycopg://user@host:port/db"
         ) from None
     if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
         raise StorageError(
@@ -37,7 +41,14 @@ def resolve_storage(explicit: str | None = None) -> str:
             "use sqlite:/// or postgresql+psycopg://"
         )
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise StorageError(
+                f"--storage: no database at {path}; run a study into it first, or name the "
+                "right one with --storage or $LIBKD_STORAGE"
+            )
     return url
 
 

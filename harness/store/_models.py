@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Enum as SQLEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from harness.status import CacheStatus, RunStatus
+
+SCHEMA_VERSION = 1
+"""Version of the libkd_ tables below; bump it with a migration in `_schema.py`."""
+
+E = TypeVar("E", bound=Enum)
+
+
+def _stored_as_value(enum: type[E]) -> SQLEnum:
+    """An enum column holding the member's value as text, as databases before enums did."""
+    return SQLEnum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON}
+
+
+class SchemaRow(Base):
+    """One row: the version of libkd's tables in this database."""
+
+    __tablename__ = "libkd_schema"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class RunRow(Base):
@@ -26,7 +55,7 @@ class RunRow(Base):
     label: Mapped[str] = mapped_column(Text)
     factors: Mapped[dict[str, Any]]
     config: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running|complete|failed|pruned
+    status: Mapped[RunStatus] = mapped_column(_stored_as_value(RunStatus), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     device: Mapped[str] = mapped_column(String(64))
     worker: Mapped[str] = mapped_column(String(200))
@@ -38,7 +67,9 @@ class RunRow(Base):
     cache_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     eval_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    cache_status: Mapped[str] = mapped_column(String(16), default="off")  # off|hit|built
+    cache_status: Mapped[CacheStatus] = mapped_column(
+        _stored_as_value(CacheStatus), default=CacheStatus.OFF
+    )
     student_params: Mapped[int | None]
     top1: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]]

@@ -4,28 +4,50 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from harness.store._engine import make_engine
-from harness.store._models import ArtifactRow, Base, EpochRow, RunArtifactRow, RunRow
+from harness.errors import StorageError
+from harness.status import CacheStatus, RunStatus
+from harness.store._engine import make_engine, redact
+from harness.store._models import ArtifactRow, EpochRow, RunArtifactRow, RunRow
+from harness.store._schema import ensure_schema
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class Store:
-    """The harness's tables in one database (next to Optuna's)."""
+@dataclass(frozen=True)
+class FinishedRun:
+    """What a complete run adds to its row."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    train_seconds: float
+    eval_seconds: float
+    student_params: int
+    top1: float
+    metrics: dict[str, Any]
+
+
+class Store:
+    """The harness's tables in one database (next to Optuna's).
+
+    `create=False` opens an existing libkd database only (for commands that only read):
+    a database without libkd tables is an error, and nothing is written to it.
+    """
+
+    def __init__(self, url: str, *, engine: Engine | None = None, create: bool = True) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
-        Base.metadata.create_all(self.engine)
+        try:
+            ensure_schema(self.engine, create=create)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"{redact(url)}: {_first_line(exc)}") from None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -37,21 +59,75 @@ class Store:
                 session.rollback()
                 raise
 
-    def start_run(self, **fields: Any) -> int:
-        row = RunRow(status="running", started_at=utcnow(), metrics={}, **fields)
+    def start_run(
+        self,
+        *,
+        study: str,
+        trial_number: int | None,
+        config_hash: str,
+        seed: int,
+        label: str,
+        factors: dict[str, Any],
+        config: dict[str, Any],
+        device: str,
+        worker: str,
+        environment: dict[str, Any],
+    ) -> int:
+        row = RunRow(
+            study=study,
+            trial_number=trial_number,
+            config_hash=config_hash,
+            seed=seed,
+            label=label,
+            factors=factors,
+            config=config,
+            device=device,
+            worker=worker,
+            environment=environment,
+            status=RunStatus.RUNNING,
+            started_at=utcnow(),
+            metrics={},
+        )
         with self.session() as s:
             s.add(row)
             s.flush()
             return row.id
 
-    def update_run(self, run_id: int, **fields: Any) -> None:
-        with self.session() as s:
-            row = s.get(RunRow, run_id)
-            for name, value in fields.items():
-                setattr(row, name, value)
+    def _run(self, s: Session, run_id: int) -> RunRow:
+        row = s.get(RunRow, run_id)
+        if row is None:
+            raise StorageError(f"run {run_id} is not in {redact(self.url)}")
+        return row
 
-    def finish_run(self, run_id: int, *, status: str, error: str | None = None, **fields: Any):
-        self.update_run(run_id, status=status, error=error, finished_at=utcnow(), **fields)
+    def record_sources(
+        self,
+        run_id: int,
+        *,
+        teacher_seconds: float,
+        cache_seconds: float,
+        cache_status: CacheStatus,
+    ) -> None:
+        """What getting the run's teachers and their logits cost, and whether it hit a cache."""
+        with self.session() as s:
+            row = self._run(s, run_id)
+            row.teacher_seconds, row.cache_seconds = teacher_seconds, cache_seconds
+            row.cache_status = cache_status
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: RunStatus,
+        error: str | None = None,
+        result: FinishedRun | None = None,
+    ) -> None:
+        with self.session() as s:
+            row = self._run(s, run_id)
+            row.status, row.error, row.finished_at = status, error, utcnow()
+            if result is not None:
+                row.train_seconds, row.eval_seconds = result.train_seconds, result.eval_seconds
+                row.student_params, row.top1 = result.student_params, result.top1
+                row.metrics = result.metrics
 
     def add_epoch(self, run_id: int, epoch: int, metrics: dict[str, float]) -> None:
         with self.session() as s:
@@ -59,7 +135,7 @@ class Store:
                 EpochRow(run_id=run_id, epoch=epoch, name=name, value=float(value))
                 for name, value in metrics.items()
             )
-            s.get(RunRow, run_id).epochs_done = epoch + 1
+            self._run(s, run_id).epochs_done = epoch + 1
 
     def record_artifact(
         self,
@@ -90,7 +166,7 @@ class Store:
                 return
             except IntegrityError:
                 continue  # another worker inserted it between our read and our write
-        raise RuntimeError(f"could not record artifact {key}")
+        raise StorageError(f"could not record artifact {key} in {redact(self.url)}")
 
     def link_artifact(self, run_id: int, key: str, *, role: str, hit: bool) -> None:
         with self.session() as s:
@@ -103,6 +179,19 @@ class Store:
                 query = query.where(RunRow.study == study)
             return list(s.scalars(query))
 
+    def complete_run_metrics(self, study: str, config_hash: str, seed: int) -> dict | None:
+        """Metrics of a complete run of this (configuration, seed), or None."""
+        with self.session() as s:
+            row = s.scalars(
+                select(RunRow).where(
+                    RunRow.study == study,
+                    RunRow.config_hash == config_hash,
+                    RunRow.seed == seed,
+                    RunRow.status == RunStatus.COMPLETE,
+                )
+            ).first()
+            return None if row is None else dict(row.metrics)
+
     def artifacts(self, kind: str | None = None) -> list[ArtifactRow]:
         with self.session() as s:
             query = select(ArtifactRow).order_by(ArtifactRow.created_at)
@@ -111,15 +200,23 @@ class Store:
             return list(s.scalars(query))
 
     def study_artifacts(self, study: str) -> list[tuple[str, ArtifactRow]]:
-        """(role, artifact) for every artifact the study's runs used, once per pair."""
+        """(role, artifact) for every artifact the study's runs used, once per pair.
+
+        DISTINCT runs over the role and the key only: PostgreSQL cannot compare JSON
+        columns (the artifact's meta) for equality.
+        """
         with self.session() as s:
-            query = (
-                select(RunArtifactRow.role, ArtifactRow)
-                .join(ArtifactRow, ArtifactRow.key == RunArtifactRow.artifact_key)
+            pairs = (
+                select(RunArtifactRow.role, RunArtifactRow.artifact_key)
                 .join(RunRow, RunRow.id == RunArtifactRow.run_id)
                 .where(RunRow.study == study)
                 .distinct()
-                .order_by(RunArtifactRow.role)
+                .subquery()
+            )
+            query = (
+                select(pairs.c.role, ArtifactRow)
+                .join(ArtifactRow, ArtifactRow.key == pairs.c.artifact_key)
+                .order_by(pairs.c.role, ArtifactRow.key)
             )
             return [(role, artifact) for role, artifact in s.execute(query).all()]
 
@@ -128,7 +225,7 @@ class Store:
             query = select(
                 RunArtifactRow.artifact_key, func.count(func.distinct(RunArtifactRow.run_id))
             ).group_by(RunArtifactRow.artifact_key)
-            return dict(s.execute(query).all())
+            return {key: count for key, count in s.execute(query).all()}
 
     def forget_artifact(self, key: str) -> None:
         with self.session() as s:
@@ -137,3 +234,9 @@ class Store:
             row = s.get(ArtifactRow, key)
             if row is not None:
                 s.delete(row)
+
+
+def _first_line(exc: BaseException) -> str:
+    """A database error's own message, without SQLAlchemy's statement and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

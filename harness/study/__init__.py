@@ -1,49 +1,25 @@
-"""Study files: schema, loading, grid expansion and hashing."""
+"""The resolve step: study files loaded, checked against the registries, made canonical,
+expanded into configuration points and hashed."""
 
-from harness.study._load import (
-    OBJECTIVE_METRICS,
-    Study,
-    TrialSpec,
-    canonical,
-    config_hash,
-    factor_label,
-    load_study,
-    resolve_point,
-    study_from_dict,
-)
-from harness.study._schema import (
-    AugmentConfig,
-    CacheConfig,
-    DatasetConfig,
-    DistillConfig,
-    Objective,
-    SearchConfig,
-    StudentConfig,
-    StudyFile,
-    TeacherConfig,
-    TrainRecipe,
-    TrialConfig,
-)
+from harness.study._load import Study, load_study, resolve_point, study_from_dict
+from harness.study._point import ConfigPoint, TrialSpec, config_hash, factor_label
+from harness.study._resolve import canonical, check_config, check_search
+from harness.study._samplers import PRUNERS, SAMPLERS, SamplerInfo, suggest
 
 __all__ = [
-    "OBJECTIVE_METRICS",
-    "AugmentConfig",
-    "CacheConfig",
-    "DatasetConfig",
-    "DistillConfig",
-    "Objective",
-    "SearchConfig",
-    "StudentConfig",
+    "PRUNERS",
+    "SAMPLERS",
+    "ConfigPoint",
+    "SamplerInfo",
     "Study",
-    "StudyFile",
-    "TeacherConfig",
-    "TrainRecipe",
-    "TrialConfig",
     "TrialSpec",
     "canonical",
+    "check_config",
+    "check_search",
     "config_hash",
     "factor_label",
     "load_study",
     "resolve_point",
     "study_from_dict",
+    "suggest",
 ]

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from harness.cache import CacheSpec, build_or_load, compute_all, list_caches, open_cache, verify
+from harness.config import CacheConfig
 from harness.data import ViewSchedule, load_dataset
 from harness.distill import CachedTeachers, OnlineTeachers, image_spec, train_student
 from harness.models import build_teacher
-from harness.study import CacheConfig, study_from_dict
-from tests.conftest import tiny_dict
+from harness.study import study_from_dict
+from tests.helpers import tiny_dict
 
 
 def _setup(dtype="float32", views=3, top_k=None):

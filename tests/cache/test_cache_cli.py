@@ -1,19 +1,21 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.runner import work
+from harness.runner import run_study
 from harness.store import Store
 from harness.study import study_from_dict
-from tests.conftest import tiny_dict
+from tests.helpers import tiny_dict
 
 runner = CliRunner()
 
 
 def test_second_study_reuses_teachers_and_caches(storage_url, cache_dir):
     first = study_from_dict(tiny_dict(seeds=[0]))
-    work(first, storage_url=storage_url, cache_dir=cache_dir)
+    run_study(first, store=Store(storage_url), cache_dir=cache_dir)
     other = study_from_dict(
         tiny_dict(
             name="other",
@@ -22,14 +24,14 @@ def test_second_study_reuses_teachers_and_caches(storage_url, cache_dir):
             grid={"distill.teachers": [["conv", "inv"]]},
         )
     )
-    work(other, storage_url=storage_url, cache_dir=cache_dir)
+    run_study(other, store=Store(storage_url), cache_dir=cache_dir)
     [run] = Store(storage_url).runs("other")
     assert run.status == "complete"
     assert run.cache_status == "hit" and run.teacher_seconds == 0.0
 
 
 def test_cache_ls_verify_prune(storage_url, cache_dir):
-    work(study_from_dict(tiny_dict(seeds=[0])), storage_url=storage_url, cache_dir=cache_dir)
+    run_study(study_from_dict(tiny_dict(seeds=[0])), store=Store(storage_url), cache_dir=cache_dir)
     common = ["--cache-dir", str(cache_dir)]
     ls = runner.invoke(app, ["cache", "ls", *common, "--storage", storage_url])
     assert ls.exit_code == 0
@@ -40,8 +42,14 @@ def test_cache_ls_verify_prune(storage_url, cache_dir):
     # Every entry is used by a run: nothing to prune.
     prune = runner.invoke(app, ["cache", "prune", *common, "--storage", storage_url, "--yes"])
     assert "nothing to prune" in prune.output
-    # In a fresh database no run uses them; declining the prompt keeps them.
+    # A mistyped --storage is refused, and creates nothing: every entry would look unused.
     fresh = storage_url.replace("libkd.db", "fresh.db")
+    typo = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh, "--yes"])
+    assert typo.exit_code == 2 and "no database at" in typo.output
+    assert not Path(fresh.removeprefix("sqlite:///")).exists()
+    assert len(list((cache_dir / "logits").glob("[0-9a-f]*"))) == 2
+    # In another libkd database no run uses them; declining the prompt keeps them.
+    Store(fresh)
     keep = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh], input="n\n")
     assert keep.exit_code == 1 and len(list((cache_dir / "logits").glob("[0-9a-f]*"))) == 2
     gone = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh, "--yes"])
@@ -50,9 +58,9 @@ def test_cache_ls_verify_prune(storage_url, cache_dir):
 
 
 def test_verify_fails_on_a_mismatching_entry(storage_url, cache_dir):
-    work(
+    run_study(
         study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})),
-        storage_url=storage_url,
+        store=Store(storage_url),
         cache_dir=cache_dir,
     )
     [entry] = list((cache_dir / "logits").glob("[0-9a-f]*"))

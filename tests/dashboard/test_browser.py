@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from harness.dashboard import write_dashboard
-from harness.runner import work
+from harness.runner import run_study
+from harness.store import Store
 from harness.study import study_from_dict
-from tests.conftest import tiny_dict
+from tests.helpers import tiny_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,11 +43,11 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
     )
     study = study_from_dict(shrunk)
     assert len(study.configs) == 1 + 3 * 2
-    work(study, storage_url=storage_url, cache_dir=cache_dir)
+    run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     source = tmp_path / "study.yaml"
     source.write_text("description: <script>alert('x')</script>\n")
     page_path = write_dashboard(
-        "tiny", storage_url=storage_url, out=tmp_path / "d.html", study_file=source
+        Store(storage_url), "tiny", out=tmp_path / "d.html", study_file=source
     )
     html = page_path.read_text()
     assert "<script>alert('x')</script>" not in html and "&lt;script&gt;" in html

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import torch
 
+from harness.config import AugmentConfig
 from harness.data import ViewSchedule, augment_views, view_params
 from harness.data._augment import ViewParams
-from harness.study import AugmentConfig
 
 POLICY = AugmentConfig(pad_crop=2, hflip=True, aug_seed=7)
 

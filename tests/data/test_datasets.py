@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.config import DatasetConfig
 from harness.data import load_dataset, read_idx
 from harness.errors import DataError
-from harness.study import DatasetConfig
 
 
 def test_digits_split_is_deterministic_stratified_and_disjoint():

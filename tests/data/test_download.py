@@ -10,10 +10,10 @@ import tarfile
 import numpy as np
 import pytest
 
-from harness.data import _download, load_dataset
-from harness.data._download import Remote, RemoteFile, download
+from harness.config import DatasetConfig
+from harness.data import _download, download, load_dataset
+from harness.data._download import Remote, RemoteFile
 from harness.errors import DataError
-from harness.study import DatasetConfig
 
 
 def _fake_cifar10(folder):

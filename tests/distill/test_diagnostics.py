@@ -5,11 +5,12 @@ import math
 import pytest
 import torch
 
+from harness.config import DistillConfig, StudentConfig
 from harness.data import load_dataset
 from harness.distill import agreement, attention_distance, evaluate, image_spec
 from harness.models import build_student, build_teacher, forward_flops, parameter_count
-from harness.study import DistillConfig, StudentConfig, study_from_dict
-from tests.conftest import tiny_dict
+from harness.study import study_from_dict
+from tests.helpers import tiny_dict
 
 
 def _student_and_data(teachers=("conv", "inv")):

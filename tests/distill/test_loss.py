@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from harness.config import DistillConfig
 from harness.distill import DistillationLoss, hard_kd, soft_kd
 from harness.models import StudentOutput
-from harness.study import DistillConfig
 
 
 def test_soft_kd_matches_hand_computed_value():

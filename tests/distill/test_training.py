@@ -8,7 +8,7 @@ import torch
 from harness.data import load_dataset
 from harness.distill import OnlineTeachers, obtain_teacher, train_student
 from harness.study import study_from_dict
-from tests.conftest import tiny_dict
+from tests.helpers import tiny_dict
 
 
 def _setup(cache_dir):

@@ -4,8 +4,8 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
+from harness.config import DistillConfig, StudentConfig, TeacherConfig
 from harness.models import ImageSpec, build_student, build_teacher, teacher_arch_known
-from harness.study import DistillConfig, StudentConfig, TeacherConfig
 
 IMAGE = ImageSpec(channels=1, size=8, num_classes=10)
 

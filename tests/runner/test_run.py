@@ -7,10 +7,10 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.analysis import load_runs
-from harness.runner import work
+from harness.runner import run_study
 from harness.store import Store
 from harness.study import load_study, study_from_dict
-from tests.conftest import start_cli_run, tiny_dict, wait_mid_trial, write_study
+from tests.helpers import start_cli_run, tiny_dict, wait_mid_trial, write_study
 
 
 def _complete_pairs(url: str, study: str) -> list[tuple[str, int]]:
@@ -21,9 +21,9 @@ def _complete_pairs(url: str, study: str) -> list[tuple[str, int]]:
 
 def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_url, cache_dir):
     study = study_from_dict(tiny_dict(seeds=[0]))
-    first = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    first = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (first.enqueued, first.ran, first.complete, first.failed) == (3, 3, 3, 0)
-    second = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    second = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (second.enqueued, second.ran, second.complete) == (0, 0, 3)
     pairs = _complete_pairs(storage_url, "tiny")
     assert len(pairs) == len(set(pairs)) == 3
@@ -32,8 +32,8 @@ def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_u
     assert [r.teacher_seconds > 0 for r in runs] == [False, True, True]  # conv, then inv built
     assert runs[2].cache_status in ("built", "hit")
     # Adding a seed later queues only the new (configuration, seed) pairs.
-    more = work(
-        study_from_dict(tiny_dict(seeds=[0, 1])), storage_url=storage_url, cache_dir=cache_dir
+    more = run_study(
+        study_from_dict(tiny_dict(seeds=[0, 1])), store=Store(storage_url), cache_dir=cache_dir
     )
     assert (more.enqueued, more.ran) == (3, 3)
 
@@ -50,13 +50,13 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(storage_url, cache_dir,
 
     monkeypatch.setattr(_trial, "train_student", explode)
     study = study_from_dict(tiny_dict(seeds=[0]))
-    summary = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (summary.complete, summary.failed) == (2, 1)
     failed = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
     assert len(failed) == 1 and failed[0].error == "RuntimeError: boom"
     # --retry-failed re-queues it; with the fault gone it completes.
     monkeypatch.setattr(_trial, "train_student", real)
-    retried = work(study, storage_url=storage_url, cache_dir=cache_dir, retry=True)
+    retried = run_study(study, store=Store(storage_url), cache_dir=cache_dir, retry=True)
     assert (retried.requeued, retried.ran, retried.complete) == (1, 1, 3)
 
 
@@ -70,7 +70,7 @@ def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_ur
     finally:
         proc.wait(timeout=30)
     done_before = _complete_pairs(storage_url, "tiny")
-    summary = work(load_study(path), storage_url=storage_url, cache_dir=cache_dir)
+    summary = run_study(load_study(path), store=Store(storage_url), cache_dir=cache_dir)
     assert summary.requeued == 1
     pairs = _complete_pairs(storage_url, "tiny")
     assert len(pairs) == len(set(pairs)) == 6

@@ -7,11 +7,10 @@ import pytest
 from optuna.trial import TrialState
 
 from harness.errors import StudyError
-from harness.runner import load_optuna_study, work
-from harness.runner._samplers import PRUNERS
-from harness.store import Store
-from harness.study import load_study, study_from_dict
-from tests.conftest import start_cli_run, tiny_dict, wait_mid_trial, write_study
+from harness.runner import run_study
+from harness.store import Store, load_optuna_study, optuna_storage
+from harness.study import PRUNERS, load_study, study_from_dict
+from tests.helpers import start_cli_run, tiny_dict, wait_mid_trial, write_study
 
 SPACE = {
     "distill.temperature.conv": {"type": "float", "low": 1.0, "high": 8.0, "log": True},
@@ -65,9 +64,9 @@ def test_bad_distributions_name_their_path(space, message):
 
 def test_search_trial_averages_seeds_and_stores_a_run_per_seed(storage_url, cache_dir):
     study = study_from_dict(_search_dict(n_trials=2))
-    summary = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert summary.complete == 2
-    opened = load_optuna_study("tiny", storage_url)
+    opened = load_optuna_study("tiny", optuna_storage(storage_url))
     runs = Store(storage_url).runs("tiny")
     assert len(runs) == 4 and {r.seed for r in runs} == {0, 1}
     for trial in opened.get_trials():
@@ -76,8 +75,8 @@ def test_search_trial_averages_seeds_and_stores_a_run_per_seed(storage_url, cach
         assert trial.value == pytest.approx(sum(r.top1 for r in rows) / 2)
         assert isinstance(trial.params["distill.loss"], str)
     # Finished: a second run does nothing; --n-trials extends it.
-    assert work(study, storage_url=storage_url, cache_dir=cache_dir).ran == 0
-    extended = work(study, storage_url=storage_url, cache_dir=cache_dir, max_trials=1)
+    assert run_study(study, store=Store(storage_url), cache_dir=cache_dir).ran == 0
+    extended = run_study(study, store=Store(storage_url), cache_dir=cache_dir, max_trials=1)
     assert extended.ran == 1 and extended.complete == 3
 
 
@@ -89,8 +88,8 @@ def test_pruned_trial_keeps_its_state_and_partial_rows(storage_url, cache_dir, m
         lambda search, epochs: optuna.pruners.ThresholdPruner(lower=1.01),
     )
     study = study_from_dict(_search_dict(n_trials=1, pruner="median"))
-    work(study, storage_url=storage_url, cache_dir=cache_dir)
-    [trial] = load_optuna_study("tiny", storage_url).get_trials()
+    run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    [trial] = load_optuna_study("tiny", optuna_storage(storage_url)).get_trials()
     assert trial.state == TrialState.PRUNED and trial.last_step == 0
     [run] = Store(storage_url).runs("tiny")
     assert run.status == "pruned" and run.epochs_done == 1 and "epoch 0" in run.error
@@ -100,7 +99,7 @@ def test_nan_loss_fails_the_trial_with_reason_and_the_next_runs(storage_url, cac
     study = study_from_dict(
         tiny_dict(seeds=[0], grid={"distill.teachers": [[]], "train.lr": [1.0e30, 1.0e-3]})
     )
-    summary = work(study, storage_url=storage_url, cache_dir=cache_dir)
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (summary.complete, summary.failed) == (1, 1)
     failed = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
     assert len(failed) == 1 and "training loss became nan" in failed[0].error
@@ -119,7 +118,7 @@ def test_sigint_then_rerun_completes_without_duplicates(tmp_path, storage_url, c
     assert "run the same command again to resume" in output
     interrupted = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
     assert len(interrupted) == 1 and "KeyboardInterrupt" in interrupted[0].error
-    summary = work(load_study(path), storage_url=storage_url, cache_dir=cache_dir)
+    summary = run_study(load_study(path), store=Store(storage_url), cache_dir=cache_dir)
     assert summary.complete == 6
     done = [
         (r.config_hash, r.seed) for r in Store(storage_url).runs("tiny") if r.status == "complete"
@@ -130,7 +129,7 @@ def test_sigint_then_rerun_completes_without_duplicates(tmp_path, storage_url, c
 def test_two_objectives_list_pareto_trials_and_draw_optuna_figures(storage_url, cache_dir):
     from typer.testing import CliRunner
 
-    from harness.analysis._pareto import pareto_trials
+    from harness.analysis import pareto_trials
     from harness.cli import app
     from harness.dashboard import render_dashboard
 
@@ -140,13 +139,13 @@ def test_two_objectives_list_pareto_trials_and_draw_optuna_figures(storage_url, 
         {"metric": "cost/train_seconds", "direction": "minimize"},
     ]
     study = study_from_dict(data)
-    work(study, storage_url=storage_url, cache_dir=cache_dir)
-    front = pareto_trials("tiny", storage_url)
-    opened = load_optuna_study("tiny", storage_url)
+    run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    front = pareto_trials(Store(storage_url), "tiny")
+    opened = load_optuna_study("tiny", optuna_storage(storage_url))
     assert sorted(front["trial"].to_list()) == sorted(t.number for t in opened.best_trials)
     assert {"val/top1", "cost/train_seconds", "distill.loss"} <= set(front.columns)
     result = CliRunner().invoke(app, ["report", "tiny", "--storage", storage_url])
     assert result.exit_code == 0 and "Pareto-optimal trials" in result.output
-    page = render_dashboard("tiny", storage_url=storage_url)
+    page = render_dashboard(Store(storage_url), "tiny")
     for figure in ("optuna-history", "optuna-parallel", "optuna-pareto", "attention-distance"):
         assert f"id='{figure}'" in page

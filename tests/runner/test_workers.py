@@ -14,13 +14,10 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from harness.analysis import load_epochs, load_runs
-from harness.runner import load_optuna_study
-from harness.runner._optuna import optuna_storage
-from harness.runner._run import RunnerSettings
-from harness.runner._workers import prepare, run_local_workers, worker_command
-from harness.store import Store, make_engine, redact
+from harness.runner import RunnerSession, RunnerSettings, run_local_workers, worker_command
+from harness.store import Store, load_optuna_study, make_engine, optuna_storage, redact
 from harness.study import load_study
-from tests.conftest import tiny_dict, write_study
+from tests.helpers import tiny_dict, write_study
 
 GRID_24 = {  # 6 configurations x 4 seeds = 24 trials
     "distill.teachers": [["conv"], ["conv", "inv"]],
@@ -48,15 +45,18 @@ def _assert_complete_once(url: str, study: str, expected: int) -> None:
     epochs = load_epochs(Store(url), study)
     per_run = epochs.filter(epochs["run_id"].is_in(done["id"].to_list())).group_by("run_id").len()
     assert per_run["len"].min() > 0
-    trials = load_optuna_study(study, url).get_trials()
+    trials = load_optuna_study(study, optuna_storage(url)).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == expected
 
 
+def _queue(study, url: str) -> None:
+    """Queue a study's trials, as `libkd run` does before its workers start."""
+    RunnerSession(study, store=Store(url)).prepare()
+
+
 def _start_worker(name: str, url: str, cache_dir, *, settings: RunnerSettings):
-    command = worker_command(
-        name, storage_url=url, cache_dir=cache_dir, device="cpu", settings=settings
-    )
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = worker_command(name, cache_dir=cache_dir, device="cpu", settings=settings)
+    env = dict(os.environ, OMP_NUM_THREADS="1", LIBKD_STORAGE=url)
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -67,7 +67,7 @@ def _start_worker(name: str, url: str, cache_dir, *, settings: RunnerSettings):
 def test_four_workers_on_postgres_run_24_trials_exactly_once(tmp_path, pg_url, cache_dir):
     study = load_study(write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3], grid=GRID_24)))
     assert len(study.trials()) == 24
-    prepare(study, pg_url)
+    _queue(study, pg_url)
     settings = RunnerSettings(heartbeat=2, grace=6)
     workers = [_start_worker("tiny", pg_url, cache_dir, settings=settings) for _ in range(4)]
     outputs = [w.communicate(timeout=600)[0] for w in workers]
@@ -87,7 +87,7 @@ def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
         train={"epochs": 40, "batch_size": 16, "lr": 1.0e-3},
     )
     study = load_study(write_study(tmp_path, data))
-    prepare(study, pg_url)
+    _queue(study, pg_url)
     settings = RunnerSettings(heartbeat=1, grace=4)
     victim = _start_worker("tiny", pg_url, cache_dir, settings=settings)
     store = Store(pg_url)
@@ -106,7 +106,7 @@ def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
     output = survivor.communicate(timeout=300)[0]
     assert survivor.returncode == 0, output
     _assert_complete_once(pg_url, "tiny", 2)
-    trials = load_optuna_study("tiny", pg_url).get_trials()
+    trials = load_optuna_study("tiny", optuna_storage(pg_url)).get_trials()
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert len(failed) == 1
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
@@ -122,18 +122,23 @@ def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
 @pytest.mark.slow
 def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir):
     study = load_study(write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3], grid=GRID_24)))
-    summary = run_local_workers(
-        study, storage_url=storage_url, cache_dir=cache_dir, device="cpu", workers=2
-    )
+    session = RunnerSession(study, store=Store(storage_url))
+    session.prepare()
+    summary = run_local_workers(session, cache_dir=cache_dir, device="cpu", workers=2)
+    # The counts are the session's: what it queued and what its workers ran.
+    assert (summary.enqueued, summary.requeued, summary.ran) == (24, 0, 24)
     assert (summary.complete, summary.failed) == (24, 0)
     _assert_complete_once(storage_url, "tiny", 24)
     errors = [r.error for r in Store(storage_url).runs("tiny") if r.error]
     assert errors == []
 
 
-def test_passwords_never_shown():
+def test_passwords_never_shown(tmp_path):
     url = "postgresql+psycopg://alice:s3cret@db.example:5432/libkd"
     assert "s3cret" not in redact(url) and "alice" in redact(url)
+    # Workers get the URL through the environment: argv is readable by every local user.
+    command = worker_command("tiny", cache_dir=tmp_path, device="cpu", settings=RunnerSettings())
+    assert not any("s3cret" in part or "postgresql" in part for part in command)
 
 
 def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path, monkeypatch):
@@ -162,6 +167,8 @@ def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path, monke
 
 def test_local_workers_share_the_trial_budget_and_the_deadline(tmp_path, storage_url, cache_dir):
     study = load_study(write_study(tmp_path, tiny_dict(grid={"distill.teachers": [[]]})))
-    common = dict(storage_url=storage_url, cache_dir=cache_dir, device="cpu", workers=2)
-    assert run_local_workers(study, **common, timeout=0.0).complete == 0  # none may start
-    assert run_local_workers(study, **common, max_trials=1).complete == 1  # one in all
+    session = RunnerSession(study, store=Store(storage_url))
+    session.prepare()
+    common = dict(cache_dir=cache_dir, device="cpu", workers=2)
+    assert run_local_workers(session, **common, timeout=0.0).complete == 0  # none may start
+    assert run_local_workers(session, **common, max_trials=1).complete == 1  # one in all

@@ -5,7 +5,7 @@ import pytest
 from harness.errors import StudyError
 from harness.models import rednet_width_problem
 from harness.study import config_hash, load_study, study_from_dict
-from tests.conftest import tiny_dict, write_study
+from tests.helpers import tiny_dict, write_study
 
 
 def test_grid_expands_to_configurations_times_seeds():

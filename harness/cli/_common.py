@@ -1,15 +1,20 @@
-"""Pieces every `libkd` command shares: option types and the user-error wrapper."""
+"""Pieces every `libkd` command shares: option types, the user-error wrapper, and how a
+study argument (a file or a name in the database) becomes a name."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from harness.errors import LibKDError
+from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS
+
+if TYPE_CHECKING:
+    from harness.store import Store
 
 StorageOpt = Annotated[
     str | None,
@@ -37,3 +42,35 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def study_name(arg: str) -> str:
+    """The study a command argument names: a study file's `name`, or the argument itself."""
+    if arg.endswith((".yaml", ".yml")) or Path(arg).is_file():
+        from harness.study import load_study
+
+        return load_study(arg).name
+    return arg
+
+
+def open_store(storage: str | None, *, create: bool = True) -> Store:
+    """The store of `--storage` (or $LIBKD_STORAGE, or the default). Commands that only read
+    open it with `create=False`: a database that does not exist is an error, never made."""
+    from harness.store import Store, resolve_storage
+
+    return Store(resolve_storage(storage, create=create), create=create)
+
+
+__all__ = [
+    "GRACE_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "CacheDirOpt",
+    "GraceOpt",
+    "HeartbeatOpt",
+    "MaxRetryOpt",
+    "StorageOpt",
+    "StudyArg",
+    "open_store",
+    "study_name",
+    "user_errors",
+]

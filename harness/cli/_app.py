@@ -1,25 +1,32 @@
-"""The `libkd` command: thin typer commands over the library."""
+"""The `libkd` commands: parse options, call one library function, print its result."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from harness._cli_common import (
+from harness.cli._common import (
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
     CacheDirOpt,
     GraceOpt,
     HeartbeatOpt,
     MaxRetryOpt,
     StorageOpt,
     StudyArg,
+    open_store,
+    study_name,
     user_errors,
 )
-from harness._cli_tools import bench, cache_app, data_app
+from harness.cli._tools import bench, cache_app, data_app
 from harness.errors import LibKDError
-from harness.runner._defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
+
+if TYPE_CHECKING:
+    from harness.runner import RunSummary
+    from harness.store import Store
 
 app = typer.Typer(
     help="libkd: knowledge-distillation ablation studies of ViT students (LIB-KD).",
@@ -31,25 +38,20 @@ app.add_typer(cache_app, name="cache")
 app.add_typer(data_app, name="data")
 app.command()(bench)
 
-
-def _study_name(arg: str) -> str:
-    from harness.study import load_study
-
-    if arg.endswith((".yaml", ".yml")) or Path(arg).is_file():
-        return load_study(arg).name
-    return arg
+REPORT_FORMATS = ("table", "csv", "parquet", "markdown", "json")
 
 
 @app.command()
 @user_errors
 def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
     """Check a study file; print what it expands to."""
+    from harness.config import StudyKind
     from harness.study import load_study
 
     loaded = load_study(study)
     n_configs, n_seeds = len(loaded.configs), len(loaded.file.seeds)
     search = loaded.file.search
-    if search is not None:
+    if loaded.kind == StudyKind.SEARCH and search is not None:
         typer.echo(
             f"ok: {loaded.name} (search): {search.sampler} over {len(search.space)} "
             f"parameter(s), {search.n_trials} trials x {n_seeds} seed(s), pruner {search.pruner}"
@@ -65,28 +67,11 @@ def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None
 @user_errors
 def plan(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
     """List the trials a study would run and the teachers it would train."""
-    from rich.table import Table
-
-    from harness._console import console
+    from harness.cli._console import console, plan_tables
     from harness.study import load_study
 
-    loaded = load_study(study)
-    teachers = Table(title="teachers to train (or reuse from the cache)")
-    for column in ("name", "arch", "width", "depth", "seed", "epochs"):
-        teachers.add_column(column)
-    for name, t in loaded.teachers_to_train().items():
-        source = f"checkpoint {t.checkpoint}" if t.checkpoint else str(t.train.epochs)
-        teachers.add_row(name, t.arch, str(t.width), str(t.depth), str(t.seed), source)
-    console.print(teachers)
-    trials = Table(title=f"{loaded.name}: trials")
-    for column in ("#", "configuration", "hash", "seeds", "cache"):
-        trials.add_column(column)
-    for i, spec in enumerate(loaded.configs):
-        cache = spec.config.cache
-        cache_text = f"on, {cache.views} views" if cache.enabled else "off"
-        seeds = ", ".join(map(str, loaded.file.seeds))
-        trials.add_row(str(i), spec.label, spec.config_hash[:12], seeds, cache_text)
-    console.print(trials)
+    for table in plan_tables(load_study(study)):
+        console.print(table)
 
 
 @app.command()
@@ -113,85 +98,65 @@ def run(
     from harness.study import load_study
 
     loaded = load_study(study)  # a bad file stops here, before the database is touched
-    from harness._console import console
-    from harness.runner import RunnerSettings
-    from harness.store import redact, resolve_cache_dir, resolve_storage
+    from harness.cli._console import RichProgress, console
+    from harness.runner import RunnerSession, RunnerSettings, run_local_workers
+    from harness.store import redact, resolve_cache_dir
 
-    settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
-    url = resolve_storage(storage)
+    store = open_store(storage)
     cache = resolve_cache_dir(cache_dir)
-    console.print(f"study [bold]{loaded.name}[/] -> {redact(url)}, cache {cache}")
+    device = device or loaded.file.device
+    console.print(f"study [bold]{loaded.name}[/] -> {redact(store.url)}, cache {cache}")
+    settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
+    session = RunnerSession(loaded, store=store, settings=settings)
+    session.prepare(retry=retry_failed)
     try:
-        summary = _run(
-            loaded,
-            url=url,
-            cache=cache,
-            device=device,
-            n_trials=n_trials,
-            timeout=timeout,
-            retry=retry_failed,
-            workers=workers,
-            settings=settings,
-        )
+        if workers > 1:
+            summary = run_local_workers(
+                session,
+                cache_dir=cache,
+                device=device,
+                workers=workers,
+                max_trials=n_trials,
+                timeout=timeout,
+            )
+        else:
+            with RichProgress() as progress:
+                summary = session.work(
+                    cache_dir=cache,
+                    device=device,
+                    progress=progress,
+                    max_trials=n_trials,
+                    timeout=timeout,
+                )
     except KeyboardInterrupt:
         console.print(
             "interrupted: the running trial was re-queued; run the same command again to resume"
         )
         raise typer.Exit(130) from None
+    _print_summary(summary)
+    _print_results(store, loaded.name)
+    if dashboard and summary.complete:
+        from harness.dashboard import write_dashboard
+
+        path = write_dashboard(store, loaded.name, study_file=loaded.source)
+        console.print(f"dashboard: {path}")
+
+
+def _print_summary(summary: RunSummary) -> None:
+    from harness.cli._console import console
+
     console.print(
         f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
         f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued)"
     )
-    _print_results(loaded.name, url)
-    if dashboard and summary.complete:
-        from harness.dashboard import write_dashboard
-
-        path = write_dashboard(loaded.name, storage_url=url, study_file=loaded.source)
-        console.print(f"dashboard: {path}")
 
 
-def _run(loaded, *, url, cache, device, n_trials, timeout, retry, workers, settings):
-    """One process (with live progress) or `workers` local worker processes."""
-    from harness._console import RichProgress
-    from harness.runner import work
-
-    device = device or loaded.file.device
-    if workers > 1:
-        from harness.runner._workers import run_local_workers
-
-        return run_local_workers(
-            loaded,
-            storage_url=url,
-            cache_dir=cache,
-            device=device,
-            workers=workers,
-            max_trials=n_trials,
-            timeout=timeout,
-            retry=retry,
-            settings=settings,
-        )
-    with RichProgress() as progress:
-        return work(
-            loaded,
-            storage_url=url,
-            cache_dir=cache,
-            device=device,
-            progress=progress,
-            max_trials=n_trials,
-            timeout=timeout,
-            retry=retry,
-            settings=settings,
-        )
-
-
-def _print_results(name: str, url: str) -> None:
-    from harness._console import console, results_table
-    from harness.analysis._report import report_frame
-    from harness.errors import LibKDError
-    from harness.store import Store
+def _print_results(store: Store, name: str) -> None:
+    from harness.analysis import report_frame
+    from harness.cli._console import console, results_table
 
     try:
-        frame = report_frame(Store(url), name)
+        frame = report_frame(store, name)
     except LibKDError as exc:
         console.print(str(exc))
         return
@@ -213,19 +178,20 @@ def worker(
     grace: GraceOpt = GRACE_SECONDS,
     max_retry: MaxRetryOpt = 1,
 ) -> None:
-    """Take waiting trials of a study from the database until none is waiting or running."""
-    from harness.runner import RunnerSettings
-    from harness.runner._workers import run_worker
-    from harness.store import resolve_cache_dir, resolve_storage
+    """Take waiting trials of a queued study until none is waiting or running."""
+    from harness.runner import RunnerSettings, worker_session
+    from harness.store import resolve_cache_dir
 
-    summary = run_worker(
+    session = worker_session(
         study,
-        storage_url=resolve_storage(storage),
+        store=open_store(storage, create=False),
+        settings=RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry),
+    )
+    summary = session.work(
         cache_dir=resolve_cache_dir(cache_dir),
         device=device,
         max_trials=max_trials,
         timeout=timeout,
-        settings=RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry),
     )
     typer.echo(f"worker done: {summary.ran} trial(s) run; {summary.complete} complete in study")
 
@@ -239,11 +205,11 @@ def status(
     storage: StorageOpt = None,
 ) -> None:
     """Trial counts, best value, elapsed and remaining time of each study."""
-    from harness._console import console
-    from harness.runner._status import status_table
-    from harness.store import resolve_storage
+    from harness.analysis import statuses
+    from harness.cli._console import console, status_table
 
-    console.print(status_table(resolve_storage(storage), _study_name(study) if study else None))
+    found = statuses(open_store(storage, create=False), study_name(study) if study else None)
+    console.print(status_table(found))
 
 
 @app.command()
@@ -258,17 +224,36 @@ def report(
     ] = None,
 ) -> None:
     """The aggregate table over seeds with 95% CIs and paired deltas against the baseline."""
-    from harness.analysis._report import render_report
-    from harness.store import resolve_storage
+    from harness.analysis import REPORT_COLUMNS, markdown_table, pareto_trials, report_frame
+    from harness.cli._console import console, frame_table, results_table
 
-    text = render_report(
-        _study_name(study),
-        storage_url=resolve_storage(storage),
-        fmt=format,
-        out=out,
-        baseline=baseline,
-    )
-    if text is not None:
+    if format not in REPORT_FORMATS:
+        raise LibKDError(
+            f"--format: {format!r} is not a format; use one of {', '.join(REPORT_FORMATS)}"
+        )
+    if format == "parquet" and out is None:
+        raise LibKDError("--format parquet: binary output needs --out FILE")
+    name = study_name(study)
+    store = open_store(storage, create=False)
+    frame = report_frame(store, name, baseline=baseline)
+    if format == "table":
+        console.print(results_table(frame, title=f"{name}: val top-1"))
+        front = pareto_trials(store, name)
+        if not front.is_empty():
+            console.print(frame_table(front, title="Pareto-optimal trials"))
+        return
+    if format == "parquet" and out is not None:
+        frame.write_parquet(out)
+        return
+    writers = {
+        "csv": frame.write_csv,
+        "json": frame.write_json,
+        "markdown": lambda: markdown_table(frame, REPORT_COLUMNS),
+    }
+    text = writers[format]()
+    if out is not None:
+        out.write_text(text)
+    else:
         typer.echo(text)
 
 
@@ -283,8 +268,7 @@ def publish(
     ] = None,
 ) -> None:
     """Write results/<study>/report.md and environment.json: the study's committed record."""
-    from harness.analysis._publish import publish as write_record
-    from harness.store import resolve_storage
+    from harness.analysis import publish as write_record
     from harness.study import load_study
 
     loaded = load_study(study)
@@ -294,8 +278,8 @@ def publish(
             break
         header.append(line.lstrip("# "))
     report = write_record(
+        open_store(storage, create=False),
         loaded.name,
-        storage_url=resolve_storage(storage),
         out_dir=out or Path("results") / loaded.name,
         command=command or f"libkd run {study}",
         description=" ".join(header),
@@ -314,12 +298,14 @@ def export(
 ) -> None:
     """Write a study's raw runs and per-epoch metrics as Parquet."""
     from harness.analysis import load_epochs, load_runs
-    from harness.store import Store, resolve_storage
 
-    name = _study_name(study)
-    store = Store(resolve_storage(storage))
+    name = study_name(study)
+    store = open_store(storage, create=False)
+    runs = load_runs(store, name)
+    if runs.is_empty():
+        raise LibKDError(f"study {name!r} has no runs in this database; run it first")
     out.mkdir(parents=True, exist_ok=True)
-    load_runs(store, name).write_parquet(out / f"{name}-runs.parquet")
+    runs.write_parquet(out / f"{name}-runs.parquet")
     load_epochs(store, name).write_parquet(out / f"{name}-epochs.parquet")
     typer.echo(f"wrote {out / f'{name}-runs.parquet'} and {out / f'{name}-epochs.parquet'}")
 
@@ -334,11 +320,10 @@ def dashboard(
 ) -> None:
     """Write one self-contained HTML dashboard for a study."""
     from harness.dashboard import write_dashboard
-    from harness.store import resolve_storage
 
     source = Path(study) if Path(study).is_file() else None
     path = write_dashboard(
-        _study_name(study), storage_url=resolve_storage(storage), out=out, study_file=source
+        open_store(storage, create=False), study_name(study), out=out, study_file=source
     )
     typer.echo(f"dashboard: {path}")
     if open_:
@@ -353,7 +338,3 @@ def main() -> None:
     except LibKDError as exc:  # raised outside a command (for example while parsing)
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harness._cli_common import CacheDirOpt, StorageOpt, user_errors
+from harness.cli._common import CacheDirOpt, StorageOpt, open_store, user_errors
 
 cache_app = typer.Typer(help="Inspect, verify and prune the logit cache.", no_args_is_help=True)
 data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
@@ -17,11 +17,13 @@ data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
 @user_errors
 def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
     """Every cache entry: key, teacher, dataset, views, dtype, size, created, runs using it."""
-    from harness._console import console
-    from harness.cache._admin import cache_table
-    from harness.store import resolve_cache_dir, resolve_storage
+    from harness.cache import list_caches
+    from harness.cli._console import cache_table, console
+    from harness.store import resolve_cache_dir
 
-    console.print(cache_table(resolve_cache_dir(cache_dir), resolve_storage(storage)))
+    root = resolve_cache_dir(cache_dir)
+    uses = open_store(storage, create=False).artifact_use_counts()
+    console.print(cache_table(root, list_caches(root), uses))
 
 
 @cache_app.command("verify")
@@ -32,7 +34,7 @@ def cache_verify(
     samples: Annotated[int, typer.Option(help="Entries recomputed per cache.")] = 256,
 ) -> None:
     """Recompute a sample of entries online; exit 1 on any mismatch."""
-    from harness.cache._admin import verify_caches
+    from harness.cache import verify_caches
     from harness.store import resolve_cache_dir
 
     reports = verify_caches(resolve_cache_dir(cache_dir), key_prefix=key, samples=samples)
@@ -57,11 +59,13 @@ def cache_prune(
     yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
 ) -> None:
     """Delete cache entries no run uses (or older than a date)."""
-    from harness.cache._admin import prune_candidates, prune_entries
-    from harness.store import resolve_cache_dir, resolve_storage
+    from harness.cache import prune_candidates, prune_entries
+    from harness.store import resolve_cache_dir
 
-    root, url = resolve_cache_dir(cache_dir), resolve_storage(storage)
-    victims = prune_candidates(root, url, older_than=older_than)
+    # Unused means unused by the runs of an existing database: a mistyped --storage must
+    # not make every entry look unused.
+    root, store = resolve_cache_dir(cache_dir), open_store(storage, create=False)
+    victims = prune_candidates(root, store, older_than=older_than)
     if not victims:
         typer.echo("nothing to prune")
         return
@@ -69,14 +73,14 @@ def cache_prune(
         typer.echo(f"{entry.key[:16]}  {entry.meta.get('teacher')}  {entry.bytes} bytes")
     if not yes and not typer.confirm(f"delete these {len(victims)} entries?"):
         raise typer.Exit(1)
-    typer.echo(f"deleted {prune_entries(victims, url)} entries")
+    typer.echo(f"deleted {prune_entries(victims, store)} entries")
 
 
 @data_app.command("download")
 @user_errors
 def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")]) -> None:
     """Fetch a dataset with checksums into the user cache (needs internet)."""
-    from harness.data._download import download
+    from harness.data import download
 
     typer.echo(f"downloaded to {download(name)}")
 
@@ -95,7 +99,8 @@ def bench(
     steps: Annotated[int, typer.Option(help="Steps per timed window.")] = 1,
 ) -> None:
     """Student throughput without KD, with cached and with online KD; cache build cost."""
-    from harness.bench import render_bench, run_bench
+    from harness.bench import run_bench
+    from harness.cli._console import print_bench
 
     result = run_bench(
         study_file=study,
@@ -105,4 +110,4 @@ def bench(
         steps=steps,
         out=out,
     )
-    render_bench(result)
+    print_bench(result)

@@ -1,14 +1,20 @@
-"""Pydantic models of a study file. Frozen, unknown keys rejected."""
+"""Pydantic models of a study file. Frozen, unknown keys rejected, numbers finite.
+
+The bottom layer of the configuration: it imports nothing of harness, so data, models and
+every layer above can depend on it. Names in it (datasets, teacher architectures, samplers)
+are checked against the registries by `harness.study`, the resolve step above them.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatasetConfig(_Frozen):
@@ -95,7 +101,7 @@ class CacheConfig(_Frozen):
 
 
 class Objective(_Frozen):
-    metric: str = "val/top1"
+    metric: str = "val/top1"  # one of harness.metrics.OBJECTIVE_METRICS (checked on load)
     direction: Literal["maximize", "minimize"] = "maximize"
 
 
@@ -153,3 +159,13 @@ class StudyFile(TrialConfig):
 
 
 TRIAL_FIELDS = tuple(TrialConfig.model_fields)
+
+
+class StudyKind(str, Enum):
+    """A grid study enqueues every (configuration, seed); a search study samples points."""
+
+    GRID = "grid"
+    SEARCH = "search"
+
+    def __str__(self) -> str:
+        return self.value

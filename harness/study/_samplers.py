@@ -1,43 +1,48 @@
-"""Registries of Optuna samplers and pruners, named in study files."""
+"""Registries of Optuna samplers and pruners named in study files, with the facts a search
+space is checked against when the file loads (which parameter types a sampler can draw)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
 from harness._registry import Registry
-from harness.study import SearchConfig
+from harness.config import SearchConfig
 
-SamplerFactory = Callable[[SearchConfig], optuna.samplers.BaseSampler]
-SAMPLERS: Registry[SamplerFactory] = Registry("sampler")
+ALL_PARAM_TYPES = frozenset({"float", "int", "categorical"})
+
+
+@dataclass(frozen=True)
+class SamplerInfo:
+    make: Callable[[SearchConfig], optuna.samplers.BaseSampler]
+    param_types: frozenset[str] = ALL_PARAM_TYPES
+
+
 PrunerFactory = Callable[[SearchConfig, int], optuna.pruners.BasePruner]
+SAMPLERS: Registry[SamplerInfo] = Registry("sampler")
 PRUNERS: Registry[PrunerFactory] = Registry("pruner")
 
 
-@SAMPLERS.register("tpe")
 def _tpe(search: SearchConfig) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=search.sampler_seed, n_startup_trials=4)
 
 
-@SAMPLERS.register("gp")
 def _gp(search: SearchConfig) -> optuna.samplers.BaseSampler:
     return optuna.samplers.GPSampler(seed=search.sampler_seed)
 
 
-@SAMPLERS.register("random")
 def _random(search: SearchConfig) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=search.sampler_seed)
 
 
-@SAMPLERS.register("nsga2")
 def _nsga2(search: SearchConfig) -> optuna.samplers.BaseSampler:
     return optuna.samplers.NSGAIISampler(seed=search.sampler_seed, population_size=8)
 
 
-@SAMPLERS.register("grid")
 def _grid(search: SearchConfig) -> optuna.samplers.BaseSampler:
     space: dict[str, list[Any]] = {}
     for path, param in search.space.items():
@@ -45,9 +50,15 @@ def _grid(search: SearchConfig) -> optuna.samplers.BaseSampler:
             space[path] = [encode_choice(c) for c in param.choices]
         elif param.type == "int":
             space[path] = list(range(param.low, param.high + 1))
-        else:
-            raise ValueError(f"search.space.{path}: the grid sampler needs int or categorical")
     return optuna.samplers.GridSampler(space, seed=search.sampler_seed)
+
+
+SAMPLERS.register("tpe")(SamplerInfo(_tpe))
+SAMPLERS.register("gp")(SamplerInfo(_gp))
+SAMPLERS.register("random")(SamplerInfo(_random))
+SAMPLERS.register("nsga2")(SamplerInfo(_nsga2))
+# A grid enumerates its values: a float range has none to enumerate.
+SAMPLERS.register("grid")(SamplerInfo(_grid, param_types=frozenset({"int", "categorical"})))
 
 
 @PRUNERS.register("median")

@@ -1,0 +1,245 @@
+"""Terminal rendering with rich: run progress and every table the commands print.
+
+The library returns data (frames, dataclasses, dicts); only this module draws it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.analysis import StudyStatus, format_cell
+from harness.metrics import COST_TOTAL_SECONDS, VAL_TOP1
+from harness.status import RunStatus
+
+if TYPE_CHECKING:
+    from harness.cache import LogitCache
+    from harness.distill import EpochReport
+    from harness.study import Study, TrialSpec
+
+# Piped output (logs, CI) is not wrapped at 80 columns: tables stay readable.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+class RichProgress:
+    """Trial k of n, its epoch and current accuracy, on one live line."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: Any = None
+        self._head = ""
+
+    def __enter__(self) -> RichProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)
+
+    def trial_started(self, spec: TrialSpec, *, number: int, total: int) -> None:
+        self._head = f"trial {number}/{total} [bold]{escape(spec.label)}[/] seed {spec.seed}"
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(self._head, total=spec.config.train.epochs)
+
+    def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:
+        top1 = report.metrics.get(VAL_TOP1, float("nan"))
+        self._bar.update(
+            self._task,
+            completed=report.epoch + 1,
+            description=f"{self._head} | epoch {report.epoch + 1} top1 {top1:.3f}",
+        )
+
+    def trial_finished(
+        self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
+    ) -> None:
+        color = {RunStatus.COMPLETE: "green", RunStatus.FAILED: "red"}.get(status, "yellow")
+        line = f"{self._head} [{color}]{status}[/]"
+        if VAL_TOP1 in metrics:
+            line += f" top1 {metrics[VAL_TOP1]:.4f} ({metrics[COST_TOTAL_SECONDS]:.1f} s)"
+        console.print(line)
+
+
+def plan_tables(study: Study) -> list[Table]:
+    """The teachers a study would train (or reuse) and its configurations with their hashes."""
+    teachers = Table(title="teachers to train (or reuse from the cache)")
+    for column in ("name", "arch", "width", "depth", "seed", "epochs"):
+        teachers.add_column(column)
+    for name, t in study.teachers_to_train().items():
+        source = f"checkpoint {t.checkpoint}" if t.checkpoint else str(t.train.epochs)
+        teachers.add_row(
+            escape(name), escape(t.arch), str(t.width), str(t.depth), str(t.seed), source
+        )
+    trials = Table(title=f"{escape(study.name)}: trials")
+    for column in ("#", "configuration", "hash", "seeds", "cache"):
+        trials.add_column(column)
+    seeds = ", ".join(map(str, study.file.seeds))
+    for i, point in enumerate(study.configs):
+        cache = point.config.cache
+        cache_text = f"on, {cache.views} views" if cache.enabled else "off"
+        trials.add_row(str(i), escape(point.label), point.config_hash[:12], seeds, cache_text)
+    return [teachers, trials]
+
+
+def results_table(report: pl.DataFrame, *, title: str) -> Table:
+    """Configuration, seeds done, mean, std and 95% CI of the combined top-1, baseline delta."""
+    table = Table(title=title)
+    for column in (
+        "configuration",
+        "seeds",
+        "top1 mean",
+        "std",
+        "95% CI",
+        "best-epoch mean",
+        "delta vs baseline [95% CI]",
+        "p",
+    ):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    has_deltas = "delta_mean" in report.columns
+    for row in report.iter_rows(named=True):
+        ci = "-" if row["ci_low"] is None else f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+        delta_text, p_text = "-", "-"
+        if has_deltas and row["delta_mean"] is None:
+            delta_text = "baseline"
+        elif has_deltas:
+            interval = (
+                ""
+                if row["delta_ci_low"] is None
+                else f" [{row['delta_ci_low']:+.4f}, {row['delta_ci_high']:+.4f}]"
+            )
+            delta_text = f"{row['delta_mean']:+.4f}{interval}"
+            p_text = format_cell(row["p_value"], 3)
+        table.add_row(
+            escape(row["label"]),
+            str(row["n"]),
+            format_cell(row["mean"]),
+            format_cell(row["std"]),
+            ci,
+            format_cell(row["best_mean"]),
+            delta_text,
+            p_text,
+        )
+    return table
+
+
+def frame_table(frame: pl.DataFrame, *, title: str) -> Table:
+    """Any small DataFrame as a rich table."""
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.iter_rows():
+        table.add_row(*(escape(format_cell(v)) for v in row))
+    return table
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return str(dt.timedelta(seconds=round(seconds)))
+
+
+def status_table(found: list[StudyStatus]) -> Table:
+    table = Table(title="studies")
+    columns = ("study", "kind", "waiting", "running", "complete", "pruned", "failed", "best")
+    for column in (*columns, "elapsed", "remaining"):
+        table.add_column(column, justify="left" if column in ("study", "kind") else "right")
+    for s in found:
+        c = s.counts
+        table.add_row(
+            escape(s.name),
+            s.kind,
+            str(c["waiting"]),
+            str(c["running"]),
+            str(c["complete"]),
+            str(c["pruned"]),
+            str(c["fail"]),
+            "-" if s.best is None else f"{s.best:.4f}",
+            _duration(s.elapsed_seconds),
+            _duration(s.remaining_seconds),
+        )
+    return table
+
+
+def cache_table(root: Path, entries: list[LogitCache], uses: dict[str, int]) -> Table:
+    """Every cache entry: key, teacher, dataset, views, dtype, size, created, runs using it."""
+    table = Table(title=f"logit caches in {escape(str(root))}")
+    columns = ("key", "teacher", "dataset", "views", "dtype", "top-k", "size", "created", "runs")
+    for column in columns:
+        table.add_column(column)
+    for entry in entries:
+        m = entry.meta
+        created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
+        table.add_row(
+            entry.key[:16],
+            escape(str(m["teacher"])),
+            escape(str(m["dataset"])),
+            str(m["views"]),
+            m["dtype"],
+            str(m["top_k"] or "-"),
+            f"{entry.bytes / 1024:.1f} KiB",
+            created,
+            str(uses.get(entry.key, 0)),
+        )
+    return table
+
+
+def print_bench(report: dict[str, Any]) -> None:
+    """The tables of a `libkd bench` result."""
+    for batch_size, result in report["batch_sizes"].items():
+        table = Table(
+            title=f"student training throughput, batch {batch_size} "
+            f"({report['environment']['device']}, median of {report['windows']})"
+        )
+        table.add_column("mode")
+        table.add_column("samples/s", justify="right")
+        table.add_column("vs plain", justify="right")
+        plain = result["samples_per_second"]["plain"]
+        for mode, rate in result["samples_per_second"].items():
+            table.add_row(mode, f"{rate:.1f}", f"{rate / plain:.3f}")
+        console.print(table)
+        ratios = Table(title="throughput ratios, paired within each round")
+        for column in ("ratio", "median", "95% CI", "min", "max"):
+            ratios.add_column(column, justify="left" if column == "ratio" else "right")
+        for name, value in result["ratios"].items():
+            if isinstance(value, dict):
+                low, high = value["ci95"]
+                ratios.add_row(
+                    name,
+                    f"{value['median']:.3f}",
+                    f"[{low:.3f}, {high:.3f}]",
+                    f"{value['min']:.3f}",
+                    f"{value['max']:.3f}",
+                )
+            else:  # computed from separately timed parts
+                ratios.add_row(name, f"{value:.3f}", "-", "-", "-")
+        console.print(ratios)
+        step = result["student_step"]
+        fraction = step["fraction_of_bf16_peak"]
+        console.print(
+            f"student step: {step['tflops_per_second']:.3f} TFLOP/s"
+            + ("" if fraction is None else f" = {fraction:.1%} of the bf16 peak")
+        )
+    for name, part in report["cache"].items():
+        console.print(
+            f"cache {name}: build {part['build_entries_per_second']:.0f} entries/s, raw teacher "
+            f"inference {part['raw_inference_samples_per_second']:.0f} samples/s, "
+            f"{part['bytes_per_sample']:.1f} bytes/sample on disk"
+        )
+    console.print(
+        f"peak memory: {report['peak_memory_mib']:.0f} MiB ({report['peak_memory_kind']})"
+    )

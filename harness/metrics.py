@@ -1,0 +1,49 @@
+"""Names of the metrics a run stores: the one place they are spelled (a leaf module).
+
+Per-epoch metrics are `train/<term>` (every loss term) and `val/<head>`; a finished run's
+metrics add costs, sizes and diagnostics. Studies name their objectives from
+`OBJECTIVE_METRICS`.
+"""
+
+from __future__ import annotations
+
+VAL_TOP1 = "val/top1"  # the student's prediction (mean of its heads, or the class head)
+VAL_TOP1_CLS = "val/top1_cls"  # the class head alone
+VAL_LOSS = "val/loss"
+VAL_PREFIX = "val/"
+TRAIN_PREFIX = "train/"
+TRAIN_LOSS = "train/loss"
+SAMPLES_PER_SECOND = "samples_per_second"
+
+COST_TRAIN_SECONDS = "cost/train_seconds"
+COST_EVAL_SECONDS = "cost/eval_seconds"
+COST_TEACHER_SECONDS = "cost/teacher_seconds"
+COST_CACHE_SECONDS = "cost/cache_seconds"
+COST_TOTAL_SECONDS = "cost/total_seconds"
+COST_COMPILE_SECONDS = "cost/compile_seconds"
+
+STUDENT_PARAMS = "student/params"
+STUDENT_FLOPS = "student/flops"
+STUDENT_COMPRESSION = "student/compression"
+TEACHERS_PARAMS = "teachers/params"
+TEACHERS_FLOPS = "teachers/flops"
+
+DIAG_PREFIX = "diag/"
+ATTENTION_DISTANCE_PREFIX = "diag/attention_distance/"
+AGREE_COMBINED_PREFIX = "diag/agree/combined/"
+
+OBJECTIVE_METRICS = (
+    VAL_TOP1,
+    VAL_TOP1_CLS,
+    VAL_LOSS,
+    COST_TRAIN_SECONDS,
+    COST_TOTAL_SECONDS,
+    STUDENT_PARAMS,
+)
+"""Metrics a study may optimise."""
+
+CURVE_METRICS = (VAL_TOP1, VAL_TOP1_CLS, VAL_LOSS)
+"""Metrics reported every evaluated epoch: the ones pruning can follow."""
+
+SIZE_METRICS = (STUDENT_FLOPS, TEACHERS_PARAMS, TEACHERS_FLOPS, STUDENT_COMPRESSION)
+"""Per-run sizes the report averages over seeds."""

@@ -1,0 +1,133 @@
+"""One runner session: a study opened on a store and Optuna's storage, owning queueing,
+re-queueing, retries, the counts and the summary. Grid and search are its strategies;
+`libkd run`, `libkd run --workers N` and `libkd worker` all go through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
+from harness.runner._optuna import open_study, reconcile_runs, requeue_dead_local, retry_failed
+from harness.runner._strategies import strategy_for
+from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS, Store, optuna_storage
+from harness.study import Study
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How workers watch each other: heartbeats, the grace before a silent trial is failed,
+    and how often such a trial is retried."""
+
+    heartbeat: int = HEARTBEAT_SECONDS
+    grace: int = GRACE_SECONDS
+    max_retry: int = 1
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one call did (`enqueued`, `requeued`, `ran`) and where the study stands."""
+
+    study: str
+    enqueued: int
+    requeued: int
+    ran: int
+    complete: int
+    failed: int
+
+
+class RunnerSession:
+    """A study opened for running. Counts are the session's own: `enqueued` and `requeued`
+    by `prepare`, `ran` by the trials it completed (or its local workers completed)."""
+
+    def __init__(self, study: Study, *, store: Store, settings: RunnerSettings | None = None):
+        self.study, self.store = study, store
+        self.settings = settings or RunnerSettings()
+        self.storage = optuna_storage(
+            store.url,
+            heartbeat=self.settings.heartbeat,
+            grace=self.settings.grace,
+            max_retry=self.settings.max_retry,
+        )
+        self.strategy = strategy_for(study)
+        self.opened = open_study(
+            study,
+            self.storage,
+            sampler=self.strategy.sampler(study),
+            pruner=self.strategy.pruner(study),
+        )
+        self.enqueued = self.requeued = self.ran = 0
+
+    def prepare(self, *, retry: bool = False, enqueue: bool = True) -> None:
+        """Re-queue trials of dead local workers (and failed ones with `retry`), then queue
+        what the study declares (unless a worker only takes what is queued)."""
+        self.requeued += requeue_dead_local(self.opened, self.storage, self.store)
+        if retry:
+            self.requeued += retry_failed(self.opened)
+        if enqueue:
+            self.enqueued += self.strategy.enqueue(self)
+
+    def work(
+        self,
+        *,
+        cache_dir: Path,
+        device: str = "auto",
+        progress: Progress | None = None,
+        max_trials: int | None = None,
+        timeout: float | None = None,
+    ) -> RunSummary:
+        """Run trials in this process until none is left (or a limit); returns the summary."""
+        ctx = RunContext(
+            store=self.store,
+            cache_dir=cache_dir,
+            device=resolve_device(device),
+            study=self.study.name,
+            progress=progress or SilentProgress(),
+        )
+        self.strategy.work(self, ctx, max_trials=max_trials, timeout=timeout)
+        reconcile_runs(self.opened, self.store)
+        return self.summary()
+
+    def count_completed(self) -> None:
+        self.ran += 1
+
+    def trials(self, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
+        return self.opened.get_trials(deepcopy=False, states=states or None)
+
+    def summary(self) -> RunSummary:
+        return RunSummary(
+            study=self.study.name,
+            enqueued=self.enqueued,
+            requeued=self.requeued,
+            ran=self.ran,
+            complete=len(self.trials(TrialState.COMPLETE)),
+            failed=len(self.trials(TrialState.FAIL)),
+        )
+
+
+def run_study(
+    study: Study,
+    *,
+    store: Store,
+    cache_dir: Path,
+    device: str = "auto",
+    progress: Progress | None = None,
+    max_trials: int | None = None,
+    timeout: float | None = None,
+    retry: bool = False,
+    settings: RunnerSettings | None = None,
+) -> RunSummary:
+    """Queue a study (re-queueing what dead workers left, and failed trials with `retry`)
+    and run it in this process: the library's `libkd run`."""
+    session = RunnerSession(study, store=store, settings=settings)
+    session.prepare(retry=retry)
+    return session.work(
+        cache_dir=cache_dir,
+        device=device,
+        progress=progress,
+        max_trials=max_trials,
+        timeout=timeout,
+    )

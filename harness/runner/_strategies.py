@@ -1,0 +1,240 @@
+"""The two strategies of a runner session: a grid queues every (configuration, seed) as a
+waiting trial; a search samples a configuration per trial and evaluates it on every seed."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+import optuna
+from optuna.trial import TrialState
+
+from harness._registry import Registry
+from harness.config import Objective
+from harness.errors import StudyError, TrialError
+from harness.metrics import CURVE_METRICS
+from harness.runner._context import RunContext
+from harness.runner._optuna import enqueue_grid, requeue_interrupted, spec_from_attrs
+from harness.runner._trial import run_trial
+from harness.status import RunStatus
+from harness.store import CONFIG_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
+from harness.study import PRUNERS, SAMPLERS, Study, TrialSpec, resolve_point, suggest
+
+if TYPE_CHECKING:
+    from harness.runner._session import RunnerSession
+
+
+class Strategy(Protocol):
+    """How a kind of study picks its trials: a grid queues them, a search samples them."""
+
+    def sampler(self, study: Study) -> optuna.samplers.BaseSampler: ...
+
+    def pruner(self, study: Study) -> optuna.pruners.BasePruner: ...
+
+    def enqueue(self, session: RunnerSession) -> int:
+        """Queue what the study declares and is not queued yet; returns how many."""
+        ...
+
+    def work(
+        self,
+        session: RunnerSession,
+        ctx: RunContext,
+        *,
+        max_trials: int | None,
+        timeout: float | None,
+    ) -> None:
+        """Run trials until the study is done or a limit is reached; count each completed
+        one with `session.count_completed()`."""
+        ...
+
+
+def objective_values(objectives: tuple[Objective, ...], metrics: dict[str, Any]) -> list[float]:
+    """The study's objective values, in order, from a finished run's metrics."""
+    return [float(metrics[objective.metric]) for objective in objectives]
+
+
+STRATEGIES: Registry[Strategy] = Registry("study kind")
+
+
+def strategy_for(study: Study) -> Strategy:
+    return STRATEGIES.get(study.kind.value)
+
+
+def _run_reported(
+    session: RunnerSession,
+    ctx: RunContext,
+    spec: TrialSpec,
+    trial: optuna.Trial,
+    *,
+    number: int,
+    total: int,
+    prune_metric: str | None = None,
+) -> dict:
+    """One run with progress events; an interrupt re-queues the Optuna trial."""
+    ctx.progress.trial_started(spec, number=number, total=total)
+    status, metrics = RunStatus.FAILED, {}
+    try:
+        outcome = run_trial(
+            spec, ctx, trial_number=trial.number, trial=trial, prune_metric=prune_metric
+        )
+        status, metrics = RunStatus.COMPLETE, outcome.metrics
+    except optuna.TrialPruned:
+        status = RunStatus.PRUNED
+        raise
+    except KeyboardInterrupt:
+        requeue_interrupted(session.opened, trial)
+        raise
+    finally:
+        ctx.progress.trial_finished(spec, status=status, metrics=metrics)
+    return metrics
+
+
+class GridStrategy:
+    def sampler(self, study: Study) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=0)  # never asked: every trial is queued
+
+    def pruner(self, study: Study) -> optuna.pruners.BasePruner:
+        return optuna.pruners.NopPruner()
+
+    def enqueue(self, session: RunnerSession) -> int:
+        return enqueue_grid(session.opened, session.study)
+
+    def work(
+        self,
+        session: RunnerSession,
+        ctx: RunContext,
+        *,
+        max_trials: int | None,
+        timeout: float | None,
+    ) -> None:
+        """Take waiting trials until none is waiting or running. While other workers still
+        run trials, wait and check their heartbeats: a trial whose worker died is failed
+        after the grace period, re-queued, and taken here."""
+        opened, objectives = session.opened, session.study.file.objectives
+
+        budget = max_trials if max_trials is not None else float("inf")
+        deadline = time.monotonic() + timeout if timeout is not None else float("inf")
+        total = len(session.trials(TrialState.WAITING))
+        started = 0
+
+        def objective(trial: optuna.Trial) -> list[float] | float:
+            nonlocal started
+            if CONFIG_ATTR not in trial.user_attrs:
+                # Another worker took the last waiting trial between our look and our ask.
+                trial.set_user_attr(EMPTY_ATTR, True)
+                opened.stop()
+                raise optuna.TrialPruned("no waiting trial left")
+            trial.set_user_attr(WORKER_ATTR, ctx.worker)
+            started += 1
+            spec = spec_from_attrs(trial.user_attrs)
+            metrics = _run_reported(session, ctx, spec, trial, number=started, total=total)
+            session.count_completed()
+            values = objective_values(objectives, metrics)
+            return values if len(values) > 1 else values[0]
+
+        def stop_when_queue_empty(study: optuna.Study, _trial: object) -> None:
+            if not session.trials(TrialState.WAITING):
+                study.stop()
+
+        taken = 0
+        while taken < budget and time.monotonic() < deadline:
+            todo = int(min(len(session.trials(TrialState.WAITING)), budget - taken))
+            if todo:
+                opened.optimize(
+                    objective,
+                    n_trials=todo,
+                    catch=(Exception,),
+                    gc_after_trial=False,
+                    callbacks=[stop_when_queue_empty],
+                    timeout=None if timeout is None else max(1.0, deadline - time.monotonic()),
+                )
+                taken += todo
+                continue
+            if not session.trials(TrialState.RUNNING):
+                break
+            time.sleep(session.settings.heartbeat)
+            optuna.storages.fail_stale_trials(opened)
+
+
+class SearchStrategy:
+    """Each Optuna trial is one configuration evaluated on every seed of the study; its value
+    is the mean over seeds, and each seed is a run row of its own."""
+
+    def sampler(self, study: Study) -> optuna.samplers.BaseSampler:
+        assert study.file.search is not None  # a search study has a search section
+        return SAMPLERS.get(study.file.search.sampler).make(study.file.search)
+
+    def pruner(self, study: Study) -> optuna.pruners.BasePruner:
+        assert study.file.search is not None
+        return PRUNERS.get(study.file.search.pruner)(study.file.search, study.file.train.epochs)
+
+    def enqueue(self, session: RunnerSession) -> int:
+        return 0  # the sampler proposes each trial when it starts
+
+    def work(
+        self,
+        session: RunnerSession,
+        ctx: RunContext,
+        *,
+        max_trials: int | None,
+        timeout: float | None,
+    ) -> None:
+        """Run until `search.n_trials` trials are finished, or `max_trials` more."""
+        search = session.study.file.search
+        assert search is not None
+        finished = session.trials(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        waiting = len(session.trials(TrialState.WAITING))
+        todo = max_trials if max_trials is not None else max(0, search.n_trials - len(finished))
+        todo += waiting if max_trials is None else 0
+        if todo:
+            session.opened.optimize(
+                self._objective(session, ctx, todo),
+                n_trials=todo,
+                timeout=timeout,
+                catch=(Exception,),
+                gc_after_trial=False,
+            )
+
+    def _objective(self, session: RunnerSession, ctx: RunContext, total: int):
+        study = session.study
+        search, objectives = study.file.search, study.file.objectives
+        assert search is not None
+        # Optuna prunes single-objective studies only; the first seed's curve drives pruning.
+        first = objectives[0].metric
+        prune_metric = first if len(objectives) == 1 and first in CURVE_METRICS else None
+        started = 0
+
+        def objective(trial: optuna.Trial) -> list[float] | float:
+            nonlocal started
+            trial.set_user_attr(WORKER_ATTR, ctx.worker)
+            try:
+                point = resolve_point(study, suggest(trial, search))
+            except StudyError as exc:
+                raise TrialError(f"invalid point: {exc}") from None
+            trial.set_user_attr(HASH_ATTR, point.config_hash)
+            started += 1
+            per_seed: list[list[float]] = []
+            for i, seed in enumerate(study.file.seeds):
+                spec = point.with_seed(seed)
+                metrics = session.store.complete_run_metrics(study.name, point.config_hash, seed)
+                if metrics is None:
+                    metrics = _run_reported(
+                        session,
+                        ctx,
+                        spec,
+                        trial,
+                        number=started,
+                        total=total,
+                        prune_metric=prune_metric if i == 0 else None,
+                    )
+                per_seed.append(objective_values(objectives, metrics))
+            session.count_completed()
+            means = [statistics.fmean(values) for values in zip(*per_seed)]
+            return means if len(means) > 1 else means[0]
+
+        return objective
+
+
+STRATEGIES.register("grid")(GridStrategy())
+STRATEGIES.register("search")(SearchStrategy())

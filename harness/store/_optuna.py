@@ -1,0 +1,82 @@
+"""Optuna's side of the same database: its storage and studies, opened by libkd's rules.
+
+Optuna is imported when first used, so that importing the store costs nothing for commands
+that read only libkd's tables.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+from harness.errors import StorageError
+from harness.store._engine import engine_kwargs, is_sqlite, serialize_sqlite_writes
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import RDBStorage
+
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 30
+
+# Attributes libkd keeps on Optuna's studies and trials.
+KIND_ATTR = "libkd_kind"  # study: grid or search
+STUDY_FILE_ATTR = "libkd_study_file"  # study: the validated study file, as data
+SOURCE_ATTR = "libkd_source"  # study: the study file's path
+CONFIG_ATTR = "libkd_config"  # trial: the canonical configuration it runs
+HASH_ATTR = "libkd_hash"  # trial: that configuration's hash
+SEED_ATTR = "libkd_seed"  # trial: its seed
+FACTORS_ATTR = "libkd_factors"  # trial: the grid factors that name it
+WORKER_ATTR = "libkd_worker"  # trial: host:pid of the worker running it
+EMPTY_ATTR = "libkd_empty"  # trial: asked for when no waiting one was left
+
+
+def _quiet_optuna() -> None:
+    import optuna
+    from optuna.exceptions import ExperimentalWarning
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats and the retry callback are marked experimental; they are what we rely on.
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+
+
+def optuna_storage(
+    url: str,
+    *,
+    heartbeat: int = HEARTBEAT_SECONDS,
+    grace: int = GRACE_SECONDS,
+    max_retry: int = 1,
+) -> RDBStorage:
+    """Relational storage with heartbeats: a trial whose worker died is failed and re-queued."""
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    _quiet_optuna()
+    storage = RDBStorage(
+        url,
+        engine_kwargs=engine_kwargs(url),
+        heartbeat_interval=heartbeat,
+        grace_period=grace,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+    )
+    if is_sqlite(url):
+        serialize_sqlite_writes(storage.engine)
+    return storage
+
+
+def study_names(storage: RDBStorage) -> list[str]:
+    import optuna
+
+    return [s.study_name for s in optuna.get_all_study_summaries(storage)]
+
+
+def load_optuna_study(name: str, storage: RDBStorage) -> optuna.Study:
+    """The Optuna study `name`; a StorageError listing the studies there if it is not one."""
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = ", ".join(study_names(storage)) or "none"
+        raise StorageError(
+            f"study {name!r} is not in the database; studies there: {known}"
+        ) from None

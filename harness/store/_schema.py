@@ -1,0 +1,70 @@
+"""The version of libkd's tables in a database: created, stamped, checked and migrated when a
+Store opens. Each migration takes a database from version v to v + 1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from harness.errors import StorageError
+from harness.store._models import SCHEMA_VERSION, Base, SchemaRow
+
+LEGACY_VERSION = 1
+"""Databases written before the version table (up to libkd 0.1.0 at 093ee2d) hold the
+version-1 tables unstamped; they are stamped 1 on first open."""
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+"""from-version -> the step to from-version + 1 (none yet: version 1 is the first)."""
+
+
+def stored_version(engine: Engine) -> int | None:
+    """The version stamped in the database; LEGACY_VERSION for unstamped libkd tables; None
+    for a database without libkd tables."""
+    tables = set(inspect(engine).get_table_names())
+    if SchemaRow.__tablename__ in tables:
+        with engine.connect() as connection:
+            found = connection.execute(select(SchemaRow.version)).scalar()
+        return LEGACY_VERSION if found is None else int(found)
+    return LEGACY_VERSION if "libkd_runs" in tables else None
+
+
+def ensure_schema(engine: Engine, *, create: bool) -> None:
+    """Create (if `create`), stamp, check and migrate libkd's tables.
+
+    Several workers may open a new database at once: whoever loses the race to create a
+    table or the stamp finds the other's and goes on.
+    """
+    for attempt in range(3):
+        try:
+            _ensure(engine, create=create)
+            return
+        except (IntegrityError, OperationalError, ProgrammingError):
+            if attempt == 2:
+                raise
+
+
+def _ensure(engine: Engine, *, create: bool) -> None:
+    version = stored_version(engine)
+    if version is None and not create:
+        raise StorageError("this database holds no libkd tables; run a study into it first")
+    if version is not None and version > SCHEMA_VERSION:
+        raise StorageError(
+            f"the database's libkd tables are version {version}, newer than this libkd's "
+            f"{SCHEMA_VERSION}; upgrade libkd to read it"
+        )
+    with engine.begin() as connection:
+        if version is None:
+            Base.metadata.create_all(connection)
+            version = SCHEMA_VERSION
+        else:
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](connection)
+                version += 1
+            Base.metadata.create_all(connection)  # tables added since, the stamp among them
+        stamped = connection.execute(select(SchemaRow.version)).scalar()
+        if stamped is None:
+            connection.execute(SchemaRow.__table__.insert().values(version=version))
+        elif stamped != version:
+            connection.execute(SchemaRow.__table__.update().values(version=version))

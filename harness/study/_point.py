@@ -1,0 +1,77 @@
+"""Configuration points (seed-less) and trial specs (a point and a seed), with their hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.config import TrialConfig
+
+
+def config_hash(config: TrialConfig) -> str:
+    """sha256 of the canonical configuration; the seed and the cache directory are not in it.
+
+    Fields at their default value are left out, so a field added to the schema later (with
+    a default that keeps the old behaviour) does not change the hash of stored studies.
+    """
+    data = config.model_dump(mode="json", exclude_defaults=True)
+    data.get("cache", {}).pop("dir", None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ConfigPoint:
+    """One canonical configuration of a study, before a seed is chosen."""
+
+    config: TrialConfig
+    config_hash: str
+    factors: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return factor_label(self.factors)
+
+    def with_seed(self, seed: int) -> TrialSpec:
+        return TrialSpec(self.config, seed, self.config_hash, self.factors)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One (configuration, seed) to run: frozen, hashed without the seed."""
+
+    config: TrialConfig
+    seed: int
+    config_hash: str
+    factors: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return factor_label(self.factors)
+
+
+def factor_label(factors: dict[str, Any]) -> str:
+    """'teachers=conv+inv, temperature.conv=4': the shortest unique tail of each path."""
+    if not factors:
+        return "base"
+    paths = [path.split(".") for path in factors]
+    names = [_unique_tail(path, [q for q in paths if q is not path]) for path in paths]
+    return ", ".join(f"{name}={_short(value)}" for name, value in zip(names, factors.values()))
+
+
+def _unique_tail(path: list[str], others: list[list[str]]) -> str:
+    for keep in range(1, len(path) + 1):
+        tail = path[-keep:]
+        if all(other[-keep:] != tail for other in others):
+            return ".".join(tail)
+    return ".".join(path)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "+".join(str(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

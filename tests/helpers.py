@@ -1,0 +1,84 @@
+"""Test helpers: the tiny study (a digits subset that trains in about a second), writing
+study files, and driving `libkd run` in a subprocess."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "description": "tiny test study",
+    "dataset": {"name": "digits", "val_fraction": 0.2, "train_per_class": 8},
+    "augment": {"pad_crop": 1, "hflip": True, "aug_seed": 0},
+    "teachers": {
+        "conv": {"arch": "resnet", "width": 8, "train": {"epochs": 1, "batch_size": 32}},
+        "inv": {"arch": "rednet", "width": 16, "train": {"epochs": 1, "batch_size": 32}},
+    },
+    "student": {"patch_size": 4, "embed_dim": 16, "depth": 1, "num_heads": 2},
+    "train": {"epochs": 2, "batch_size": 32, "lr": 1.0e-3, "warmup_epochs": 1},
+    "distill": {"teachers": ["conv", "inv"], "temperature": 2.0},
+    "cache": {"enabled": True, "views": 2},
+    "seeds": [0, 1],
+    "grid": {"distill.teachers": [[], ["conv"], ["conv", "inv"]]},
+}
+
+
+def tiny_dict(**overrides: Any) -> dict[str, Any]:
+    """A deep copy of the tiny study with top-level keys replaced."""
+    data = copy.deepcopy(TINY)
+    data.update(copy.deepcopy(overrides))
+    return data
+
+
+def write_study(folder: Path, data: dict[str, Any], name: str = "study.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def start_cli_run(path: Path, storage_url: str, cache_dir: Path) -> subprocess.Popen:
+    """`libkd run` of a study file in a subprocess (one thread), output captured as text."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(path),
+            "--storage",
+            storage_url,
+            "--cache-dir",
+            str(cache_dir),
+            "--no-dashboard",
+        ],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_mid_trial(storage_url: str, *, complete: int, timeout: float = 240) -> None:
+    """Block until `complete` runs are done and another is past its first epoch."""
+    db = storage_url.removeprefix("sqlite:///")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            rows = sqlite3.connect(db).execute("select status, epochs_done from libkd_runs")
+            rows = rows.fetchall()
+        except sqlite3.OperationalError:
+            continue  # the database or its tables are not there yet
+        done = sum(status == "complete" for status, _ in rows)
+        if done >= complete and any(s == "running" and e >= 1 for s, e in rows):
+            return
+    raise AssertionError(f"no trial got past its first epoch after {complete} complete runs")
