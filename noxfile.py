@@ -6,7 +6,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 
 
 def _run(session: nox.Session, *args: str) -> None:
@@ -23,6 +23,12 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     _run(session, "ruff", "check", "harness", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over harness/, strict with the pydantic plugin (flags in pyproject.toml)."""
+    _run(session, "mypy")
 
 
 @nox.session

@@ -32,3 +32,18 @@ def postgres_url():
         yield url
 
 
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory) -> dict[str, Path | str]:
+    """One tiny grid study (plain ViT and conv, 2 seeds) run once per session into its own
+    database and cache. The commands that only read (report, status, export, dashboard,
+    publish, cache ls/verify) share it; tests must not write to it."""
+    from harness.runner import run_study
+    from harness.store import Store
+    from harness.study import load_study
+
+    root = tmp_path_factory.mktemp("finished")
+    path = write_study(root, tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
+    url = f"sqlite:///{root / 'libkd.db'}"
+    summary = run_study(load_study(path), store=Store(url), cache_dir=root / "cache")
+    assert (summary.complete, summary.failed) == (4, 0)
+    return {"path": path, "storage": url, "cache": root / "cache"}

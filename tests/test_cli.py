@@ -52,20 +52,26 @@ def test_bad_storage_url_is_a_one_line_error(tiny_study_file):
     assert result.exit_code == 2 and "backend 'mysql' is not supported" in result.output
 
 
-def test_run_report_status_export_dashboard(tmp_path):
+def test_run_then_rerun_does_nothing(tmp_path):
     path = write_study(tmp_path, tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
-    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    common = ["--storage", storage]
-    out_html = tmp_path / "dash.html"
-    result = _invoke(
-        "run", str(path), *common, "--cache-dir", str(tmp_path / "c"), "--no-dashboard"
-    )
+    common = [
+        "--storage",
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
+    result = _invoke("run", str(path), *common, "--no-dashboard")
     assert result.exit_code == 0, result.output
     assert "4 trial(s) run now; 4 complete, 0 failed" in result.output
+    assert "(4 newly queued, 0 re-queued)" in result.output
     assert "baseline" in result.output
-    again = _invoke("run", str(path), *common, "--cache-dir", str(tmp_path / "c"), "--no-dashboard")
+    again = _invoke("run", str(path), *common, "--no-dashboard")
     assert "0 trial(s) run now; 4 complete" in again.output
+    assert "(0 newly queued, 0 re-queued)" in again.output
 
+
+def test_status_report_and_their_formats(finished_study):
+    common = ["--storage", finished_study["storage"]]
     status = _invoke("status", *common)
     assert re.search(r"tiny\s.*grid\s.*\b0\b.*\b4\b", status.output)
 
@@ -73,8 +79,10 @@ def test_run_report_status_export_dashboard(tmp_path):
     header, *rows = csv.output.strip().splitlines()
     assert "mean" in header and "delta_mean" in header and len(rows) == 2
 
-    md = tmp_path / "r.md"
-    _invoke("report", str(path), *common, "--format", "markdown", "--out", str(md))
+    md = finished_study["path"].parent / "r.md"
+    _invoke(
+        "report", str(finished_study["path"]), *common, "--format", "markdown", "--out", str(md)
+    )
     assert md.read_text().startswith("| label | n | mean")
 
     bad = runner.invoke(app, ["report", "tiny", *common, "--format", "xls"])
@@ -82,6 +90,10 @@ def test_run_report_status_export_dashboard(tmp_path):
     missing = runner.invoke(app, ["report", "nope", *common])
     assert missing.exit_code == 2 and "no runs" in missing.output
 
+
+def test_publish_export_dashboard(finished_study, tmp_path):
+    common = ["--storage", finished_study["storage"]]
+    path = finished_study["path"]
     record = tmp_path / "published"
     published = _invoke("publish", str(path), *common, "--out", str(record))
     assert published.exit_code == 0, published.output
@@ -95,5 +107,20 @@ def test_run_report_status_export_dashboard(tmp_path):
     exported = _invoke("export", "tiny", *common, "--out", str(tmp_path / "x"))
     assert exported.exit_code == 0 and (tmp_path / "x" / "tiny-runs.parquet").exists()
 
+    out_html = tmp_path / "dash.html"
     dash = _invoke("dashboard", "tiny", *common, "--out", str(out_html))
     assert dash.exit_code == 0 and out_html.stat().st_size > 1_000_000  # plotly.js inlined
+
+
+@pytest.mark.parametrize("command", ["status", "report", "export", "dashboard", "publish"])
+def test_reading_commands_never_create_a_database(tmp_path, command, finished_study):
+    missing = tmp_path / "no" / "such.db"
+    target = str(finished_study["path"]) if command == "publish" else "tiny"
+    result = runner.invoke(app, [command, target, "--storage", f"sqlite:///{missing}"])
+    assert result.exit_code == 2 and "no database at" in result.output
+    assert not missing.parent.exists()
+
+
+def test_unknown_study_is_named_with_the_known_ones(finished_study):
+    result = runner.invoke(app, ["status", "nope", "--storage", finished_study["storage"]])
+    assert result.exit_code == 2 and "studies there: tiny" in result.output

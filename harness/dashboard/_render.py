@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 import json
 from pathlib import Path
@@ -20,8 +21,12 @@ from harness.analysis import (
     report_frame,
 )
 from harness.dashboard._figures import (
+    CacheData,
     CurveData,
     FactorData,
+    HeadData,
+    ParetoData,
+    ProfileData,
     attention_profile,
     cache_usage,
     factor_comparison,
@@ -109,24 +114,7 @@ def curve_figure(data: CurveData) -> go.Figure:
     return fig
 
 
-def _figures(
-    runs: pl.DataFrame, epochs: pl.DataFrame, report: pl.DataFrame
-) -> list[tuple[str, go.Figure]]:
-    figures: list[tuple[str, go.Figure]] = []
-    for factor in factor_columns(runs):
-        figures.append((f"factor-{factor[2:]}", factor_figure(factor_comparison(runs, factor))))
-    for factor in temperature_factors(runs):
-        figures.append(
-            (
-                f"temperature-{factor[2:]}",
-                factor_figure(factor_comparison(runs, factor), lines=True),
-            )
-        )
-    for metric in head_metrics(epochs):
-        figures.append(
-            (f"curve-{metric}", curve_figure(learning_curves(epochs, runs, metric=metric)))
-        )
-    front = pareto(report)
+def pareto_figure(front: ParetoData) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=front.cost,
@@ -153,8 +141,10 @@ def _figures(
         yaxis_title="val top-1",
         showlegend=False,
     )
-    figures.append(("pareto", fig))
-    usage = cache_usage(runs)
+    return fig
+
+
+def cache_figure(usage: CacheData) -> go.Figure:
     fig = go.Figure(
         [
             go.Bar(name="cache hit", x=usage.labels, y=usage.hits),
@@ -165,25 +155,31 @@ def _figures(
     fig.update_layout(
         barmode="stack", title="logit cache: runs that hit, built or skipped it", yaxis_title="runs"
     )
-    figures.append(("cache", fig))
+    return fig
+
+
+def throughput_figure(usage: CacheData) -> go.Figure:
     fig = go.Figure(go.Bar(x=usage.labels, y=usage.train_samples_per_second))
     fig.update_layout(title="student training throughput", yaxis_title="samples / s")
-    figures.append(("throughput", fig))
-    profile = attention_profile(runs)
-    if profile.labels:
-        fig = go.Figure(
-            [
-                go.Scatter(x=profile.layers, y=d, name=label, mode="lines+markers")
-                for label, d in zip(profile.labels, profile.distance)
-            ]
-        )
-        fig.update_layout(
-            title="mean attention distance per student layer (pixels; locality)",
-            xaxis_title="layer",
-            yaxis_title="pixels",
-        )
-        figures.append(("attention-distance", fig))
-    heads = head_accuracy(epochs, runs)
+    return fig
+
+
+def attention_figure(profile: ProfileData) -> go.Figure:
+    fig = go.Figure(
+        [
+            go.Scatter(x=profile.layers, y=d, name=label, mode="lines+markers")
+            for label, d in zip(profile.labels, profile.distance)
+        ]
+    )
+    fig.update_layout(
+        title="mean attention distance per student layer (pixels; locality)",
+        xaxis_title="layer",
+        yaxis_title="pixels",
+    )
+    return fig
+
+
+def heads_figure(heads: HeadData) -> go.Figure:
     fig = go.Figure(
         [
             go.Bar(name=metric.removeprefix(VAL_PREFIX), x=heads.labels, y=values)
@@ -193,7 +189,34 @@ def _figures(
     fig.update_layout(
         barmode="group", title="accuracy of each head (final epoch, mean)", yaxis_title="val top-1"
     )
-    figures.append(("heads", fig))
+    return fig
+
+
+def _figures(
+    runs: pl.DataFrame, epochs: pl.DataFrame, report: pl.DataFrame
+) -> list[tuple[str, go.Figure]]:
+    """Every figure of a study as (key, figure): each drawn from its own figure data."""
+    usage = cache_usage(runs)
+    profile = attention_profile(runs)
+    figures = [
+        (f"factor-{f[2:]}", factor_figure(factor_comparison(runs, f))) for f in factor_columns(runs)
+    ]
+    figures += [
+        (f"temperature-{f[2:]}", factor_figure(factor_comparison(runs, f), lines=True))
+        for f in temperature_factors(runs)
+    ]
+    figures += [
+        (f"curve-{m}", curve_figure(learning_curves(epochs, runs, metric=m)))
+        for m in head_metrics(epochs)
+    ]
+    figures += [
+        ("pareto", pareto_figure(pareto(report))),
+        ("cache", cache_figure(usage)),
+        ("throughput", throughput_figure(usage)),
+    ]
+    if profile.labels:
+        figures.append(("attention-distance", attention_figure(profile)))
+    figures.append(("heads", heads_figure(head_accuracy(epochs, runs))))
     return figures
 
 
@@ -253,11 +276,16 @@ def _table(report: pl.DataFrame) -> str:
 
 
 def _div(key: str, fig: go.Figure) -> str:
-    return fig.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id="fig-" + key.replace("/", "-"),
-        config={"displaylogo": False},
+    # The id lands inside a JavaScript string: derive it from a hash, never from a name a
+    # study file chose (a teacher called `a"),(...` would run as script).
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return str(
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"fig-{digest}",
+            config={"displaylogo": False},
+        )
     )
 
 

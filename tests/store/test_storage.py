@@ -1,0 +1,148 @@
+"""One storage suite, run over every backend: SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy
+
+from harness.errors import StorageError
+from harness.status import CacheStatus, RunStatus
+from harness.store import SCHEMA_VERSION, FinishedRun, SchemaRow, Store, stored_version
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server = request.getfixturevalue("postgres_url")
+    name = f"s_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _start(store: Store, *, study: str = "s", seed: int = 0) -> int:
+    return store.start_run(
+        study=study,
+        trial_number=seed,
+        config_hash="h" * 64,
+        seed=seed,
+        label="teachers=conv",
+        factors={"distill.teachers": ["conv"]},
+        config={"distill": {"teachers": ["conv"]}},
+        device="cpu",
+        worker="host:1",
+        environment={"torch": "x"},
+    )
+
+
+def test_a_run_goes_from_running_to_complete_with_its_epochs(url):
+    store = Store(url)
+    run_id = _start(store)
+    assert store.runs("s")[0].status is RunStatus.RUNNING
+    store.record_sources(
+        run_id, teacher_seconds=1.5, cache_seconds=0.5, cache_status=CacheStatus.HIT
+    )
+    store.add_epoch(run_id, 0, {"val/top1": 0.5, "train/loss": 2.0})
+    result = FinishedRun(
+        train_seconds=3.0, eval_seconds=0.25, student_params=10, top1=0.5, metrics={"a": 1}
+    )
+    store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+    [run] = store.runs("s")
+    assert (run.status, run.cache_status, run.epochs_done) == (
+        RunStatus.COMPLETE,
+        CacheStatus.HIT,
+        1,
+    )
+    assert (run.teacher_seconds, run.train_seconds, run.top1, run.metrics) == (
+        1.5,
+        3.0,
+        0.5,
+        {"a": 1},
+    )
+    assert store.complete_run_metrics("s", "h" * 64, 0) == {"a": 1}
+    assert store.complete_run_metrics("s", "h" * 64, 1) is None
+    with store.engine.connect() as connection:  # statuses are stored as their plain text
+        stored = connection.execute(sqlalchemy.text("select status, cache_status from libkd_runs"))
+        assert stored.one() == ("complete", "hit")
+
+
+def test_study_artifacts_are_listed_once_per_role(url):
+    """JSON columns cannot be compared on PostgreSQL: DISTINCT must not touch them."""
+    store = Store(url)
+    for seed in (0, 1):
+        run_id = _start(store, seed=seed)
+        store.record_artifact(
+            key="k1",
+            kind="teacher",
+            name="conv:resnet",
+            path="/p",
+            size=1,
+            build_seconds=2.0,
+            meta={"val_top1": 0.9},
+        )
+        store.link_artifact(run_id, "k1", role="teacher:conv", hit=seed > 0)
+    [(role, artifact)] = store.study_artifacts("s")
+    assert role == "teacher:conv" and artifact.meta == {"val_top1": 0.9}
+    assert store.artifact_use_counts() == {"k1": 2}
+    store.forget_artifact("k1")
+    assert store.study_artifacts("s") == [] and store.artifacts() == []
+
+
+def test_new_database_is_stamped_and_reopens(url):
+    Store(url)
+    engine = sqlalchemy.create_engine(url)
+    assert stored_version(engine) == SCHEMA_VERSION
+    Store(url)  # a second open neither fails nor stamps twice
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.select(SchemaRow.version)).all() == [(1,)]
+
+
+def test_a_newer_schema_is_a_one_line_error_naming_both_versions(url):
+    Store(url)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(SchemaRow.__table__.update().values(version=SCHEMA_VERSION + 1))
+    with pytest.raises(
+        StorageError, match=rf"version {SCHEMA_VERSION + 1}, newer than .* {SCHEMA_VERSION}"
+    ):
+        Store(url)
+
+
+def test_an_unstamped_database_from_before_versions_is_stamped(url):
+    store = Store(url)
+    _start(store)
+    with store.engine.begin() as connection:
+        connection.execute(sqlalchemy.text("drop table libkd_schema"))
+    assert stored_version(store.engine) == 1  # libkd tables without a stamp: version 1
+    assert [r.seed for r in Store(url).runs("s")] == [0]
+    assert stored_version(store.engine) == SCHEMA_VERSION
+
+
+def test_reading_a_database_without_libkd_tables_writes_nothing(url):
+    with pytest.raises(StorageError, match="holds no libkd tables"):
+        Store(url, create=False)
+    assert sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names() == []
+
+
+def test_concurrent_first_use_creates_the_tables_once(url):
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            Store(url)
+        except BaseException as exc:  # noqa: BLE001  (collected for the assertion)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert stored_version(sqlalchemy.create_engine(url)) == SCHEMA_VERSION
