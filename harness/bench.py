@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from harness._precision import resolve_precision
 from harness.cache import CacheSpec, build_or_load
@@ -33,7 +34,7 @@ from harness.distill import (
 from harness.errors import LibKDError
 from harness.models import build_teacher, train_step_flops
 from harness.runner import environment, resolve_device
-from harness.study import load_study
+from harness.study import Study, load_study
 
 # Dense bf16 tensor-core peaks from NVIDIA's datasheets (half the "with sparsity" figures).
 BF16_PEAK_FLOPS = {"H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12, "A100": 312e12}
@@ -141,7 +142,9 @@ def paired_ratio(rates: dict[str, list[float]], mode: str, reference: str) -> di
 
 
 @torch.no_grad()
-def _teacher_forward_seconds(model, data, batch_size, device, repeats: int = 10) -> float:
+def _teacher_forward_seconds(
+    model: nn.Module, data: Dataset, batch_size: int, device: torch.device, repeats: int = 10
+) -> float:
     images = data.normalize(data.train_x[:batch_size])
     for _ in range(3):
         model(images)
@@ -155,7 +158,9 @@ def _teacher_forward_seconds(model, data, batch_size, device, repeats: int = 10)
     return statistics.median(times)
 
 
-def _student_step_seconds(step: Callable[[], None], device, repeats: int = 10) -> float:
+def _student_step_seconds(
+    step: Callable[[], None], device: torch.device, repeats: int = 10
+) -> float:
     times = []
     for _ in range(repeats):
         _sync(device)
@@ -166,7 +171,7 @@ def _student_step_seconds(step: Callable[[], None], device, repeats: int = 10) -
     return statistics.median(times)
 
 
-def _bench_config(study, study_file: Path) -> TrialConfig:
+def _bench_config(study: Study, study_file: Path) -> TrialConfig:
     """The study's first two-teacher configuration, one token per teacher if it has one."""
     pairs = [c.config for c in study.configs if len(c.config.distill.teachers) >= 2]
     if not pairs:

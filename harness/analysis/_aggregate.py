@@ -129,7 +129,7 @@ def paired_deltas(
         pl.col("delta").std().alias("std"),
     )
     table = _with_interval(table, "")
-    p_values = []
+    p_values: list[float | None] = []
     for mean, std, n in table.select("mean", "std", "n").iter_rows():
         if n < 2 or not std:
             p_values.append(None)

@@ -14,7 +14,7 @@ from harness.analysis._report import REPORT_COLUMNS, markdown_table, report_fram
 from harness.errors import LibKDError
 from harness.metrics import AGREE_COMBINED_PREFIX, ATTENTION_DISTANCE_PREFIX
 from harness.status import RunStatus
-from harness.store import Store
+from harness.store import RunRow, Store
 
 
 def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
@@ -56,13 +56,13 @@ def _diagnostics(runs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _environment(runs: list, command: str) -> dict[str, Any]:
+def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
     environment = dict(runs[0].environment)
     environment.update(
         command=command,
         runs=len(runs),
         started=min(r.started_at for r in runs).isoformat(),
-        finished=max(r.finished_at for r in runs).isoformat(),
+        finished=max(r.finished_at or r.started_at for r in runs).isoformat(),
     )
     return environment
 

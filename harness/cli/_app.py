@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -245,7 +246,7 @@ def report(
     if format == "parquet" and out is not None:
         frame.write_parquet(out)
         return
-    writers = {
+    writers: dict[str, Callable[[], str]] = {
         "csv": frame.write_csv,
         "json": frame.write_json,
         "markdown": lambda: markdown_table(frame, REPORT_COLUMNS),

@@ -48,7 +48,7 @@ class RichProgress:
         self._bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._bar.__exit__(*exc)
 
     def trial_started(self, spec: TrialSpec, *, number: int, total: int) -> None:

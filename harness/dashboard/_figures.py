@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -16,11 +16,11 @@ class Series(NamedTuple):
     """One trace: x positions, mean, 95% CI bounds, and the individual seed points."""
 
     name: str
-    x: list
+    x: list[Any]
     mean: list[float]
     ci_low: list[float | None]
     ci_high: list[float | None]
-    points_x: list
+    points_x: list[Any]
     points_y: list[float]
 
 

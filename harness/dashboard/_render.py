@@ -7,6 +7,7 @@ import hashlib
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -43,7 +44,9 @@ from harness.store import KIND_ATTR, Store, load_optuna_study, optuna_storage, r
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
 
-def _error_bars(mean: list[float], low: list, high: list) -> dict:
+def _error_bars(
+    mean: list[float], low: list[float | None], high: list[float | None]
+) -> dict[str, Any]:
     return {
         "type": "data",
         "symmetric": False,

@@ -136,7 +136,7 @@ def _subset(y: np.ndarray, config: DatasetConfig) -> np.ndarray:
         if config.train_per_class is not None:
             count = config.train_per_class
         else:
-            count = max(1, round(len(members) * config.train_fraction))
+            count = max(1, round(len(members) * float(config.train_fraction or 1.0)))
         keep.append(members[:count])
     return np.sort(np.concatenate(keep))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,8 +67,9 @@ def _find_idx(root: Path, stem: str) -> Path | None:
 def _fashion_mnist(config: DatasetConfig) -> RawData:
     for root in data_search_path("fashion-mnist"):
         found = {key: _find_idx(root, stem) for key, stem in FASHION_MNIST_FILES.items()}
-        if all(found.values()):
-            arrays = {key: read_idx(path) for key, path in found.items()}
+        paths = {key: path for key, path in found.items() if path is not None}
+        if len(paths) == len(found):
+            arrays = {key: read_idx(path) for key, path in paths.items()}
             return RawData(
                 x=arrays["train_x"][:, None],
                 y=arrays["train_y"].astype(np.int64),
@@ -82,7 +84,7 @@ def _fashion_mnist(config: DatasetConfig) -> RawData:
     )
 
 
-def _unpickle(path: Path) -> dict:
+def _unpickle(path: Path) -> dict[bytes, Any]:
     import pickle
 
     with open(path, "rb") as handle:

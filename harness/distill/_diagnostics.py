@@ -3,7 +3,11 @@ the labels, and how far each layer attends (mean attention distance, in pixels).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+from timm.layers.attention import Attention
+from timm.models.vision_transformer import Block
 from torch import nn
 
 from harness._precision import autocast
@@ -48,11 +52,14 @@ def attention_distance(model: DistilledViT, images: torch.Tensor) -> list[float]
     model.eval()
     captured: list[torch.Tensor] = []
     hooks, fused = [], []
-    for block in model.blocks:
-        fused.append(block.attn.fused_attn)
-        block.attn.fused_attn = False  # the explicit path exposes the attention matrix
+    attentions = [cast(Attention, cast(Block, block).attn) for block in model.blocks]
+    for attn in attentions:
+        fused.append(attn.fused_attn)
+        # The explicit path exposes the attention matrix. timm marks the flag Final (for
+        # TorchScript); it is flipped for this one forward pass and restored below.
+        setattr(attn, "fused_attn", False)  # noqa: B010
         hooks.append(
-            block.attn.attn_drop.register_forward_hook(
+            attn.attn_drop.register_forward_hook(
                 lambda _m, args, _out: captured.append(args[0].float())
             )
         )
@@ -61,8 +68,8 @@ def attention_distance(model: DistilledViT, images: torch.Tensor) -> list[float]
     finally:
         for hook in hooks:
             hook.remove()
-        for block, was_fused in zip(model.blocks, fused):
-            block.attn.fused_attn = was_fused
+        for attn, was_fused in zip(attentions, fused):
+            setattr(attn, "fused_attn", was_fused)  # noqa: B010
     rows, cols = model.patch_embed.grid_size
     patch = model.patch_embed.patch_size[0]
     ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
@@ -70,8 +77,8 @@ def attention_distance(model: DistilledViT, images: torch.Tensor) -> list[float]
     distance = torch.cdist(coords, coords).to(images.device)
     prefix = model.num_prefix_tokens
     layers = []
-    for attn in captured:
-        patches = attn[:, :, prefix:, prefix:]
+    for matrix in captured:
+        patches = matrix[:, :, prefix:, prefix:]
         patches = patches / patches.sum(-1, keepdim=True).clamp_min(1e-12)
         layers.append(float((patches * distance).sum(-1).mean()))
     return layers

@@ -12,6 +12,8 @@ teachers' weights), and that term's weight is the mean of the teachers' weights.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -112,9 +114,12 @@ class DistillationLoss(nn.Module):
         temperature = d.temperature_of(d.teachers[0])
         # Mixture weights as Python floats: no tensor built on the device at every step.
         total = sum(d.weight_of(t) for t in d.teachers)
-        ensemble = sum(
-            d.weight_of(t) / total * F.softmax(teacher_logits[t].float() / temperature, dim=-1)
-            for t in d.teachers
+        ensemble = functools.reduce(
+            operator.add,
+            (
+                d.weight_of(t) / total * F.softmax(teacher_logits[t].float() / temperature, dim=-1)
+                for t in d.teachers
+            ),
         )
         log_ensemble = ensemble.clamp_min(1e-12).log()
         return LOSSES.get(d.loss).ensemble_term(student, log_ensemble, temperature)

@@ -40,7 +40,9 @@ def make_optimizer(
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def batches(n: int, batch_size: int, *, generator: torch.Generator, device: torch.device):
+def batches(
+    n: int, batch_size: int, *, generator: torch.Generator, device: torch.device
+) -> tuple[torch.Tensor, ...]:
     """Shuffled index batches of one epoch, drawn on the CPU and moved once."""
     order = torch.randperm(n, generator=generator).to(device)
-    return order.split(batch_size)
+    return tuple(torch.split(order, batch_size))

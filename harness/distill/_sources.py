@@ -12,7 +12,10 @@ from harness._precision import autocast
 
 
 class TeacherSource(Protocol):
-    names: tuple[str, ...]
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The teachers whose logits `logits` returns."""
+        ...
 
     def logits(
         self, indices: torch.Tensor, views: torch.Tensor, images: torch.Tensor

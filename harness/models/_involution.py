@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -66,7 +69,9 @@ class Involution2d(nn.Module):
         return out.reshape(batch, channels, height, width)
 
 
-def _windows(k: int, stride: int, height: int, width: int):
+def _windows(
+    k: int, stride: int, height: int, width: int
+) -> Iterator[tuple[int, tuple[Any, slice, slice]]]:
     """(kernel offset, slice of the padded input that offset reads for every output pixel)."""
     for i in range(k):
         for j in range(k):
@@ -84,7 +89,9 @@ class _Involution(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, padded: torch.Tensor, weight: torch.Tensor, k: int, stride: int):
+    def forward(
+        ctx: Any, padded: torch.Tensor, weight: torch.Tensor, k: int, stride: int
+    ) -> torch.Tensor:
         height, width = weight.shape[-2:]
         accumulate = torch.promote_types(padded.dtype, torch.float32)
         out = padded.new_zeros(*padded.shape[:3], height, width, dtype=accumulate)
@@ -95,7 +102,7 @@ class _Involution(torch.autograd.Function):
         return out.to(padded.dtype)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         padded, weight = ctx.saved_tensors
         height, width = weight.shape[-2:]
         need_input, need_weight = ctx.needs_input_grad[:2]

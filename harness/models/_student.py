@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from timm.layers import trunc_normal_
+from timm.layers.weight_init import trunc_normal_
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -89,16 +89,29 @@ class DistilledViT(VisionTransformer):
         if self.reg_token is not None:
             trunc_normal_(self.reg_token, std=0.02)  # as DeiT's distillation token
 
-    def forward_heads(self, images: torch.Tensor) -> StudentOutput:
-        tokens = self.forward_features(images)
+    def forward_heads(
+        self,
+        images: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> StudentOutput:
+        tokens = self.forward_features(images, attn_mask=attn_mask, is_causal=is_causal)
         cls = self.head(tokens[:, 0])
         dist = {
             name: head(tokens[:, 1 + i]) for i, (name, head) in enumerate(self.dist_heads.items())
         }
         return StudentOutput(cls=cls, dist=dist)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.forward_heads(images).combined(self.inference)
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        """The prediction, with timm's signature (so the student is a VisionTransformer)."""
+        return self.forward_heads(x, attn_mask=attn_mask, is_causal=is_causal).combined(
+            self.inference
+        )
 
 
 def patch_problem(student: StudentConfig, image_size: int) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import timm
 from timm.models.resnet import BasicBlock, ResNet
@@ -47,15 +48,16 @@ TIMM_PREFIX = "timm:"
 def _resnet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
     width = config.width
     model = ResNet(
-        block=BasicBlock,
+        block=cast(BasicBlock, BasicBlock),  # timm annotates the class as an instance
         layers=(config.depth,) * 4,
         channels=(width, 2 * width, 4 * width, 8 * width),
         in_chans=image.channels,
         num_classes=image.num_classes,
     )
     # Small images: a 3x3 stride-1 stem and no max-pool instead of ImageNet's 7x7/2 + pool/2.
-    model.conv1 = nn.Conv2d(image.channels, model.conv1.out_channels, 3, 1, 1, bias=False)
-    model.maxpool = nn.Identity()
+    stem_channels = cast(nn.Conv2d, model.conv1).out_channels
+    model.add_module("conv1", nn.Conv2d(image.channels, stem_channels, 3, 1, 1, bias=False))
+    model.add_module("maxpool", nn.Identity())
     return model
 
 

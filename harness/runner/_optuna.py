@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -26,7 +26,7 @@ from harness.store import (
 from harness.study import Study, TrialSpec
 
 
-def directions(study: Study) -> list[str]:
+def directions(study: Study) -> list[Literal["maximize", "minimize"]]:
     return [objective.direction for objective in study.file.objectives]
 
 
@@ -119,6 +119,8 @@ def reconcile_runs(opened: optuna.Study, store: Store) -> None:
     """Run rows left 'running' by a worker that died: mark them failed."""
     states = {t.number: t.state for t in opened.get_trials(deepcopy=False)}
     for run in store.runs(opened.study_name):
+        if run.trial_number is None:
+            continue
         if run.status == RunStatus.RUNNING and states.get(run.trial_number) not in (
             TrialState.RUNNING,
             None,

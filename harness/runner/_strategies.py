@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
@@ -70,7 +71,7 @@ def _run_reported(
     number: int,
     total: int,
     prune_metric: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """One run with progress events; an interrupt re-queues the Optuna trial."""
     ctx.progress.trial_started(spec, number=number, total=total)
     status, metrics = RunStatus.FAILED, {}
@@ -196,7 +197,9 @@ class SearchStrategy:
                 gc_after_trial=False,
             )
 
-    def _objective(self, session: RunnerSession, ctx: RunContext, total: int):
+    def _objective(
+        self, session: RunnerSession, ctx: RunContext, total: int
+    ) -> Callable[[optuna.Trial], list[float] | float]:
         study = session.study
         search, objectives = study.file.search, study.file.objectives
         assert search is not None

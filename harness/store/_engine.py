@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -68,7 +69,7 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def engine_kwargs(url: str) -> dict:
+def engine_kwargs(url: str) -> dict[str, Any]:
     """Keyword arguments for create_engine, shared with Optuna's RDBStorage."""
     if is_sqlite(url):
         return {"connect_args": {"timeout": SQLITE_BUSY_MS / 1000}}
@@ -85,7 +86,7 @@ def serialize_sqlite_writes(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _connect(connection, _record) -> None:  # noqa: ANN001
+    def _connect(connection: Any, _record: Any) -> None:
         connection.isolation_level = None  # transactions are begun below, not by sqlite3
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -94,7 +95,7 @@ def serialize_sqlite_writes(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(connection) -> None:  # noqa: ANN001
+    def _begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened before the hooks would skip them

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from harness.errors import StorageError
@@ -65,6 +65,6 @@ def _ensure(engine: Engine, *, create: bool) -> None:
             Base.metadata.create_all(connection)  # tables added since, the stamp among them
         stamped = connection.execute(select(SchemaRow.version)).scalar()
         if stamped is None:
-            connection.execute(SchemaRow.__table__.insert().values(version=version))
+            connection.execute(insert(SchemaRow).values(version=version))
         elif stamped != version:
-            connection.execute(SchemaRow.__table__.update().values(version=version))
+            connection.execute(update(SchemaRow).values(version=version))

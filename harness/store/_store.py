@@ -179,7 +179,9 @@ class Store:
                 query = query.where(RunRow.study == study)
             return list(s.scalars(query))
 
-    def complete_run_metrics(self, study: str, config_hash: str, seed: int) -> dict | None:
+    def complete_run_metrics(
+        self, study: str, config_hash: str, seed: int
+    ) -> dict[str, Any] | None:
         """Metrics of a complete run of this (configuration, seed), or None."""
         with self.session() as s:
             row = s.scalars(
