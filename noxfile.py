@@ -1,7 +1,11 @@
-"""nox sessions. They run in the current environment (`pip install -e '.[test]'` first):
-torch is several GB, so each session building its own virtualenv would cost minutes."""
+"""nox sessions. They run in the environment nox itself is installed in
+(`pip install -e '.[test]'` first): torch is several GB, so each session building its own
+virtualenv would cost minutes. Tools run as `python -m ...` of that environment, so the
+sessions work whether or not its bin/ folder is on PATH."""
 
 from __future__ import annotations
+
+import sys
 
 import nox
 
@@ -10,14 +14,14 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 
 
 def _run(session: nox.Session, *args: str) -> None:
-    """Run a command of this environment, with the session's extra arguments appended."""
-    session.run(*args, *session.posargs, external=True)
+    """Run a module of this environment, with the session's extra arguments appended."""
+    session.run(sys.executable, "-m", *args, *session.posargs, external=True)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite (slow, postgres and browser tests included where they can run)."""
-    _run(session, "python", "-m", "pytest")
+    _run(session, "pytest")
 
 
 @nox.session
@@ -34,10 +38,10 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def quickstart(session: nox.Session) -> None:
     """The quickstart study: teacher combinations on the bundled digits."""
-    _run(session, "libkd", "run", "studies/quickstart.yaml")
+    _run(session, "harness.cli", "run", "studies/quickstart.yaml")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Throughput of no-KD, cached-KD and online-KD students; writes results/bench-cpu.json."""
-    _run(session, "libkd", "bench", "--out", "results/bench-cpu.json")
+    _run(session, "harness.cli", "bench", "--out", "results/bench-cpu.json")
