@@ -124,3 +124,41 @@ def test_reading_commands_never_create_a_database(tmp_path, command, finished_st
 def test_unknown_study_is_named_with_the_known_ones(finished_study):
     result = runner.invoke(app, ["status", "nope", "--storage", finished_study["storage"]])
     assert result.exit_code == 2 and "studies there: tiny" in result.output
+
+
+_GRID_OVER_FLOAT = {
+    "grid": {},
+    "search": {
+        "sampler": "grid",
+        "space": {"distill.temperature": {"type": "float", "low": 1.0, "high": 4.0}},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            _GRID_OVER_FLOAT,
+            "search.space.distill.temperature: the grid sampler cannot draw a float",
+        ),
+        ({"student": {"patch_size": 3}}, "student.patch_size: 3 does not divide the image size 8"),
+        (
+            {"teachers": {"conv": {"arch": "resnet", "checkpoint": "/no/such.safetensors"}}},
+            "teachers.conv.checkpoint: /no/such.safetensors is not a file",
+        ),
+        (
+            {"teachers": {"a.b": {"arch": "resnet"}}, "distill": {"teachers": ["a.b"]}},
+            "teachers.a.b: a teacher name is a letter",
+        ),
+        ({"distill": {"teachers": ["conv"], "temperature": float("inf")}}, "distill.temperature"),
+        ({"distill": {"teachers": ["conv"], "weights": {"conv": float("nan")}}}, "weights.conv"),
+        ({"dataset": {"name": "imagefolder", "path": "/no/such"}}, "dataset.path: /no/such/train"),
+    ],
+)
+def test_validate_rejects_what_a_run_would_reject(tmp_path, change, message):
+    path = write_study(tmp_path, tiny_dict(**change))
+    result = runner.invoke(app, ["validate", str(path)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert message in lines[0]

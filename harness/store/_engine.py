@@ -106,3 +106,9 @@ def make_engine(url: str) -> Engine:
     if is_sqlite(url):
         serialize_sqlite_writes(engine)
     return engine
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error's own message, without SQLAlchemy's statement and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -10,7 +10,13 @@ import warnings
 from typing import TYPE_CHECKING
 
 from harness.errors import StorageError
-from harness.store._engine import engine_kwargs, is_sqlite, serialize_sqlite_writes
+from harness.store._engine import (
+    engine_kwargs,
+    first_line,
+    is_sqlite,
+    redact,
+    serialize_sqlite_writes,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -49,15 +55,19 @@ def optuna_storage(
 ) -> RDBStorage:
     """Relational storage with heartbeats: a trial whose worker died is failed and re-queued."""
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import SQLAlchemyError
 
     _quiet_optuna()
-    storage = RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs(url),
-        heartbeat_interval=heartbeat,
-        grace_period=grace,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
-    )
+    try:
+        storage = RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs(url),
+            heartbeat_interval=heartbeat,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+        )
+    except SQLAlchemyError as exc:
+        raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
     if is_sqlite(url):
         serialize_sqlite_writes(storage.engine)
     return storage

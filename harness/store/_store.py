@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
-from harness.store._engine import make_engine, redact
+from harness.store._engine import first_line, make_engine, redact
 from harness.store._models import ArtifactRow, EpochRow, RunArtifactRow, RunRow
 from harness.store._schema import ensure_schema
 
@@ -47,7 +47,7 @@ class Store:
         try:
             ensure_schema(self.engine, create=create)
         except SQLAlchemyError as exc:
-            raise StorageError(f"{redact(url)}: {_first_line(exc)}") from None
+            raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -237,8 +237,3 @@ class Store:
             if row is not None:
                 s.delete(row)
 
-
-def _first_line(exc: BaseException) -> str:
-    """A database error's own message, without SQLAlchemy's statement and background link."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
