@@ -63,9 +63,9 @@ def spec_attrs(spec: TrialSpec) -> dict[str, Any]:
 def spec_from_attrs(attrs: dict[str, Any]) -> TrialSpec:
     return TrialSpec(
         config=TrialConfig.model_validate(attrs[CONFIG_ATTR]),
-        seed=attrs[SEED_ATTR],
         config_hash=attrs[HASH_ATTR],
         factors=attrs.get(FACTORS_ATTR, {}),
+        seed=attrs[SEED_ATTR],
     )
 
 

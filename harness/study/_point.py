@@ -35,21 +35,14 @@ class ConfigPoint:
         return factor_label(self.factors)
 
     def with_seed(self, seed: int) -> TrialSpec:
-        return TrialSpec(self.config, seed, self.config_hash, self.factors)
+        return TrialSpec(self.config, self.config_hash, self.factors, seed=seed)
 
 
 @dataclass(frozen=True)
-class TrialSpec:
+class TrialSpec(ConfigPoint):
     """One (configuration, seed) to run: frozen, hashed without the seed."""
 
-    config: TrialConfig
-    seed: int
-    config_hash: str
-    factors: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def label(self) -> str:
-        return factor_label(self.factors)
+    seed: int = field(kw_only=True)
 
 
 def factor_label(factors: dict[str, Any]) -> str:

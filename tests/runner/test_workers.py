@@ -7,10 +7,8 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 
 import pytest
-import sqlalchemy
 from optuna.trial import TrialState
 
 from harness.analysis import load_epochs, load_runs
@@ -18,6 +16,7 @@ from harness.runner import RunnerSession, RunnerSettings, run_local_workers, wor
 from harness.store import Store, load_optuna_study, make_engine, optuna_storage, redact
 from harness.study import load_study
 from tests.helpers import tiny_dict, write_study
+from tests.postgres import fresh_database
 
 GRID_24 = {  # 6 configurations x 4 seeds = 24 trials
     "distill.teachers": [["conv"], ["conv", "inv"]],
@@ -28,12 +27,7 @@ GRID_24 = {  # 6 configurations x 4 seeds = 24 trials
 @pytest.fixture
 def pg_url(postgres_url):
     """A fresh database on the session's PostgreSQL server."""
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    return fresh_database(postgres_url)
 
 
 def _assert_complete_once(url: str, study: str, expected: int) -> None:

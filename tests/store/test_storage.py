@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 import sqlalchemy
@@ -11,19 +10,14 @@ import sqlalchemy
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
 from harness.store import SCHEMA_VERSION, FinishedRun, SchemaRow, Store, stored_version
+from tests.postgres import fresh_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    server = request.getfixturevalue("postgres_url")
-    name = f"s_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
+    return fresh_database(request.getfixturevalue("postgres_url"), prefix="s")
 
 
 def _start(store: Store, *, study: str = "s", seed: int = 0) -> int:
