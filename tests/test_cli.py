@@ -149,7 +149,7 @@ _GRID_OVER_FLOAT = {
         ),
         (
             {"teachers": {"a.b": {"arch": "resnet"}}, "distill": {"teachers": ["a.b"]}},
-            "teachers.a.b: a teacher name is a letter",
+            "teachers: 'a.b' is not a teacher name",
         ),
         ({"distill": {"teachers": ["conv"], "temperature": float("inf")}}, "distill.temperature"),
         ({"distill": {"teachers": ["conv"], "weights": {"conv": float("nan")}}}, "weights.conv"),

@@ -6,6 +6,7 @@ that read only libkd's tables.
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import TYPE_CHECKING
 
@@ -55,22 +56,41 @@ def optuna_storage(
 ) -> RDBStorage:
     """Relational storage with heartbeats: a trial whose worker died is failed and re-queued."""
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
     _quiet_optuna()
-    try:
-        storage = RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs(url),
-            heartbeat_interval=heartbeat,
-            grace_period=grace,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
-        )
-    except SQLAlchemyError as exc:
-        raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
+    # Several processes opening a new database at once race to create Optuna's tables and its
+    # alembic version row; the losers find the winner's on a second look.
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            storage = RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs(url),
+                heartbeat_interval=heartbeat,
+                grace_period=grace,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=max_retry
+                ),
+            )
+            break
+        except (IntegrityError, OperationalError, ProgrammingError) as exc:
+            if attempt == _CREATE_ATTEMPTS - 1 or not _lost_a_race(exc):
+                raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
+            time.sleep(0.05 * (attempt + 1))
+        except SQLAlchemyError as exc:
+            raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
     if is_sqlite(url):
         serialize_sqlite_writes(storage.engine)
     return storage
+
+
+_CREATE_ATTEMPTS = 5
+
+
+def _lost_a_race(exc: Exception) -> bool:
+    """Whether creating the schema failed because another process was creating it too."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(sign in text for sign in ("already exists", "unique", "duplicate", "locked"))
 
 
 def study_names(storage: RDBStorage) -> list[str]:

@@ -3,6 +3,7 @@ Store opens. Each migration takes a database from version v to v + 1."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, insert, inspect, select, update
@@ -43,6 +44,7 @@ def ensure_schema(engine: Engine, *, create: bool) -> None:
         except (IntegrityError, OperationalError, ProgrammingError):
             if attempt == 2:
                 raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _ensure(engine: Engine, *, create: bool) -> None:

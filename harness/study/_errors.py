@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from harness.study._yaml import quote
+
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model class found by following `loc` through fields and dict values."""
@@ -50,7 +52,7 @@ def describe(error: ValidationError, model: type[BaseModel], *, prefix: str = ""
     elif first["type"] == "missing":
         line = f"{path}: required field is missing"
     else:
-        line = f"{path}: {first['msg']}; got {first['input']!r}"
+        line = f"{path}: {first['msg']}; got {quote(first['input'])}"
     others = error.error_count() - 1
     return line + (f" (and {others} more error{'s' * (others > 1)})" if others else "")
 

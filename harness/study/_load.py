@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from harness.config import TRIAL_FIELDS, StudyFile, StudyKind, TeacherConfig, TrialConfig
@@ -17,6 +16,7 @@ from harness.metrics import OBJECTIVE_METRICS
 from harness.study._errors import describe
 from harness.study._point import ConfigPoint, TrialSpec, config_hash
 from harness.study._resolve import canonical, check_config, check_search
+from harness.study._yaml import quote, read_study_yaml
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,7 @@ def load_study(path: str | Path) -> Study:
     source = Path(path)
     if not source.is_file():
         raise StudyError(f"{source}: no such study file")
-    try:
-        data = yaml.safe_load(source.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise StudyError(f"{source}:{where}: not valid YAML ({exc.__class__.__name__})") from None
+    data = read_study_yaml(source)
     if not isinstance(data, dict):
         raise StudyError(f"{source}: a study file is a mapping of keys; got {type(data).__name__}")
     return study_from_dict(data, source=source)
@@ -85,14 +80,14 @@ def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> 
             _check_path(base, dotted, where, section="search.space")
     points: dict[str, ConfigPoint] = {}
     for factors in _grid_points(file, base, where):
-        point = _resolve(base, factors, where=f"{where}grid point {factors}: ")
+        point = _resolve(base, factors, where=f"{where}grid point {quote(factors)}: ")
         points.setdefault(point.config_hash, point)
     return Study(file=file, source=source, kind=kind, configs=tuple(points.values()))
 
 
 def resolve_point(study: Study, factors: dict[str, Any]) -> ConfigPoint:
     """The canonical configuration of the study's base with `factors` (dotted paths) applied."""
-    return _resolve(study.base(), factors, where=f"{study.source}: point {factors}: ")
+    return _resolve(study.base(), factors, where=f"{study.source}: point {quote(factors)}: ")
 
 
 def _resolve(base: dict[str, Any], factors: dict[str, Any], *, where: str) -> ConfigPoint:
@@ -165,6 +160,6 @@ def _check_objectives(file: StudyFile, where: str) -> None:
     for i, objective in enumerate(file.objectives):
         if objective.metric not in OBJECTIVE_METRICS:
             raise StudyError(
-                f"{where}objectives[{i}].metric: unknown metric {objective.metric!r}; "
+                f"{where}objectives[{i}].metric: unknown metric {quote(objective.metric)}; "
                 f"known: {', '.join(OBJECTIVE_METRICS)}"
             )

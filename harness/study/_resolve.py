@@ -18,6 +18,7 @@ from harness.distill import LOSSES
 from harness.errors import StudyError
 from harness.models import TEACHERS, TOKEN_MODES, patch_problem, teacher_arch, teacher_arch_known
 from harness.study._samplers import PRUNERS, SAMPLERS
+from harness.study._yaml import quote
 
 # Teacher names become loss-term names, head names, metric names and file-name parts.
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -88,7 +89,8 @@ def _check_dataset(config: TrialConfig, where: str) -> None:
     name = config.dataset.name
     if name not in DATASETS:
         raise StudyError(
-            f"{where}dataset.name: unknown dataset {name!r}; known: {', '.join(DATASETS.names())}"
+            f"{where}dataset.name: unknown dataset {quote(name)}; "
+            f"known: {', '.join(DATASETS.names())}"
         )
     problem = DATASETS.get(name).problem(config.dataset)
     if problem is not None:
@@ -99,12 +101,12 @@ def _check_teachers(config: TrialConfig, where: str) -> None:
     for name, teacher in config.teachers.items():
         if not NAME_PATTERN.match(name):
             raise StudyError(
-                f"{where}teachers.{name}: a teacher name is a letter or '_' followed by letters, "
-                "digits, '_' or '-' (it names loss terms, heads and files); rename it"
+                f"{where}teachers: {quote(name)} is not a teacher name: a letter or '_' followed "
+                "by letters, digits, '_' or '-' (it names loss terms, heads and files); rename it"
             )
         if not teacher_arch_known(teacher.arch):
             raise StudyError(
-                f"{where}teachers.{name}.arch: unknown teacher architecture {teacher.arch!r}; "
+                f"{where}teachers.{name}.arch: unknown teacher architecture {quote(teacher.arch)}; "
                 f"known: {', '.join(TEACHERS.names())}, timm:<model name>"
             )
         arch = teacher_arch(teacher.arch)
@@ -124,10 +126,13 @@ def _check_distill(config: TrialConfig, where: str) -> None:
     for name in distill.teachers:
         if name not in config.teachers:
             raise StudyError(
-                f"{where}distill.teachers: unknown teacher {name!r}; declared teachers: {declared}"
+                f"{where}distill.teachers: unknown teacher {quote(name)}; "
+                f"declared teachers: {declared}"
             )
     if len(set(distill.teachers)) != len(distill.teachers):
-        raise StudyError(f"{where}distill.teachers: {list(distill.teachers)} names a teacher twice")
+        raise StudyError(
+            f"{where}distill.teachers: {quote(list(distill.teachers))} names a teacher twice"
+        )
     if isinstance(distill.temperature, dict):
         missing = [t for t in distill.teachers if t not in distill.temperature]
         if missing:
@@ -149,8 +154,8 @@ def _check_distill(config: TrialConfig, where: str) -> None:
     mode = TOKEN_MODES.get(config.student.tokens)
     if distill.teachers and not mode.takes_teachers:
         raise StudyError(
-            f"{where}student.tokens: {config.student.tokens!r} has no distillation token for "
-            f"teachers {list(distill.teachers)}; use per_teacher or shared, or "
+            f"{where}student.tokens: {quote(config.student.tokens)} has no distillation token for "
+            f"teachers {quote(list(distill.teachers))}; use per_teacher or shared, or "
             "distill.teachers: []"
         )
     if mode.tokens(distill.teachers) != tuple(distill.teachers) and isinstance(
@@ -161,7 +166,7 @@ def _check_distill(config: TrialConfig, where: str) -> None:
         if len(values) > 1:
             raise StudyError(
                 f"{where}distill.temperature: the shared token averages teachers at one "
-                f"temperature; got {distill.temperature}; give a single number"
+                f"temperature; got {quote(distill.temperature)}; give a single number"
             )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 import sqlalchemy
@@ -139,4 +142,32 @@ def test_concurrent_first_use_creates_the_tables_once(url):
     for thread in threads:
         thread.join()
     assert errors == []
+    assert stored_version(sqlalchemy.create_engine(url)) == SCHEMA_VERSION
+
+
+_OPEN_AT = """
+import sys, time
+from harness.store import Store, optuna_storage
+url, start = sys.argv[1], float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+optuna_storage(url)
+Store(url)
+"""
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(url):
+    """Optuna's tables, its alembic version row and libkd's, created by whoever wins."""
+    start = time.time() + 2.0
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0, 0], outputs
     assert stored_version(sqlalchemy.create_engine(url)) == SCHEMA_VERSION

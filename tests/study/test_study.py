@@ -196,3 +196,40 @@ def test_online_distillation_ignores_the_cache_format():
     )
     formats = [(c.config.cache.enabled, c.config.cache.dtype) for c in study.configs]
     assert formats == [(True, "float16"), (True, "float32"), (False, "float16")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfen\x00a\x00m\x00e\x00", "not UTF-8 text (byte 0xff at offset 0)"),  # UTF-16
+        ("name: caf\xe9\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 9)"),
+        (bytes(range(256)), "not UTF-8 text"),
+        (b"name: a\nseeds: [0]\nname: b\n", "line 3: key 'name' is given twice"),
+    ],
+)
+def test_unreadable_study_files_are_one_line_errors(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(StudyError) as caught:
+        load_study(path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it(tmp_path):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in "bcdefghi":
+        previous = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [" + ",".join([f"*{previous}"] * 9) + "]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\nname: bomb\n")
+    with pytest.raises(StudyError) as caught:
+        load_study(path)
+    assert "expands to more than 100,000 values" in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
+def test_errors_quote_at_most_80_characters_of_a_value(tmp_path):
+    path = write_study(tmp_path, tiny_dict(dataset={"name": "x" * 5000}))
+    with pytest.raises(StudyError) as caught:
+        load_study(path)
+    assert "unknown dataset 'xxx" in str(caught.value) and len(str(caught.value)) < 400
