@@ -3,6 +3,7 @@ per key at a time (an flock, released by the kernel even when the holder is SIGK
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -40,15 +41,62 @@ def key_lock(root: Path, key: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+STAGING_PREFIX = ".tmp-"
+
+
 @contextmanager
 def staging_dir(root: Path, key: str) -> Iterator[Path]:
-    """A private temporary folder next to the final one; removed unless published."""
+    """A private temporary folder next to the final one; removed unless published.
+
+    Call it holding the key's lock: staging folders of the same key left by a builder that
+    died (SIGKILL, a full disk) are removed first, so they never keep the disk full.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=root))
+    for stale in root.glob(f"{STAGING_PREFIX}{key}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{key}-", dir=root))
     try:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_staging(root: Path) -> int:
+    """Remove staging folders whose builder is gone (its key is not locked); returns how many."""
+    removed = 0
+    for stale in sorted(root.glob(f"{STAGING_PREFIX}*")) if root.exists() else []:
+        key = stale.name.removeprefix(STAGING_PREFIX).rsplit("-", 1)[0]
+        with try_key_lock(root, key) as locked:
+            if locked:
+                shutil.rmtree(stale, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+@contextmanager
+def try_key_lock(root: Path, key: str) -> Iterator[bool]:
+    """The key's lock if nobody holds it (True), without waiting; False if a builder does."""
+    with open(root / f".{key}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_free_space(folder: Path, needed: int, *, what: str) -> None:
+    """Refuse before writing `needed` bytes into `folder` if its filesystem has less free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"{what} needs {needed / 2**20:.1f} MiB but {folder} has {free / 2**20:.1f} MiB "
+            "free; free some space or point --cache-dir elsewhere",
+        )
 
 
 def publish(tmp: Path, final: Path) -> bool:

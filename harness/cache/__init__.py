@@ -1,6 +1,11 @@
 """The augmentation-consistent, content-addressed logit cache."""
 
-from harness.cache._admin import prune_candidates, prune_entries, verify_caches
+from harness.cache._admin import (
+    prune_candidates,
+    prune_entries,
+    remove_abandoned_staging,
+    verify_caches,
+)
 from harness.cache._logits import (
     CACHE_FORMAT,
     CacheResult,
@@ -27,6 +32,7 @@ __all__ = [
     "open_cache",
     "prune_candidates",
     "prune_entries",
+    "remove_abandoned_staging",
     "teacher_logits",
     "verify",
     "verify_caches",

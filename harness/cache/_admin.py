@@ -9,7 +9,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from harness._atomic import key_lock
+from harness._atomic import key_lock, remove_stale_staging
 from harness.cache._logits import (
     LOGITS_DIR,
     CacheSpec,
@@ -80,6 +80,12 @@ def prune_candidates(
     ]
 
 
+def remove_abandoned_staging(root: Path) -> int:
+    """Staging folders of builds that died (a kill, a full disk) and that no builder holds:
+    removed from the logit caches and the teachers; returns how many."""
+    return sum(remove_stale_staging(root / folder) for folder in (LOGITS_DIR, "teachers"))
+
+
 def prune_entries(entries: list[LogitCache], store: Store) -> int:
     for entry in entries:
         with key_lock(entry.path.parent, entry.key):
@@ -88,4 +94,10 @@ def prune_entries(entries: list[LogitCache], store: Store) -> int:
     return len(entries)
 
 
-__all__ = ["LOGITS_DIR", "prune_candidates", "prune_entries", "verify_caches"]
+__all__ = [
+    "LOGITS_DIR",
+    "prune_candidates",
+    "prune_entries",
+    "remove_abandoned_staging",
+    "verify_caches",
+]

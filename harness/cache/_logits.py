@@ -21,10 +21,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness._atomic import digest_file, digest_json, key_lock, publish, staging_dir, write_json
+from harness._atomic import (
+    digest_file,
+    digest_json,
+    ensure_free_space,
+    key_lock,
+    publish,
+    staging_dir,
+    write_json,
+)
 from harness._precision import autocast
 from harness.config import AugmentConfig, CacheConfig
 from harness.data import Dataset, ViewSchedule
+from harness.errors import CacheError
 
 CACHE_FORMAT = 1
 LOGITS_DIR = "logits"
@@ -145,14 +154,16 @@ def compute_all(
 
 
 def _write_arrays(folder: Path, logits: torch.Tensor, spec: CacheSpec) -> dict[str, str]:
+    """Write the arrays with plain writes: a full disk is an OSError, where writing through
+    a memory map would kill the process with SIGBUS."""
     dtype = np.dtype(spec.dtype)
     if spec.top_k is None:
-        array = np.lib.format.open_memmap(
-            folder / "logits.npy", mode="w+", dtype=dtype, shape=tuple(logits.shape)
-        )
-        array[:] = logits.numpy().astype(dtype)
-        array.flush()
-        del array
+        needed = logits.numel() * dtype.itemsize
+    else:
+        needed = logits[..., :1].numel() * spec.top_k * (dtype.itemsize + 4)
+    ensure_free_space(folder, needed + 64 * 1024, what=f"logit cache {spec.key[:16]}")
+    if spec.top_k is None:
+        np.save(folder / "logits.npy", logits.numpy().astype(dtype))
         names = ["logits.npy"]
     else:
         log_probs = F.log_softmax(logits, dim=-1)
@@ -209,35 +220,52 @@ def build_or_load(
         shutil.rmtree(final, ignore_errors=True)
         start = time.perf_counter()
         logits = compute_all(teacher, data, spec)
-        with staging_dir(folder, key) as tmp:
-            files = _write_arrays(tmp, logits, spec)
-            seconds = time.perf_counter() - start
-            meta = {
-                "key": key,
-                "format": CACHE_FORMAT,
-                "teacher": teacher_name,
-                "teacher_digest": spec.teacher_digest,
-                "dataset": data.name,
-                "dataset_fingerprint": spec.dataset_fingerprint,
-                "dataset_config": data.config.model_dump(mode="json"),
-                "augment": spec.augment.model_dump(mode="json"),
-                "views": spec.views,
-                "dtype": spec.dtype,
-                "top_k": spec.top_k,
-                "precision": spec.precision,
-                "num_samples": len(data.train_y),
-                "num_classes": data.num_classes,
-                "files": files,
-                "shapes": {name: list(np.load(tmp / name, mmap_mode="r").shape) for name in files},
-                "build_seconds": seconds,
-                "created": time.time(),
-            }
-            write_json(tmp / "meta.json", meta)
-            publish(tmp, final)
-        cache = open_cache(final)
-        if cache is None:  # pragma: no cover - only if the filesystem lost our rename
-            raise RuntimeError(f"cache {key} vanished right after it was written")
-        return CacheResult(cache, built=True, seconds=seconds)
+        try:
+            with staging_dir(folder, key) as tmp:
+                return _publish_arrays(tmp, final, logits, spec, data, teacher_name, start)
+        except OSError as exc:  # a full disk, a read-only folder: the trial fails with why
+            raise CacheError(f"logit cache {key[:16]} not written: {exc}") from None
+
+
+def _publish_arrays(
+    tmp: Path,
+    final: Path,
+    logits: torch.Tensor,
+    spec: CacheSpec,
+    data: Dataset,
+    teacher_name: str,
+    start: float,
+) -> CacheResult:
+    """Write the entry into its staging folder `tmp`, then rename it to `final`."""
+    key = spec.key
+    files = _write_arrays(tmp, logits, spec)
+    seconds = time.perf_counter() - start
+    meta = {
+        "key": key,
+        "format": CACHE_FORMAT,
+        "teacher": teacher_name,
+        "teacher_digest": spec.teacher_digest,
+        "dataset": data.name,
+        "dataset_fingerprint": spec.dataset_fingerprint,
+        "dataset_config": data.config.model_dump(mode="json"),
+        "augment": spec.augment.model_dump(mode="json"),
+        "views": spec.views,
+        "dtype": spec.dtype,
+        "top_k": spec.top_k,
+        "precision": spec.precision,
+        "num_samples": len(data.train_y),
+        "num_classes": data.num_classes,
+        "files": files,
+        "shapes": {name: list(np.load(tmp / name, mmap_mode="r").shape) for name in files},
+        "build_seconds": seconds,
+        "created": time.time(),
+    }
+    write_json(tmp / "meta.json", meta)
+    publish(tmp, final)
+    cache = open_cache(final)
+    if cache is None:  # only if the filesystem lost our rename
+        raise CacheError(f"cache {key} vanished right after it was written")
+    return CacheResult(cache, built=True, seconds=seconds)
 
 
 def list_caches(root: Path) -> list[LogitCache]:

@@ -59,12 +59,15 @@ def cache_prune(
     yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
 ) -> None:
     """Delete cache entries no run uses (or older than a date)."""
-    from harness.cache import prune_candidates, prune_entries
+    from harness.cache import prune_candidates, prune_entries, remove_abandoned_staging
     from harness.store import resolve_cache_dir
 
     # Unused means unused by the runs of an existing database: a mistyped --storage must
     # not make every entry look unused.
     root, store = resolve_cache_dir(cache_dir), open_store(storage, create=False)
+    abandoned = remove_abandoned_staging(root)
+    if abandoned:
+        typer.echo(f"removed {abandoned} staging folder(s) of builds that did not finish")
     victims = prune_candidates(root, store, older_than=older_than)
     if not victims:
         typer.echo("nothing to prune")

@@ -9,19 +9,28 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from harness._atomic import digest_file, digest_json, key_lock, publish, staging_dir, write_json
+from harness._atomic import (
+    digest_file,
+    digest_json,
+    ensure_free_space,
+    key_lock,
+    publish,
+    staging_dir,
+    write_json,
+)
 from harness._precision import autocast, resolve_precision
 from harness.config import AugmentConfig, TeacherConfig
 from harness.data import Dataset, ViewSchedule
 from harness.distill._optim import batches, make_optimizer
 from harness.distill._train import image_spec
-from harness.errors import LibKDError
+from harness.errors import CacheError, LibKDError
 from harness.models import build_teacher
 
 TEACHER_FORMAT = 1
@@ -106,6 +115,24 @@ def train_teacher(
     return model.eval()
 
 
+def _publish_teacher(
+    model: nn.Module, *, tmp_root: Path, final: Path, key: str, meta: dict[str, Any]
+) -> str:
+    """Write the weights and `meta` (plus their sha256) into a staging folder, rename it to
+    `final`; returns the weights' digest."""
+    with staging_dir(tmp_root, key) as tmp:
+        ensure_free_space(tmp, _state_bytes(model) + 64 * 1024, what=f"teacher {key[:16]}")
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
+        digest = digest_file(tmp / WEIGHTS)
+        write_json(tmp / "meta.json", {**meta, "sha256": digest})
+        publish(tmp, final)
+    return digest
+
+
+def _state_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
 def obtain_teacher(
     name: str,
     config: TeacherConfig,
@@ -133,21 +160,25 @@ def obtain_teacher(
             model = train_teacher(config, data=data, augment=augment, device=device)
         seconds = time.perf_counter() - start
         accuracy = top1(model, data)
-        with staging_dir(root, key) as tmp:
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
-            meta = {
-                "key": key,
-                "name": name,
-                "arch": config.arch,
-                "config": config.model_dump(mode="json"),
-                "dataset": data.fingerprint,
-                "sha256": (digest := digest_file(tmp / WEIGHTS)),
-                "train_seconds": seconds,
-                "val_top1": accuracy,
-                "created": time.time(),
-            }
-            write_json(tmp / "meta.json", meta)
-            publish(tmp, final)
+        try:
+            digest = _publish_teacher(
+                model,
+                tmp_root=root,
+                final=final,
+                key=key,
+                meta={
+                    "key": key,
+                    "name": name,
+                    "arch": config.arch,
+                    "config": config.model_dump(mode="json"),
+                    "dataset": data.fingerprint,
+                    "train_seconds": seconds,
+                    "val_top1": accuracy,
+                    "created": time.time(),
+                },
+            )
+        except OSError as exc:  # a full disk, a read-only folder: the trial fails with why
+            raise CacheError(f"teacher {name} ({key[:16]}) not written: {exc}") from None
         return TeacherArtifact(
             name=name,
             key=key,

@@ -236,4 +236,3 @@ class Store:
             row = s.get(ArtifactRow, key)
             if row is not None:
                 s.delete(row)
-

@@ -177,8 +177,11 @@ def test_build_killed_midway_leaves_nothing_readable(tmp_path):
     assert list_caches(tmp_path) == []  # only a private .tmp folder, never a published entry
     _, data, teacher, spec = _setup()
     assert open_cache(tmp_path / "logits" / spec.key) is None
+    assert [p.name[:5] for p in (tmp_path / "logits").glob(".tmp-*")] == [".tmp-"]
     result = build_or_load(spec, teacher=teacher, teacher_name="conv", data=data, root=tmp_path)
     assert result.built and open_cache(result.cache.path) is not None
+    # The next builder of the key removed the dead one's staging folder.
+    assert list((tmp_path / "logits").glob(".tmp-*")) == []
 
 
 def test_two_concurrent_builders_produce_one_valid_cache(tmp_path):

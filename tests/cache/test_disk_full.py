@@ -1,0 +1,87 @@
+"""A cache directory that fills up: the build fails with the reason (never SIGBUS), leaves
+no staging folder behind, and publishes nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness._atomic import remove_stale_staging
+from harness.cache import build_or_load, list_caches
+from harness.distill import obtain_teacher
+from harness.errors import CacheError
+from harness.study import study_from_dict
+from tests.cache.test_cache import _setup
+from tests.helpers import tiny_dict
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 256 KiB tmpfs, filled to the last byte."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    root = tmp_path / "small"
+    root.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(root)])
+    if mounted.returncode != 0:
+        pytest.skip("this machine does not allow mounting a tmpfs")
+    try:
+        (root / "logits").mkdir()
+        (root / "teachers").mkdir()
+        fd = os.open(root / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 512):
+                pass
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+def _staging(root: Path) -> list[Path]:
+    return [*root.glob("*/.tmp-*")]
+
+
+def test_a_full_disk_is_found_before_writing(full_disk):
+    _, data, teacher, spec = _setup()
+    with pytest.raises(CacheError, match="needs .* MiB but .* free"):
+        build_or_load(spec, teacher=teacher, teacher_name="conv", data=data, root=full_disk)
+    assert _staging(full_disk) == [] and list_caches(full_disk) == []
+
+
+def test_a_write_that_hits_a_full_disk_fails_with_the_reason(full_disk, monkeypatch):
+    # As if the size were unknown: the write itself runs out of space.
+    monkeypatch.setattr("harness.cache._logits.ensure_free_space", lambda *a, **k: None)
+    _, data, teacher, spec = _setup()
+    with pytest.raises(CacheError, match="No space left on device"):
+        build_or_load(spec, teacher=teacher, teacher_name="conv", data=data, root=full_disk)
+    assert _staging(full_disk) == [] and list_caches(full_disk) == []
+
+
+def test_a_teacher_on_a_full_disk_fails_with_the_reason(full_disk):
+    config = study_from_dict(tiny_dict()).configs[-1].config
+    data = _setup()[1]
+    with pytest.raises(CacheError, match="teacher conv .* not written"):
+        obtain_teacher(
+            "conv",
+            config.teachers["conv"],
+            data=data,
+            augment=config.augment,
+            cache_dir=full_disk,
+            device=torch.device("cpu"),
+        )
+    assert _staging(full_disk) == []
+
+
+def test_abandoned_staging_is_removed_unless_a_builder_holds_it(tmp_path):
+    folder = tmp_path / "logits"
+    (folder / ".tmp-abc-x1").mkdir(parents=True)
+    assert remove_stale_staging(folder) == 1 and list(folder.glob(".tmp-*")) == []
