@@ -9,8 +9,9 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from harness._atomic import key_lock, remove_stale_staging
+from harness._atomic import digest_file, key_lock, remove_stale_staging
 from harness.cache._logits import (
+    DAMAGED,
     LOGITS_DIR,
     CacheSpec,
     LogitCache,
@@ -28,10 +29,43 @@ from harness.store import Store
 
 def _teacher_for(root: Path, digest: str) -> tuple[TeacherConfig, Path]:
     for meta_path in (root / "teachers").glob("*/meta.json"):
-        meta = json.loads(meta_path.read_text())
-        if meta.get("sha256") == digest:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (ValueError, OSError):
+            continue  # a damaged teacher record is no match
+        if isinstance(meta, dict) and meta.get("sha256") == digest:
             return TeacherConfig.model_validate(meta["config"]), meta_path.parent
     raise CacheError(f"teacher {digest[:16]} of this cache is not in {root / 'teachers'}")
+
+
+def _verify_entry(root: Path, entry: LogitCache, samples: int) -> VerifyReport:
+    """Verify one entry against its teacher; a damaged entry or teacher is named as such."""
+    m = entry.meta
+    if DAMAGED in m:
+        return VerifyReport.unchecked(entry.key, m[DAMAGED])
+    try:
+        config, folder = _teacher_for(root, m["teacher_digest"])
+    except CacheError as exc:
+        return VerifyReport.unchecked(entry.key, str(exc))
+    weights = folder / "teacher.safetensors"
+    if not weights.is_file() or digest_file(weights) != m["teacher_digest"]:
+        # Its weights changed on disk: the cache cannot be judged by them.
+        return VerifyReport.unchecked(
+            entry.key, f"its teacher's weights {weights} are damaged (sha256 mismatch)"
+        )
+    data = load_dataset(DatasetConfig.model_validate(m["dataset_config"]))
+    teacher = build_teacher(config, image_spec(data))
+    teacher.load_state_dict(load_file(weights))
+    spec = CacheSpec(
+        m["teacher_digest"],
+        data.fingerprint,
+        AugmentConfig.model_validate(m["augment"]),
+        m["views"],
+        m["dtype"],
+        m["top_k"],
+        m.get("precision", "fp32"),
+    )
+    return verify(entry, teacher=teacher.eval(), data=data, spec=spec, samples=samples)
 
 
 def verify_caches(
@@ -40,24 +74,7 @@ def verify_caches(
     entries = [e for e in list_caches(root) if key_prefix is None or e.key.startswith(key_prefix)]
     if key_prefix is not None and not entries:
         raise LibKDError(f"no cache entry in {root} has a key starting with {key_prefix!r}")
-    reports = []
-    for entry in entries:
-        m = entry.meta
-        data = load_dataset(DatasetConfig.model_validate(m["dataset_config"]))
-        config, folder = _teacher_for(root, m["teacher_digest"])
-        teacher = build_teacher(config, image_spec(data))
-        teacher.load_state_dict(load_file(folder / "teacher.safetensors"))
-        spec = CacheSpec(
-            m["teacher_digest"],
-            data.fingerprint,
-            AugmentConfig.model_validate(m["augment"]),
-            m["views"],
-            m["dtype"],
-            m["top_k"],
-            m.get("precision", "fp32"),
-        )
-        reports.append(verify(entry, teacher=teacher.eval(), data=data, spec=spec, samples=samples))
-    return reports
+    return [_verify_entry(root, entry, samples) for entry in entries]
 
 
 def prune_candidates(
@@ -76,7 +93,7 @@ def prune_candidates(
     return [
         e
         for e in list_caches(root)
-        if uses.get(e.key, 0) == 0 or (cutoff is not None and e.meta["created"] < cutoff)
+        if uses.get(e.key, 0) == 0 or (cutoff is not None and e.meta.get("created", 0.0) < cutoff)
     ]
 
 

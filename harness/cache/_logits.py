@@ -268,13 +268,22 @@ def _publish_arrays(
     return CacheResult(cache, built=True, seconds=seconds)
 
 
+DAMAGED = "damaged"  # the meta key of an entry whose meta.json cannot be read
+
+
 def list_caches(root: Path) -> list[LogitCache]:
-    """Every published entry, whole or not (ls shows corrupt ones too, marked by verify)."""
+    """Every published entry, whole or not: one whose meta.json cannot be read is listed
+    with `meta == {"damaged": reason}` (ls shows it, verify fails it, a build replaces it)."""
     folder = root / LOGITS_DIR
     entries = []
     for path in sorted(folder.glob("*")) if folder.exists() else []:
         if path.is_dir() and not path.name.startswith(".") and (path / "meta.json").exists():
-            meta = json.loads((path / "meta.json").read_text())
+            try:
+                meta = json.loads((path / "meta.json").read_text())
+                if not isinstance(meta, dict):
+                    raise ValueError("not a mapping")
+            except (ValueError, OSError) as exc:
+                meta = {DAMAGED: f"meta.json unreadable ({type(exc).__name__})"}
             entries.append(LogitCache(key=path.name, path=path, meta=meta))
     return entries
 
@@ -287,10 +296,15 @@ class VerifyReport:
     max_abs_error: float
     mean_kl: float
     tolerance: float
+    problem: str | None = None  # why the entry could not be checked at all
 
     @property
     def ok(self) -> bool:
-        return self.checksum_ok and self.max_abs_error <= self.tolerance
+        return self.problem is None and self.checksum_ok and self.max_abs_error <= self.tolerance
+
+    @classmethod
+    def unchecked(cls, key: str, problem: str) -> VerifyReport:
+        return cls(key, False, 0, math.nan, math.nan, 0.0, problem=problem)
 
 
 def tolerance_for(meta: dict[str, Any], reference: torch.Tensor) -> float:

@@ -183,6 +183,9 @@ def cache_table(root: Path, entries: list[LogitCache], uses: dict[str, int]) -> 
         table.add_column(column)
     for entry in entries:
         m = entry.meta
+        if "damaged" in m:
+            table.add_row(entry.key[:16], f"[red]{escape(m['damaged'])}[/]", *["-"] * 5, "", "")
+            continue
         created = dt.datetime.fromtimestamp(m["created"]).strftime("%Y-%m-%d %H:%M")
         table.add_row(
             entry.key[:16],

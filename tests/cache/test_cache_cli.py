@@ -69,3 +69,27 @@ def test_verify_fails_on_a_mismatching_entry(storage_url, cache_dir):
     (entry / "logits.npy").write_bytes(bytes(raw))
     result = runner.invoke(app, ["cache", "verify", "--cache-dir", str(cache_dir)])
     assert result.exit_code == 1 and "MISMATCH" in result.output
+
+
+def test_damaged_records_are_named_not_crashed_on(storage_url, cache_dir):
+    run_study(
+        study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})),
+        store=Store(storage_url),
+        cache_dir=cache_dir,
+    )
+    common = ["--cache-dir", str(cache_dir)]
+    # A damaged teacher file: verify says so instead of blaming the intact cache.
+    [teacher] = list((cache_dir / "teachers").glob("[0-9a-f]*"))
+    weights = teacher / "teacher.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    result = runner.invoke(app, ["cache", "verify", *common])
+    assert result.exit_code == 1 and "NOT CHECKED" in result.output, result.output
+    assert "teacher's weights" in result.output and "MISMATCH" not in result.output
+    # A truncated meta.json: ls lists the entry as damaged, verify fails it, neither crashes.
+    [entry] = list((cache_dir / "logits").glob("[0-9a-f]*"))
+    meta = entry / "meta.json"
+    meta.write_text(meta.read_text()[:40])
+    ls = runner.invoke(app, ["cache", "ls", *common, "--storage", storage_url])
+    assert ls.exit_code == 0 and "meta.json unreadable" in ls.output, ls.output
+    verify = runner.invoke(app, ["cache", "verify", *common])
+    assert verify.exit_code == 1 and "meta.json unreadable" in verify.output
