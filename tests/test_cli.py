@@ -162,3 +162,41 @@ def test_validate_rejects_what_a_run_would_reject(tmp_path, change, message):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert message in lines[0]
+
+
+def test_run_exits_1_naming_the_trials_that_failed(tmp_path, monkeypatch):
+    from harness.runner import _trial
+
+    real = _trial.train_student
+
+    def explode(**kwargs):
+        if kwargs["config"].distill.teachers == ("conv",):
+            raise RuntimeError("boom")
+        return real(**kwargs)
+
+    monkeypatch.setattr(_trial, "train_student", explode)
+    path = write_study(tmp_path, tiny_dict(seeds=[0], grid={"distill.teachers": [[], ["conv"]]}))
+    common = [
+        "--storage",
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
+    result = runner.invoke(app, ["run", str(path), *common, "--no-dashboard"])
+    assert result.exit_code == 1
+    assert "1 trial(s) failed in this call" in result.output
+    assert "teachers=conv, seed 0: RuntimeError: boom" in result.output
+    assert f"libkd run {path} --retry-failed" in result.output
+    assert "teachers=none" in result.output  # the results table is still printed
+    # Fixed and retried: the call that completes it exits 0.
+    monkeypatch.setattr(_trial, "train_student", real)
+    retried = runner.invoke(app, ["run", str(path), *common, "--no-dashboard", "--retry-failed"])
+    assert retried.exit_code == 0, retried.output
+
+
+def test_worker_refuses_a_study_that_is_not_queued(tmp_path, finished_study):
+    path = write_study(tmp_path, tiny_dict(name="other"))
+    result = runner.invoke(app, ["worker", str(path), "--storage", finished_study["storage"]])
+    assert result.exit_code == 2
+    assert "study 'other' is not queued in this database" in result.output
+    assert "studies there: tiny" in result.output

@@ -18,7 +18,9 @@ from harness.cli._common import (
     MaxRetryOpt,
     StorageOpt,
     StudyArg,
+    interrupted_exit,
     open_store,
+    sigterm_as_interrupt,
     study_name,
     user_errors,
 )
@@ -110,6 +112,7 @@ def run(
     settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
     session = RunnerSession(loaded, store=store, settings=settings)
     session.prepare(retry=retry_failed)
+    sigterm_as_interrupt()
     try:
         if workers > 1:
             summary = run_local_workers(
@@ -129,18 +132,26 @@ def run(
                     max_trials=n_trials,
                     timeout=timeout,
                 )
-    except KeyboardInterrupt:
-        console.print(
-            "interrupted: the running trial was re-queued; run the same command again to resume"
-        )
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        raise interrupted_exit(exc) from None
     _print_summary(summary)
+    died = [code for code in session.worker_exit_codes if code not in (0, 1)]  # 1: failures
+    for code in died:
+        console.print(f"a worker exited with code {code}; the others retried its trial")
     _print_results(store, loaded.name)
     if dashboard and summary.complete:
         from harness.dashboard import write_dashboard
 
         path = write_dashboard(store, loaded.name, study_file=loaded.source)
         console.print(f"dashboard: {path}")
+    _exit_if_undone(summary, retry_hint=f"libkd run {study} --retry-failed")
+    if died and summary.waiting:
+        typer.echo(
+            f"error: {summary.waiting} trial(s) still waiting after a worker died; run the "
+            "same command again to finish them",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -150,6 +161,17 @@ def _print_summary(summary: RunSummary) -> None:
         f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
         f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued)"
     )
+
+
+def _exit_if_undone(summary: RunSummary, *, retry_hint: str) -> None:
+    """Exit 1 naming the trials this call left failed, and how to retry them."""
+    if not summary.failed_now:
+        return
+    typer.echo(f"error: {len(summary.failed_now)} trial(s) failed in this call:", err=True)
+    for failure in summary.failed_now:
+        typer.echo(f"  {failure.label}, seed {failure.seed}: {failure.error}", err=True)
+    typer.echo(f"fix the cause, then run `{retry_hint}`", err=True)
+    raise typer.Exit(1)
 
 
 def _print_results(store: Store, name: str) -> None:
@@ -188,13 +210,18 @@ def worker(
         store=open_store(storage, create=False),
         settings=RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry),
     )
-    summary = session.work(
-        cache_dir=resolve_cache_dir(cache_dir),
-        device=device,
-        max_trials=max_trials,
-        timeout=timeout,
-    )
+    sigterm_as_interrupt()
+    try:
+        summary = session.work(
+            cache_dir=resolve_cache_dir(cache_dir),
+            device=device,
+            max_trials=max_trials,
+            timeout=timeout,
+        )
+    except KeyboardInterrupt as exc:
+        raise interrupted_exit(exc) from None
     typer.echo(f"worker done: {summary.ran} trial(s) run; {summary.complete} complete in study")
+    _exit_if_undone(summary, retry_hint="libkd run STUDY_FILE --retry-failed")
 
 
 @app.command()

@@ -4,6 +4,7 @@ study argument (a file or a name in the database) becomes a name."""
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,6 +45,27 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what schedulers send before they kill), handled as Ctrl-C is: the running
+    trial is re-queued and the command exits cleanly."""
+
+
+def sigterm_as_interrupt() -> None:
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+
+
+def interrupted_exit(exc: KeyboardInterrupt) -> typer.Exit:
+    """The message and exit status (128 + the signal) of an interrupted run or worker."""
+    typer.echo(
+        "interrupted: the running trial was re-queued; run the same command again to resume",
+        err=True,
+    )
+    return typer.Exit(128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT))
+
+
 def study_name(arg: str) -> str:
     """The study a command argument names: a study file's `name`, or the argument itself."""
     if arg.endswith((".yaml", ".yml")) or Path(arg).is_file():
@@ -70,7 +92,10 @@ __all__ = [
     "MaxRetryOpt",
     "StorageOpt",
     "StudyArg",
+    "Terminated",
+    "interrupted_exit",
     "open_store",
+    "sigterm_as_interrupt",
     "study_name",
     "user_errors",
 ]

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
 from harness.runner._optuna import open_study, reconcile_runs, requeue_dead_local, retry_failed
 from harness.runner._strategies import strategy_for
-from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS, Store, optuna_storage
+from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS, Store, optuna_storage, utcnow
 from harness.study import Study
 
 
@@ -28,8 +28,16 @@ class RunnerSettings:
 
 
 @dataclass(frozen=True)
+class FailedTrial:
+    label: str
+    seed: int
+    error: str
+
+
+@dataclass(frozen=True)
 class RunSummary:
-    """What one call did (`enqueued`, `requeued`, `ran`) and where the study stands."""
+    """What one call did (`enqueued`, `requeued`, `ran`, the trials it left failed) and where
+    the study stands (`complete`, `failed`, `waiting` trials in all)."""
 
     study: str
     enqueued: int
@@ -37,6 +45,8 @@ class RunSummary:
     ran: int
     complete: int
     failed: int
+    waiting: int = 0
+    failed_now: tuple[FailedTrial, ...] = ()
 
 
 class RunnerSession:
@@ -60,6 +70,8 @@ class RunnerSession:
             pruner=self.strategy.pruner(study),
         )
         self.enqueued = self.requeued = self.ran = 0
+        self.started_at = utcnow()
+        self.worker_exit_codes: list[int] = []  # of local worker processes, if any
 
     def prepare(self, *, retry: bool = False, enqueue: bool = True) -> None:
         """Re-queue trials of dead local workers (and failed ones with `retry`), then queue
@@ -98,6 +110,7 @@ class RunnerSession:
         return self.opened.get_trials(deepcopy=False, states=states or None)
 
     def summary(self) -> RunSummary:
+        failures = self.store.unresolved_failures(self.study.name, since=self.started_at)
         return RunSummary(
             study=self.study.name,
             enqueued=self.enqueued,
@@ -105,6 +118,8 @@ class RunnerSession:
             ran=self.ran,
             complete=len(self.trials(TrialState.COMPLETE)),
             failed=len(self.trials(TrialState.FAIL)),
+            waiting=len(self.trials(TrialState.WAITING)),
+            failed_now=tuple(FailedTrial(r.label, r.seed, r.error or "") for r in failures),
         )
 
 

@@ -56,6 +56,7 @@ def objective_values(objectives: tuple[Objective, ...], metrics: dict[str, Any])
 
 
 STRATEGIES: Registry[Strategy] = Registry("study kind")
+IDLE_POLL_SECONDS = 0.5
 
 
 def strategy_for(study: Study) -> Strategy:
@@ -138,7 +139,7 @@ class GridStrategy:
             if not session.trials(TrialState.WAITING):
                 study.stop()
 
-        taken = 0
+        taken, last_stale_check = 0, time.monotonic()
         while taken < budget and time.monotonic() < deadline:
             todo = int(min(len(session.trials(TrialState.WAITING)), budget - taken))
             if todo:
@@ -154,8 +155,12 @@ class GridStrategy:
                 continue
             if not session.trials(TrialState.RUNNING):
                 break
-            time.sleep(session.settings.heartbeat)
-            optuna.storages.fail_stale_trials(opened)
+            # Look often, so an idle worker leaves as soon as the last trial ends; check for
+            # dead workers' trials once a heartbeat.
+            time.sleep(min(IDLE_POLL_SECONDS, session.settings.heartbeat))
+            if time.monotonic() - last_stale_check >= session.settings.heartbeat:
+                optuna.storages.fail_stale_trials(opened)
+                last_stale_check = time.monotonic()
 
 
 class SearchStrategy:

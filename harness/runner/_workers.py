@@ -5,6 +5,7 @@ RunnerSession, so their counts are the session's."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -114,8 +115,17 @@ def run_local_workers(
         if deadline is not None:
             command += ["--timeout", str(max(0.0, deadline - time.monotonic()))]
         processes.append(subprocess.Popen(command, env=env))
-    codes = [p.wait() for p in processes]
-    if any(codes):
-        raise LibKDError(f"worker exit codes {codes}; see their output above")
+    try:
+        codes = [p.wait() for p in processes]
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: each worker re-queues its running trial
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait()
+        raise
+    # A worker that died (killed, out of memory) is no failure by itself: its trial is
+    # retried by the others, and the summary says what is left undone.
+    session.worker_exit_codes = codes
     session.ran += session.summary().complete - before
     return session.summary()

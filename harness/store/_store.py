@@ -10,13 +10,15 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
 from harness.store._engine import first_line, make_engine, redact
 from harness.store._models import ArtifactRow, EpochRow, RunArtifactRow, RunRow
 from harness.store._schema import ensure_schema
+
+FailedRun = aliased(RunRow)
 
 
 def utcnow() -> datetime:
@@ -193,6 +195,32 @@ class Store:
                 )
             ).first()
             return None if row is None else dict(row.metrics)
+
+    def unresolved_failures(self, study: str, *, since: datetime) -> list[RunRow]:
+        """Runs of `study` started at or after `since` that failed, of (configuration, seed)
+        pairs with no complete run: what a call left undone."""
+        with self.session() as s:
+            complete = (
+                select(RunRow.id)
+                .where(
+                    RunRow.study == study,
+                    RunRow.status == RunStatus.COMPLETE,
+                    RunRow.config_hash == FailedRun.config_hash,
+                    RunRow.seed == FailedRun.seed,
+                )
+                .exists()
+            )
+            query = (
+                select(FailedRun)
+                .where(
+                    FailedRun.study == study,
+                    FailedRun.status == RunStatus.FAILED,
+                    FailedRun.started_at >= since,
+                    ~complete,
+                )
+                .order_by(FailedRun.id)
+            )
+            return list(s.scalars(query))
 
     def artifacts(self, kind: str | None = None) -> list[ArtifactRow]:
         with self.session() as s:

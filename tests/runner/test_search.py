@@ -107,17 +107,25 @@ def test_nan_loss_fails_the_trial_with_reason_and_the_next_runs(storage_url, cac
 
 
 @pytest.mark.slow
-def test_sigint_then_rerun_completes_without_duplicates(tmp_path, storage_url, cache_dir):
+@pytest.mark.parametrize(
+    ("sent", "reason"), [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")]
+)
+def test_interrupt_then_rerun_completes_without_duplicates(
+    tmp_path, storage_url, cache_dir, sent, reason
+):
+    """Ctrl-C, and SIGTERM (what schedulers send before they kill), re-queue the trial."""
     data = tiny_dict(seeds=[0, 1], train={"epochs": 30, "batch_size": 16, "lr": 1.0e-3})
     path = write_study(tmp_path, data)
     proc = start_cli_run(path, storage_url, cache_dir)
     wait_mid_trial(storage_url, complete=1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sent)
     output = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 130, output
+    assert proc.returncode == 128 + sent, output
     assert "run the same command again to resume" in output
     interrupted = [r for r in Store(storage_url).runs("tiny") if r.status == "failed"]
-    assert len(interrupted) == 1 and "KeyboardInterrupt" in interrupted[0].error
+    assert len(interrupted) == 1 and reason in interrupted[0].error
+    trials = load_optuna_study("tiny", optuna_storage(storage_url)).get_trials()
+    assert sum(t.state == TrialState.WAITING for t in trials) == 6 - 1 - 1  # one re-queued
     summary = run_study(load_study(path), store=Store(storage_url), cache_dir=cache_dir)
     assert summary.complete == 6
     done = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from harness.analysis import load_epochs, load_runs
 from harness.runner import RunnerSession, RunnerSettings, run_local_workers, worker_command
 from harness.store import Store, load_optuna_study, make_engine, optuna_storage, redact
 from harness.study import load_study
-from tests.helpers import tiny_dict, write_study
+from tests.helpers import tiny_dict, wait_mid_trial, write_study
 from tests.postgres import fresh_database
 
 GRID_24 = {  # 6 configurations x 4 seeds = 24 trials
@@ -166,3 +167,38 @@ def test_local_workers_share_the_trial_budget_and_the_deadline(tmp_path, storage
     common = dict(cache_dir=cache_dir, device="cpu", workers=2)
     assert run_local_workers(session, **common, timeout=0.0).complete == 0  # none may start
     assert run_local_workers(session, **common, max_trials=1).complete == 1  # one in all
+
+
+@pytest.mark.slow
+def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
+    tmp_path, storage_url, cache_dir
+):
+    data = tiny_dict(seeds=[0, 1], train={"epochs": 20, "batch_size": 16, "lr": 1.0e-3})
+    path = write_study(tmp_path, data)
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        str(path),
+        "--storage",
+        storage_url,
+        "--cache-dir",
+        str(cache_dir),
+        "--workers",
+        "2",
+        "--heartbeat",
+        "1",
+        "--grace",
+        "3",
+        "--no-dashboard",
+    ]
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_mid_trial(storage_url, complete=1)
+    [victim] = [r for r in Store(storage_url).runs("tiny") if r.status == "running"][:1]
+    os.kill(int(victim.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    output = parent.communicate(timeout=600)[0]
+    assert parent.returncode == 0, output
+    assert "a worker exited with code -9" in output
+    assert "teachers=conv+inv" in output  # the results table
+    _assert_complete_once(storage_url, "tiny", 6)
