@@ -200,3 +200,14 @@ def test_worker_refuses_a_study_that_is_not_queued(tmp_path, finished_study):
     assert result.exit_code == 2
     assert "study 'other' is not queued in this database" in result.output
     assert "studies there: tiny" in result.output
+
+
+def test_storage_faults_are_one_line_and_never_show_a_password():
+    unreachable = "postgresql+psycopg://alice:s3cret@127.0.0.1:1/libkd"
+    result = runner.invoke(app, ["status", "--storage", unreachable])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "s3cret" not in result.output and "alice:***@127.0.0.1" in result.output
+    garbled = "alice:s3cret@dbhost/libkd"  # no scheme: not a URL
+    result = runner.invoke(app, ["status", "--storage", garbled])
+    assert result.exit_code == 2 and "s3cret" not in result.output, result.output
+    assert "not a database URL" in result.output

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import functools
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from harness.errors import LibKDError
-from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS
+from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS, first_line
 
 if TYPE_CHECKING:
     from harness.store import Store
@@ -32,7 +34,8 @@ StudyArg = Annotated[str, typer.Argument(help="A study file, or a study's name i
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """User mistakes become one line on stderr and exit code 2, never a traceback."""
+    """User mistakes and storage faults become one line on stderr and exit code 2, never a
+    traceback. A database that fails mid-command (a full disk, a lost connection) says so."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -41,8 +44,22 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except LibKDError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except Exception as exc:
+            if not _storage_fault(exc):
+                raise
+            cause = exc.__cause__ or exc.__context__ or exc
+            typer.echo(f"error: the results database failed: {first_line(cause)}", err=True)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _storage_fault(exc: Exception) -> bool:
+    """A database error, raised by SQLAlchemy or wrapped by Optuna's storage."""
+    if isinstance(exc, SQLAlchemyError):
+        return True
+    optuna = sys.modules.get("optuna")  # if Optuna never loaded, it raised nothing
+    return optuna is not None and isinstance(exc, optuna.exceptions.StorageInternalError)
 
 
 class Terminated(KeyboardInterrupt):

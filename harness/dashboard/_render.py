@@ -39,7 +39,14 @@ from harness.dashboard._figures import (
 )
 from harness.errors import LibKDError
 from harness.metrics import VAL_PREFIX, VAL_TOP1
-from harness.store import KIND_ATTR, Store, load_optuna_study, optuna_storage, redact
+from harness.store import (
+    KIND_ATTR,
+    Store,
+    load_optuna_study,
+    optuna_storage,
+    redact,
+    study_names,
+)
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
@@ -226,7 +233,10 @@ def _figures(
 def _optuna_figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     import optuna
 
-    study = load_optuna_study(name, optuna_storage(store.url))
+    storage = optuna_storage(store.url)
+    if name not in study_names(storage):
+        return []  # libkd rows without an Optuna study (imported or hand-made)
+    study = load_optuna_study(name, storage)
     if study.user_attrs.get(KIND_ATTR) != "search":
         return []
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))

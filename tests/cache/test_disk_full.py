@@ -21,29 +21,38 @@ from tests.helpers import tiny_dict
 
 
 @pytest.fixture
-def full_disk(tmp_path):
-    """A 256 KiB tmpfs, filled to the last byte."""
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs; `fill(root)` fills it to the last byte."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     root = tmp_path / "small"
     root.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(root)])
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)])
     if mounted.returncode != 0:
         pytest.skip("this machine does not allow mounting a tmpfs")
     try:
         (root / "logits").mkdir()
         (root / "teachers").mkdir()
-        fd = os.open(root / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while os.write(fd, b"\0" * 512):
-                pass
-        except OSError:
-            pass  # full
-        finally:
-            os.close(fd)
         yield root
     finally:
         subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+def fill(root: Path) -> None:
+    fd = os.open(root / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 512):
+            pass
+    except OSError:
+        pass  # full
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def full_disk(small_disk):
+    fill(small_disk)
+    return small_disk
 
 
 def _staging(root: Path) -> list[Path]:
@@ -85,3 +94,23 @@ def test_abandoned_staging_is_removed_unless_a_builder_holds_it(tmp_path):
     folder = tmp_path / "logits"
     (folder / ".tmp-abc-x1").mkdir(parents=True)
     assert remove_stale_staging(folder) == 1 and list(folder.glob(".tmp-*")) == []
+
+
+def test_a_full_database_disk_is_one_line(small_disk, tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.store import Store, optuna_storage
+    from tests.helpers import write_study
+
+    url = f"sqlite:///{small_disk / 'libkd.db'}"
+    Store(url), optuna_storage(url)  # the tables exist; then the disk fills up
+    fill(small_disk)
+    path = write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3, 4, 5, 6, 7]))
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--storage", url, "--cache-dir", str(tmp_path / "c")]
+    )
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert lines[-1].startswith("error: ") and "full" in lines[-1]
+    assert "Traceback" not in result.output

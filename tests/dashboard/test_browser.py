@@ -98,3 +98,56 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
     assert expected <= ids, expected - ids
     for fig_id, svgs, marks in figures:
         assert svgs >= 1 and marks >= 1, (fig_id, svgs, marks)
+
+
+EVIL = "a\"),(document['title']='PWNED6'),(\"</script><script>document.title='PWNED7'</script>"
+
+
+def _evil_study(url: str) -> None:
+    """Two runs whose label, factor, head name and error carry script: a store accepts any
+    strings, so the dashboard must escape them wherever they land."""
+    from harness.status import RunStatus
+    from harness.store import FinishedRun
+
+    store = Store(url)
+    for seed in (0, 1):
+        run_id = store.start_run(
+            study="evil",
+            trial_number=seed,
+            config_hash="e" * 64,
+            seed=seed,
+            label=f"teachers={EVIL}",
+            factors={"distill.teachers": [EVIL]},
+            config={"distill": {"teachers": [EVIL]}},
+            device="cpu",
+            worker="h:1",
+            environment={"torch": EVIL},
+        )
+        for epoch in range(2):
+            store.add_epoch(run_id, epoch, {"val/top1": 0.5, f"val/top1_{EVIL}": 0.4})
+        metrics = {"val/top1": 0.5, f"diag/agree/combined/{EVIL}": 0.5}
+        result = FinishedRun(
+            train_seconds=1.0, eval_seconds=0.1, student_params=1, top1=0.5, metrics=metrics
+        )
+        store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+
+
+def test_script_in_any_stored_name_never_runs(tmp_path, storage_url):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = _chromium()
+    _evil_study(storage_url)
+    page_path = write_dashboard(Store(storage_url), "evil", out=tmp_path / "evil.html")
+    errors = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_path.resolve().as_uri())
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0")
+        title = page.title()
+        plots = page.eval_on_selector_all(".js-plotly-plot", "els => els.length")
+        browser.close()
+    assert title == "libkd: evil" and errors == []
+    assert plots >= 3  # the figures that carry the names were drawn

@@ -1,0 +1,28 @@
+"""`libkd publish` of a study with teachers, on a real PostgreSQL server (it once failed
+there: SELECT DISTINCT over a JSON column)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.runner import run_study
+from harness.store import Store
+from harness.study import load_study
+from tests.helpers import tiny_dict, write_study
+from tests.postgres import fresh_database
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_publish_a_study_with_teachers_on_postgres(tmp_path, postgres_url):
+    url = fresh_database(postgres_url)
+    path = write_study(tmp_path, tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
+    run_study(load_study(path), store=Store(url), cache_dir=tmp_path / "cache")
+    out = tmp_path / "record"
+    result = CliRunner().invoke(app, ["publish", str(path), "--storage", url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "report.md").read_text()
+    assert "## Teachers" in text and "| conv | resnet |" in text
+    assert text.count("| conv | resnet |") == 1  # one row per teacher, not per run
