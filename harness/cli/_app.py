@@ -114,17 +114,18 @@ def run(
     session.prepare(retry=retry_failed)
     sigterm_as_interrupt()
     try:
-        if workers > 1:
-            summary = run_local_workers(
-                session,
-                cache_dir=cache,
-                device=device,
-                workers=workers,
-                max_trials=n_trials,
-                timeout=timeout,
-            )
-        else:
-            with RichProgress() as progress:
+        with RichProgress() as progress:
+            if workers > 1:
+                summary = run_local_workers(
+                    session,
+                    cache_dir=cache,
+                    device=device,
+                    workers=workers,
+                    progress=progress,
+                    max_trials=n_trials,
+                    timeout=timeout,
+                )
+            else:
                 summary = session.work(
                     cache_dir=cache,
                     device=device,

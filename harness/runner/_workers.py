@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 from harness.errors import LibKDError, StorageError
+from harness.runner._context import Progress
 from harness.runner._session import RunnerSession, RunnerSettings, RunSummary
 from harness.store import (
     SOURCE_ATTR,
@@ -81,10 +81,13 @@ def run_local_workers(
     cache_dir: Path,
     device: str,
     workers: int,
+    progress: Progress | None = None,
     max_trials: int | None = None,
     timeout: float | None = None,
 ) -> RunSummary:
-    """Start `workers` processes on this machine on a prepared session and wait for them.
+    """Run a prepared session with `workers` workers on this machine: this process is the
+    first (it has loaded everything already, so it starts training at once), and
+    `workers - 1` `libkd worker` processes join it.
 
     `max_trials` bounds the trials of all workers together; `timeout` (seconds from now)
     stops every worker from starting another trial. The session counts what they completed.
@@ -93,10 +96,12 @@ def run_local_workers(
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
     threads = max(1, (os.cpu_count() or 1) // workers)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    shares = [
+        None if max_trials is None else max_trials // workers + (i < max_trials % workers)
+        for i in range(workers)
+    ]
     processes = []
-    for i in range(workers):
-        share = None if max_trials is None else max_trials // workers + (i < max_trials % workers)
+    for i, share in enumerate(shares[1:], start=1):
         if share == 0:
             continue
         env = dict(os.environ, LIBKD_STORAGE=session.store.url)
@@ -112,10 +117,20 @@ def run_local_workers(
         )
         if share is not None:
             command += ["--max-trials", str(share)]
-        if deadline is not None:
-            command += ["--timeout", str(max(0.0, deadline - time.monotonic()))]
+        if timeout is not None:
+            command += ["--timeout", str(timeout)]
         processes.append(subprocess.Popen(command, env=env))
     try:
+        if shares[0] != 0:
+            if not cuda:
+                torch.set_num_threads(threads)
+            session.work(
+                cache_dir=cache_dir,
+                device="cuda:0" if cuda else device,
+                progress=progress,
+                max_trials=shares[0],
+                timeout=timeout,
+            )
         codes = [p.wait() for p in processes]
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: each worker re-queues its running trial
         for process in processes:
@@ -127,5 +142,5 @@ def run_local_workers(
     # A worker that died (killed, out of memory) is no failure by itself: its trial is
     # retried by the others, and the summary says what is left undone.
     session.worker_exit_codes = codes
-    session.ran += session.summary().complete - before
+    session.ran = session.summary().complete - before
     return session.summary()

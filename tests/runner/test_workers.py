@@ -194,9 +194,15 @@ def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
         "--no-dashboard",
     ]
     parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_mid_trial(storage_url, complete=1)
-    [victim] = [r for r in Store(storage_url).runs("tiny") if r.status == "running"][:1]
-    os.kill(int(victim.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    # `libkd run` is the first worker; kill the other one in the middle of a trial.
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        wait_mid_trial(storage_url, complete=0)
+        pids = {int(r.worker.rsplit(":", 1)[1]) for r in Store(storage_url).runs("tiny")}
+        if pids - {parent.pid}:
+            break
+    [victim] = pids - {parent.pid}
+    os.kill(victim, signal.SIGKILL)
     output = parent.communicate(timeout=600)[0]
     assert parent.returncode == 0, output
     assert "a worker exited with code -9" in output
