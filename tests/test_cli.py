@@ -211,3 +211,44 @@ def test_storage_faults_are_one_line_and_never_show_a_password():
     result = runner.invoke(app, ["status", "--storage", garbled])
     assert result.exit_code == 2 and "s3cret" not in result.output, result.output
     assert "not a database URL" in result.output
+
+
+def test_database_aggregates_equal_the_same_computed_in_memory(finished_study):
+    """What report and dashboard read aggregated by SQL equals polars over every epoch row."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from harness.analysis import (
+        best_of_epochs,
+        best_values,
+        epoch_summary,
+        final_values,
+        load_epochs,
+        load_runs,
+        summarize_epochs,
+    )
+    from harness.store import Store
+
+    store = Store(finished_study["storage"], create=False)
+    runs, epochs = load_runs(store, "tiny"), load_epochs(store, "tiny")
+    assert epochs.height > 0
+    assert_frame_equal(
+        best_values(store, "tiny").sort("run_id"),
+        best_of_epochs(epochs).sort("run_id"),
+        check_dtypes=False,
+    )
+    assert_frame_equal(
+        epoch_summary(store, "tiny"),
+        summarize_epochs(epochs, runs, prefix="val/top1").select(
+            epoch_summary(store, "tiny").columns
+        ),
+        check_row_order=False,
+        check_dtypes=False,
+    )
+    last = epochs.filter(pl.col("epoch") == pl.col("epoch").max().over("run_id"))
+    expected = last.filter(pl.col("name").str.starts_with("val/top1")).select(
+        "run_id", "name", "value"
+    )
+    assert_frame_equal(
+        final_values(store, "tiny"), expected, check_row_order=False, check_dtypes=False
+    )

@@ -6,11 +6,21 @@ Nothing here imports torch or the runner: reading results is cheap.
 
 from harness.analysis._aggregate import (
     aggregate,
+    best_of_epochs,
     default_baseline,
     paired_deltas,
     t_interval,
 )
-from harness.analysis._load import complete_runs, factor_columns, load_epochs, load_runs
+from harness.analysis._load import (
+    best_values,
+    complete_runs,
+    epoch_summary,
+    factor_columns,
+    final_values,
+    load_epochs,
+    load_runs,
+    summarize_epochs,
+)
 from harness.analysis._pareto import pareto_trials
 from harness.analysis._publish import publish
 from harness.analysis._report import REPORT_COLUMNS, format_cell, markdown_table, report_frame
@@ -20,9 +30,13 @@ __all__ = [
     "REPORT_COLUMNS",
     "StudyStatus",
     "aggregate",
+    "best_of_epochs",
+    "best_values",
     "complete_runs",
     "default_baseline",
+    "epoch_summary",
     "factor_columns",
+    "final_values",
     "format_cell",
     "load_epochs",
     "load_runs",
@@ -33,5 +47,6 @@ __all__ = [
     "report_frame",
     "statuses",
     "study_status",
+    "summarize_epochs",
     "t_interval",
 ]

@@ -7,6 +7,7 @@ import math
 import polars as pl
 
 from harness.analysis._load import complete_runs, factor_columns
+from harness.analysis._student_t import t_ppf, t_sf
 from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, VAL_TOP1
 
 CONFIDENCE = 0.95
@@ -19,23 +20,11 @@ TIME_COLUMNS = (
 )
 
 
-def _t_quantile(p: float, df: int) -> float:
-    from scipy import stats  # imported when an interval is computed, not with the package
-
-    return float(stats.t.ppf(p, df))
-
-
-def _t_two_sided_p(t_stat: float, df: int) -> float:
-    from scipy import stats
-
-    return float(2 * stats.t.sf(abs(t_stat), df))
-
-
 def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, float | None]:
     """Two-sided 95% Student-t confidence interval of a mean; None with fewer than 2 values."""
     if n < 2 or std is None or math.isnan(std):
         return None, None
-    half = _t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+    half = t_ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
     return mean - half, mean + half
 
 
@@ -59,24 +48,30 @@ def group_keys(runs: pl.DataFrame) -> list[str]:
     return ["config_hash", "label", "teachers", *factor_columns(runs)]
 
 
+def best_of_epochs(epochs: pl.DataFrame, *, metric: str = VAL_TOP1) -> pl.DataFrame:
+    """run_id, best: `best_values` computed from a long epochs frame already in memory."""
+    return (
+        epochs.filter(pl.col("name") == metric)
+        .group_by("run_id")
+        .agg(pl.col("value").max().alias("best"))
+    )
+
+
 def aggregate(
     runs: pl.DataFrame,
     *,
     metric: str = "top1",
-    epochs: pl.DataFrame | None = None,
+    best: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per configuration over its complete runs: n, mean, std, 95% CI of `metric` (the last
-    epoch), the same for the best epoch when `epochs` is given, and for every cost (seconds
-    of teachers, cache, training, evaluation; samples/s): mean, `<cost>_std` and its CI."""
+    epoch), the same for the best epoch when `best` (run_id, best) is given, and for every
+    cost (seconds of teachers, cache, training, evaluation; samples/s): mean, `<cost>_std`
+    and its CI."""
     done = complete_runs(runs)
     if done.is_empty():
         return pl.DataFrame()
-    if epochs is not None and not epochs.is_empty():
-        best = (
-            epochs.filter(pl.col("name") == VAL_TOP1)
-            .group_by("run_id")
-            .agg(pl.col("value").max().alias("best_top1"))
-        )
+    if best is not None and not best.is_empty():
+        best = best.rename({"best": "best_top1"})
         done = done.join(best, left_on="id", right_on="run_id", how="left")
     else:
         done = done.with_columns(pl.col(metric).alias("best_top1"))
@@ -135,7 +130,7 @@ def paired_deltas(
             p_values.append(None)
         else:
             t_stat = mean / (std / math.sqrt(n))
-            p_values.append(_t_two_sided_p(t_stat, n - 1))
+            p_values.append(2 * t_sf(abs(t_stat), n - 1))
     return table.with_columns(pl.Series("p_value", p_values, dtype=pl.Float64)).rename(
         {
             "mean": "delta_mean",

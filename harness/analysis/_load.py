@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import Selectable, func, select
 
 from harness.metrics import (
     COST_TOTAL_SECONDS,
@@ -15,6 +15,7 @@ from harness.metrics import (
     SAMPLES_PER_SECOND,
     SIZE_METRICS,
     VAL_LOSS,
+    VAL_TOP1,
     VAL_TOP1_CLS,
 )
 from harness.status import RunStatus
@@ -45,6 +46,19 @@ RUN_COLUMNS = (
 EXTRA_METRICS = (VAL_TOP1_CLS, VAL_LOSS, SAMPLES_PER_SECOND, COST_TOTAL_SECONDS, *SIZE_METRICS)
 
 
+EPOCH_SCHEMA = {"run_id": pl.Int64, "epoch": pl.Int64, "name": pl.Utf8, "value": pl.Float64}
+RUN_KEY_SCHEMA = {"run_id": pl.Int64, "config_hash": pl.Utf8, "seed": pl.Int64, "label": pl.Utf8}
+SUMMARY_SCHEMA = {
+    "config_hash": pl.Utf8,
+    "label": pl.Utf8,
+    "name": pl.Utf8,
+    "epoch": pl.Int64,
+    "n": pl.Int64,
+    "mean": pl.Float64,
+    "sum_squares": pl.Float64,
+}
+
+
 def _factor_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "+".join(map(str, value)) or "none"
@@ -59,20 +73,31 @@ def _plain(value: Any) -> Any:
 
 
 def load_runs(store: Store, study: str) -> pl.DataFrame:
-    """One row per run; each grid factor becomes a string column `f:<path>`."""
+    """One row per run; each grid factor becomes a string column `f:<path>`.
+
+    Read with one Core select of the columns it needs (no ORM objects): the full config is
+    not read, only its teachers.
+    """
+    columns = [getattr(RunRow, name) for name in RUN_COLUMNS]
+    query = (
+        select(*columns, RunRow.factors, RunRow.metrics, RunRow.config["distill"]["teachers"])
+        .where(RunRow.study == study)
+        .order_by(RunRow.id)
+    )
     rows = []
     factor_names: list[str] = []
-    for run in store.runs(study):
-        row = {name: _plain(getattr(run, name)) for name in RUN_COLUMNS}
-        for path, value in run.factors.items():
-            if f"f:{path}" not in factor_names:
-                factor_names.append(f"f:{path}")
-            row[f"f:{path}"] = _factor_value(value)
-        for name in EXTRA_METRICS:
-            row[name] = run.metrics.get(name)
-        row.update({k: v for k, v in run.metrics.items() if k.startswith(DIAG_PREFIX)})
-        row["teachers"] = "+".join(run.config["distill"]["teachers"]) or "none"
-        rows.append(row)
+    with store.session() as s:
+        for *values, factors, metrics, teachers in s.execute(query):
+            row = {name: _plain(value) for name, value in zip(RUN_COLUMNS, values)}
+            for path, value in factors.items():
+                if f"f:{path}" not in factor_names:
+                    factor_names.append(f"f:{path}")
+                row[f"f:{path}"] = _factor_value(value)
+            for name in EXTRA_METRICS:
+                row[name] = metrics.get(name)
+            row.update({k: v for k, v in metrics.items() if k.startswith(DIAG_PREFIX)})
+            row["teachers"] = "+".join(_json_list(teachers)) or "none"
+            rows.append(row)
     if not rows:
         return pl.DataFrame(schema={name: pl.Utf8 for name in RUN_COLUMNS})
     diagnostics = sorted({k for row in rows for k in row if k.startswith(DIAG_PREFIX)})
@@ -83,34 +108,120 @@ def load_runs(store: Store, study: str) -> pl.DataFrame:
     )
 
 
+def _json_list(value: Any) -> list[str]:
+    """A JSON list read out of a column: SQLite may hand it over as text."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(v) for v in value or []]
+
+
+def _read(store: Store, query: Selectable, schema: dict[str, Any]) -> pl.DataFrame:
+    """A select straight into a frame: rows go column-wise into polars, never through ORM
+    objects or per-row Python tuples of our own."""
+    with store.engine.connect() as connection:
+        frame = pl.read_database(query, connection, schema_overrides=schema)
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    return frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
 def load_epochs(store: Store, study: str) -> pl.DataFrame:
-    """Long format: run_id, config_hash, seed, label, epoch, name, value."""
-    with store.session() as s:
-        query = (
-            select(
-                EpochRow.run_id,
-                RunRow.config_hash,
-                RunRow.seed,
-                RunRow.label,
-                EpochRow.epoch,
-                EpochRow.name,
-                EpochRow.value,
-            )
-            .join(RunRow, RunRow.id == EpochRow.run_id)
-            .where(RunRow.study == study)
-            .order_by(EpochRow.run_id, EpochRow.epoch)
+    """Every epoch row of a study (what `libkd export` writes), long format: run_id,
+    config_hash, seed, label, epoch, name, value."""
+    query = (
+        select(EpochRow.run_id, EpochRow.epoch, EpochRow.name, EpochRow.value)
+        .join(RunRow, RunRow.id == EpochRow.run_id)
+        .where(RunRow.study == study)
+    )
+    epochs = _read(store, query, EPOCH_SCHEMA)
+    runs = _read(
+        store,
+        select(RunRow.id.label("run_id"), RunRow.config_hash, RunRow.seed, RunRow.label).where(
+            RunRow.study == study
+        ),
+        RUN_KEY_SCHEMA,
+    )
+    joined = epochs.join(runs, on="run_id", how="left").sort("run_id", "epoch", maintain_order=True)
+    return joined.select("run_id", "config_hash", "seed", "label", "epoch", "name", "value")
+
+
+def best_values(store: Store, study: str, *, metric: str = VAL_TOP1) -> pl.DataFrame:
+    """run_id, best: the best (highest) value of `metric` over each run's evaluated epochs,
+    aggregated by the database."""
+    query = (
+        select(EpochRow.run_id, func.max(EpochRow.value).label("best"))
+        .join(RunRow, RunRow.id == EpochRow.run_id)
+        .where(RunRow.study == study, EpochRow.name == metric)
+        .group_by(EpochRow.run_id)
+    )
+    return _read(store, query, {"run_id": pl.Int64, "best": pl.Float64})
+
+
+def final_values(store: Store, study: str, *, prefix: str = VAL_TOP1) -> pl.DataFrame:
+    """run_id, name, value: the last evaluated epoch's value of every metric starting with
+    `prefix`, for the complete runs."""
+    query = (
+        select(EpochRow.run_id, EpochRow.name, EpochRow.value)
+        .join(RunRow, RunRow.id == EpochRow.run_id)
+        .where(
+            RunRow.study == study,
+            RunRow.status == RunStatus.COMPLETE,
+            EpochRow.epoch == RunRow.epochs_done - 1,
+            EpochRow.name.startswith(prefix, autoescape=True),
         )
-        rows = s.execute(query).all()
-    schema = {
-        "run_id": pl.Int64,
-        "config_hash": pl.Utf8,
-        "seed": pl.Int64,
-        "label": pl.Utf8,
-        "epoch": pl.Int64,
-        "name": pl.Utf8,
-        "value": pl.Float64,
-    }
-    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    )
+    return _read(store, query, {"run_id": pl.Int64, "name": pl.Utf8, "value": pl.Float64})
+
+
+def epoch_summary(store: Store, study: str, *, prefix: str = VAL_TOP1) -> pl.DataFrame:
+    """Per configuration, metric (those starting with `prefix`) and epoch, over the complete
+    runs: n, mean and sample std, aggregated by the database (the curves a dashboard draws,
+    never the rows of every seed)."""
+    value = EpochRow.value
+    query = (
+        select(
+            RunRow.config_hash,
+            func.min(RunRow.label).label("label"),
+            EpochRow.name,
+            EpochRow.epoch,
+            func.count().label("n"),
+            func.avg(value).label("mean"),
+            func.sum(value * value).label("sum_squares"),
+        )
+        .join(RunRow, RunRow.id == EpochRow.run_id)
+        .where(
+            RunRow.study == study,
+            RunRow.status == RunStatus.COMPLETE,
+            EpochRow.name.startswith(prefix, autoescape=True),
+        )
+        .group_by(RunRow.config_hash, EpochRow.name, EpochRow.epoch)
+    )
+    frame = _read(store, query, SUMMARY_SCHEMA)
+    return _with_std(frame)
+
+
+def summarize_epochs(epochs: pl.DataFrame, runs: pl.DataFrame, *, prefix: str) -> pl.DataFrame:
+    """`epoch_summary` computed from a long epochs frame (for frames already in memory)."""
+    done = complete_runs(runs)["id"].to_list()
+    frame = (
+        epochs.filter(pl.col("run_id").is_in(done) & pl.col("name").str.starts_with(prefix))
+        .group_by("config_hash", "name", "epoch", maintain_order=True)
+        .agg(
+            pl.col("label").min(),
+            pl.len().alias("n"),
+            pl.col("value").mean().alias("mean"),
+            (pl.col("value") ** 2).sum().alias("sum_squares"),
+        )
+    )
+    return _with_std(frame.cast({"n": pl.Int64}))
+
+
+def _with_std(frame: pl.DataFrame) -> pl.DataFrame:
+    """Sample std from n, mean and the sum of squares (clipped at 0 against rounding)."""
+    n, mean = pl.col("n"), pl.col("mean")
+    variance = ((pl.col("sum_squares") - n * mean * mean) / (n - 1)).clip(lower_bound=0.0)
+    std = pl.when(n > 1).then(variance.sqrt()).otherwise(None)
+    return frame.with_columns(std.alias("std")).drop("sum_squares").sort("config_hash", "epoch")
 
 
 def factor_columns(runs: pl.DataFrame) -> list[str]:

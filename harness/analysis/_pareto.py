@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import polars as pl
 
-from harness.store import FACTORS_ATTR, STUDY_FILE_ATTR, Store, load_optuna_study, optuna_storage
+from harness.store import (
+    FACTORS_ATTR,
+    STUDY_FILE_ATTR,
+    Store,
+    load_optuna_study,
+    objective_count,
+    optuna_storage,
+)
 
 
 def pareto_trials(store: Store, study: str) -> pl.DataFrame:
     """One row per Pareto-optimal trial: its number, objective values and parameters.
 
-    Empty for single-objective studies, where `libkd report` ranks configurations instead.
+    Empty for single-objective studies, where `libkd report` ranks configurations instead
+    (known without loading Optuna).
     """
+    if objective_count(store.engine, study) < 2:
+        return pl.DataFrame()
     opened = load_optuna_study(study, optuna_storage(store.url))
     if len(opened.directions) < 2:
         return pl.DataFrame()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from harness.analysis._aggregate import aggregate, paired_deltas
-from harness.analysis._load import load_epochs, load_runs
+from harness.analysis._load import best_values, load_runs
 from harness.errors import LibKDError
 from harness.store import Store
 
@@ -26,16 +26,17 @@ def report_frame(
     *,
     baseline: str | None = None,
     runs: pl.DataFrame | None = None,
-    epochs: pl.DataFrame | None = None,
+    best: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per configuration: seeds, top-1 mean/std/CI (last and best epoch), costs,
-    and the paired delta against the baseline (default: the plain ViT). `runs` and `epochs`,
-    when the caller has read them already, are not read again."""
+    and the paired delta against the baseline (default: the plain ViT). `runs` and `best`
+    (the best val/top1 epoch per run), when the caller has read them already, are not read
+    again; the epochs themselves are never loaded: the database aggregates them."""
     runs = load_runs(store, study) if runs is None else runs
     if runs.is_empty():
         raise LibKDError(f"study {study!r} has no runs in this database; run it first")
-    epochs = load_epochs(store, study) if epochs is None else epochs
-    summary = aggregate(runs, epochs=epochs)
+    best = best_values(store, study) if best is None else best
+    summary = aggregate(runs, best=best)
     if summary.is_empty():
         raise LibKDError(f"study {study!r} has no complete runs yet")
     deltas = paired_deltas(runs, baseline=_resolve_baseline(runs, baseline))

@@ -1,5 +1,6 @@
 """The study-file schema: frozen pydantic models, the leaf of the configuration layers."""
 
+from harness.config._hash import config_hash
 from harness.config._schema import (
     TRIAL_FIELDS,
     AugmentConfig,
@@ -36,4 +37,5 @@ __all__ = [
     "TeacherConfig",
     "TrainRecipe",
     "TrialConfig",
+    "config_hash",
 ]

@@ -85,16 +85,16 @@ class CurveData(NamedTuple):
     series: list[Series]  # x = epochs; no seed points
 
 
-def learning_curves(epochs: pl.DataFrame, runs: pl.DataFrame, *, metric: str) -> CurveData:
-    """Mean and 95% CI band over seeds per epoch, one series per configuration."""
-    complete = complete_runs(runs)["id"].to_list()
-    rows = epochs.filter((pl.col("name") == metric) & pl.col("run_id").is_in(complete))
+def learning_curves(summary: pl.DataFrame, *, metric: str) -> CurveData:
+    """Mean and 95% CI band over seeds per epoch, one series per configuration, from the
+    per-(configuration, epoch) summary (`epoch_summary`): a band per configuration, never a
+    trace per seed."""
+    rows = summary.filter(pl.col("name") == metric).sort("config_hash", "epoch")
     series = []
     for group in rows.partition_by("config_hash", maintain_order=True):
-        per_epoch = group.group_by("epoch", maintain_order=True).agg(pl.col("value")).sort("epoch")
         x, means, lows, highs = [], [], [], []
-        for epoch, values in per_epoch.iter_rows():
-            mean, low, high = _stats(values)
+        for epoch, n, mean, std in group.select("epoch", "n", "mean", "std").iter_rows():
+            low, high = t_interval(mean, std, n)
             x.append(epoch + 1)
             means.append(mean)
             lows.append(low)
@@ -103,8 +103,9 @@ def learning_curves(epochs: pl.DataFrame, runs: pl.DataFrame, *, metric: str) ->
     return CurveData(metric, series)
 
 
-def head_metrics(epochs: pl.DataFrame) -> list[str]:
-    names = epochs["name"].unique().to_list() if not epochs.is_empty() else []
+def head_metrics(frame: pl.DataFrame) -> list[str]:
+    """The accuracy metrics of the student's heads found in a frame with a `name` column."""
+    names = frame["name"].unique().to_list() if not frame.is_empty() else []
     return sorted(n for n in names if n.startswith(VAL_TOP1))
 
 
@@ -168,13 +169,14 @@ class HeadData(NamedTuple):
     heads: dict[str, list[float | None]]  # head metric -> mean final value per configuration
 
 
-def head_accuracy(epochs: pl.DataFrame, runs: pl.DataFrame) -> HeadData:
-    """Final-epoch accuracy of the class head, each distillation head and the combination."""
+def head_accuracy(finals: pl.DataFrame, runs: pl.DataFrame) -> HeadData:
+    """Final-epoch accuracy of the class head, each distillation head and the combination;
+    `finals` holds the last evaluated epoch's values (`final_values`)."""
     done = complete_runs(runs)
-    last = epochs.filter(pl.col("run_id").is_in(done["id"].to_list()))
+    labels_of = done.select(pl.col("id").alias("run_id"), "label")
+    last = finals.join(labels_of, on="run_id", how="inner")
     if last.is_empty():
         return HeadData([], {})
-    last = last.filter(pl.col("epoch") == pl.col("epoch").max().over("run_id"))
     labels = list(dict.fromkeys(done["label"].to_list()))
     heads: dict[str, list[float | None]] = {}
     for metric in head_metrics(last):

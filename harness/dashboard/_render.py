@@ -14,10 +14,12 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from harness.analysis import (
+    best_values,
     complete_runs,
+    epoch_summary,
     factor_columns,
+    final_values,
     format_cell,
-    load_epochs,
     load_runs,
     report_frame,
 )
@@ -203,7 +205,7 @@ def heads_figure(heads: HeadData) -> go.Figure:
 
 
 def _figures(
-    runs: pl.DataFrame, epochs: pl.DataFrame, report: pl.DataFrame
+    runs: pl.DataFrame, summary: pl.DataFrame, finals: pl.DataFrame, report: pl.DataFrame
 ) -> list[tuple[str, go.Figure]]:
     """Every figure of a study as (key, figure): each drawn from its own figure data."""
     usage = cache_usage(runs)
@@ -216,8 +218,8 @@ def _figures(
         for f in temperature_factors(runs)
     ]
     figures += [
-        (f"curve-{m}", curve_figure(learning_curves(epochs, runs, metric=m)))
-        for m in head_metrics(epochs)
+        (f"curve-{m}", curve_figure(learning_curves(summary, metric=m)))
+        for m in head_metrics(summary)
     ]
     figures += [
         ("pareto", pareto_figure(pareto(report))),
@@ -226,7 +228,7 @@ def _figures(
     ]
     if profile.labels:
         figures.append(("attention-distance", attention_figure(profile)))
-    figures.append(("heads", heads_figure(head_accuracy(epochs, runs))))
+    figures.append(("heads", heads_figure(head_accuracy(finals, runs))))
     return figures
 
 
@@ -303,17 +305,20 @@ def _div(key: str, fig: go.Figure) -> str:
 
 
 def render_dashboard(store: Store, name: str, *, study_file: Path | None = None) -> str:
-    """The study's dashboard as one self-contained HTML page. Runs and epochs are read once
-    and shared by the summary table and every figure."""
+    """The study's dashboard as one self-contained HTML page. Each part is read once and
+    shared by the summary table and every figure: the runs, and the epochs as the database
+    aggregates them (best epoch per run, last epoch's heads, per-epoch means and spreads of
+    each configuration); the epoch rows themselves are never loaded."""
     runs = load_runs(store, name)
     if runs.is_empty():
         raise LibKDError(f"study {name!r} has no runs in {redact(store.url)}; run it first")
-    epochs = load_epochs(store, name)
-    report = report_frame(store, name, runs=runs, epochs=epochs)
-    figures = _figures(runs, epochs, report) + _optuna_figures(store, name)
+    report = report_frame(store, name, runs=runs, best=best_values(store, name))
+    summary = epoch_summary(store, name, prefix=VAL_TOP1)
+    finals = final_values(store, name, prefix=VAL_TOP1)
+    figures = _figures(runs, summary, finals, report) + _optuna_figures(store, name)
     counts = runs.group_by("status").len().sort("status")
     progress = ", ".join(f"{s}: {n}" for s, n in counts.iter_rows())
-    environment = store.runs(name)[0].environment if not complete_runs(runs).is_empty() else {}
+    environment = store.first_environment(name) if not complete_runs(runs).is_empty() else {}
     source = study_file.read_text() if study_file is not None and study_file.is_file() else ""
     blocks = "\n".join(
         f"<section class='figure' id='{html.escape(key)}'>{_div(key, fig)}</section>"

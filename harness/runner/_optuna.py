@@ -8,6 +8,7 @@ from typing import Any, Literal
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import text
 
 from harness.config import TrialConfig
 from harness.runner._context import pid_alive
@@ -70,15 +71,25 @@ def spec_from_attrs(attrs: dict[str, Any]) -> TrialSpec:
 
 
 def enqueue_grid(opened: optuna.Study, study: Study) -> int:
-    """Enqueue every (configuration, seed) not yet in the study; returns how many were added."""
-    before = len(opened.get_trials(deepcopy=False))
+    """Enqueue every (configuration, seed) not yet in the study; returns how many were added.
+
+    The trials already there are read once: Optuna's `skip_if_exists` reads them all again
+    for every trial it enqueues, which made queueing 1,000 trials take minutes.
+    """
+    present = set()
+    for trial in opened.get_trials(deepcopy=False):
+        fixed = trial.system_attrs.get("fixed_params", {})
+        present.add((fixed.get("config"), fixed.get("seed")))
+    added = 0
     for spec in study.trials():
+        if (spec.config_hash, spec.seed) in present:
+            continue
         opened.enqueue_trial(
-            {"config": spec.config_hash, "seed": spec.seed},
-            user_attrs=spec_attrs(spec),
-            skip_if_exists=True,
+            {"config": spec.config_hash, "seed": spec.seed}, user_attrs=spec_attrs(spec)
         )
-    return len(opened.get_trials(deepcopy=False)) - before
+        present.add((spec.config_hash, spec.seed))
+        added += 1
+    return added
 
 
 def requeue(opened: optuna.Study, trial: FrozenTrial) -> None:
@@ -141,5 +152,16 @@ def retry_failed(opened: optuna.Study) -> int:
     return count
 
 
-def waiting(opened: optuna.Study) -> int:
-    return len(opened.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+def count_in_state(storage: RDBStorage, study_name: str, state: TrialState) -> int:
+    """How many trials of the study are in `state`, counted by the database.
+
+    Optuna's own API builds every such trial with all its attributes to count them (about
+    0.4 s for 1,000 queued trials); the runner asks after every trial.
+    """
+    query = text(
+        "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "WHERE s.study_name = :name AND t.state = :state"
+    )
+    with storage.engine.connect() as connection:
+        found = connection.execute(query, {"name": study_name, "state": state.name})
+        return int(found.scalar() or 0)

@@ -11,7 +11,13 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
-from harness.runner._optuna import open_study, reconcile_runs, requeue_dead_local, retry_failed
+from harness.runner._optuna import (
+    count_in_state,
+    open_study,
+    reconcile_runs,
+    requeue_dead_local,
+    retry_failed,
+)
 from harness.runner._strategies import strategy_for
 from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS, Store, optuna_storage, utcnow
 from harness.study import Study
@@ -109,6 +115,10 @@ class RunnerSession:
     def trials(self, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
         return self.opened.get_trials(deepcopy=False, states=states or None)
 
+    def count(self, state: TrialState) -> int:
+        """How many trials are in `state`, without reading them."""
+        return count_in_state(self.storage, self.study.name, state)
+
     def summary(self) -> RunSummary:
         failures = self.store.unresolved_failures(self.study.name, since=self.started_at)
         return RunSummary(
@@ -116,9 +126,9 @@ class RunnerSession:
             enqueued=self.enqueued,
             requeued=self.requeued,
             ran=self.ran,
-            complete=len(self.trials(TrialState.COMPLETE)),
-            failed=len(self.trials(TrialState.FAIL)),
-            waiting=len(self.trials(TrialState.WAITING)),
+            complete=self.count(TrialState.COMPLETE),
+            failed=self.count(TrialState.FAIL),
+            waiting=self.count(TrialState.WAITING),
             failed_now=tuple(FailedTrial(r.label, r.seed, r.error or "") for r in failures),
         )
 

@@ -117,7 +117,7 @@ class GridStrategy:
 
         budget = max_trials if max_trials is not None else float("inf")
         deadline = time.monotonic() + timeout if timeout is not None else float("inf")
-        total = len(session.trials(TrialState.WAITING))
+        total = session.count(TrialState.WAITING)
         started = 0
 
         def objective(trial: optuna.Trial) -> list[float] | float:
@@ -136,12 +136,12 @@ class GridStrategy:
             return values if len(values) > 1 else values[0]
 
         def stop_when_queue_empty(study: optuna.Study, _trial: object) -> None:
-            if not session.trials(TrialState.WAITING):
+            if not session.count(TrialState.WAITING):
                 study.stop()
 
         taken, last_stale_check = 0, time.monotonic()
         while taken < budget and time.monotonic() < deadline:
-            todo = int(min(len(session.trials(TrialState.WAITING)), budget - taken))
+            todo = int(min(session.count(TrialState.WAITING), budget - taken))
             if todo:
                 opened.optimize(
                     objective,
@@ -153,7 +153,7 @@ class GridStrategy:
                 )
                 taken += todo
                 continue
-            if not session.trials(TrialState.RUNNING):
+            if not session.count(TrialState.RUNNING):
                 break
             # Look often, so an idle worker leaves as soon as the last trial ends; check for
             # dead workers' trials once a heartbeat.
@@ -190,7 +190,7 @@ class SearchStrategy:
         search = session.study.file.search
         assert search is not None
         finished = session.trials(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        waiting = len(session.trials(TrialState.WAITING))
+        waiting = session.count(TrialState.WAITING)
         todo = max_trials if max_trials is not None else max(0, search.n_trials - len(finished))
         todo += waiting if max_trials is None else 0
         if todo:

@@ -35,6 +35,7 @@ from harness.store._optuna import (
     STUDY_FILE_ATTR,
     WORKER_ATTR,
     load_optuna_study,
+    objective_count,
     optuna_storage,
     study_names,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "is_sqlite",
     "load_optuna_study",
     "make_engine",
+    "objective_count",
     "optuna_storage",
     "redact",
     "resolve_cache_dir",

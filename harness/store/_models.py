@@ -6,14 +6,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy import Enum as SQLEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.status import CacheStatus, RunStatus
 
-SCHEMA_VERSION = 1
-"""Version of the libkd_ tables below; bump it with a migration in `_schema.py`."""
+SCHEMA_VERSION = 2
+"""Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
+1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs."""
+EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
 
@@ -81,6 +83,9 @@ class EpochRow(Base):
     """One metric of one epoch of one run (long format: every loss term, every head)."""
 
     __tablename__ = "libkd_epochs"
+    # Covers the reading queries (best and last epoch of a metric per run, curves of the
+    # drawn metrics): they are answered from the index alone.
+    __table_args__ = (Index(EPOCH_INDEX, "run_id", "name", "epoch", "value"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("libkd_runs.id"), index=True)

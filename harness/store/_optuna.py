@@ -10,6 +10,8 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine, inspect, text
+
 from harness.errors import StorageError
 from harness.store._engine import (
     engine_kwargs,
@@ -91,6 +93,20 @@ def _lost_a_race(exc: Exception) -> bool:
     """Whether creating the schema failed because another process was creating it too."""
     text = str(getattr(exc, "orig", exc)).lower()
     return any(sign in text for sign in ("already exists", "unique", "duplicate", "locked"))
+
+
+def objective_count(engine: Engine, study: str) -> int:
+    """How many objectives Optuna's study `study` has (0 if there is none), read from
+    Optuna's tables without importing Optuna: the report needs only this to know whether
+    there is a Pareto front to show."""
+    query = text(
+        "SELECT count(*) FROM study_directions d JOIN studies s ON s.study_id = d.study_id "
+        "WHERE s.study_name = :name"
+    )
+    if not inspect(engine).has_table("study_directions"):
+        return 0
+    with engine.connect() as connection:
+        return int(connection.execute(query, {"name": study}).scalar() or 0)
 
 
 def study_names(storage: RDBStorage) -> list[str]:

@@ -181,6 +181,12 @@ class Store:
                 query = query.where(RunRow.study == study)
             return list(s.scalars(query))
 
+    def first_environment(self, study: str) -> dict[str, Any]:
+        """The environment recorded by the study's first run ({} without runs)."""
+        with self.session() as s:
+            query = select(RunRow.environment).where(RunRow.study == study).order_by(RunRow.id)
+            return dict(s.execute(query.limit(1)).scalar() or {})
+
     def complete_run_metrics(
         self, study: str, config_hash: str, seed: int
     ) -> dict[str, Any] | None:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.config import TrialConfig
+from harness.config import TrialConfig, config_hash
 
-
-def config_hash(config: TrialConfig) -> str:
-    """sha256 of the canonical configuration; the seed and the cache directory are not in it.
-
-    Fields at their default value are left out, so a field added to the schema later (with
-    a default that keeps the old behaviour) does not change the hash of stored studies.
-    """
-    data = config.model_dump(mode="json", exclude_defaults=True)
-    data.get("cache", {}).pop("dir", None)
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+__all__ = ["ConfigPoint", "TrialSpec", "config_hash", "factor_label"]
 
 
 @dataclass(frozen=True)

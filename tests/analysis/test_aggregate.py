@@ -5,7 +5,7 @@ import math
 import polars as pl
 import pytest
 
-from harness.analysis import aggregate, paired_deltas, t_interval
+from harness.analysis import aggregate, best_of_epochs, paired_deltas, t_interval
 
 T_975_DF2 = 4.302652729749462  # Student t, 97.5th percentile, 2 degrees of freedom (tables: 4.303)
 
@@ -65,7 +65,7 @@ def test_best_epoch_comes_from_the_epoch_table():
             "value": [0.9, 0.7, 0.6, 0.8],
         }
     )
-    [row] = aggregate(runs, epochs=epochs).iter_rows(named=True)
+    [row] = aggregate(runs, best=best_of_epochs(epochs)).iter_rows(named=True)
     assert row["mean"] == pytest.approx(0.75) and row["best_mean"] == pytest.approx(0.85)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from harness.analysis import summarize_epochs
 from harness.dashboard import cache_usage, factor_comparison, learning_curves, pareto
 
 
@@ -85,7 +86,7 @@ def test_learning_curve_means_over_seeds_per_epoch():
             "value": [0.2, 0.4, 0.4, 0.6],
         }
     )
-    curve = learning_curves(epochs, runs, metric="val/top1")
+    curve = learning_curves(summarize_epochs(epochs, runs, prefix="val/top1"), metric="val/top1")
     [series] = curve.series
     assert series.x == [1, 2] and series.mean == pytest.approx([0.3, 0.5])
 

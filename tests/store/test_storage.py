@@ -13,6 +13,7 @@ import sqlalchemy
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
 from harness.store import SCHEMA_VERSION, FinishedRun, SchemaRow, Store, stored_version
+from harness.store._models import EPOCH_INDEX
 from tests.postgres import fresh_database
 
 
@@ -97,7 +98,7 @@ def test_new_database_is_stamped_and_reopens(url):
     assert stored_version(engine) == SCHEMA_VERSION
     Store(url)  # a second open neither fails nor stamps twice
     with engine.connect() as connection:
-        assert connection.execute(sqlalchemy.select(SchemaRow.version)).all() == [(1,)]
+        assert connection.execute(sqlalchemy.select(SchemaRow.version)).all() == [(SCHEMA_VERSION,)]
 
 
 def test_a_newer_schema_is_a_one_line_error_naming_both_versions(url):
@@ -171,3 +172,16 @@ def test_processes_opening_a_new_database_at_once_all_succeed(url):
     outputs = [p.communicate(timeout=120)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0, 0], outputs
     assert stored_version(sqlalchemy.create_engine(url)) == SCHEMA_VERSION
+
+
+def test_a_version_1_database_is_migrated(url):
+    """Version 1 (libkd 0.1.0) lacked the covering index of libkd_epochs."""
+    store = Store(url)
+    _start(store)
+    with store.engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"drop index {EPOCH_INDEX}"))
+        connection.execute(sqlalchemy.update(SchemaRow).values(version=1))
+    Store(url, create=False)
+    indexes = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_indexes("libkd_epochs")
+    assert EPOCH_INDEX in {index["name"] for index in indexes}
+    assert stored_version(store.engine) == SCHEMA_VERSION == 2
