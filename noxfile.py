@@ -45,3 +45,9 @@ def quickstart(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Throughput of no-KD, cached-KD and online-KD students; writes results/bench-cpu.json."""
     _run(session, "harness.cli", "bench", "--out", "results/bench-cpu.json")
+
+
+@nox.session(name="bench_analysis")
+def bench_analysis(session: nox.Session) -> None:
+    """Reading 1,000 runs x 50 epochs on SQLite and PostgreSQL: results/bench-analysis.json."""
+    session.run(sys.executable, "scripts/bench_analysis.py", *session.posargs, external=True)

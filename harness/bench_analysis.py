@@ -232,18 +232,13 @@ def _median_seconds(action: Callable[[], object], repeats: int) -> float:
 
 
 def _in_process(store: Store, name: str, out: Path) -> dict[str, Callable[[], object]]:
-    """Each command's library work, rendering included, as the command does it."""
-    from io import StringIO
-
-    from rich.console import Console
-
-    from harness.analysis import load_epochs, load_runs, report_frame, statuses
-    from harness.cli._console import results_table, status_table
+    """Each command's library work in this process (drawing the terminal table aside)."""
+    from harness.analysis import load_epochs, load_runs, pareto_trials, report_frame, statuses
     from harness.dashboard import write_dashboard
 
     def report() -> None:
-        table = results_table(report_frame(store, name), title="")
-        Console(file=StringIO(), width=160).print(table)
+        report_frame(store, name)
+        pareto_trials(store, name)
 
     def export() -> None:
         load_runs(store, name).write_parquet(out / "runs.parquet")
@@ -252,7 +247,7 @@ def _in_process(store: Store, name: str, out: Path) -> dict[str, Callable[[], ob
     return {
         "report": report,
         "dashboard": lambda: write_dashboard(store, name, out=out / "dashboard.html"),
-        "status": lambda: Console(file=StringIO()).print(status_table(statuses(store, name))),
+        "status": lambda: statuses(store, name),
         "export": export,
     }
 
@@ -278,6 +273,21 @@ def _command(name: str, url: str, out: Path) -> dict[str, list[str]]:
 
 def _run_quietly(command: list[str]) -> None:
     subprocess.run(command, check=True, capture_output=True)
+
+
+def query_plans(store: Store, name: str) -> dict[str, list[str]]:
+    """The database's plan for each aggregate the reading commands run (EXPLAIN QUERY PLAN on
+    SQLite, EXPLAIN on PostgreSQL): they should read libkd_epochs through its index."""
+    from harness.analysis._load import aggregate_queries
+
+    explain = "EXPLAIN QUERY PLAN " if store.engine.dialect.name == "sqlite" else "EXPLAIN "
+    plans = {}
+    with store.engine.connect() as connection:
+        for label, query in aggregate_queries(name).items():
+            compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})
+            rows = connection.exec_driver_sql(explain + str(compiled)).all()
+            plans[label] = [" ".join(str(cell) for cell in row) for row in rows]
+    return plans
 
 
 def run_analysis_bench(
@@ -317,4 +327,5 @@ def run_analysis_bench(
             "commands": results,
             "dashboard_html_bytes": len(html.encode()),
             "dashboard_data_bytes": len(html.encode()) - len(get_plotlyjs().encode()),
+            "query_plans": query_plans(store, name),
         }

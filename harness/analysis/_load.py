@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Selectable, func, select
+from sqlalchemy import Select, Selectable, func, select
 
 from harness.metrics import (
     COST_TOTAL_SECONDS,
@@ -148,19 +148,27 @@ def load_epochs(store: Store, study: str) -> pl.DataFrame:
 def best_values(store: Store, study: str, *, metric: str = VAL_TOP1) -> pl.DataFrame:
     """run_id, best: the best (highest) value of `metric` over each run's evaluated epochs,
     aggregated by the database."""
-    query = (
+    return _read(store, _best_query(study, metric), {"run_id": pl.Int64, "best": pl.Float64})
+
+
+def _best_query(study: str, metric: str) -> Select[int, float]:
+    return (
         select(EpochRow.run_id, func.max(EpochRow.value).label("best"))
         .join(RunRow, RunRow.id == EpochRow.run_id)
         .where(RunRow.study == study, EpochRow.name == metric)
         .group_by(EpochRow.run_id)
     )
-    return _read(store, query, {"run_id": pl.Int64, "best": pl.Float64})
 
 
 def final_values(store: Store, study: str, *, prefix: str = VAL_TOP1) -> pl.DataFrame:
     """run_id, name, value: the last evaluated epoch's value of every metric starting with
     `prefix`, for the complete runs."""
-    query = (
+    schema = {"run_id": pl.Int64, "name": pl.Utf8, "value": pl.Float64}
+    return _read(store, _final_query(study, prefix), schema)
+
+
+def _final_query(study: str, prefix: str) -> Select[int, str, float]:
+    return (
         select(EpochRow.run_id, EpochRow.name, EpochRow.value)
         .join(RunRow, RunRow.id == EpochRow.run_id)
         .where(
@@ -170,15 +178,18 @@ def final_values(store: Store, study: str, *, prefix: str = VAL_TOP1) -> pl.Data
             EpochRow.name.startswith(prefix, autoescape=True),
         )
     )
-    return _read(store, query, {"run_id": pl.Int64, "name": pl.Utf8, "value": pl.Float64})
 
 
 def epoch_summary(store: Store, study: str, *, prefix: str = VAL_TOP1) -> pl.DataFrame:
     """Per configuration, metric (those starting with `prefix`) and epoch, over the complete
     runs: n, mean and sample std, aggregated by the database (the curves a dashboard draws,
     never the rows of every seed)."""
+    return _with_std(_read(store, _summary_query(study, prefix), SUMMARY_SCHEMA))
+
+
+def _summary_query(study: str, prefix: str) -> Select[Any]:
     value = EpochRow.value
-    query = (
+    return (
         select(
             RunRow.config_hash,
             func.min(RunRow.label).label("label"),
@@ -196,8 +207,15 @@ def epoch_summary(store: Store, study: str, *, prefix: str = VAL_TOP1) -> pl.Dat
         )
         .group_by(RunRow.config_hash, EpochRow.name, EpochRow.epoch)
     )
-    frame = _read(store, query, SUMMARY_SCHEMA)
-    return _with_std(frame)
+
+
+def aggregate_queries(study: str) -> dict[str, Select[Any]]:
+    """The aggregates report and dashboard ask the database for (to show their plans)."""
+    return {
+        "best epoch per run": _best_query(study, VAL_TOP1),
+        "last epoch per run": _final_query(study, VAL_TOP1),
+        "curves per configuration": _summary_query(study, VAL_TOP1),
+    }
 
 
 def summarize_epochs(epochs: pl.DataFrame, runs: pl.DataFrame, *, prefix: str) -> pl.DataFrame:

@@ -24,7 +24,7 @@ from harness.cli._common import (
     study_name,
     user_errors,
 )
-from harness.cli._tools import bench, cache_app, data_app
+from harness.cli._tools import bench, bench_analysis, cache_app, data_app
 from harness.errors import LibKDError
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ app = typer.Typer(
 app.add_typer(cache_app, name="cache")
 app.add_typer(data_app, name="data")
 app.command()(bench)
+app.command("bench-analysis")(bench_analysis)
 
 REPORT_FORMATS = ("table", "csv", "parquet", "markdown", "json")
 

@@ -17,6 +17,7 @@ LEGACY_VERSION = 1
 """Databases written before the version table (up to libkd 0.1.0 at 093ee2d) hold the
 version-1 tables unstamped; they are stamped 1 on first open."""
 
+
 def _add_epoch_index(connection: Connection) -> None:
     """1 -> 2: the covering index of libkd_epochs (reading 1,000 runs x 50 epochs)."""
     index = next(i for i in cast(Table, EpochRow.__table__).indexes if i.name == EPOCH_INDEX)
