@@ -41,14 +41,7 @@ from harness.dashboard._figures import (
 )
 from harness.errors import LibKDError
 from harness.metrics import VAL_PREFIX, VAL_TOP1
-from harness.store import (
-    KIND_ATTR,
-    Store,
-    load_optuna_study,
-    optuna_storage,
-    redact,
-    study_names,
-)
+from harness.store import Store, load_optuna_study, optuna_storage, redact, study_kind
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
@@ -233,14 +226,13 @@ def _figures(
 
 
 def _optuna_figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
+    # Only searches get Optuna's figures; a grid study (or libkd rows without an Optuna
+    # study) is known as such without loading Optuna.
+    if study_kind(store.engine, name) != "search":
+        return []
     import optuna
 
-    storage = optuna_storage(store.url)
-    if name not in study_names(storage):
-        return []  # libkd rows without an Optuna study (imported or hand-made)
-    study = load_optuna_study(name, storage)
-    if study.user_attrs.get(KIND_ATTR) != "search":
-        return []
+    study = load_optuna_study(name, optuna_storage(store.url))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
         return []

@@ -37,6 +37,8 @@ from harness.store._optuna import (
     load_optuna_study,
     objective_count,
     optuna_storage,
+    optuna_study_names,
+    study_kind,
     study_names,
 )
 from harness.store._schema import stored_version
@@ -72,11 +74,13 @@ __all__ = [
     "make_engine",
     "objective_count",
     "optuna_storage",
+    "optuna_study_names",
     "redact",
     "resolve_cache_dir",
     "resolve_storage",
     "serialize_sqlite_writes",
     "stored_version",
+    "study_kind",
     "study_names",
     "utcnow",
 ]
