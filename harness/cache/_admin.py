@@ -89,6 +89,12 @@ def prune_candidates(
             raise LibKDError(
                 f"--older-than: {older_than!r} is not a date; use YYYY-MM-DD"
             ) from None
+    if not store.has_runs():
+        # Every entry would look unused: most likely --storage names the wrong database.
+        raise LibKDError(
+            "this database holds no libkd study, so every cache entry would look unused; "
+            "name the database whose runs use this cache with --storage or $LIBKD_STORAGE"
+        )
     uses = store.artifact_use_counts()
     return [
         e

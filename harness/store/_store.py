@@ -181,6 +181,11 @@ class Store:
                 query = query.where(RunRow.study == study)
             return list(s.scalars(query))
 
+    def has_runs(self) -> bool:
+        """Whether any study has a run in this database."""
+        with self.session() as s:
+            return s.execute(select(RunRow.id).limit(1)).first() is not None
+
     def first_environment(self, study: str) -> dict[str, Any]:
         """The environment recorded by the study's first run ({} without runs)."""
         with self.session() as s:

@@ -48,8 +48,23 @@ def test_cache_ls_verify_prune(storage_url, cache_dir):
     assert typo.exit_code == 2 and "no database at" in typo.output
     assert not Path(fresh.removeprefix("sqlite:///")).exists()
     assert len(list((cache_dir / "logits").glob("[0-9a-f]*"))) == 2
-    # In another libkd database no run uses them; declining the prompt keeps them.
+    # A libkd database without any study is refused too.
     Store(fresh)
+    empty = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh, "--yes"])
+    assert empty.exit_code == 2 and "holds no libkd study" in empty.output
+    # In another libkd database no run uses them; declining the prompt keeps them.
+    Store(fresh).start_run(
+        study="other",
+        trial_number=0,
+        config_hash="0" * 64,
+        seed=0,
+        label="base",
+        factors={},
+        config={},
+        device="cpu",
+        worker="h:1",
+        environment={},
+    )
     keep = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh], input="n\n")
     assert keep.exit_code == 1 and len(list((cache_dir / "logits").glob("[0-9a-f]*"))) == 2
     gone = runner.invoke(app, ["cache", "prune", *common, "--storage", fresh, "--yes"])
