@@ -45,8 +45,10 @@ def write_study(folder: Path, data: dict[str, Any], name: str = "study.yaml") ->
     return path
 
 
-def start_cli_run(path: Path, storage_url: str, cache_dir: Path) -> subprocess.Popen:
-    """`libkd run` of a study file in a subprocess (one thread), output captured as text."""
+def start_cli_run(
+    path: Path, storage_url: str, cache_dir: Path, *options: str, threads: int = 1
+) -> subprocess.Popen:
+    """`libkd run` of a study file in a subprocess, output captured as text."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -59,12 +61,29 @@ def start_cli_run(path: Path, storage_url: str, cache_dir: Path) -> subprocess.P
             "--cache-dir",
             str(cache_dir),
             "--no-dashboard",
+            *options,
         ],
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        env=dict(os.environ, OMP_NUM_THREADS=str(threads)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def fail_conv_trials(monkeypatch: Any) -> Any:
+    """Make every trial distilled from `conv` alone fail with RuntimeError('boom'); returns
+    the real training function, to put back."""
+    from harness.runner import _trial
+
+    real = _trial.train_student
+
+    def explode(**kwargs: Any) -> Any:
+        if kwargs["config"].distill.teachers == ("conv",):
+            raise RuntimeError("boom")
+        return real(**kwargs)
+
+    monkeypatch.setattr(_trial, "train_student", explode)
+    return real
 
 
 def wait_mid_trial(storage_url: str, *, complete: int, timeout: float = 240) -> None:

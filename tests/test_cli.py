@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from tests.helpers import tiny_dict, write_study
+from tests.helpers import fail_conv_trials, tiny_dict, write_study
 
 runner = CliRunner()
 
@@ -167,14 +167,7 @@ def test_validate_rejects_what_a_run_would_reject(tmp_path, change, message):
 def test_run_exits_1_naming_the_trials_that_failed(tmp_path, monkeypatch):
     from harness.runner import _trial
 
-    real = _trial.train_student
-
-    def explode(**kwargs):
-        if kwargs["config"].distill.teachers == ("conv",):
-            raise RuntimeError("boom")
-        return real(**kwargs)
-
-    monkeypatch.setattr(_trial, "train_student", explode)
+    real = fail_conv_trials(monkeypatch)
     path = write_study(tmp_path, tiny_dict(seeds=[0], grid={"distill.teachers": [[], ["conv"]]}))
     common = [
         "--storage",

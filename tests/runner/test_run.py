@@ -10,7 +10,7 @@ from harness.analysis import load_runs
 from harness.runner import run_study
 from harness.store import Store
 from harness.study import load_study, study_from_dict
-from tests.helpers import start_cli_run, tiny_dict, wait_mid_trial, write_study
+from tests.helpers import fail_conv_trials, start_cli_run, tiny_dict, wait_mid_trial, write_study
 
 
 def _complete_pairs(url: str, study: str) -> list[tuple[str, int]]:
@@ -41,14 +41,7 @@ def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_u
 def test_failing_trial_is_recorded_and_the_study_goes_on(storage_url, cache_dir, monkeypatch):
     from harness.runner import _trial
 
-    real = _trial.train_student
-
-    def explode(**kwargs):
-        if kwargs["config"].distill.teachers == ("conv",):
-            raise RuntimeError("boom")
-        return real(**kwargs)
-
-    monkeypatch.setattr(_trial, "train_student", explode)
+    real = fail_conv_trials(monkeypatch)
     study = study_from_dict(tiny_dict(seeds=[0]))
     summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (summary.complete, summary.failed) == (2, 1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from harness.analysis import load_epochs, load_runs
 from harness.runner import RunnerSession, RunnerSettings, run_local_workers, worker_command
 from harness.store import Store, load_optuna_study, make_engine, optuna_storage, redact
 from harness.study import load_study
-from tests.helpers import tiny_dict, wait_mid_trial, write_study
+from tests.helpers import start_cli_run, tiny_dict, wait_mid_trial, write_study
 from tests.postgres import fresh_database
 
 GRID_24 = {  # 6 configurations x 4 seeds = 24 trials
@@ -175,25 +174,8 @@ def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
 ):
     data = tiny_dict(seeds=[0, 1], train={"epochs": 20, "batch_size": 16, "lr": 1.0e-3})
     path = write_study(tmp_path, data)
-    command = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "run",
-        str(path),
-        "--storage",
-        storage_url,
-        "--cache-dir",
-        str(cache_dir),
-        "--workers",
-        "2",
-        "--heartbeat",
-        "1",
-        "--grace",
-        "3",
-        "--no-dashboard",
-    ]
-    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    options = ("--workers", "2", "--heartbeat", "1", "--grace", "3")
+    parent = start_cli_run(path, storage_url, cache_dir, *options, threads=2)
     # `libkd run` is the first worker; kill the other one in the middle of a trial.
     deadline = time.time() + 240
     while time.time() < deadline:
