@@ -245,3 +245,25 @@ def test_database_aggregates_equal_the_same_computed_in_memory(finished_study):
     assert_frame_equal(
         final_values(store, "tiny"), expected, check_row_order=False, check_dtypes=False
     )
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu", "'gpu' is not a device"),
+        ("cuda", "no CUDA device is visible"),
+        ("meta", "not supported"),
+    ],
+)
+def test_an_impossible_device_is_refused_before_anything_is_queued(tmp_path, device, message):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    path = write_study(tmp_path, tiny_dict())
+    db = tmp_path / "db.sqlite"
+    result = runner.invoke(
+        app, ["run", str(path), "--storage", f"sqlite:///{db}", "--device", device]
+    )
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not db.exists()

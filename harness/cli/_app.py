@@ -103,12 +103,13 @@ def run(
 
     loaded = load_study(study)  # a bad file stops here, before the database is touched
     from harness.cli._console import RichProgress, console
-    from harness.runner import RunnerSession, RunnerSettings, run_local_workers
+    from harness.runner import RunnerSession, RunnerSettings, resolve_device, run_local_workers
     from harness.store import redact, resolve_cache_dir
 
+    device = device or loaded.file.device
+    resolve_device(device)  # an impossible device stops here, before anything is queued
     store = open_store(storage)
     cache = resolve_cache_dir(cache_dir)
-    device = device or loaded.file.device
     console.print(f"study [bold]{loaded.name}[/] -> {redact(store.url)}, cache {cache}")
     settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
     session = RunnerSession(loaded, store=store, settings=settings)

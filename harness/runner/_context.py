@@ -49,11 +49,25 @@ class SilentProgress:
 
 
 def resolve_device(name: str) -> torch.device:
+    """auto, cpu, cuda or cuda:N, checked against this machine: a LibKDError otherwise."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise LibKDError(
+            f"--device: {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
+    if device.type not in ("cpu", "cuda"):
+        raise LibKDError(f"--device: {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise LibKDError(f"--device: {name!r} asked for, but no CUDA device is visible; use cpu")
-    return torch.device(name)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise LibKDError(
+            f"--device: {name!r}, but this machine has {torch.cuda.device_count()} CUDA "
+            "device(s); use cuda:0 to cuda:N-1"
+        )
+    return device
 
 
 def worker_id() -> str:
