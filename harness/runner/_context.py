@@ -85,26 +85,47 @@ def pid_alive(pid: int) -> bool:
 
 
 @functools.cache
-def _commit() -> str | None:
+def _git(folder: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ["git", "-C", str(folder), *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+@functools.cache
+def provenance() -> dict[str, Any]:
+    """Where the code that runs comes from, read from the installed package itself: libkd's
+    version, and its commit and dirty flag when it runs from a checkout of libkd; apart from
+    it, the commit of the working directory's repository (the user's study files), if any."""
+    package_root = Path(harness.__file__).resolve().parent.parent
+    found: dict[str, Any] = {"libkd": harness.__version__, "commit": None, "commit_dirty": None}
+    top = _git(package_root, "rev-parse", "--show-toplevel")
+    if top is not None and Path(top).resolve() == package_root:  # a libkd checkout
+        found["commit"] = _git(package_root, "rev-parse", "HEAD") or None
+        changes = _git(package_root, "status", "--porcelain", "--untracked-files=no")
+        found["commit_dirty"] = None if changes is None else bool(changes)
+    workdir_top = _git(Path.cwd(), "rev-parse", "--show-toplevel")
+    if workdir_top is not None and Path(workdir_top).resolve() != package_root:
+        found["workdir_commit"] = _git(Path.cwd(), "rev-parse", "HEAD") or None
+    return found
 
 
 def environment(device: torch.device) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     return {
-        "libkd": harness.__version__,
+        **provenance(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(device),
         "device_name": name or platform.machine(),
         "host": socket.gethostname(),
-        "commit": _commit(),
     }
 
 
