@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,13 +40,47 @@ app = typer.Typer(
 )
 app.add_typer(cache_app, name="cache")
 app.add_typer(data_app, name="data")
-app.command()(bench)
-app.command("bench-analysis")(bench_analysis)
+app.command(epilog="Example: libkd bench --out results/bench-cpu.json")(bench)
+app.command("bench-analysis", epilog="Example: libkd bench-analysis --out bench.json")(
+    bench_analysis
+)
 
-REPORT_FORMATS = ("table", "csv", "parquet", "markdown", "json")
+WORKER_EXAMPLE = "libkd worker quickstart --storage postgresql+psycopg://me@dbhost/libkd"
 
 
-@app.command()
+class ReportFormat(str, Enum):
+    TABLE = "table"
+    CSV = "csv"
+    PARQUET = "parquet"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+class Device(str, Enum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from harness import __version__
+
+        typer.echo(f"libkd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """libkd: knowledge-distillation ablation studies of ViT students (LIB-KD)."""
+
+
+@app.command(epilog="Example: libkd validate studies/quickstart.yaml")
 @user_errors
 def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
     """Check a study file; print what it expands to."""
@@ -67,7 +102,7 @@ def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None
     )
 
 
-@app.command()
+@app.command(epilog="Example: libkd plan studies/quickstart.yaml")
 @user_errors
 def plan(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
     """List the trials a study would run and the teachers it would train."""
@@ -78,14 +113,14 @@ def plan(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
         console.print(table)
 
 
-@app.command()
+@app.command(epilog="Example: libkd run studies/quickstart.yaml --workers 2")
 @user_errors
 def run(
     study: Annotated[Path, typer.Argument(help="Study file.")],
     storage: StorageOpt = None,
     cache_dir: CacheDirOpt = None,
     device: Annotated[
-        str | None, typer.Option(help="auto, cpu or cuda (default: study's).")
+        Device | None, typer.Option(help="Where to train (default: the study's).")
     ] = None,
     n_trials: Annotated[int | None, typer.Option(help="Run at most this many trials.")] = None,
     timeout: Annotated[
@@ -106,8 +141,8 @@ def run(
     from harness.runner import RunnerSession, RunnerSettings, resolve_device, run_local_workers
     from harness.store import redact, resolve_cache_dir
 
-    device = device or loaded.file.device
-    resolve_device(device)  # an impossible device stops here, before anything is queued
+    device_name = device.value if device is not None else loaded.file.device
+    resolve_device(device_name)  # an impossible device stops here, before anything is queued
     store = open_store(storage)
     cache = resolve_cache_dir(cache_dir)
     console.print(f"study [bold]{loaded.name}[/] -> {redact(store.url)}, cache {cache}")
@@ -121,7 +156,7 @@ def run(
                 summary = run_local_workers(
                     session,
                     cache_dir=cache,
-                    device=device,
+                    device=device_name,
                     workers=workers,
                     progress=progress,
                     max_trials=n_trials,
@@ -130,7 +165,7 @@ def run(
             else:
                 summary = session.work(
                     cache_dir=cache,
-                    device=device,
+                    device=device_name,
                     progress=progress,
                     max_trials=n_trials,
                     timeout=timeout,
@@ -189,7 +224,7 @@ def _print_results(store: Store, name: str) -> None:
     console.print(results_table(frame, title=f"{name}: val top-1"))
 
 
-@app.command()
+@app.command(epilog=f"Example: {WORKER_EXAMPLE}")
 @user_errors
 def worker(
     study: StudyArg,
@@ -227,7 +262,7 @@ def worker(
     _exit_if_undone(summary, retry_hint="libkd run STUDY_FILE --retry-failed")
 
 
-@app.command()
+@app.command(epilog="Example: libkd status quickstart")
 @user_errors
 def status(
     study: Annotated[
@@ -243,12 +278,12 @@ def status(
     console.print(status_table(found))
 
 
-@app.command()
+@app.command(epilog="Example: libkd report quickstart --format markdown --out report.md")
 @user_errors
 def report(
     study: StudyArg,
     storage: StorageOpt = None,
-    format: Annotated[str, typer.Option(help="table, csv, parquet, markdown or json.")] = "table",
+    format: Annotated[ReportFormat, typer.Option(help="How to write it.")] = ReportFormat.TABLE,
     out: Annotated[Path | None, typer.Option(help="Write here instead of the terminal.")] = None,
     baseline: Annotated[
         str | None, typer.Option(help="Config hash prefix of the baseline.")
@@ -258,22 +293,18 @@ def report(
     from harness.analysis import REPORT_COLUMNS, markdown_table, pareto_trials, report_frame
     from harness.cli._console import console, frame_table, results_table
 
-    if format not in REPORT_FORMATS:
-        raise LibKDError(
-            f"--format: {format!r} is not a format; use one of {', '.join(REPORT_FORMATS)}"
-        )
-    if format == "parquet" and out is None:
+    if format == ReportFormat.PARQUET and out is None:
         raise LibKDError("--format parquet: binary output needs --out FILE")
     name = study_name(study)
     store = open_store(storage, create=False)
     frame = report_frame(store, name, baseline=baseline)
-    if format == "table":
+    if format == ReportFormat.TABLE:
         console.print(results_table(frame, title=f"{name}: val top-1"))
         front = pareto_trials(store, name)
         if not front.is_empty():
             console.print(frame_table(front, title="Pareto-optimal trials"))
         return
-    if format == "parquet" and out is not None:
+    if format == ReportFormat.PARQUET and out is not None:
         frame.write_parquet(out)
         return
     writers: dict[str, Callable[[], str]] = {
@@ -281,14 +312,14 @@ def report(
         "json": frame.write_json,
         "markdown": lambda: markdown_table(frame, REPORT_COLUMNS),
     }
-    text = writers[format]()
+    text = writers[format.value]()
     if out is not None:
         out.write_text(text)
     else:
         typer.echo(text)
 
 
-@app.command()
+@app.command(epilog="Example: libkd publish studies/quickstart.yaml")
 @user_errors
 def publish(
     study: Annotated[Path, typer.Argument(help="Study file.")],
@@ -318,7 +349,7 @@ def publish(
     typer.echo(f"wrote {report} and {report.with_name('environment.json')}")
 
 
-@app.command()
+@app.command(epilog="Example: libkd export quickstart --out results/export")
 @user_errors
 def export(
     study: StudyArg,
@@ -341,7 +372,7 @@ def export(
     typer.echo(f"wrote {out / f'{name}-runs.parquet'} and {out / f'{name}-epochs.parquet'}")
 
 
-@app.command()
+@app.command(epilog="Example: libkd dashboard quickstart --open")
 @user_errors
 def dashboard(
     study: StudyArg,

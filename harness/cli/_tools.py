@@ -13,7 +13,7 @@ cache_app = typer.Typer(help="Inspect, verify and prune the logit cache.", no_ar
 data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
 
 
-@cache_app.command("ls")
+@cache_app.command("ls", epilog="Example: libkd cache ls --cache-dir results/cache")
 @user_errors
 def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
     """Every cache entry: key, teacher, dataset, views, dtype, size, created, runs using it."""
@@ -26,7 +26,7 @@ def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
     console.print(cache_table(root, list_caches(root), uses))
 
 
-@cache_app.command("verify")
+@cache_app.command("verify", epilog="Example: libkd cache verify 3e18 --samples 64")
 @user_errors
 def cache_verify(
     key: Annotated[str | None, typer.Argument(help="Key prefix; all entries if omitted.")] = None,
@@ -51,7 +51,7 @@ def cache_verify(
         raise typer.Exit(1)
 
 
-@cache_app.command("prune")
+@cache_app.command("prune", epilog="Example: libkd cache prune --older-than 2026-01-01")
 @user_errors
 def cache_prune(
     cache_dir: CacheDirOpt = None,
@@ -82,7 +82,7 @@ def cache_prune(
     typer.echo(f"deleted {prune_entries(victims, store)} entries")
 
 
-@data_app.command("download")
+@data_app.command("download", epilog="Example: libkd data download fashion-mnist")
 @user_errors
 def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")]) -> None:
     """Fetch a dataset with checksums into the user cache (needs internet)."""
