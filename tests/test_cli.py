@@ -87,8 +87,10 @@ def test_status_report_and_their_formats(finished_study):
 
     bad = runner.invoke(app, ["report", "tiny", *common, "--format", "xls"])
     assert bad.exit_code == 2 and "--format" in bad.output  # typed: refused by typer
-    missing = runner.invoke(app, ["report", "nope", *common])
-    assert missing.exit_code == 2 and "no runs" in missing.output
+    for command in ("report", "export", "dashboard"):
+        missing = runner.invoke(app, [command, "nope", *common])
+        assert missing.exit_code == 2 and "no runs" in missing.output
+        assert "(studies there: tiny)" in " ".join(missing.output.split())
 
 
 def test_publish_export_dashboard(finished_study, tmp_path):

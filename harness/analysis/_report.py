@@ -34,7 +34,7 @@ def report_frame(
     again; the epochs themselves are never loaded: the database aggregates them."""
     runs = load_runs(store, study) if runs is None else runs
     if runs.is_empty():
-        raise LibKDError(f"study {study!r} has no runs in this database; run it first")
+        raise store.no_runs_error(study)
     best = best_values(store, study) if best is None else best
     summary = aggregate(runs, best=best)
     if summary.is_empty():

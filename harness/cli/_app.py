@@ -365,7 +365,7 @@ def export(
     store = open_store(storage, create=False)
     runs = load_runs(store, name)
     if runs.is_empty():
-        raise LibKDError(f"study {name!r} has no runs in this database; run it first")
+        raise store.no_runs_error(name)
     out.mkdir(parents=True, exist_ok=True)
     runs.write_parquet(out / f"{name}-runs.parquet")
     load_epochs(store, name).write_parquet(out / f"{name}-epochs.parquet")

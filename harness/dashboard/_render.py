@@ -39,7 +39,6 @@ from harness.dashboard._figures import (
     pareto,
     temperature_factors,
 )
-from harness.errors import LibKDError
 from harness.metrics import VAL_PREFIX, VAL_TOP1
 from harness.store import Store, load_optuna_study, optuna_storage, redact, study_kind
 
@@ -303,7 +302,7 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
     each configuration); the epoch rows themselves are never loaded."""
     runs = load_runs(store, name)
     if runs.is_empty():
-        raise LibKDError(f"study {name!r} has no runs in {redact(store.url)}; run it first")
+        raise store.no_runs_error(name)
     report = report_frame(store, name, runs=runs, best=best_values(store, name))
     summary = epoch_summary(store, name, prefix=VAL_TOP1)
     finals = final_values(store, name, prefix=VAL_TOP1)

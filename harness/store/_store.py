@@ -181,6 +181,19 @@ class Store:
                 query = query.where(RunRow.study == study)
             return list(s.scalars(query))
 
+    def study_names(self) -> list[str]:
+        """The studies with runs in this database, by name."""
+        with self.session() as s:
+            return list(s.scalars(select(RunRow.study).distinct().order_by(RunRow.study)))
+
+    def no_runs_error(self, study: str) -> StorageError:
+        """The error for a study without runs here, naming the studies that have some."""
+        known = ", ".join(self.study_names()) or "none"
+        return StorageError(
+            f"study {study!r} has no runs in this database; run it first "
+            f"(studies there: {known})"
+        )
+
     def has_runs(self) -> bool:
         """Whether any study has a run in this database."""
         with self.session() as s:
