@@ -190,8 +190,7 @@ class Store:
         """The error for a study without runs here, naming the studies that have some."""
         known = ", ".join(self.study_names()) or "none"
         return StorageError(
-            f"study {study!r} has no runs in this database; run it first "
-            f"(studies there: {known})"
+            f"study {study!r} has no runs in this database; run it first (studies there: {known})"
         )
 
     def has_runs(self) -> bool:
