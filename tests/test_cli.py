@@ -301,3 +301,17 @@ def test_help_loads_no_model_library_and_shows_an_example(args):
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and re.fullmatch(r"libkd \d+\.\d+\.\d+\n", result.output)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fashion-mnist"])
+def test_validate_and_run_refuse_data_this_machine_does_not_have(tmp_path, monkeypatch, name):
+    from harness.data import _sources
+
+    monkeypatch.setattr(_sources, "data_search_path", lambda dataset: [tmp_path / "empty"])
+    path = write_study(tmp_path, tiny_dict(dataset={"name": name}, student={"patch_size": 4}))
+    db = tmp_path / "db.sqlite"
+    for command in (["validate", str(path)], ["run", str(path), "--storage", f"sqlite:///{db}"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert f"dataset '{name}' not found" in result.output
+    assert not db.exists()  # refused before anything was queued

@@ -83,11 +83,15 @@ def _root(
 @app.command(epilog="Example: libkd validate studies/quickstart.yaml")
 @user_errors
 def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
-    """Check a study file; print what it expands to."""
+    """Check a study file, and that this machine can run it (data, device); print what it
+    expands to."""
     from harness.config import StudyKind
-    from harness.study import load_study
+    from harness.runner import resolve_device
+    from harness.study import check_runnable, load_study
 
     loaded = load_study(study)
+    check_runnable(loaded)
+    resolve_device(loaded.file.device)
     n_configs, n_seeds = len(loaded.configs), len(loaded.file.seeds)
     search = loaded.file.search
     if loaded.kind == StudyKind.SEARCH and search is not None:
@@ -140,9 +144,12 @@ def run(
     from harness.cli._console import RichProgress, console
     from harness.runner import RunnerSession, RunnerSettings, resolve_device, run_local_workers
     from harness.store import redact, resolve_cache_dir
+    from harness.study import check_runnable
 
     device_name = device.value if device is not None else loaded.file.device
-    resolve_device(device_name)  # an impossible device stops here, before anything is queued
+    # What this machine cannot run stops here, before anything is queued.
+    resolve_device(device_name)
+    check_runnable(loaded)
     store = open_store(storage)
     cache = resolve_cache_dir(cache_dir)
     console.print(f"study [bold]{loaded.name}[/] -> {redact(store.url)}, cache {cache}")

@@ -86,11 +86,14 @@ def _no_problem(config: DatasetConfig) -> str | None:
 @dataclass(frozen=True)
 class DatasetInfo:
     """A registered dataset: its loader and the facts a study file is checked against before
-    anything loads (the image side the student's patches must divide; what would stop it)."""
+    anything loads (the image side the student's patches must divide; what would stop it),
+    and whether its files are on this machine (checked by `validate` and `run`, not on load:
+    a study is planned anywhere)."""
 
     load: DatasetLoader
     image_size: Callable[[DatasetConfig], int]
     problem: Callable[[DatasetConfig], str | None] = _no_problem
+    missing: Callable[[DatasetConfig], str | None] = _no_problem  # files absent here
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
@@ -101,12 +104,14 @@ def register_dataset(
     *,
     image_size: int | Callable[[DatasetConfig], int],
     problem: Callable[[DatasetConfig], str | None] = _no_problem,
+    missing: Callable[[DatasetConfig], str | None] = _no_problem,
 ) -> Callable[[DatasetLoader], DatasetLoader]:
     """Register a loader with its image side (a number, or a rule over the configuration)."""
     size = image_size if callable(image_size) else (lambda config: image_size)
 
     def add(loader: DatasetLoader) -> DatasetLoader:
-        DATASETS.register(name)(DatasetInfo(load=loader, image_size=size, problem=problem))
+        info = DatasetInfo(load=loader, image_size=size, problem=problem, missing=missing)
+        DATASETS.register(name)(info)
         return loader
 
     return add

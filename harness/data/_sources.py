@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,24 +64,39 @@ def _find_idx(root: Path, stem: str) -> Path | None:
     return None
 
 
-@register_dataset("fashion-mnist", image_size=28)
-def _fashion_mnist(config: DatasetConfig) -> RawData:
+def _fashion_mnist_files() -> dict[str, Path]:
     for root in data_search_path("fashion-mnist"):
         found = {key: _find_idx(root, stem) for key, stem in FASHION_MNIST_FILES.items()}
         paths = {key: path for key, path in found.items() if path is not None}
         if len(paths) == len(found):
-            arrays = {key: read_idx(path) for key, path in paths.items()}
-            return RawData(
-                x=arrays["train_x"][:, None],
-                y=arrays["train_y"].astype(np.int64),
-                num_classes=10,
-                test_x=arrays["test_x"][:, None],
-                test_y=arrays["test_y"].astype(np.int64),
-            )
+            return paths
     searched = ", ".join(str(root) for root in data_search_path("fashion-mnist"))
     raise DataError(
         f"dataset 'fashion-mnist' not found in {searched}; install the Debian package "
         "dataset-fashion-mnist, or put the four IDX files in $LIBKD_DATA/fashion-mnist"
+    )
+
+
+def _missing(find: Callable[[], object]) -> str | None:
+    """The reason a dataset's files are not on this machine, or None."""
+    try:
+        find()
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+@register_dataset(
+    "fashion-mnist", image_size=28, missing=lambda config: _missing(_fashion_mnist_files)
+)
+def _fashion_mnist(config: DatasetConfig) -> RawData:
+    arrays = {key: read_idx(path) for key, path in _fashion_mnist_files().items()}
+    return RawData(
+        x=arrays["train_x"][:, None],
+        y=arrays["train_y"].astype(np.int64),
+        num_classes=10,
+        test_x=arrays["test_x"][:, None],
+        test_y=arrays["test_y"].astype(np.int64),
     )
 
 
@@ -108,7 +124,11 @@ def _find_root(name: str, folder: str) -> Path:
     )
 
 
-@register_dataset("cifar10", image_size=32)
+@register_dataset(
+    "cifar10",
+    image_size=32,
+    missing=lambda config: _missing(lambda: _find_root("cifar10", "cifar-10-batches-py")),
+)
 def _cifar10(config: DatasetConfig) -> RawData:
     root = _find_root("cifar10", "cifar-10-batches-py")
     train = [_unpickle(root / f"data_batch_{i}") for i in range(1, 6)]
@@ -122,7 +142,11 @@ def _cifar10(config: DatasetConfig) -> RawData:
     )
 
 
-@register_dataset("cifar100", image_size=32)
+@register_dataset(
+    "cifar100",
+    image_size=32,
+    missing=lambda config: _missing(lambda: _find_root("cifar100", "cifar-100-python")),
+)
 def _cifar100(config: DatasetConfig) -> RawData:
     root = _find_root("cifar100", "cifar-100-python")
     train, test = _unpickle(root / "train"), _unpickle(root / "test")

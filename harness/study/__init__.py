@@ -1,7 +1,13 @@
 """The resolve step: study files loaded, checked against the registries, made canonical,
 expanded into configuration points and hashed."""
 
-from harness.study._load import Study, load_study, resolve_point, study_from_dict
+from harness.study._load import (
+    Study,
+    check_runnable,
+    load_study,
+    resolve_point,
+    study_from_dict,
+)
 from harness.study._point import ConfigPoint, TrialSpec, config_hash, factor_label
 from harness.study._resolve import canonical, check_config, check_search
 from harness.study._samplers import PRUNERS, SAMPLERS, SamplerInfo, suggest
@@ -14,6 +20,7 @@ __all__ = [
     "Study",
     "TrialSpec",
     "canonical",
+    "check_runnable",
     "check_config",
     "check_search",
     "config_hash",

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.config import TRIAL_FIELDS, StudyFile, StudyKind, TeacherConfig, TrialConfig
+from harness.data import DATASETS
 from harness.errors import StudyError
 from harness.metrics import OBJECTIVE_METRICS
 from harness.study._errors import describe
@@ -163,3 +164,14 @@ def _check_objectives(file: StudyFile, where: str) -> None:
                 f"{where}objectives[{i}].metric: unknown metric {quote(objective.metric)}; "
                 f"known: {', '.join(OBJECTIVE_METRICS)}"
             )
+
+
+def check_runnable(study: Study) -> None:
+    """What would stop the study running on this machine although its file is valid: the
+    datasets' files (checked by `validate` and `run`; loading a study works anywhere, so a
+    study can be planned and hashed where it will not run)."""
+    datasets = {point.config.dataset for point in study.configs}
+    for dataset in sorted(datasets, key=lambda d: d.name):
+        missing = DATASETS.get(dataset.name).missing(dataset)
+        if missing is not None:
+            raise StudyError(f"{study.source}: dataset.name: {missing}")
