@@ -315,3 +315,12 @@ def test_validate_and_run_refuse_data_this_machine_does_not_have(tmp_path, monke
         assert result.exit_code == 2, result.output
         assert f"dataset '{name}' not found" in result.output
     assert not db.exists()  # refused before anything was queued
+
+
+@pytest.mark.parametrize("option", [["--workers", "0"], ["--n-trials", "-1"], ["--heartbeat", "0"]])
+def test_impossible_counts_are_refused_before_anything_is_written(tmp_path, option):
+    path = write_study(tmp_path, tiny_dict())
+    db = tmp_path / "db.sqlite"
+    result = runner.invoke(app, ["run", str(path), "--storage", f"sqlite:///{db}", *option])
+    assert result.exit_code == 2 and option[0] in result.output
+    assert not db.exists()

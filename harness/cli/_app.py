@@ -126,12 +126,14 @@ def run(
     device: Annotated[
         Device | None, typer.Option(help="Where to train (default: the study's).")
     ] = None,
-    n_trials: Annotated[int | None, typer.Option(help="Run at most this many trials.")] = None,
+    n_trials: Annotated[
+        int | None, typer.Option(min=0, help="Run at most this many trials.")
+    ] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Stop starting trials after seconds.")
+        float | None, typer.Option(min=0, help="Stop starting trials after seconds.")
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="Re-queue failed trials first.")] = False,
-    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Workers on this machine.")] = 1,
     dashboard: Annotated[bool, typer.Option(help="Write the dashboard at the end.")] = True,
     heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
     grace: GraceOpt = GRACE_SECONDS,
@@ -238,9 +240,11 @@ def worker(
     storage: StorageOpt = None,
     cache_dir: CacheDirOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
+    max_trials: Annotated[
+        int | None, typer.Option(min=0, help="Stop after this many trials.")
+    ] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Stop starting trials after this many seconds.")
+        float | None, typer.Option(min=0, help="Stop starting trials after this many seconds.")
     ] = None,
     heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
     grace: GraceOpt = GRACE_SECONDS,

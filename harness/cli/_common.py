@@ -23,9 +23,13 @@ StorageOpt = Annotated[
     str | None,
     typer.Option("--storage", help="Database URL (default $LIBKD_STORAGE or results/libkd.db)."),
 ]
-HeartbeatOpt = Annotated[int, typer.Option(help="Seconds between a running trial's heartbeats.")]
-GraceOpt = Annotated[int, typer.Option(help="Seconds without heartbeat before a trial is stale.")]
-MaxRetryOpt = Annotated[int, typer.Option(help="Retries of a trial whose worker died.")]
+HeartbeatOpt = Annotated[
+    int, typer.Option(min=1, help="Seconds between a running trial's heartbeats.")
+]
+GraceOpt = Annotated[
+    int, typer.Option(min=1, help="Seconds without heartbeat before a trial is stale.")
+]
+MaxRetryOpt = Annotated[int, typer.Option(min=0, help="Retries of a trial whose worker died.")]
 CacheDirOpt = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Teachers and logit caches (default $LIBKD_CACHE_DIR)."),
