@@ -278,7 +278,7 @@ def _run_quietly(command: list[str]) -> None:
 def query_plans(store: Store, name: str) -> dict[str, list[str]]:
     """The database's plan for each aggregate the reading commands run (EXPLAIN QUERY PLAN on
     SQLite, EXPLAIN on PostgreSQL): they should read libkd_epochs through its index."""
-    from harness.analysis._load import aggregate_queries
+    from harness.analysis import aggregate_queries
 
     explain = "EXPLAIN QUERY PLAN " if store.engine.dialect.name == "sqlite" else "EXPLAIN "
     plans = {}

@@ -12,6 +12,7 @@ from harness.analysis._aggregate import (
     t_interval,
 )
 from harness.analysis._load import (
+    aggregate_queries,
     best_values,
     complete_runs,
     epoch_summary,
@@ -30,6 +31,7 @@ __all__ = [
     "REPORT_COLUMNS",
     "StudyStatus",
     "aggregate",
+    "aggregate_queries",
     "best_of_epochs",
     "best_values",
     "complete_runs",
