@@ -122,7 +122,7 @@ def _read(store: Store, query: Selectable, schema: dict[str, Any]) -> pl.DataFra
         frame = pl.read_database(query, connection, schema_overrides=schema)
     if frame.is_empty():
         return pl.DataFrame(schema=schema)
-    return frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+    return frame.select(list(schema)).cast(pl.Schema(schema))
 
 
 def load_epochs(store: Store, study: str) -> pl.DataFrame:
