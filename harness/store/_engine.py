@@ -53,6 +53,14 @@ def resolve_storage(explicit: str | None = None, *, create: bool = True) -> str:
     return url
 
 
+def sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite database file (None for other backends and in-memory ones)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).parent
+
+
 def resolve_cache_dir(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get("LIBKD_CACHE_DIR") or DEFAULT_CACHE_DIR)
 
