@@ -140,13 +140,12 @@ def run(
     max_retry: MaxRetryOpt = 1,
 ) -> None:
     """Run (or resume) a study, then print its results table."""
-    from harness.study import load_study
+    from harness.study import check_runnable, load_study
 
     loaded = load_study(study)  # a bad file stops here, before the database is touched
     from harness.cli._console import RichProgress, console
     from harness.runner import RunnerSession, RunnerSettings, resolve_device, run_local_workers
     from harness.store import redact, resolve_cache_dir
-    from harness.study import check_runnable
 
     device_name = device.value if device is not None else loaded.file.device
     # What this machine cannot run stops here, before anything is queued.
@@ -255,7 +254,7 @@ def worker(
     from harness.store import resolve_cache_dir
 
     session = worker_session(
-        study,
+        study_name(study),
         store=open_store(storage, create=False),
         settings=RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry),
     )

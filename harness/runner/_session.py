@@ -11,15 +11,16 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
-from harness.runner._optuna import (
-    count_in_state,
-    open_study,
-    reconcile_runs,
-    requeue_dead_local,
-    retry_failed,
-)
+from harness.runner._optuna import open_study, reconcile_runs, requeue_dead_local, retry_failed
 from harness.runner._strategies import strategy_for
-from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS, Store, optuna_storage, utcnow
+from harness.store import (
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    Store,
+    count_in_state,
+    optuna_storage,
+    utcnow,
+)
 from harness.study import Study
 
 
@@ -117,7 +118,7 @@ class RunnerSession:
 
     def count(self, state: TrialState) -> int:
         """How many trials are in `state`, without reading them."""
-        return count_in_state(self.storage, self.study.name, state)
+        return count_in_state(self.storage.engine, self.study.name, state.name)
 
     def summary(self) -> RunSummary:
         failures = self.store.unresolved_failures(self.study.name, since=self.started_at)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import torch
+from optuna.trial import TrialState
 
 from harness.errors import LibKDError, StorageError
 from harness.runner._context import Progress
@@ -23,17 +24,17 @@ from harness.store import (
     optuna_storage,
     study_names,
 )
-from harness.study import Study, load_study, study_from_dict
+from harness.study import Study, study_from_dict
 
 
 def study_from_database(name: str, store: Store) -> Study:
     """The study file a `libkd run` stored with the Optuna study."""
     storage = optuna_storage(store.url)
-    if name not in study_names(storage):
+    known = study_names(storage)
+    if name not in known:
         raise StorageError(
             f"study {name!r} is not queued in this database; queue it with "
-            "`libkd run STUDY_FILE` first (studies there: "
-            f"{', '.join(study_names(storage)) or 'none'})"
+            f"`libkd run STUDY_FILE` first (studies there: {', '.join(known) or 'none'})"
         )
     opened = load_optuna_study(name, storage)
     data = opened.user_attrs.get(STUDY_FILE_ATTR)
@@ -42,10 +43,9 @@ def study_from_database(name: str, store: Store) -> Study:
     return study_from_dict(data, source=Path(opened.user_attrs.get(SOURCE_ATTR, name)))
 
 
-def worker_session(study: str, *, store: Store, settings: RunnerSettings) -> RunnerSession:
-    """A worker's session on a study already queued in the database, given by its file or
-    its name; a worker never queues a study of its own."""
-    name = load_study(study).name if study.endswith((".yaml", ".yml")) else study
+def worker_session(name: str, *, store: Store, settings: RunnerSettings) -> RunnerSession:
+    """A worker's session on the study `name`, already queued in the database; a worker
+    never queues a study of its own."""
     session = RunnerSession(study_from_database(name, store), store=store, settings=settings)
     session.prepare(enqueue=False)
     return session
@@ -92,7 +92,7 @@ def run_local_workers(
     `max_trials` bounds the trials of all workers together; `timeout` (seconds from now)
     stops every worker from starting another trial. The session counts what they completed.
     """
-    before = session.summary().complete
+    before = session.count(TrialState.COMPLETE)
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -142,5 +142,5 @@ def run_local_workers(
     # A worker that died (killed, out of memory) is no failure by itself: its trial is
     # retried by the others, and the summary says what is left undone.
     session.worker_exit_codes = codes
-    session.ran = session.summary().complete - before
+    session.ran = session.count(TrialState.COMPLETE) - before
     return session.summary()

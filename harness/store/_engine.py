@@ -20,8 +20,8 @@ SQLITE_BUSY_MS = 60_000
 def resolve_storage(explicit: str | None = None, *, create: bool = True) -> str:
     """--storage beats $LIBKD_STORAGE beats the default SQLite file under results/.
 
-    With `create`, a SQLite file's folder is made; without, a SQLite file that does not
-    exist is an error (commands that only read never create a database).
+    Without `create`, a SQLite file that does not exist is an error (commands that only
+    read never create a database); with it, `Store` makes the file and its folder.
     """
     url = explicit or os.environ.get("LIBKD_STORAGE") or DEFAULT_STORAGE
     try:
@@ -41,24 +41,21 @@ def resolve_storage(explicit: str | None = None, *, create: bool = True) -> str:
             f"--storage: backend {parsed.get_backend_name()!r} is not supported; "
             "use sqlite:/// or postgresql+psycopg://"
         )
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        elif not path.is_file():
-            raise StorageError(
-                f"--storage: no database at {path}; run a study into it first, or name the "
-                "right one with --storage or $LIBKD_STORAGE"
-            )
+    path = sqlite_path(url)
+    if not create and path is not None and not path.is_file():
+        raise StorageError(
+            f"--storage: no database at {path}; run a study into it first, or name the "
+            "right one with --storage or $LIBKD_STORAGE"
+        )
     return url
 
 
-def sqlite_folder(url: str) -> Path | None:
-    """The folder of a SQLite database file (None for other backends and in-memory ones)."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database (None for other backends and in-memory ones)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    return Path(parsed.database).parent
+    return Path(parsed.database)
 
 
 def resolve_cache_dir(explicit: str | Path | None = None) -> Path:

@@ -124,6 +124,18 @@ def optuna_study_names(engine: Engine) -> list[str]:
         return [str(name) for (name,) in rows]
 
 
+def count_in_state(engine: Engine, study: str, state: str) -> int:
+    """How many trials of the study are in `state` (an Optuna TrialState's name), counted
+    by the database: Optuna's own API builds every such trial with all its attributes to
+    count them (about 0.4 s for 1,000 queued trials), and the runner asks after every trial."""
+    query = text(
+        "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "WHERE s.study_name = :name AND t.state = :state"
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(query, {"name": study, "state": state}).scalar() or 0)
+
+
 def study_kind(engine: Engine, study: str) -> str | None:
     """The libkd kind (grid or search) recorded on Optuna's study, read without Optuna."""
     if not inspect(engine).has_table("study_user_attributes"):

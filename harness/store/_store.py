@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
-from harness.store._engine import first_line, make_engine, redact, sqlite_folder
+from harness.store._engine import first_line, make_engine, redact, sqlite_path
 from harness.store._models import ArtifactRow, EpochRow, RunArtifactRow, RunRow
 from harness.store._schema import ensure_schema
 
@@ -45,9 +45,9 @@ class Store:
 
     def __init__(self, url: str, *, engine: Engine | None = None, create: bool = True) -> None:
         self.url = url
-        folder = sqlite_folder(url)
-        if create and folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if create and path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = engine or make_engine(url)
         try:
             ensure_schema(self.engine, create=create)
