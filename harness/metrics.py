@@ -1,8 +1,9 @@
 """Names of the metrics a run stores: the one place they are spelled (a leaf module).
 
 Per-epoch metrics are `train/<term>` (every loss term) and `val/<head>`; a finished run's
-metrics add costs, sizes and diagnostics. Studies name their objectives from
-`OBJECTIVE_METRICS`.
+metrics add `test/<head>` (the final model on the test split, evaluated once), the split
+sizes, costs, sizes and diagnostics. Studies name their objectives from `OBJECTIVE_METRICS`,
+which holds validation metrics only: selection never reads the test split.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ VAL_TOP1 = "val/top1"  # the student's prediction (mean of its heads, or the cla
 VAL_TOP1_CLS = "val/top1_cls"  # the class head alone
 VAL_LOSS = "val/loss"
 VAL_PREFIX = "val/"
+TEST_TOP1 = "test/top1"  # the final model (last epoch) on the test split
+TEST_TOP1_CLS = "test/top1_cls"
+TEST_LOSS = "test/loss"
+TEST_PREFIX = "test/"
+SPLIT_PREFIX = "split/"  # split/train, split/val, split/test: images in each split
 TRAIN_PREFIX = "train/"
 TRAIN_LOSS = "train/loss"
 SAMPLES_PER_SECOND = "samples_per_second"
@@ -30,6 +36,7 @@ TEACHERS_FLOPS = "teachers/flops"
 
 DIAG_PREFIX = "diag/"
 ATTENTION_DISTANCE_PREFIX = "diag/attention_distance/"
+ATTENTION_UNIFORM = "diag/attention_uniform"  # the distance uniform attention would give
 AGREE_COMBINED_PREFIX = "diag/agree/combined/"
 
 OBJECTIVE_METRICS = (

@@ -92,7 +92,7 @@ def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None
     loaded = load_study(study)
     check_runnable(loaded)
     resolve_device(loaded.file.device)
-    n_configs, n_seeds = len(loaded.configs), len(loaded.file.seeds)
+    n_configs, n_seeds = len(loaded.configs), len(loaded.seeds)
     search = loaded.file.search
     if loaded.kind == StudyKind.SEARCH and search is not None:
         typer.echo(

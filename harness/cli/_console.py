@@ -88,7 +88,7 @@ def plan_tables(study: Study) -> list[Table]:
     trials = Table(title=f"{escape(study.name)}: trials")
     for column in ("#", "configuration", "hash", "seeds", "cache"):
         trials.add_column(column)
-    seeds = ", ".join(map(str, study.file.seeds))
+    seeds = ", ".join(map(str, study.seeds))
     for i, point in enumerate(study.configs):
         cache = point.config.cache
         cache_text = f"on, {cache.views} views" if cache.enabled else "off"

@@ -8,7 +8,7 @@ are checked against the registries by `harness.study`, the resolve step above th
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,10 +18,16 @@ class _Frozen(BaseModel):
 
 
 class DatasetConfig(_Frozen):
-    """Which data, and how much of it: the low-data regime is the point of LIB-KD."""
+    """Which data, and how much of it: the low-data regime is the point of LIB-KD.
+
+    Three splits, always: validation (`val_fraction` of the training images) is what
+    selection reads; test (the official split, or `test_fraction` of the images where a
+    dataset has none) is evaluated once on the final model, for reporting only.
+    """
 
     name: str = "digits"
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # datasets without an official test split
     train_per_class: int | None = Field(None, gt=0)
     train_fraction: float | None = Field(None, gt=0, le=1)
     split_seed: int = 0
@@ -146,16 +152,46 @@ class TrialConfig(_Frozen):
     cache: CacheConfig = CacheConfig()
 
 
+class PrecisionTarget(_Frozen):
+    """When a contrast is decided: its paired-delta 95% interval (on validation top-1) is
+    no wider than +-`halfwidth`."""
+
+    halfwidth: float = Field(gt=0, lt=1)
+    contrasts: tuple[str, ...] = ()  # the contrasts it applies to; empty: every contrast
+
+
+class SeedPlan(_Frozen):
+    """Seeds spent until the answer is clear: every configuration runs seeds 0..min-1; a
+    configuration in a contrast whose interval is still wider than the target gets the next
+    seed, a round at a time, until the target or `max` seeds."""
+
+    min: int = Field(3, ge=2)
+    max: int = Field(20, ge=2)
+    target: PrecisionTarget
+
+
+class Contrast(_Frozen):
+    """A named comparison of two grid configurations, paired by seed: each side gives the
+    grid factors (dotted path -> value) that pick its configuration."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    treatment: dict[str, Any] = Field(min_length=1)
+    control: dict[str, Any] = Field(min_length=1)
+    margin: float | None = Field(None, gt=0, lt=1)  # equivalence margin (top-1 points / 100)
+
+
 class StudyFile(TrialConfig):
     """A whole study file: the base configuration plus seeds, grid or search, objectives."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    seeds: tuple[int, ...] = Field((0,), min_length=1)
+    seeds: Annotated[tuple[int, ...], Field(min_length=1)] | SeedPlan = (0,)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     search: SearchConfig | None = None
     objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1)
+    contrasts: tuple[Contrast, ...] = ()  # default: each configuration vs the plain ViT
+    equivalence_margin: float | None = Field(None, gt=0, lt=1)  # for every contrast
 
 
 TRIAL_FIELDS = tuple(TrialConfig.model_fields)

@@ -15,6 +15,7 @@ from harness._registry import Registry
 from harness.config import DatasetConfig
 
 PREPROCESSING_VERSION = "uint8-v1"
+EVAL_SPLITS = ("val", "test")
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,20 @@ class RawData:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and validation tensors of one resolved dataset configuration."""
+    """Training, validation and test tensors of one resolved dataset configuration.
+
+    Validation is carved from the training images and is what selection reads (search
+    objectives, pruning, best epochs); test is the official test split (or, where a dataset
+    has none, a second carve) and is evaluated once, on the final model, for reporting.
+    """
 
     name: str
     train_x: torch.Tensor
     train_y: torch.Tensor
     val_x: torch.Tensor
     val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -59,7 +67,20 @@ class Dataset:
             train_y=move(self.train_y),
             val_x=move(self.val_x),
             val_y=move(self.val_y),
+            test_x=move(self.test_x),
+            test_y=move(self.test_y),
         )
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Images per split: train (after any subset), val, test."""
+        return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y)}
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels of `name` ("val" or "test")."""
+        if name not in EVAL_SPLITS:
+            raise ValueError(f"split {name!r}: use one of {', '.join(EVAL_SPLITS)}")
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
     @functools.cached_property
     def _statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,14 +138,18 @@ def register_dataset(
     return add
 
 
+TEST_SEED_OFFSET = 7_919  # the test carve draws from its own stream, apart from validation's
+
+
 def _stratified_split(
-    y: np.ndarray, *, val_fraction: float, seed: int
+    y: np.ndarray, *, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, carved) indices: `fraction` of each class carved out (at least one image)."""
     rng = np.random.default_rng(seed)
     train, val = [], []
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
-        n_val = max(1, round(len(members) * val_fraction))
+        n_val = max(1, round(len(members) * fraction))
         val.append(members[:n_val])
         train.append(members[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
@@ -148,16 +173,25 @@ def _subset(y: np.ndarray, config: DatasetConfig) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def load_dataset(config: DatasetConfig) -> Dataset:
-    """Load, split and subset a dataset on the CPU; cached for the life of the process."""
+    """Load, split and subset a dataset on the CPU; cached for the life of the process.
+
+    Test: the official test split, or (where there is none) `test_fraction` of the images,
+    stratified. Validation: `val_fraction` of the remaining training images, stratified.
+    The subset options then pick from what is left, so no image is in two splits.
+    """
     raw = DATASETS.get(config.name).load(config)
-    if raw.test_x is None:
-        train_idx, val_idx = _stratified_split(
-            raw.y, val_fraction=config.val_fraction, seed=config.split_seed
+    if raw.test_x is None or raw.test_y is None:
+        pool, test = _stratified_split(
+            raw.y, fraction=config.test_fraction, seed=config.split_seed + TEST_SEED_OFFSET
         )
-        train_x, train_y = raw.x[train_idx], raw.y[train_idx]
-        val_x, val_y = raw.x[val_idx], raw.y[val_idx]
+        x, y, test_x, test_y = raw.x[pool], raw.y[pool], raw.x[test], raw.y[test]
     else:
-        train_x, train_y, val_x, val_y = raw.x, raw.y, raw.test_x, raw.test_y
+        x, y, test_x, test_y = raw.x, raw.y, raw.test_x, raw.test_y
+    train_idx, val_idx = _stratified_split(
+        y, fraction=config.val_fraction, seed=config.split_seed
+    )
+    train_x, train_y = x[train_idx], y[train_idx]
+    val_x, val_y = x[val_idx], y[val_idx]
     keep = _subset(train_y, config)
     train_x, train_y = train_x[keep], train_y[keep]
 
@@ -168,7 +202,7 @@ def load_dataset(config: DatasetConfig) -> Dataset:
     settings = config.model_dump(mode="json", exclude_defaults=True)
     digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(PREPROCESSING_VERSION.encode())
-    for array in (train_x, train_y, val_x, val_y):
+    for array in (train_x, train_y, val_x, val_y, test_x, test_y):
         digest.update(np.ascontiguousarray(array).tobytes())
     return Dataset(
         name=config.name,
@@ -176,6 +210,8 @@ def load_dataset(config: DatasetConfig) -> Dataset:
         train_y=torch.from_numpy(train_y.astype(np.int64)),
         val_x=torch.from_numpy(np.ascontiguousarray(val_x)),
         val_y=torch.from_numpy(val_y.astype(np.int64)),
+        test_x=torch.from_numpy(np.ascontiguousarray(test_x)),
+        test_y=torch.from_numpy(test_y.astype(np.int64)),
         num_classes=raw.num_classes,
         mean=mean,
         std=std,

@@ -1,6 +1,10 @@
 """Losses, the training loop, evaluation, and teacher training."""
 
-from harness.distill._diagnostics import agreement, attention_distance
+from harness.distill._diagnostics import (
+    agreement,
+    attention_distance,
+    uniform_attention_distance,
+)
 from harness.distill._loss import LOSSES, DistillationLoss, LossKind, hard_kd, soft_kd
 from harness.distill._sources import CachedTeachers, OnlineTeachers, TeacherSource
 from harness.distill._teachers import TeacherArtifact, obtain_teacher, teacher_key, top1
@@ -33,5 +37,6 @@ __all__ = [
     "soft_kd",
     "teacher_key",
     "top1",
+    "uniform_attention_distance",
     "train_student",
 ]

@@ -70,11 +70,7 @@ def attention_distance(model: DistilledViT, images: torch.Tensor) -> list[float]
             hook.remove()
         for attn, was_fused in zip(attentions, fused):
             setattr(attn, "fused_attn", was_fused)  # noqa: B010
-    rows, cols = model.patch_embed.grid_size
-    patch = model.patch_embed.patch_size[0]
-    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
-    coords = torch.stack([ys.flatten(), xs.flatten()], dim=-1).float() * patch
-    distance = torch.cdist(coords, coords).to(images.device)
+    distance = _patch_distances(model).to(images.device)
     prefix = model.num_prefix_tokens
     layers = []
     for matrix in captured:
@@ -82,3 +78,18 @@ def attention_distance(model: DistilledViT, images: torch.Tensor) -> list[float]
         patches = patches / patches.sum(-1, keepdim=True).clamp_min(1e-12)
         layers.append(float((patches * distance).sum(-1).mean()))
     return layers
+
+
+def _patch_distances(model: DistilledViT) -> torch.Tensor:
+    """[P, P] distances in input pixels between the centres of the student's patches."""
+    rows, cols = model.patch_embed.grid_size
+    patch = model.patch_embed.patch_size[0]
+    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    coords = torch.stack([ys.flatten(), xs.flatten()], dim=-1).float() * patch
+    return torch.cdist(coords, coords)
+
+
+def uniform_attention_distance(model: DistilledViT) -> float:
+    """The attention distance a head attending equally to every patch would have: the
+    reference a learned head's distance is read against (it depends on the patch grid only)."""
+    return float(_patch_distances(model).mean())

@@ -71,13 +71,15 @@ def teacher_key(config: TeacherConfig, data: Dataset, augment: AugmentConfig) ->
 
 
 @torch.no_grad()
-def top1(model: nn.Module, data: Dataset, *, batch_size: int = 512) -> float:
+def top1(model: nn.Module, data: Dataset, *, split: str = "val", batch_size: int = 512) -> float:
+    """A teacher's top-1 on `split` ("val", or "test" for reports)."""
     model.eval()
+    split_x, split_y = data.split(split)
     hits = 0
-    for start in range(0, len(data.val_y), batch_size):
-        logits = model(data.normalize(data.val_x[start : start + batch_size]))
-        hits += int((logits.argmax(-1) == data.val_y[start : start + batch_size]).sum())
-    return hits / len(data.val_y)
+    for start in range(0, len(split_y), batch_size):
+        logits = model(data.normalize(split_x[start : start + batch_size]))
+        hits += int((logits.argmax(-1) == split_y[start : start + batch_size]).sum())
+    return hits / len(split_y)
 
 
 def train_teacher(

@@ -45,15 +45,23 @@ def image_spec(data: Dataset) -> ImageSpec:
 
 @torch.no_grad()
 def evaluate(
-    model: DistilledViT, data: Dataset, *, batch_size: int = 512, precision: str = "fp32"
+    model: DistilledViT,
+    data: Dataset,
+    *,
+    split: str = "val",
+    batch_size: int = 512,
+    precision: str = "fp32",
 ) -> dict[str, float]:
-    """Top-1 of the combined prediction, of the class head and of each distillation head."""
+    """`<split>/top1` of the combined prediction, of the class head and of each distillation
+    head, and `<split>/loss`. Training evaluates "val" every epoch; the runner evaluates
+    "test" once, on the final model."""
     model.eval()
+    split_x, split_y = data.split(split)
     correct: dict[str, torch.Tensor] = {}
-    loss_sum = torch.zeros((), device=data.val_x.device)
-    for start in range(0, len(data.val_y), batch_size):
-        images = data.normalize(data.val_x[start : start + batch_size])
-        labels = data.val_y[start : start + batch_size]
+    loss_sum = torch.zeros((), device=split_x.device)
+    for start in range(0, len(split_y), batch_size):
+        images = data.normalize(split_x[start : start + batch_size])
+        labels = split_y[start : start + batch_size]
         with autocast(precision, images.device):
             out = model.forward_heads(images)
         combined = out.combined(model.inference)
@@ -63,9 +71,9 @@ def evaluate(
         for key, logits in heads.items():
             hits = (logits.argmax(dim=-1) == labels).sum()
             correct[key] = correct.get(key, 0) + hits
-    n = len(data.val_y)
-    metrics = {f"val/{key}": float(value) / n for key, value in correct.items()}
-    metrics["val/loss"] = float(loss_sum) / n
+    n = len(split_y)
+    metrics = {f"{split}/{key}": float(value) / n for key, value in correct.items()}
+    metrics[f"{split}/loss"] = float(loss_sum) / n
     return metrics
 
 

@@ -223,7 +223,7 @@ class SearchStrategy:
             trial.set_user_attr(HASH_ATTR, point.config_hash)
             started += 1
             per_seed: list[list[float]] = []
-            for i, seed in enumerate(study.file.seeds):
+            for i, seed in enumerate(study.seeds):
                 spec = point.with_seed(seed)
                 metrics = session.store.complete_run_metrics(study.name, point.config_hash, seed)
                 if metrics is None:

@@ -20,10 +20,15 @@ from harness.distill import (
     TeacherSource,
     agreement,
     attention_distance,
+    evaluate,
     obtain_teacher,
+    top1,
     train_student,
+    uniform_attention_distance,
 )
 from harness.metrics import (
+    ATTENTION_DISTANCE_PREFIX,
+    ATTENTION_UNIFORM,
     COST_CACHE_SECONDS,
     COST_COMPILE_SECONDS,
     COST_EVAL_SECONDS,
@@ -35,6 +40,7 @@ from harness.metrics import (
     STUDENT_PARAMS,
     TEACHERS_FLOPS,
     TEACHERS_PARAMS,
+    SPLIT_PREFIX,
     VAL_TOP1,
 )
 from harness.models import DistilledViT, forward_flops, parameter_count
@@ -74,6 +80,7 @@ def _teachers(
             build_seconds=artifact.seconds,
             meta={
                 "val_top1": artifact.val_top1,
+                "test_top1": top1(artifact.model, data, split="test"),
                 "digest": artifact.digest,
                 "params": parameter_count(artifact.model),
                 "flops": forward_flops(artifact.model, data.normalize(data.val_x[:2])),
@@ -145,7 +152,8 @@ def _diagnostics(
     values = agreement(model, data, models, precision=precision)
     sample = data.normalize(data.val_x[:64])
     for layer, distance in enumerate(attention_distance(model, sample)):
-        values[f"diag/attention_distance/{layer}"] = distance
+        values[f"{ATTENTION_DISTANCE_PREFIX}{layer}"] = distance
+    values[ATTENTION_UNIFORM] = uniform_attention_distance(model)
     if teachers:
         teacher_params = sum(parameter_count(m) for m in models.values())
         values[TEACHERS_PARAMS] = teacher_params
@@ -207,6 +215,10 @@ def run_trial(
         )
         params = parameter_count(result.model)
         metrics = dict(result.final)
+        # The test split is read here, once, after training: no selection can see it.
+        precision = resolve_precision(config.train.precision, ctx.device)
+        metrics.update(evaluate(result.model, data, split="test", precision=precision))
+        metrics.update({f"{SPLIT_PREFIX}{name}": size for name, size in data.sizes.items()})
         metrics.update(
             {
                 COST_TRAIN_SECONDS: result.train_seconds,

@@ -12,9 +12,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.status import CacheStatus, RunStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
-1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs."""
+1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_contrasts
+and libkd_seed_claims (declared contrasts, seeds added by a precision goal)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
@@ -119,3 +120,33 @@ class RunArtifactRow(Base):
     artifact_key: Mapped[str] = mapped_column(ForeignKey("libkd_artifacts.key"), index=True)
     role: Mapped[str] = mapped_column(String(100))
     hit: Mapped[bool]
+
+
+class ContrastRow(Base):
+    """A study's contrast, resolved to its two configurations when the study was queued:
+    what reports and the seed rule compare (treatment minus control, paired by seed)."""
+
+    __tablename__ = "libkd_contrasts"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int]
+    treatment_hash: Mapped[str] = mapped_column(String(64))
+    control_hash: Mapped[str] = mapped_column(String(64))
+    treatment_label: Mapped[str] = mapped_column(Text)
+    control_label: Mapped[str] = mapped_column(Text)
+    margin: Mapped[float | None] = mapped_column(Float)  # equivalence margin
+    halfwidth: Mapped[float | None] = mapped_column(Float)  # the seed plan's target, if aimed
+    min_seeds: Mapped[int | None]
+    max_seeds: Mapped[int | None]
+
+
+class SeedClaimRow(Base):
+    """A (configuration, seed) a worker queued because a precision goal asked for it: the
+    primary key makes the claim atomic, so two workers never queue the same one."""
+
+    __tablename__ = "libkd_seed_claims"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    config_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seed: Mapped[int] = mapped_column(primary_key=True)

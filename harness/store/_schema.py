@@ -24,7 +24,14 @@ def _add_epoch_index(connection: Connection) -> None:
     index.create(connection, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_epoch_index}
+def _add_contrast_tables(connection: Connection) -> None:
+    """2 -> 3: libkd_contrasts and libkd_seed_claims, new tables (created after the steps)."""
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _add_epoch_index,
+    2: _add_contrast_tables,
+}
 """from-version -> the step to from-version + 1."""
 
 

@@ -8,14 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
 from harness.store._engine import first_line, make_engine, redact, sqlite_path
-from harness.store._models import ArtifactRow, EpochRow, RunArtifactRow, RunRow
+from harness.store._models import (
+    ArtifactRow,
+    ContrastRow,
+    EpochRow,
+    RunArtifactRow,
+    RunRow,
+    SeedClaimRow,
+)
 from harness.store._schema import ensure_schema
 
 FailedRun = aliased(RunRow)
@@ -221,6 +228,36 @@ class Store:
                 )
             ).first()
             return None if row is None else dict(row.metrics)
+
+    def save_contrasts(self, study: str, contrasts: list[ContrastRow]) -> None:
+        """Replace the study's contrasts (the study file, as queued now, is the truth)."""
+        with self.session() as s:
+            s.execute(delete(ContrastRow).where(ContrastRow.study == study))
+            s.add_all(contrasts)
+
+    def contrasts(self, study: str) -> list[ContrastRow]:
+        """The study's contrasts in declared order; [] for studies queued before contrasts."""
+        with self.session() as s:
+            query = select(ContrastRow).where(ContrastRow.study == study)
+            return list(s.scalars(query.order_by(ContrastRow.position)))
+
+    def claim_seed(self, study: str, config_hash: str, seed: int) -> bool:
+        """Claim the right to queue (configuration, seed): True for the one caller that gets
+        it, False for every other, across processes and machines."""
+        try:
+            with self.session() as s:
+                s.add(SeedClaimRow(study=study, config_hash=config_hash, seed=seed))
+            return True
+        except IntegrityError:
+            return False
+
+    def final_values(self, study: str) -> list[tuple[str, int, RunStatus, float | None]]:
+        """(config_hash, seed, status, final validation top-1) of every run of the study."""
+        query = select(RunRow.config_hash, RunRow.seed, RunRow.status, RunRow.top1).where(
+            RunRow.study == study
+        )
+        with self.session() as s:
+            return [(h, seed, status, top1) for h, seed, status, top1 in s.execute(query)]
 
     def unresolved_failures(self, study: str, *, since: datetime) -> list[RunRow]:
         """Runs of `study` started at or after `since` that failed, of (configuration, seed)

@@ -3,6 +3,7 @@ expanded into configuration points and hashed."""
 
 from harness.study._load import (
     Study,
+    StudyContrast,
     check_runnable,
     load_study,
     resolve_point,
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigPoint",
     "SamplerInfo",
     "Study",
+    "StudyContrast",
     "TrialSpec",
     "canonical",
     "check_runnable",

@@ -41,8 +41,11 @@ def path_of(loc: tuple[Any, ...]) -> str:
 
 
 def describe(error: ValidationError, model: type[BaseModel], *, prefix: str = "") -> str:
-    """One line for the first error, with a count of the others."""
-    first = error.errors()[0]
+    """One line for the first error, with a count of the others. Where a value may take
+    several shapes (a seed list or a seed plan), an error inside the shape it was given is
+    told before "not the other shape"."""
+    errors = error.errors()
+    first = next((e for e in errors if not e["type"].endswith("_type")), errors[0])
     loc = tuple(p for p in first["loc"] if not _is_union_tag(p))
     path = prefix + path_of(loc)
     if first["type"] == "extra_forbidden":
@@ -57,7 +60,16 @@ def describe(error: ValidationError, model: type[BaseModel], *, prefix: str = ""
     return line + (f" (and {others} more error{'s' * (others > 1)})" if others else "")
 
 
-_UNION_TAGS = {"float", "int", "str", "bool", "FloatParam", "IntParam", "CategoricalParam"}
+_UNION_TAGS = {
+    "float",
+    "int",
+    "str",
+    "bool",
+    "FloatParam",
+    "IntParam",
+    "CategoricalParam",
+    "SeedPlan",
+}
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
-from harness.config import TRIAL_FIELDS, StudyFile, StudyKind, TeacherConfig, TrialConfig
+from harness.config import (
+    TRIAL_FIELDS,
+    SeedPlan,
+    StudyFile,
+    StudyKind,
+    TeacherConfig,
+    TrialConfig,
+)
 from harness.data import DATASETS
 from harness.errors import StudyError
-from harness.metrics import OBJECTIVE_METRICS
+from harness.metrics import OBJECTIVE_METRICS, TEST_PREFIX, VAL_PREFIX
 from harness.study._errors import describe
 from harness.study._point import ConfigPoint, TrialSpec, config_hash
 from harness.study._resolve import canonical, check_config, check_search
 from harness.study._yaml import quote, read_study_yaml
+
+
+@dataclass(frozen=True)
+class StudyContrast:
+    """A contrast resolved to two configurations of the study (treatment minus control)."""
+
+    name: str
+    treatment: ConfigPoint
+    control: ConfigPoint
+    margin: float | None = None  # equivalence margin, if declared
+    targeted: bool = False  # whether the seed plan's precision target applies to it
 
 
 @dataclass(frozen=True)
@@ -28,16 +46,32 @@ class Study:
     source: Path
     kind: StudyKind
     configs: tuple[ConfigPoint, ...]
+    contrasts: tuple[StudyContrast, ...] = ()
 
     @property
     def name(self) -> str:
         return self.file.name
 
+    @property
+    def seed_plan(self) -> SeedPlan | None:
+        return self.file.seeds if isinstance(self.file.seeds, SeedPlan) else None
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds every configuration runs from the start (a seed plan's first `min`)."""
+        plan = self.seed_plan
+        return tuple(range(plan.min)) if plan else cast(tuple[int, ...], self.file.seeds)
+
+    @property
+    def max_seeds(self) -> int:
+        plan = self.seed_plan
+        return plan.max if plan else len(self.seeds)
+
     def trials(self) -> list[TrialSpec]:
         """Every (configuration, seed) of a grid study, seeds outermost: every configuration
         has its first seed before any has its second, so a study stopped early (`--timeout`,
         `--n-trials`) still compares every configuration."""
-        return [point.with_seed(seed) for seed in self.file.seeds for point in self.configs]
+        return [point.with_seed(seed) for seed in self.seeds for point in self.configs]
 
     def teachers_to_train(self) -> dict[str, TeacherConfig]:
         used: dict[str, TeacherConfig] = {}
@@ -83,7 +117,86 @@ def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> 
     for factors in _grid_points(file, base, where):
         point = _resolve(base, factors, where=f"{where}grid point {quote(factors)}: ")
         points.setdefault(point.config_hash, point)
-    return Study(file=file, source=source, kind=kind, configs=tuple(points.values()))
+    configs = tuple(points.values())
+    contrasts = _contrasts(file, kind, base, points, where)
+    return Study(file=file, source=source, kind=kind, configs=configs, contrasts=contrasts)
+
+
+def _contrasts(
+    file: StudyFile,
+    kind: StudyKind,
+    base: dict[str, Any],
+    points: dict[str, ConfigPoint],
+    where: str,
+) -> tuple[StudyContrast, ...]:
+    """The declared contrasts resolved to configurations of the grid, or by default each
+    configuration against the plain ViT; checked against the seed plan's target."""
+    plan = file.seeds if isinstance(file.seeds, SeedPlan) else None
+    if kind is StudyKind.SEARCH and (plan or file.contrasts):
+        field = "seeds" if plan else "contrasts"
+        raise StudyError(
+            f"{where}{field}: seed plans and contrasts compare grid configurations; a search "
+            "evaluates every seed of each trial: give seeds as a list and drop contrasts"
+        )
+    if plan and plan.max < plan.min:
+        raise StudyError(f"{where}seeds.max: {plan.max} is below seeds.min {plan.min}; raise it")
+    margin = file.equivalence_margin
+    contrasts: list[StudyContrast] = []
+    for i, declared in enumerate(file.contrasts):
+        at = f"contrasts[{i}]"
+        if any(c.name == declared.name for c in contrasts):
+            raise StudyError(f"{where}{at}.name: {quote(declared.name)} is used twice; rename one")
+        treatment = _grid_config(base, declared.treatment, points, where, f"{at}.treatment")
+        control = _grid_config(base, declared.control, points, where, f"{at}.control")
+        if treatment.config_hash == control.config_hash:
+            raise StudyError(
+                f"{where}{at}: treatment and control are the same configuration ({treatment.label}); "
+                "make them differ in a grid factor"
+            )
+        contrasts.append(
+            StudyContrast(declared.name, treatment, control, declared.margin or margin)
+        )
+    if not file.contrasts:
+        plain = [p for p in points.values() if not p.config.distill.teachers]
+        if len(plain) == 1:
+            contrasts = [
+                StudyContrast(f"{p.label} vs {plain[0].label}", p, plain[0], margin)
+                for p in points.values()
+                if p is not plain[0]
+            ]
+    if plan is None:
+        return tuple(contrasts)
+    wanted = plan.target.contrasts or tuple(c.name for c in contrasts)
+    unknown = [name for name in wanted if name not in {c.name for c in contrasts}]
+    if unknown or not contrasts:
+        known = ", ".join(c.name for c in contrasts) or "none"
+        raise StudyError(
+            f"{where}seeds.target.contrasts: no contrast {quote(unknown[0] if unknown else '')}"
+            f" to aim at; contrasts: {known} (declare contrasts, or give the grid one plain "
+            "ViT, distill.teachers: [], to compare every configuration against)"
+        )
+    return tuple(replace(c, targeted=c.name in wanted) for c in contrasts)
+
+
+def _grid_config(
+    base: dict[str, Any],
+    factors: dict[str, Any],
+    points: dict[str, ConfigPoint],
+    where: str,
+    field: str,
+) -> ConfigPoint:
+    """The configuration of the grid that `factors` (applied to the base) resolves to."""
+    for dotted in factors:
+        _check_path(base, dotted, where, section=field)
+    point = _resolve(base, factors, where=f"{where}{field}: ")
+    found = points.get(point.config_hash)
+    if found is None:
+        labels = "; ".join(p.label for p in points.values())
+        raise StudyError(
+            f"{where}{field}: {quote(factors)} is not a configuration of the grid; give the grid "
+            f"factors of one of: {labels}"
+        )
+    return found
 
 
 def resolve_point(study: Study, factors: dict[str, Any]) -> ConfigPoint:
@@ -159,6 +272,12 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _check_objectives(file: StudyFile, where: str) -> None:
     for i, objective in enumerate(file.objectives):
+        if objective.metric.startswith(TEST_PREFIX):
+            raise StudyError(
+                f"{where}objectives[{i}].metric: {quote(objective.metric)} reads the test "
+                "split, which selection never reads; use its validation twin "
+                f"{quote(VAL_PREFIX + objective.metric.removeprefix(TEST_PREFIX))}"
+            )
         if objective.metric not in OBJECTIVE_METRICS:
             raise StudyError(
                 f"{where}objectives[{i}].metric: unknown metric {quote(objective.metric)}; "

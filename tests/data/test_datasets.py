@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -11,16 +12,38 @@ from harness.data import load_dataset, read_idx
 from harness.errors import DataError
 
 
-def test_digits_split_is_deterministic_stratified_and_disjoint():
+def _samples(x: torch.Tensor, y: torch.Tensor) -> Counter[tuple[bytes, int]]:
+    return Counter(zip((image.numpy().tobytes() for image in x), y.tolist()))
+
+
+def test_digits_three_splits_are_deterministic_stratified_and_disjoint():
+    from sklearn.datasets import load_digits
+
     data = load_dataset(DatasetConfig(name="digits", val_fraction=0.2))
     again = load_dataset(DatasetConfig(name="digits", val_fraction=0.2, split_seed=0))
     assert data.fingerprint == again.fingerprint
-    assert len(data.train_y) + len(data.val_y) == 1797
+    # digits has no official test split: 20% carved for test, 20% of the rest for validation.
+    assert data.sizes == {"train": 1151, "val": 287, "test": 359}
     assert data.train_x.dtype.is_floating_point is False and data.train_x.shape[1:] == (1, 8, 8)
-    counts = np.bincount(data.val_y.numpy(), minlength=10)
-    assert counts.min() >= 30  # every class in validation
+    assert np.bincount(data.val_y.numpy(), minlength=10).min() >= 25  # every class
+    assert np.bincount(data.test_y.numpy(), minlength=10).min() >= 35
+    # Every image is in exactly one split: the three multisets add up to the whole dataset.
+    raw = load_digits()
+    images = torch.from_numpy(np.rint(raw.images * (255.0 / 16.0)).astype(np.uint8)[:, None])
+    whole = _samples(images, torch.from_numpy(raw.target))
+    parts = _samples(data.train_x, data.train_y)
+    parts += _samples(data.val_x, data.val_y)
+    parts += _samples(data.test_x, data.test_y)
+    assert parts == whole
     other = load_dataset(DatasetConfig(name="digits", val_fraction=0.2, split_seed=1))
     assert other.fingerprint != data.fingerprint
+
+
+def test_subset_options_pick_from_the_training_pool_only():
+    full = load_dataset(DatasetConfig(name="digits"))
+    few = load_dataset(DatasetConfig(name="digits", train_per_class=5))
+    assert torch.equal(few.val_x, full.val_x) and torch.equal(few.test_x, full.test_x)
+    assert set(_samples(few.train_x, few.train_y)) <= set(_samples(full.train_x, full.train_y))
 
 
 def test_train_per_class_keeps_that_many_of_each_class():
@@ -69,7 +92,11 @@ def test_fashion_mnist_from_libkd_data(tmp_path, monkeypatch):
     load_dataset.cache_clear()
     data = load_dataset(DatasetConfig(name="fashion-mnist", train_per_class=2))
     load_dataset.cache_clear()
-    assert data.train_x.shape == (20, 1, 28, 28) and len(data.val_y) == 20
+    # Validation is carved from the 40 training images (one per class), the subset comes
+    # from the other 30, and the official t10k files are the test split, untouched.
+    assert data.train_x.shape == (20, 1, 28, 28) and len(data.val_y) == 10
+    assert data.test_y.tolist() == (np.arange(20) % 10).tolist()
+    assert not set(_samples(data.val_x, data.val_y)) & set(_samples(data.train_x, data.train_y))
 
 
 def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
@@ -97,9 +124,10 @@ def test_imagefolder_tree_is_decoded_resized_and_labelled(tmp_path):
     load_dataset.cache_clear()
     data = load_dataset(DatasetConfig(name="imagefolder", path=str(tmp_path), image_size=16))
     load_dataset.cache_clear()
-    assert data.train_x.shape == (7, 3, 16, 16) and data.train_x.dtype == torch.uint8
-    assert data.num_classes == 2 and data.train_y.tolist().count(1) == 4
-    assert len(data.val_y) == 4
+    # train/ holds 3 cats and 4 dogs: one of each is carved for validation; val/ is the test.
+    assert data.train_x.shape == (5, 3, 16, 16) and data.train_x.dtype == torch.uint8
+    assert data.num_classes == 2 and data.train_y.tolist().count(1) == 3
+    assert data.val_y.tolist() == [0, 1] and len(data.test_y) == 4
 
 
 def test_imagefolder_without_path_says_so():

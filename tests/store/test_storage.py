@@ -184,4 +184,4 @@ def test_a_version_1_database_is_migrated(url):
     Store(url, create=False)
     indexes = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_indexes("libkd_epochs")
     assert EPOCH_INDEX in {index["name"] for index in indexes}
-    assert stored_version(store.engine) == SCHEMA_VERSION == 2
+    assert stored_version(store.engine) == SCHEMA_VERSION == 3

@@ -1,0 +1,223 @@
+"""Seeds spent where a comparison is still undecided: the precision rule of a seed plan.
+
+A contrast (treatment minus control, paired by seed) is decided when the 95% interval of
+its mean paired difference is no wider than +-target. The rule is Stein's two-stage
+procedure: every configuration runs seeds 0..n0-1 (the plan's `min`); from those n0 pairs'
+std s0 a targeted contrast needs n = ceil((t[0.975, n0-1] * s0 / target)^2) pairs (at least
+n0, at most the plan's `max`), and both of its configurations get seeds up to n - 1 in one
+further round. Its interval is then mean(n pairs) +- t[0.975, n0-1] * s0 / sqrt(n): no wider
+than the target (unless capped at `max`), with exact 95% coverage, because the mean is
+independent of s0, the only thing the decision read.
+
+Why not "add a seed until the usual t interval is narrow enough": that rule stops when the
+sample std happens to be small, and its intervals cover the truth only 0.89-0.94 of the time
+(measured by `simulate_precision(rule="sequential")`). Both rules read the interval's width
+only, never the estimate's sign or size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from harness.analysis._inference import ALPHA, halfwidth, interval
+from harness.analysis._student_t import t_ppf
+
+
+@dataclass(frozen=True)
+class Aim:
+    """A targeted contrast as the rule sees it."""
+
+    name: str
+    treatment: str  # configuration hash
+    control: str
+    target: float  # the half-width to reach
+    min_seeds: int  # the first stage: n0
+    max_seeds: int
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Where a targeted contrast stands: the pairs it has, the pairs the rule planned (None
+    until the first stage is in), the half-width of its interval now, and its state."""
+
+    name: str
+    pairs: int
+    planned: int | None
+    halfwidth: float | None
+    target: float
+    max_seeds: int
+    state: str  # "first stage", "running", "met", "at max"
+
+    @property
+    def needs(self) -> range:
+        """Seeds the contrast still needs queued (none unless the plan is known)."""
+        return range(0) if self.planned is None else range(self.planned)
+
+
+def paired_values(
+    values: Mapping[str, Mapping[int, float]], treatment: str, control: str, seeds: Iterable[int]
+) -> list[float]:
+    """Treatment minus control over `seeds` that both have a value for."""
+    a, b = values.get(treatment, {}), values.get(control, {})
+    return [a[s] - b[s] for s in seeds if s in a and s in b]
+
+
+def planned_pairs(first_stage: list[float], *, target: float, max_seeds: int) -> int:
+    """Stein's second-stage size from the first stage's paired differences."""
+    n0 = len(first_stage)
+    t0 = t_ppf(1 - ALPHA / 2, n0 - 1)
+    need = math.ceil((t0 * float(np.std(first_stage, ddof=1)) / target) ** 2)
+    return min(max_seeds, max(n0, need))
+
+
+def stein_halfwidth(first_stage: list[float], n: int) -> float:
+    n0 = len(first_stage)
+    return t_ppf(1 - ALPHA / 2, n0 - 1) * float(np.std(first_stage, ddof=1)) / math.sqrt(n)
+
+
+def assess(
+    aim: Aim,
+    *,
+    finished: Mapping[str, set[int]],
+    values: Mapping[str, Mapping[int, float]],
+) -> Precision:
+    """The state of one targeted contrast, from the runs finished so far."""
+    first = paired_values(values, aim.treatment, aim.control, range(aim.min_seeds))
+    if len(first) < aim.min_seeds:
+        return Precision(aim.name, len(first), None, None, aim.target, aim.max_seeds, "first stage")
+    planned = planned_pairs(first, target=aim.target, max_seeds=aim.max_seeds)
+    done = all(s in finished.get(h, ()) for h in (aim.treatment, aim.control) for s in range(planned))
+    pairs = len(paired_values(values, aim.treatment, aim.control, range(planned)))
+    width = stein_halfwidth(first, pairs)
+    if not done:
+        state = "running"
+    elif width <= aim.target:
+        state = "met"
+    else:
+        state = "at max"
+    return Precision(aim.name, pairs, planned, width, aim.target, aim.max_seeds, state)
+
+
+def seeds_to_add(
+    aims: Iterable[Aim],
+    *,
+    queued: Mapping[str, set[int]],
+    finished: Mapping[str, set[int]],
+    values: Mapping[str, Mapping[int, float]],
+) -> set[tuple[str, int]]:
+    """The (configuration, seed) pairs to queue now: for every targeted contrast whose
+    first stage is in, the seeds its plan needs that are not queued yet, on both sides."""
+    wanted: set[tuple[str, int]] = set()
+    for aim in aims:
+        state = assess(aim, finished=finished, values=values)
+        for config in (aim.treatment, aim.control):
+            wanted.update((config, s) for s in state.needs if s not in queued.get(config, ()))
+    return wanted
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What `simulate_precision` measured over `studies` synthetic studies."""
+
+    rule: str
+    studies: int
+    contrasts: int  # per study
+    coverage: float  # share of reported 95% intervals holding the true effect
+    mean_seeds: float  # seeds per configuration under the seed plan
+    fixed_seeds: int  # seeds per configuration a fixed design of the same precision needs
+    fixed_coverage: float
+    met: float  # share of contrasts that reached the target (the rest stopped at max)
+
+
+def simulate_precision(
+    *,
+    studies: int = 2000,
+    min_seeds: int = 5,
+    max_seeds: int = 20,
+    target: float = 0.01,
+    effects: tuple[float, ...] = (0.0, 0.01, 0.03),
+    noise: tuple[float, ...] = (0.004, 0.008, 0.016),
+    rule: Literal["two-stage", "sequential"] = "two-stage",
+    seed: int = 0,
+) -> SimulationResult:
+    """Run a seed rule on synthetic studies with known effects.
+
+    Each study has a control and one treatment per (effect, noise) pair: per seed, the
+    paired difference is effect + noise * N(0, 1). "two-stage" is the runner's rule
+    (`seeds_to_add`, Stein's interval reported); "sequential" adds one seed at a time until
+    the usual t interval is narrow enough (shown for contrast). The fixed design of the same
+    precision gives every configuration the seeds its noisiest contrast needs for a
+    half-width at the target with the true noise known (it cannot know in advance which
+    contrast is noisy, and with the noise estimated it would need more).
+    """
+    rng = np.random.default_rng(seed)
+    arms = list(zip(effects, noise))
+    fixed = next(n for n in range(2, 10_000) if halfwidth(max(noise), n) <= target)
+    covered = fixed_covered = met = seeds_used = 0
+    for _ in range(studies):
+        draws = [effect + sd * rng.standard_normal(max(max_seeds, fixed)) for effect, sd in arms]
+        used = []
+        for (effect, _sd), draw in zip(arms, draws):
+            deltas, reached = _one_contrast(draw, rule, min_seeds, max_seeds, target)
+            covered += _covers(deltas, effect, min_seeds if rule == "two-stage" else None)
+            fixed_covered += _covers(list(draw[:fixed]), effect, None)
+            met += reached
+            used.append(len(deltas))
+        # Each treatment runs its contrast's seeds; the control, its most demanding one's.
+        seeds_used += sum(used) + max(used)
+    configs = studies * (len(arms) + 1)
+    contrasts = studies * len(arms)
+    return SimulationResult(
+        rule=rule,
+        studies=studies,
+        contrasts=len(arms),
+        coverage=covered / contrasts,
+        mean_seeds=seeds_used / configs,
+        fixed_seeds=fixed,
+        fixed_coverage=fixed_covered / contrasts,
+        met=met / contrasts,
+    )
+
+
+def _one_contrast(
+    draw: np.ndarray, rule: str, min_seeds: int, max_seeds: int, target: float
+) -> tuple[list[float], bool]:
+    """The paired differences a contrast ends with under `rule`, and whether it met the target."""
+    if rule == "two-stage":
+        # The runner's own functions, on a control whose every value is 0.
+        aim = Aim("c", "t", "control", target, min_seeds, max_seeds)
+        values = {"t": {s: float(v) for s, v in enumerate(draw)}, "control": {}}
+        first = set(range(min_seeds))
+        queued: dict[str, set[int]] = {"t": set(first), "control": set(first)}
+        while more := seeds_to_add(
+            [aim], queued=queued, finished=queued, values=_upto(values, queued)
+        ):
+            for config, s in more:
+                queued[config].add(s)
+        state = assess(aim, finished=queued, values=_upto(values, queued))
+        planned = state.planned or min_seeds
+        return [float(v) for v in draw[:planned]], state.state == "met"
+    n = min_seeds
+    while n < max_seeds and halfwidth(float(np.std(draw[:n], ddof=1)), n) > target:
+        n += 1
+    return [float(v) for v in draw[:n]], halfwidth(float(np.std(draw[:n], ddof=1)), n) <= target
+
+
+def _upto(
+    values: dict[str, dict[int, float]], queued: dict[str, set[int]]
+) -> dict[str, dict[int, float]]:
+    """The values of the queued seeds only (the control's are all 0)."""
+    return {
+        "t": {s: values["t"][s] for s in queued["t"]},
+        "control": {s: 0.0 for s in queued["control"]},
+    }
+
+
+def _covers(deltas: list[float], effect: float, first_stage: int | None) -> bool:
+    summary = interval(deltas, first_stage=first_stage)
+    return summary.low <= effect <= summary.high
