@@ -11,6 +11,17 @@ from harness.analysis._aggregate import (
     paired_deltas,
     t_interval,
 )
+from harness.analysis._inference import (
+    Interval,
+    PairedTest,
+    holm,
+    interval,
+    minimum_detectable_effect,
+    paired_test,
+    sign_flip_p,
+    tost,
+    verdict,
+)
 from harness.analysis._load import (
     aggregate_queries,
     best_values,
@@ -25,9 +36,34 @@ from harness.analysis._load import (
 from harness.analysis._pareto import pareto_trials
 from harness.analysis._publish import publish
 from harness.analysis._report import REPORT_COLUMNS, format_cell, markdown_table, report_frame
+from harness.analysis._seeds import (
+    Aim,
+    Precision,
+    SimulationResult,
+    assess,
+    planned_pairs,
+    seeds_to_add,
+    simulate_precision,
+)
 from harness.analysis._status import StudyStatus, statuses, study_status
 
 __all__ = [
+    "Aim",
+    "Interval",
+    "PairedTest",
+    "Precision",
+    "SimulationResult",
+    "assess",
+    "holm",
+    "interval",
+    "minimum_detectable_effect",
+    "paired_test",
+    "planned_pairs",
+    "seeds_to_add",
+    "sign_flip_p",
+    "simulate_precision",
+    "tost",
+    "verdict",
     "REPORT_COLUMNS",
     "StudyStatus",
     "aggregate",

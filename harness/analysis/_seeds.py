@@ -91,7 +91,9 @@ def assess(
     if len(first) < aim.min_seeds:
         return Precision(aim.name, len(first), None, None, aim.target, aim.max_seeds, "first stage")
     planned = planned_pairs(first, target=aim.target, max_seeds=aim.max_seeds)
-    done = all(s in finished.get(h, ()) for h in (aim.treatment, aim.control) for s in range(planned))
+    done = all(
+        s in finished.get(h, ()) for h in (aim.treatment, aim.control) for s in range(planned)
+    )
     pairs = len(paired_values(values, aim.treatment, aim.control, range(planned)))
     width = stein_halfwidth(first, pairs)
     if not done:

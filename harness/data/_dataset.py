@@ -187,9 +187,7 @@ def load_dataset(config: DatasetConfig) -> Dataset:
         x, y, test_x, test_y = raw.x[pool], raw.y[pool], raw.x[test], raw.y[test]
     else:
         x, y, test_x, test_y = raw.x, raw.y, raw.test_x, raw.test_y
-    train_idx, val_idx = _stratified_split(
-        y, fraction=config.val_fraction, seed=config.split_seed
-    )
+    train_idx, val_idx = _stratified_split(y, fraction=config.val_fraction, seed=config.split_seed)
     train_x, train_y = x[train_idx], y[train_idx]
     val_x, val_y = x[val_idx], y[val_idx]
     keep = _subset(train_y, config)

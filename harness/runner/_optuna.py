@@ -9,6 +9,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.analysis import Aim, seeds_to_add
 from harness.config import TrialConfig
 from harness.runner._context import pid_alive
 from harness.status import RunStatus
@@ -21,6 +22,7 @@ from harness.store import (
     SOURCE_ATTR,
     STUDY_FILE_ATTR,
     WORKER_ATTR,
+    ContrastRow,
     Store,
 )
 from harness.study import Study, TrialSpec
@@ -69,18 +71,25 @@ def spec_from_attrs(attrs: dict[str, Any]) -> TrialSpec:
     )
 
 
-def enqueue_grid(opened: optuna.Study, study: Study) -> int:
-    """Enqueue every (configuration, seed) not yet in the study; returns how many were added.
-
-    The trials already there are read once: Optuna's `skip_if_exists` reads them all again
-    for every trial it enqueues, which made queueing 1,000 trials take minutes.
-    """
+def queued_pairs(opened: optuna.Study) -> set[tuple[str, int]]:
+    """Every (configuration hash, seed) queued in the study, in any state."""
     present = set()
     for trial in opened.get_trials(deepcopy=False):
         fixed = trial.system_attrs.get("fixed_params", {})
         present.add((fixed.get("config"), fixed.get("seed")))
+    return present
+
+
+def enqueue_grid(opened: optuna.Study, study: Study, specs: list[TrialSpec] | None = None) -> int:
+    """Enqueue every (configuration, seed) of `specs` (default: the study's first seeds)
+    not yet in the study; returns how many were added.
+
+    The trials already there are read once: Optuna's `skip_if_exists` reads them all again
+    for every trial it enqueues, which made queueing 1,000 trials take minutes.
+    """
+    present = queued_pairs(opened)
     added = 0
-    for spec in study.trials():
+    for spec in study.trials() if specs is None else specs:
         if (spec.config_hash, spec.seed) in present:
             continue
         opened.enqueue_trial(
@@ -89,6 +98,84 @@ def enqueue_grid(opened: optuna.Study, study: Study) -> int:
         present.add((spec.config_hash, spec.seed))
         added += 1
     return added
+
+
+def save_contrasts(store: Store, study: Study) -> None:
+    """Record the study's contrasts (and the seed plan's target on those it aims at), so
+    reports and `status` read them from the database alone."""
+    plan = study.seed_plan
+    rows = [
+        ContrastRow(
+            study=study.name,
+            name=contrast.name,
+            position=position,
+            treatment_hash=contrast.treatment.config_hash,
+            control_hash=contrast.control.config_hash,
+            treatment_label=contrast.treatment.label,
+            control_label=contrast.control.label,
+            margin=contrast.margin,
+            halfwidth=plan.target.halfwidth if plan and contrast.targeted else None,
+            min_seeds=plan.min if plan and contrast.targeted else None,
+            max_seeds=plan.max if plan and contrast.targeted else None,
+        )
+        for position, contrast in enumerate(study.contrasts)
+    ]
+    store.save_contrasts(study.name, rows)
+
+
+def seed_aims(study: Study) -> list[Aim]:
+    """The seed plan's targeted contrasts as the precision rule reads them."""
+    plan = study.seed_plan
+    if plan is None:
+        return []
+    return [
+        Aim(
+            c.name,
+            c.treatment.config_hash,
+            c.control.config_hash,
+            plan.target.halfwidth,
+            plan.min,
+            plan.max,
+        )
+        for c in study.contrasts
+        if c.targeted
+    ]
+
+
+def seeds_wanted(opened: optuna.Study, study: Study, store: Store) -> list[TrialSpec]:
+    """The (configuration, seed) runs the seed plan asks for now and that are not queued:
+    for each targeted contrast whose first stage is in, the seeds its two-stage plan needs."""
+    aims = seed_aims(study)
+    if not aims:
+        return []
+    queued: dict[str, set[int]] = {}
+    for config, seed in queued_pairs(opened):
+        queued.setdefault(config, set()).add(seed)
+    finished: dict[str, set[int]] = {}
+    values: dict[str, dict[int, float]] = {}
+    for config, seed, status, top1 in store.final_values(study.name):
+        if status in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.PRUNED):
+            finished.setdefault(config, set()).add(seed)
+        if status == RunStatus.COMPLETE and top1 is not None:
+            values.setdefault(config, {})[seed] = top1
+    points = {point.config_hash: point for point in study.configs}
+    wanted = seeds_to_add(aims, queued=queued, finished=finished, values=values)
+    return [points[config].with_seed(seed) for config, seed in sorted(wanted, key=_seed_first)]
+
+
+def _seed_first(pair: tuple[str, int]) -> tuple[int, str]:
+    return pair[1], pair[0]
+
+
+def extend_seeds(opened: optuna.Study, study: Study, store: Store) -> int:
+    """Queue what the seed plan asks for now, each (configuration, seed) only by the one
+    worker whose claim on it succeeds: workers anywhere may look at the same moment."""
+    claimed = [
+        spec
+        for spec in seeds_wanted(opened, study, store)
+        if store.claim_seed(study.name, spec.config_hash, spec.seed)
+    ]
+    return enqueue_grid(opened, study, claimed) if claimed else 0
 
 
 def requeue(opened: optuna.Study, trial: FrozenTrial) -> None:

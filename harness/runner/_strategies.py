@@ -16,7 +16,14 @@ from harness.config import Objective
 from harness.errors import StudyError, TrialError
 from harness.metrics import CURVE_METRICS
 from harness.runner._context import RunContext
-from harness.runner._optuna import enqueue_grid, requeue_interrupted, spec_from_attrs
+from harness.runner._optuna import (
+    enqueue_grid,
+    extend_seeds,
+    requeue_interrupted,
+    save_contrasts,
+    seeds_wanted,
+    spec_from_attrs,
+)
 from harness.runner._trial import run_trial
 from harness.status import RunStatus
 from harness.store import CONFIG_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
@@ -100,7 +107,15 @@ class GridStrategy:
         return optuna.pruners.NopPruner()
 
     def enqueue(self, session: RunnerSession) -> int:
-        return enqueue_grid(session.opened, session.study)
+        """The study's first seeds, and what its seed plan asks for on the runs already in
+        (a resumed study picks up its second stage even if the worker that would have
+        queued it died after claiming it)."""
+        study, store = session.study, session.store
+        save_contrasts(store, study)
+        wanted = seeds_wanted(session.opened, study, store)
+        for spec in wanted:
+            store.claim_seed(study.name, spec.config_hash, spec.seed)
+        return enqueue_grid(session.opened, study) + enqueue_grid(session.opened, study, wanted)
 
     def work(
         self,
@@ -130,6 +145,12 @@ class GridStrategy:
             trial.set_user_attr(WORKER_ATTR, ctx.worker)
             started += 1
             spec = spec_from_attrs(trial.user_attrs)
+            done = session.store.complete_run_metrics(
+                session.study.name, spec.config_hash, spec.seed
+            )
+            if done is not None:  # queued twice in a race: the run is not repeated
+                values = objective_values(objectives, done)
+                return values if len(values) > 1 else values[0]
             metrics = _run_reported(session, ctx, spec, trial, number=started, total=total)
             session.count_completed()
             values = objective_values(objectives, metrics)
@@ -153,6 +174,8 @@ class GridStrategy:
                 )
                 taken += todo
                 continue
+            if extend_seeds(opened, session.study, session.store):
+                continue  # a contrast's first stage is in: its second stage is queued
             if not session.count(TrialState.RUNNING):
                 break
             # Look often, so an idle worker leaves as soon as the last trial ends; check for

@@ -35,12 +35,12 @@ from harness.metrics import (
     COST_TEACHER_SECONDS,
     COST_TOTAL_SECONDS,
     COST_TRAIN_SECONDS,
+    SPLIT_PREFIX,
     STUDENT_COMPRESSION,
     STUDENT_FLOPS,
     STUDENT_PARAMS,
     TEACHERS_FLOPS,
     TEACHERS_PARAMS,
-    SPLIT_PREFIX,
     VAL_TOP1,
 )
 from harness.models import DistilledViT, forward_flops, parameter_count

@@ -150,8 +150,8 @@ def _contrasts(
         control = _grid_config(base, declared.control, points, where, f"{at}.control")
         if treatment.config_hash == control.config_hash:
             raise StudyError(
-                f"{where}{at}: treatment and control are the same configuration ({treatment.label}); "
-                "make them differ in a grid factor"
+                f"{where}{at}: treatment and control are the same configuration "
+                f"({treatment.label}); make them differ in a grid factor"
             )
         contrasts.append(
             StudyContrast(declared.name, treatment, control, declared.margin or margin)

@@ -185,3 +185,35 @@ def test_a_version_1_database_is_migrated(url):
     indexes = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_indexes("libkd_epochs")
     assert EPOCH_INDEX in {index["name"] for index in indexes}
     assert stored_version(store.engine) == SCHEMA_VERSION == 3
+
+
+def test_a_seed_claim_goes_to_one_caller_only(url):
+    """What keeps two workers from queueing the same second-stage seed: the claim's key."""
+    first, second = Store(url), Store(url)
+    assert first.claim_seed("s", "abc", 3) is True
+    assert second.claim_seed("s", "abc", 3) is False
+    assert first.claim_seed("s", "abc", 4) is True  # another seed
+    assert second.claim_seed("other", "abc", 3) is True  # another study
+
+
+def test_contrasts_are_replaced_as_a_whole_and_read_in_order(url):
+    from harness.store import ContrastRow
+
+    store = Store(url)
+
+    def row(name: str, position: int) -> ContrastRow:
+        return ContrastRow(
+            study="s",
+            name=name,
+            position=position,
+            treatment_hash="t",
+            control_hash="c",
+            treatment_label="T",
+            control_label="C",
+        )
+
+    store.save_contrasts("s", [row("b", 0), row("a", 1)])
+    assert [c.name for c in store.contrasts("s")] == ["b", "a"]
+    store.save_contrasts("s", [row("c", 0)])
+    assert [c.name for c in store.contrasts("s")] == ["c"]
+    assert store.contrasts("other") == []

@@ -1,0 +1,77 @@
+"""Seeds spent where a contrast is undecided: the runner queues a contrast's second stage
+when its first is in, for its two configurations only, once, with one or two workers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.runner import RunnerSession, run_local_workers, run_study
+from harness.store import Store
+from harness.study import load_study, study_from_dict
+from tests.helpers import tiny_dict, write_study
+
+CONTRAST = {
+    "name": "conv_inv_vs_conv",
+    "treatment": {"distill.teachers": ["conv", "inv"]},
+    "control": {"distill.teachers": ["conv"]},
+}
+
+
+def _planned(halfwidth: float) -> dict:
+    return tiny_dict(
+        seeds={"min": 3, "max": 4, "target": {"halfwidth": halfwidth}},
+        contrasts=[CONTRAST],
+    )
+
+
+def _seeds_by_label(url: str) -> dict[str, list[int]]:
+    runs = [r for r in Store(url).runs("tiny") if r.status == "complete"]
+    pairs = Counter((r.label, r.seed) for r in runs)
+    assert set(pairs.values()) == {1}, pairs  # no (configuration, seed) ran twice
+    seeds: dict[str, list[int]] = {}
+    for label, seed in sorted(pairs):
+        seeds.setdefault(label, []).append(seed)
+    return seeds
+
+
+def test_an_undecided_contrast_gets_its_second_stage_and_no_other_configuration_does(
+    storage_url, cache_dir
+):
+    # A target no 3-seed interval meets: the contrast needs more than its first stage, and
+    # the plan caps it at max = 4 seeds.
+    study = study_from_dict(_planned(halfwidth=1e-9))
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.enqueued, summary.ran, summary.failed) == (9, 11, 0)
+    assert _seeds_by_label(storage_url) == {
+        "teachers=conv": [0, 1, 2, 3],
+        "teachers=conv+inv": [0, 1, 2, 3],
+        "teachers=none": [0, 1, 2],  # in no targeted contrast: the first stage only
+    }
+    # Resuming finds nothing left to do.
+    again = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert (again.enqueued, again.ran) == (0, 0)
+    [row] = Store(storage_url).contrasts("tiny")
+    assert (row.name, row.halfwidth, row.min_seeds, row.max_seeds) == (
+        "conv_inv_vs_conv",
+        1e-9,
+        3,
+        4,
+    )
+    assert (row.treatment_label, row.control_label) == ("teachers=conv+inv", "teachers=conv")
+
+
+def test_a_decided_contrast_stops_at_its_first_stage(storage_url, cache_dir):
+    study = study_from_dict(_planned(halfwidth=0.99))
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.enqueued, summary.ran) == (9, 9)
+    assert set(map(tuple, _seeds_by_label(storage_url).values())) == {(0, 1, 2)}
+
+
+def test_two_local_workers_queue_the_second_stage_once(tmp_path, storage_url, cache_dir):
+    study = load_study(write_study(tmp_path, _planned(halfwidth=1e-9)))
+    session = RunnerSession(study, store=Store(storage_url))
+    session.prepare()
+    summary = run_local_workers(session, cache_dir=cache_dir, device="cpu", workers=2)
+    assert (summary.complete, summary.failed, summary.waiting) == (11, 0, 0)
+    seeds = _seeds_by_label(storage_url)
+    assert seeds["teachers=conv+inv"] == seeds["teachers=conv"] == [0, 1, 2, 3]
