@@ -17,6 +17,7 @@ TEST_TOP1_CLS = "test/top1_cls"
 TEST_LOSS = "test/loss"
 TEST_PREFIX = "test/"
 SPLIT_PREFIX = "split/"  # split/train, split/val, split/test: images in each split
+SPLIT_TEST = "split/test"  # present on every run stored since the three-way split
 TRAIN_PREFIX = "train/"
 TRAIN_LOSS = "train/loss"
 SAMPLES_PER_SECOND = "samples_per_second"

@@ -11,6 +11,13 @@ from harness.analysis._aggregate import (
     paired_deltas,
     t_interval,
 )
+from harness.analysis._contrasts import (
+    CONTRAST_COLUMNS,
+    ContrastSpec,
+    contrast_frame,
+    report_metric,
+    study_contrasts,
+)
 from harness.analysis._inference import (
     Interval,
     PairedTest,
@@ -48,6 +55,11 @@ from harness.analysis._seeds import (
 from harness.analysis._status import StudyStatus, statuses, study_status
 
 __all__ = [
+    "CONTRAST_COLUMNS",
+    "ContrastSpec",
+    "contrast_frame",
+    "report_metric",
+    "study_contrasts",
     "Aim",
     "Interval",
     "PairedTest",

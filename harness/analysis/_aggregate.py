@@ -8,7 +8,7 @@ import polars as pl
 
 from harness.analysis._load import complete_runs, factor_columns
 from harness.analysis._student_t import t_ppf, t_sf
-from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, VAL_TOP1
+from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, TEST_TOP1, VAL_TOP1
 
 CONFIDENCE = 0.95
 TIME_COLUMNS = (
@@ -64,7 +64,9 @@ def aggregate(
     best: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per configuration over its complete runs: n, mean, std, 95% CI of `metric` (the last
-    epoch), the same for the best epoch when `best` (run_id, best) is given, and for every
+    epoch's validation top-1), of the final model's test top-1 (`test_`; null for runs
+    stored before the test split), of the best validation epoch when `best` (run_id, best)
+    is given (`best_`: an optimistic figure, selected on the data it reports), and for every
     cost (seconds of teachers, cache, training, evaluation; samples/s): mean, `<cost>_std`
     and its CI."""
     done = complete_runs(runs)
@@ -75,12 +77,16 @@ def aggregate(
         done = done.join(best, left_on="id", right_on="run_id", how="left")
     else:
         done = done.with_columns(pl.col(metric).alias("best_top1"))
+    if TEST_TOP1 not in done.columns:
+        done = done.with_columns(pl.lit(None, dtype=pl.Float64).alias(TEST_TOP1))
     keys = group_keys(done)
     table = done.group_by(keys, maintain_order=True).agg(
         pl.len().alias("n"),
         pl.col("seed").sort().alias("seeds"),
         pl.col(metric).mean().alias("mean"),
         pl.col(metric).std().alias("std"),
+        pl.col(TEST_TOP1).mean().alias("test_mean"),
+        pl.col(TEST_TOP1).std().alias("test_std"),
         pl.col("best_top1").mean().alias("best_mean"),
         pl.col("best_top1").std().alias("best_std"),
         *[pl.col(c).mean() for c in TIME_COLUMNS],
@@ -89,6 +95,7 @@ def aggregate(
         *[pl.col(c).mean().alias(c.replace("/", "_")) for c in SIZE_METRICS if c in done.columns],
     )
     table = _with_interval(table, "")
+    table = _with_interval(table, "test_")
     for c in TIME_COLUMNS:
         table = _with_interval(table, f"{c}_", mean=c, std=f"{c}_std")
     if "student_flops" in table.columns:

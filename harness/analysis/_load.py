@@ -14,6 +14,9 @@ from harness.metrics import (
     DIAG_PREFIX,
     SAMPLES_PER_SECOND,
     SIZE_METRICS,
+    SPLIT_TEST,
+    TEST_TOP1,
+    TEST_TOP1_CLS,
     VAL_LOSS,
     VAL_TOP1,
     VAL_TOP1_CLS,
@@ -43,7 +46,26 @@ RUN_COLUMNS = (
     "started_at",
     "finished_at",
 )
-EXTRA_METRICS = (VAL_TOP1_CLS, VAL_LOSS, SAMPLES_PER_SECOND, COST_TOTAL_SECONDS, *SIZE_METRICS)
+EXTRA_METRICS = (
+    VAL_TOP1_CLS,
+    VAL_LOSS,
+    TEST_TOP1,
+    TEST_TOP1_CLS,
+    SPLIT_TEST,
+    SAMPLES_PER_SECOND,
+    COST_TOTAL_SECONDS,
+    *SIZE_METRICS,
+)
+LEGACY_VAL_IS_TEST = frozenset({"fashion-mnist", "cifar10", "cifar100", "imagefolder"})
+"""Datasets whose validation split was their official test split before libkd split every
+dataset three ways (runs stored then have no test metrics)."""
+
+
+def split_label(dataset: str, has_test: bool) -> str:
+    """How a run's splits read in reports."""
+    if has_test:
+        return "train/val/test"
+    return "validation = test" if dataset in LEGACY_VAL_IS_TEST else "train/val (no test)"
 
 
 EPOCH_SCHEMA = {"run_id": pl.Int64, "epoch": pl.Int64, "name": pl.Utf8, "value": pl.Float64}
@@ -80,14 +102,20 @@ def load_runs(store: Store, study: str) -> pl.DataFrame:
     """
     columns = [getattr(RunRow, name) for name in RUN_COLUMNS]
     query = (
-        select(*columns, RunRow.factors, RunRow.metrics, RunRow.config["distill"]["teachers"])
+        select(
+            *columns,
+            RunRow.factors,
+            RunRow.metrics,
+            RunRow.config["distill"]["teachers"],
+            RunRow.config["dataset"]["name"],
+        )
         .where(RunRow.study == study)
         .order_by(RunRow.id)
     )
     rows = []
     factor_names: list[str] = []
     with store.session() as s:
-        for *values, factors, metrics, teachers in s.execute(query):
+        for *values, factors, metrics, teachers, dataset in s.execute(query):
             row = {name: _plain(value) for name, value in zip(RUN_COLUMNS, values)}
             for path, value in factors.items():
                 if f"f:{path}" not in factor_names:
@@ -97,6 +125,7 @@ def load_runs(store: Store, study: str) -> pl.DataFrame:
                 row[name] = metrics.get(name)
             row.update({k: v for k, v in metrics.items() if k.startswith(DIAG_PREFIX)})
             row["teachers"] = "+".join(_json_list(teachers)) or "none"
+            row["split"] = split_label(_json_text(dataset), SPLIT_TEST in metrics)
             rows.append(row)
     if not rows:
         return pl.DataFrame(schema={name: pl.Utf8 for name in RUN_COLUMNS})
@@ -106,6 +135,13 @@ def load_runs(store: Store, study: str) -> pl.DataFrame:
         [pl.col(name).cast(pl.Utf8) for name in factor_names]
         + [pl.col(name).cast(pl.Float64) for name in (*EXTRA_METRICS, *diagnostics)]
     )
+
+
+def _json_text(value: Any) -> str:
+    """A JSON string read out of a column: SQLite may hand it over quoted."""
+    if isinstance(value, str) and value.startswith('"'):
+        return str(json.loads(value))
+    return str(value)
 
 
 def _json_list(value: Any) -> list[str]:

@@ -9,10 +9,25 @@ from typing import Any
 import polars as pl
 
 from harness._atomic import write_json
-from harness.analysis._load import complete_runs, load_runs
+from harness.analysis._contrasts import (
+    CONTRAST_COLUMNS,
+    contrast_frame,
+    report_metric,
+    study_contrasts,
+)
+from harness.analysis._forest import forest_svg
+from harness.analysis._load import complete_runs, factor_columns, load_runs
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, report_frame
 from harness.errors import LibKDError
-from harness.metrics import AGREE_COMBINED_PREFIX, ATTENTION_DISTANCE_PREFIX
+from harness.metrics import (
+    AGREE_COMBINED_PREFIX,
+    ATTENTION_DISTANCE_PREFIX,
+    ATTENTION_UNIFORM,
+    TEST_TOP1,
+    TEST_TOP1_CLS,
+    VAL_TOP1,
+    VAL_TOP1_CLS,
+)
 from harness.status import RunStatus
 from harness.store import RunRow, Store
 
@@ -26,6 +41,7 @@ def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
             "teacher": role.removeprefix("teacher:"),
             "arch": artifact.name.split(":", 1)[-1],
             "val_top1": artifact.meta.get("val_top1"),
+            "test_top1": artifact.meta.get("test_top1"),
             "params": artifact.meta.get("params"),
             "forward_flops": artifact.meta.get("flops"),
             "train_seconds": artifact.build_seconds,
@@ -47,6 +63,8 @@ def _diagnostics(runs: pl.DataFrame) -> pl.DataFrame:
     if layers:
         columns["attn_dist_first"] = layers[0]
         columns["attn_dist_last"] = layers[-1]
+    if ATTENTION_UNIFORM in complete.columns:
+        columns["attn_dist_uniform"] = ATTENTION_UNIFORM
     if not columns:
         return pl.DataFrame()
     return (
@@ -54,6 +72,35 @@ def _diagnostics(runs: pl.DataFrame) -> pl.DataFrame:
         .agg([pl.col(source).mean().alias(name) for name, source in columns.items()])
         .sort("label")
     )
+
+
+RUNS_FILE = "runs.csv"
+FOREST_FILE = "forest.svg"
+
+
+def per_run_table(runs: pl.DataFrame) -> pl.DataFrame:
+    """Every complete run: configuration, seed, validation and test metrics, costs; what
+    every figure of the report is computed from."""
+    done = complete_runs(runs)
+    wanted = [
+        "config_hash",
+        "label",
+        *factor_columns(done),
+        "seed",
+        "split",
+        "top1",
+        VAL_TOP1_CLS,
+        TEST_TOP1,
+        TEST_TOP1_CLS,
+        "teacher_seconds",
+        "cache_seconds",
+        "train_seconds",
+        "eval_seconds",
+        "cache_status",
+        "student_params",
+    ]
+    table = done.select([c for c in wanted if c in done.columns])
+    return table.rename({"top1": VAL_TOP1})
 
 
 def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
@@ -70,11 +117,16 @@ def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
 def publish(
     store: Store, study: str, *, out_dir: Path, command: str, description: str = ""
 ) -> Path:
-    """Write `out_dir/report.md` and `out_dir/environment.json`; returns the report's path."""
+    """Write `out_dir/report.md` (the contrasts and their forest plot first), `forest.svg`,
+    `runs.csv` (every run, seed by seed) and `environment.json`; returns the report's path."""
     runs = [r for r in store.runs(study) if r.status == RunStatus.COMPLETE]
     if not runs:
         raise LibKDError(f"study {study!r} has no complete runs in this database; run it first")
-    frame = report_frame(store, study)
+    frame_runs = load_runs(store, study)
+    frame = report_frame(store, study, runs=frame_runs)
+    words = report_metric(frame_runs)[1]
+    contrasts = contrast_frame(frame_runs, study_contrasts(store, study, frame_runs))
+    splits = ", ".join(sorted(set(complete_runs(frame_runs)["split"].to_list())))
     environment = _environment(runs, command)
     parts = [
         f"# {study}",
@@ -84,19 +136,45 @@ def publish(
         f"`{command}`: {len(runs)} complete runs on {environment.get('device_name')} "
         f"({environment.get('device')}), torch {environment.get('torch')}, commit "
         f"{str(environment.get('commit'))[:12]}, {environment['started'][:16]} to "
-        f"{environment['finished'][:16]} UTC.",
+        f"{environment['finished'][:16]} UTC. Splits: {splits}. Every run, seed by seed: "
+        f"[{RUNS_FILE}]({RUNS_FILE}).",
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not contrasts.is_empty():
+        (out_dir / FOREST_FILE).write_text(
+            forest_svg(contrasts, title=f"{study}: paired difference in {words}, 95% CI")
+        )
+        parts += [
+            "",
+            f"## Contrasts ({words})",
+            "",
+            f"![forest plot of the contrasts]({FOREST_FILE})",
+            "",
+            "Treatment minus control, paired by seed. Interval: 95%, paired t on n - 1 degrees "
+            "of freedom, or Stein's two-stage interval where a seed plan chose n. p (t): "
+            "two-sided; sign-flip: exact permutation test (Monte Carlo above 16 pairs) with the "
+            "smallest p its n allows; Holm: adjusted across this table's contrasts; MDE: the "
+            "difference detectable at 80% power (alpha 0.05). Verdict: helps/hurts only at "
+            "Holm p < 0.05; equivalent only by TOST within the declared margin.",
+            "",
+            markdown_table(contrasts, CONTRAST_COLUMNS),
+        ]
+    parts += [
         "",
-        "## Student top-1 on the validation split (the official test set where there is one)",
+        "## Student top-1 per configuration",
         "",
-        "Mean over seeds with a 95% t-interval; delta: paired by seed against the plain ViT.",
+        "test_*: the final model (last epoch) on the test split, read once per run; mean, "
+        "std, ci_*: the final validation top-1; best_mean: the best validation epoch (an "
+        "optimistic figure: selected on the data it reports). Mean over seeds with a 95% "
+        f"t-interval; delta: {words}, paired by seed against the plain ViT.",
         "",
         markdown_table(frame, REPORT_COLUMNS),
     ]
     teachers = _teacher_rows(store, study)
     if teachers:
-        parts += ["", "## Teachers (top-1 on the same validation split)", ""]
+        parts += ["", "## Teachers (top-1 on the validation and test splits)", ""]
         parts.append(markdown_table(pl.DataFrame(teachers)))
-    diagnostics = _diagnostics(load_runs(store, study))
+    diagnostics = _diagnostics(frame_runs)
     if not diagnostics.is_empty():
         parts += [
             "",
@@ -104,11 +182,12 @@ def publish(
             "",
             "Agreement: top-1 match rate of the student's combined prediction with the labels "
             "and with each teacher. Attention distance: mean distance in pixels a head "
-            "attends over, first and last layer.",
+            "attends over, first and last layer; uniform: what attention spread evenly over "
+            "every patch would give (a head at that value has learned no locality).",
             "",
             markdown_table(diagnostics),
         ]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    per_run_table(frame_runs).write_csv(out_dir / RUNS_FILE)
     report = out_dir / "report.md"
     report.write_text("\n".join(parts) + "\n")
     write_json(out_dir / "environment.json", environment)

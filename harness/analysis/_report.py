@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from harness.analysis._aggregate import aggregate, paired_deltas
+from harness.analysis._contrasts import report_metric
 from harness.analysis._load import best_values, load_runs
 from harness.errors import LibKDError
 from harness.store import Store
@@ -39,7 +40,8 @@ def report_frame(
     summary = aggregate(runs, best=best)
     if summary.is_empty():
         raise LibKDError(f"study {study!r} has no complete runs yet")
-    deltas = paired_deltas(runs, baseline=_resolve_baseline(runs, baseline))
+    metric = report_metric(runs)[0]
+    deltas = paired_deltas(runs, baseline=_resolve_baseline(runs, baseline), metric=metric)
     if not deltas.is_empty():
         summary = summary.join(
             deltas.select(
@@ -69,6 +71,9 @@ def format_cell(value: object, digits: int = 4) -> str:
 REPORT_COLUMNS = (
     "label",
     "n",
+    "test_mean",
+    "test_ci_low",
+    "test_ci_high",
     "mean",
     "std",
     "ci_low",

@@ -299,17 +299,32 @@ def report(
         str | None, typer.Option(help="Config hash prefix of the baseline.")
     ] = None,
 ) -> None:
-    """The aggregate table over seeds with 95% CIs and paired deltas against the baseline."""
-    from harness.analysis import REPORT_COLUMNS, markdown_table, pareto_trials, report_frame
-    from harness.cli._console import console, frame_table, results_table
+    """The aggregate table over seeds with 95% CIs, paired deltas against the baseline, and
+    the study's contrasts (Holm-adjusted, with the effect each could detect)."""
+    from harness.analysis import (
+        REPORT_COLUMNS,
+        contrast_frame,
+        load_runs,
+        markdown_table,
+        pareto_trials,
+        report_frame,
+        report_metric,
+        study_contrasts,
+    )
+    from harness.cli._console import console, contrasts_table, frame_table, results_table
 
     if format == ReportFormat.PARQUET and out is None:
         raise LibKDError("--format parquet: binary output needs --out FILE")
     name = study_name(study)
     store = open_store(storage, create=False)
-    frame = report_frame(store, name, baseline=baseline)
+    runs = load_runs(store, name)
+    frame = report_frame(store, name, baseline=baseline, runs=runs)
     if format == ReportFormat.TABLE:
-        console.print(results_table(frame, title=f"{name}: val top-1"))
+        words = report_metric(runs)[1]
+        console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))
+        contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
+        if not contrasts.is_empty():
+            console.print(contrasts_table(contrasts, title=f"{name}: contrasts ({words})"))
         front = pareto_trials(store, name)
         if not front.is_empty():
             console.print(frame_table(front, title="Pareto-optimal trials"))

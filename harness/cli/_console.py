@@ -96,43 +96,72 @@ def plan_tables(study: Study) -> list[Table]:
     return [teachers, trials]
 
 
+def _interval(low: float | None, high: float | None, sign: str = "") -> str:
+    return "-" if low is None or high is None else f"[{low:{sign}.4f}, {high:{sign}.4f}]"
+
+
 def results_table(report: pl.DataFrame, *, title: str) -> Table:
-    """Configuration, seeds done, mean, std and 95% CI of the combined top-1, baseline delta."""
+    """Per configuration: seeds done, the final model's test top-1 with its 95% CI, the
+    final and best-epoch validation top-1, and the paired delta against the baseline."""
     table = Table(title=title)
     for column in (
         "configuration",
         "seeds",
-        "top1 mean",
-        "std",
-        "95% CI",
-        "best-epoch mean",
+        "test top1 [95% CI]",
+        "val top1 [95% CI]",
+        "best-epoch val",
         "delta vs baseline [95% CI]",
         "p",
     ):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     has_deltas = "delta_mean" in report.columns
     for row in report.iter_rows(named=True):
-        ci = "-" if row["ci_low"] is None else f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
         delta_text, p_text = "-", "-"
         if has_deltas and row["delta_mean"] is None:
             delta_text = "baseline"
         elif has_deltas:
-            interval = (
-                ""
-                if row["delta_ci_low"] is None
-                else f" [{row['delta_ci_low']:+.4f}, {row['delta_ci_high']:+.4f}]"
-            )
-            delta_text = f"{row['delta_mean']:+.4f}{interval}"
+            interval = _interval(row["delta_ci_low"], row["delta_ci_high"], "+")
+            delta_text = f"{row['delta_mean']:+.4f} {interval}"
             p_text = format_cell(row["p_value"], 3)
+        test = "-" if row["test_mean"] is None else format_cell(row["test_mean"])
         table.add_row(
             escape(row["label"]),
             str(row["n"]),
-            format_cell(row["mean"]),
-            format_cell(row["std"]),
-            ci,
+            f"{test} {_interval(row['test_ci_low'], row['test_ci_high'])}",
+            f"{format_cell(row['mean'])} {_interval(row['ci_low'], row['ci_high'])}",
             format_cell(row["best_mean"]),
             delta_text,
             p_text,
+        )
+    return table
+
+
+def contrasts_table(contrasts: pl.DataFrame, *, title: str) -> Table:
+    """Per contrast: n, the paired delta with its 95% CI (and the method), the p-values
+    (t, sign-flip with its floor, Holm-adjusted), the MDE at 80% power, and the verdict."""
+    table = Table(title=title)
+    columns = ("contrast", "n", "delta [95% CI]", "method", "p (t)", "p (sign-flip, min)")
+    for column in (*columns, "p (Holm)", "MDE", "equivalence", "verdict"):
+        table.add_column(column, justify="left" if column in ("contrast", "verdict") else "right")
+    for row in contrasts.iter_rows(named=True):
+        delta = (
+            f"{row['delta_mean']:+.4f} {_interval(row['delta_ci_low'], row['delta_ci_high'], '+')}"
+        )
+        flip = f"{format_cell(row['p_sign_flip'], 3)} ({format_cell(row['p_sign_flip_min'], 3)})"
+        equivalence = "-"
+        if row["margin"] is not None:
+            equivalence = f"{row['equivalence']} (±{row['margin']:g})"
+        table.add_row(
+            escape(row["contrast"]),
+            str(row["n"]),
+            delta,
+            row["method"],
+            format_cell(row["p_t"], 3),
+            flip,
+            format_cell(row["p_holm"], 3),
+            format_cell(row["mde"]),
+            equivalence,
+            escape(row["verdict"]),
         )
     return table
 

@@ -1,0 +1,148 @@
+"""A study's contrasts with honest inference: per contrast n, paired std, mean difference
+with its 95% interval, t and sign-flip p-values, Holm's adjustment across the study's
+contrasts, the minimum detectable effect, TOST where a margin is declared, and the words.
+
+Contrasts are read from the database (recorded when the study was queued); studies queued
+before contrasts existed get the old default, each configuration against the plain ViT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import polars as pl
+
+from harness.analysis._aggregate import default_baseline
+from harness.analysis._inference import holm, paired_test, verdict
+from harness.analysis._load import complete_runs
+from harness.analysis._seeds import paired_values, planned_pairs
+from harness.store import Store
+
+TEST_COLUMN = "test/top1"  # the final model's test top-1, what reports compare
+VAL_COLUMN = "top1"  # the final validation top-1, what the seed plan reads
+
+
+@dataclass(frozen=True)
+class ContrastSpec:
+    """Treatment minus control, paired by seed; the seed plan's target if it aims at it."""
+
+    name: str
+    treatment: str  # configuration hash
+    control: str
+    treatment_label: str
+    control_label: str
+    margin: float | None = None
+    halfwidth: float | None = None
+    min_seeds: int | None = None
+    max_seeds: int | None = None
+
+
+def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[ContrastSpec]:
+    """The study's recorded contrasts, or each configuration against the plain ViT."""
+    recorded = store.contrasts(study)
+    if recorded:
+        return [
+            ContrastSpec(
+                r.name,
+                r.treatment_hash,
+                r.control_hash,
+                r.treatment_label,
+                r.control_label,
+                r.margin,
+                r.halfwidth,
+                r.min_seeds,
+                r.max_seeds,
+            )
+            for r in recorded
+        ]
+    done = complete_runs(runs)
+    baseline = default_baseline(done)
+    if baseline is None:
+        return []
+    labels = dict(done.select("config_hash", "label").unique().iter_rows())
+    return [
+        ContrastSpec(f"{labels[h]} vs {labels[baseline]}", h, baseline, labels[h], labels[baseline])
+        for h in done["config_hash"].unique(maintain_order=True)
+        if h != baseline
+    ]
+
+
+def report_metric(runs: pl.DataFrame) -> tuple[str, str]:
+    """(column, words) of the metric reports compare: the test top-1 of the final model
+    when every complete run has one, else (older databases) the final validation top-1."""
+    done = complete_runs(runs)
+    if TEST_COLUMN in done.columns and done[TEST_COLUMN].null_count() == 0 and len(done):
+        return TEST_COLUMN, "test top-1 of the final model (last epoch)"
+    split = done["split"][0] if "split" in done.columns and len(done) else "train/val"
+    return VAL_COLUMN, f"validation top-1 of the final model (last epoch; {split})"
+
+
+def _by_seed(done: pl.DataFrame, column: str) -> dict[str, dict[int, float]]:
+    values: dict[str, dict[int, float]] = {}
+    for config, seed, value in done.select("config_hash", "seed", column).iter_rows():
+        if value is not None:
+            values.setdefault(config, {})[int(seed)] = float(value)
+    return values
+
+
+def contrast_frame(
+    runs: pl.DataFrame, contrasts: list[ContrastSpec], *, metric: str | None = None
+) -> pl.DataFrame:
+    """One row per contrast (see the module docstring), in the given order; Holm adjusts
+    the t-test p-values across all of them."""
+    done = complete_runs(runs)
+    if done.is_empty() or not contrasts:
+        return pl.DataFrame()
+    column = metric or report_metric(runs)[0]
+    values, validation = _by_seed(done, column), _by_seed(done, VAL_COLUMN)
+    rows, tests = [], []
+    for spec in contrasts:
+        seeds = sorted(set(values.get(spec.treatment, {})) & set(values.get(spec.control, {})))
+        first_stage = None
+        if spec.halfwidth is not None and spec.min_seeds and spec.max_seeds:
+            first = paired_values(validation, spec.treatment, spec.control, range(spec.min_seeds))
+            if len(first) == spec.min_seeds:
+                # The seeds the plan chose from its first stage, no others: Stein's interval
+                # is exact for those.
+                planned = planned_pairs(first, target=spec.halfwidth, max_seeds=spec.max_seeds)
+                seeds = [s for s in seeds if s < planned]
+                first_stage = spec.min_seeds
+        test = paired_test(
+            paired_values(values, spec.treatment, spec.control, seeds),
+            margin=spec.margin,
+            first_stage=first_stage,
+        )
+        row = {"contrast": spec.name, "treatment": spec.treatment_label}
+        row.update(control=spec.control_label, metric=column, target=spec.halfwidth)
+        row.update(asdict(test))
+        rows.append(row)
+        tests.append(test)
+    for row, test, p in zip(rows, tests, holm([test.p_t for test in tests])):
+        row.update(p_holm=p, verdict=verdict(test, p))
+    return pl.DataFrame(rows, infer_schema_length=None).rename(
+        {
+            "mean": "delta_mean",
+            "std": "delta_std",
+            "ci_low": "delta_ci_low",
+            "ci_high": "delta_ci_high",
+        }
+    )
+
+
+CONTRAST_COLUMNS = (
+    "contrast",
+    "n",
+    "delta_mean",
+    "delta_ci_low",
+    "delta_ci_high",
+    "delta_std",
+    "method",
+    "p_t",
+    "p_sign_flip",
+    "p_sign_flip_min",
+    "p_holm",
+    "mde",
+    "margin",
+    "equivalence",
+    "verdict",
+)
