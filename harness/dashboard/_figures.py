@@ -8,8 +8,14 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from harness.analysis import complete_runs, factor_columns, t_interval
-from harness.metrics import ATTENTION_DISTANCE_PREFIX, SAMPLES_PER_SECOND, VAL_TOP1
+from harness.metrics import (
+    ATTENTION_DISTANCE_PREFIX,
+    ATTENTION_UNIFORM,
+    SAMPLES_PER_SECOND,
+    VAL_TOP1,
+)
 from harness.status import CacheStatus
+from harness.store import Store
 
 
 class Series(NamedTuple):
@@ -187,11 +193,13 @@ def head_accuracy(finals: pl.DataFrame, runs: pl.DataFrame) -> HeadData:
 
 
 class ProfileData(NamedTuple):
-    """Mean attention distance (pixels) per student layer, one series per configuration."""
+    """Mean attention distance (pixels) per student layer, one series per configuration,
+    and the distance uniform attention over the patches would give (None if not stored)."""
 
     labels: list[str]
     layers: list[int]
     distance: list[list[float]]
+    uniform: float | None = None
 
 
 def attention_profile(runs: pl.DataFrame) -> ProfileData:
@@ -203,8 +211,58 @@ def attention_profile(runs: pl.DataFrame) -> ProfileData:
     if not columns or done.is_empty():
         return ProfileData([], [], [])
     table = done.group_by("label", maintain_order=True).agg(pl.col(c).mean() for c in columns)
+    uniform = None
+    if ATTENTION_UNIFORM in done.columns and done[ATTENTION_UNIFORM].null_count() < len(done):
+        uniform = float(done[ATTENTION_UNIFORM].drop_nulls()[0])
     return ProfileData(
         table["label"].to_list(),
         [int(c.rsplit("/", 1)[1]) for c in columns],
         [list(row[1:]) for row in table.iter_rows()],
+        uniform,
     )
+
+
+class ForestRow(NamedTuple):
+    """One contrast in the forest plot: paired delta, its 95% CI, n, equivalence margin."""
+
+    name: str
+    n: int
+    delta: float
+    low: float | None
+    high: float | None
+    margin: float | None
+    verdict: str
+
+
+def forest(contrasts: pl.DataFrame) -> list[ForestRow]:
+    """The forest plot's rows, in the study's contrast order."""
+    if contrasts.is_empty():
+        return []
+    return [
+        ForestRow(
+            r["contrast"],
+            r["n"],
+            r["delta_mean"],
+            r["delta_ci_low"],
+            r["delta_ci_high"],
+            r["margin"],
+            r["verdict"],
+        )
+        for r in contrasts.iter_rows(named=True)
+    ]
+
+
+def teacher_references(store: Store, study: str) -> dict[str, float]:
+    """Each teacher's own test top-1 (validation for teachers recorded before the test
+    split), by teacher name: the reference lines of the accuracy charts."""
+    found: dict[str, float] = {}
+    for role, artifact in store.study_artifacts(study):
+        if artifact.kind != "teacher":
+            continue
+        accuracy = artifact.meta.get("test_top1")
+        name = role.removeprefix("teacher:")
+        if accuracy is None and artifact.meta.get("val_top1") is not None:
+            accuracy, name = artifact.meta["val_top1"], f"{name} (val)"
+        if accuracy is not None:
+            found[name] = float(accuracy)
+    return dict(sorted(found.items()))

@@ -14,32 +14,39 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from harness.analysis import (
+    CONTRAST_COLUMNS,
     best_values,
     complete_runs,
+    contrast_frame,
     epoch_summary,
     factor_columns,
     final_values,
     format_cell,
     load_runs,
     report_frame,
+    report_metric,
+    study_contrasts,
 )
 from harness.dashboard._figures import (
     CacheData,
     CurveData,
     FactorData,
+    ForestRow,
     HeadData,
     ParetoData,
     ProfileData,
     attention_profile,
     cache_usage,
     factor_comparison,
+    forest,
     head_accuracy,
     head_metrics,
     learning_curves,
     pareto,
+    teacher_references,
     temperature_factors,
 )
-from harness.metrics import VAL_PREFIX, VAL_TOP1
+from harness.metrics import TEST_TOP1, VAL_PREFIX, VAL_TOP1
 from harness.store import Store, load_optuna_study, optuna_storage, redact, study_kind
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
@@ -56,7 +63,54 @@ def _error_bars(
     }
 
 
-def factor_figure(data: FactorData, *, lines: bool = False) -> go.Figure:
+def forest_figure(rows: list[ForestRow], *, metric: str) -> go.Figure:
+    """Each contrast's paired delta with its 95% CI (whiskers), n in the label, a zero line
+    and, where declared, the equivalence band; the first contrast on top."""
+    labels = [f"{r.name} (n={r.n})" for r in rows]
+    fig = go.Figure(
+        go.Scatter(
+            x=[r.delta for r in rows],
+            y=labels,
+            mode="markers",
+            marker={"size": 10, "color": PALETTE[0]},
+            error_x=_error_bars(
+                [r.delta for r in rows], [r.low for r in rows], [r.high for r in rows]
+            ),
+            text=[r.verdict for r in rows],
+            hovertemplate="%{y}: %{x:+.4f}<br>%{text}<extra></extra>",
+            name="paired delta",
+        )
+    )
+    for label, r in zip(labels, rows):
+        if r.margin:
+            fig.add_shape(
+                type="rect",
+                x0=-r.margin,
+                x1=r.margin,
+                y0=labels.index(label) - 0.4,
+                y1=labels.index(label) + 0.4,
+                fillcolor="#2ca02c",
+                opacity=0.15,
+                line={"width": 0},
+                layer="below",
+            )
+    fig.add_vline(x=0, line_dash="dash", line_color="#888")
+    fig.update_layout(
+        title=f"contrasts: paired difference in {metric} (95% CI; band: equivalence margin)",
+        xaxis_title=f"treatment minus control ({metric})",
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=160 + 40 * len(rows),
+    )
+    return fig
+
+
+def factor_figure(
+    data: FactorData,
+    *,
+    lines: bool = False,
+    metric: str = "val top-1",
+    references: dict[str, float] | None = None,
+) -> go.Figure:
     fig = go.Figure()
     for i, s in enumerate(data.series):
         color = PALETTE[i % len(PALETTE)]
@@ -80,10 +134,18 @@ def factor_figure(data: FactorData, *, lines: bool = False) -> go.Figure:
                 showlegend=False,
             )
         )
+    for name, accuracy in (references or {}).items():
+        fig.add_hline(
+            y=accuracy,
+            line_dash="dot",
+            line_color="#555",
+            annotation_text=f"teacher {name}",
+            annotation_position="right",
+        )
     fig.update_layout(
-        title=f"val top-1 by {data.factor} (mean, 95% CI; dots: seeds)",
+        title=f"{metric} by {data.factor} (mean, 95% CI; dots: seeds; dotted: teachers)",
         xaxis_title=data.factor,
-        yaxis_title="val top-1",
+        yaxis_title=metric,
         xaxis_type="category" if not lines else None,
     )
     return fig
@@ -175,6 +237,13 @@ def attention_figure(profile: ProfileData) -> go.Figure:
             for label, d in zip(profile.labels, profile.distance)
         ]
     )
+    if profile.uniform is not None:
+        fig.add_hline(
+            y=profile.uniform,
+            line_dash="dash",
+            line_color="#888",
+            annotation_text="uniform attention",
+        )
     fig.update_layout(
         title="mean attention distance per student layer (pixels; locality)",
         xaxis_title="layer",
@@ -197,16 +266,32 @@ def heads_figure(heads: HeadData) -> go.Figure:
 
 
 def _figures(
-    runs: pl.DataFrame, summary: pl.DataFrame, finals: pl.DataFrame, report: pl.DataFrame
+    runs: pl.DataFrame,
+    summary: pl.DataFrame,
+    finals: pl.DataFrame,
+    report: pl.DataFrame,
+    *,
+    references: dict[str, float],
 ) -> list[tuple[str, go.Figure]]:
     """Every figure of a study as (key, figure): each drawn from its own figure data."""
     usage = cache_usage(runs)
     profile = attention_profile(runs)
+    column = report_metric(runs)[0]
+    metric = "test top-1" if column == TEST_TOP1 else "val top-1"
     figures = [
-        (f"factor-{f[2:]}", factor_figure(factor_comparison(runs, f))) for f in factor_columns(runs)
+        (
+            f"factor-{f[2:]}",
+            factor_figure(
+                factor_comparison(runs, f, metric=column), metric=metric, references=references
+            ),
+        )
+        for f in factor_columns(runs)
     ]
     figures += [
-        (f"temperature-{f[2:]}", factor_figure(factor_comparison(runs, f), lines=True))
+        (
+            f"temperature-{f[2:]}",
+            factor_figure(factor_comparison(runs, f, metric=column), lines=True, metric=metric),
+        )
         for f in temperature_factors(runs)
     ]
     figures += [
@@ -265,20 +350,34 @@ def _optuna_figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     return figures
 
 
+def _html_table(frame: pl.DataFrame, columns: list[str], *, table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = []
+    for row in frame.select(columns).iter_rows():
+        cells = "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row)
+        rows.append(f"<tr>{cells}</tr>")
+    return (
+        f"<table id='{table_id}'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _contrast_table(contrasts: pl.DataFrame) -> str:
+    """The contrasts' numbers under the forest plot, with the seed plan's target if any."""
+    if contrasts.is_empty():
+        return ""
+    columns = [c for c in (*CONTRAST_COLUMNS, "target") if c in contrasts.columns]
+    return "<h2>contrasts</h2>" + _html_table(contrasts, columns, table_id="contrasts")
+
+
 def _table(report: pl.DataFrame) -> str:
-    columns = ["label", "n", "mean", "std", "ci_low", "ci_high", "best_mean"]
+    columns = ["label", "n", "test_mean", "test_ci_low", "test_ci_high"]
+    columns += ["mean", "std", "ci_low", "ci_high", "best_mean"]
     columns += [
         c for c in ("delta_mean", "delta_ci_low", "delta_ci_high", "p_value") if c in report.columns
     ]
     columns += ["train_seconds", "samples_per_second"]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    rows = []
-    for row in report.select(columns).iter_rows():
-        cells = "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row)
-        rows.append(f"<tr>{cells}</tr>")
-    return (
-        f"<table id='summary'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    return _html_table(report, columns, table_id="summary")
 
 
 def _div(key: str, fig: go.Figure) -> str:
@@ -306,7 +405,12 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
     report = report_frame(store, name, runs=runs, best=best_values(store, name))
     summary = epoch_summary(store, name, prefix=VAL_TOP1)
     finals = final_values(store, name, prefix=VAL_TOP1)
-    figures = _figures(runs, summary, finals, report) + _optuna_figures(store, name)
+    words = report_metric(runs)[1]
+    contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
+    figures = _figures(runs, summary, finals, report, references=teacher_references(store, name))
+    figures += _optuna_figures(store, name)
+    if not contrasts.is_empty():  # the main result: first
+        figures.insert(0, ("forest", forest_figure(forest(contrasts), metric=words)))
     counts = runs.group_by("status").len().sort("status")
     progress = ", ".join(f"{s}: {n}" for s, n in counts.iter_rows())
     environment = store.first_environment(name) if not complete_runs(runs).is_empty() else {}
@@ -331,9 +435,10 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 <p id="progress">runs: {html.escape(progress)} | database: {html.escape(redact(store.url))}</p>
 <p id="environment">environment: {html.escape(json.dumps(environment, sort_keys=True))}</p>
 <details><summary>study file</summary><pre id="study-file">{html.escape(source)}</pre></details>
-<h2>summary (val top-1 over seeds; deltas paired by seed against the plain ViT)</h2>
-{_table(report)}
 {blocks}
+<h2>summary over seeds (deltas: {html.escape(words)}, paired against the plain ViT)</h2>
+{_table(report)}
+{_contrast_table(contrasts)}
 </body></html>
 """
 
