@@ -26,6 +26,8 @@ import numpy as np
 
 from harness.analysis._inference import ALPHA, halfwidth, interval
 from harness.analysis._student_t import t_ppf
+from harness.status import RunStatus
+from harness.store import Store
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,34 @@ def seeds_to_add(
         for config in (aim.treatment, aim.control):
             wanted.update((config, s) for s in state.needs if s not in queued.get(config, ()))
     return wanted
+
+
+def seed_precision(store: Store, study: str) -> list[Precision]:
+    """Where each contrast a seed plan aims at stands (`libkd status`, the dashboard)."""
+    aims = [
+        Aim(c.name, c.treatment_hash, c.control_hash, c.halfwidth, c.min_seeds, c.max_seeds)
+        for c in store.contrasts(study)
+        if c.halfwidth is not None and c.min_seeds is not None and c.max_seeds is not None
+    ]
+    if not aims:
+        return []
+    finished, values = finished_runs(store, study)
+    return [assess(aim, finished=finished, values=values) for aim in aims]
+
+
+def finished_runs(
+    store: Store, study: str
+) -> tuple[dict[str, set[int]], dict[str, dict[int, float]]]:
+    """What the rule reads: the seeds each configuration has finished (complete, failed or
+    pruned) and the final validation top-1 of its complete ones."""
+    finished: dict[str, set[int]] = {}
+    values: dict[str, dict[int, float]] = {}
+    for config, seed, status, top1 in store.final_values(study):
+        if status in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.PRUNED):
+            finished.setdefault(config, set()).add(seed)
+        if status == RunStatus.COMPLETE and top1 is not None:
+            values.setdefault(config, {})[seed] = top1
+    return finished, values
 
 
 @dataclass(frozen=True)

@@ -109,12 +109,26 @@ def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None
 @app.command(epilog="Example: libkd plan studies/quickstart.yaml")
 @user_errors
 def plan(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
-    """List the trials a study would run and the teachers it would train."""
-    from harness.cli._console import console, plan_tables
+    """List the trials a study would run, the teachers it would train, its contrasts and
+    seed plan, and the images in each split (train, validation for selection, test)."""
+    from harness.cli._console import console, plan_tables, split_table
+    from harness.data import load_dataset
+    from harness.errors import DataError
     from harness.study import load_study
 
-    for table in plan_tables(load_study(study)):
+    loaded = load_study(study)
+    for table in plan_tables(loaded):
         console.print(table)
+    sizes: dict[str, dict[str, int] | str] = {}
+    for config in dict.fromkeys(point.config.dataset for point in loaded.configs):
+        key = " ".join(
+            [config.name, config.model_dump_json(exclude_defaults=True, exclude={"name"})]
+        )
+        try:
+            sizes[key] = load_dataset(config).sizes
+        except DataError as exc:
+            sizes[key] = f"not loadable here: {exc}"
+    console.print(split_table(sizes))
 
 
 @app.command(epilog="Example: libkd run studies/quickstart.yaml --workers 2")
@@ -280,12 +294,18 @@ def status(
     ] = None,
     storage: StorageOpt = None,
 ) -> None:
-    """Trial counts, best value, elapsed and remaining time of each study."""
-    from harness.analysis import statuses
-    from harness.cli._console import console, status_table
+    """Trial counts, best value, elapsed and remaining time of each study; for a study with
+    a seed plan, each aimed contrast's seeds and current half-width against its target."""
+    from harness.analysis import seed_precision, statuses
+    from harness.cli._console import console, precision_table, status_table
 
-    found = statuses(open_store(storage, create=False), study_name(study) if study else None)
+    store = open_store(storage, create=False)
+    found = statuses(store, study_name(study) if study else None)
     console.print(status_table(found))
+    for one in found:
+        precision = seed_precision(store, one.name)
+        if precision:
+            console.print(precision_table(precision, title=f"{one.name}: seed plan"))
 
 
 @app.command(epilog="Example: libkd report quickstart --format markdown --out report.md")

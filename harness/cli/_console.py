@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.analysis import StudyStatus, format_cell
+from harness.analysis import Precision, StudyStatus, format_cell
 from harness.metrics import COST_TOTAL_SECONDS, VAL_TOP1
 from harness.status import RunStatus
 
@@ -93,7 +93,38 @@ def plan_tables(study: Study) -> list[Table]:
         cache = point.config.cache
         cache_text = f"on, {cache.views} views" if cache.enabled else "off"
         trials.add_row(str(i), escape(point.label), point.config_hash[:12], seeds, cache_text)
-    return [teachers, trials]
+    tables = [teachers, trials]
+    if study.contrasts:
+        plan = study.seed_plan
+        aim = "" if plan is None else f" (seed plan: {plan.min}..{plan.max} seeds, "
+        aim += "" if plan is None else f"half-width {plan.target.halfwidth:g})"
+        contrasts = Table(title=f"{escape(study.name)}: contrasts{aim}")
+        for column in ("contrast", "treatment", "control", "margin", "aimed at"):
+            contrasts.add_column(column)
+        for c in study.contrasts:
+            contrasts.add_row(
+                escape(c.name),
+                escape(c.treatment.label),
+                escape(c.control.label),
+                "-" if c.margin is None else f"±{c.margin:g}",
+                "yes" if c.targeted else "-",
+            )
+        tables.append(contrasts)
+    return tables
+
+
+def split_table(sizes: dict[str, dict[str, int] | str]) -> Table:
+    """Images per split of each dataset configuration: train (after any subset), val (what
+    selection reads), test (read once per run, for reports)."""
+    table = Table(title="splits")
+    for column in ("dataset", "train", "val (selection)", "test (reports only)"):
+        table.add_column(column, justify="left" if column == "dataset" else "right")
+    for dataset, found in sizes.items():
+        if isinstance(found, str):
+            table.add_row(escape(dataset), escape(found), "", "")
+        else:
+            table.add_row(escape(dataset), *(str(found[k]) for k in ("train", "val", "test")))
+    return table
 
 
 def _interval(low: float | None, high: float | None, sign: str = "") -> str:
@@ -180,6 +211,25 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return str(dt.timedelta(seconds=round(seconds)))
+
+
+def precision_table(found: list[Precision], *, title: str) -> Table:
+    """Per aimed contrast: pairs so far, pairs the two-stage plan asked for, the interval's
+    half-width now (Stein, validation top-1) against the target, and the state."""
+    table = Table(title=title)
+    for column in ("contrast", "pairs", "planned", "max", "half-width", "target", "state"):
+        table.add_column(column, justify="left" if column in ("contrast", "state") else "right")
+    for p in found:
+        table.add_row(
+            escape(p.name),
+            str(p.pairs),
+            "-" if p.planned is None else str(p.planned),
+            str(p.max_seeds),
+            format_cell(p.halfwidth),
+            format_cell(p.target),
+            p.state,
+        )
+    return table
 
 
 def status_table(found: list[StudyStatus]) -> Table:

@@ -15,6 +15,7 @@ from plotly.offline import get_plotlyjs
 
 from harness.analysis import (
     CONTRAST_COLUMNS,
+    Precision,
     best_values,
     complete_runs,
     contrast_frame,
@@ -25,6 +26,7 @@ from harness.analysis import (
     load_runs,
     report_frame,
     report_metric,
+    seed_precision,
     study_contrasts,
 )
 from harness.dashboard._figures import (
@@ -370,6 +372,28 @@ def _contrast_table(contrasts: pl.DataFrame) -> str:
     return "<h2>contrasts</h2>" + _html_table(contrasts, columns, table_id="contrasts")
 
 
+def _precision_table(found: list[Precision]) -> str:
+    """The seed plan: seeds each aimed contrast has and needs, its half-width and target."""
+    if not found:
+        return ""
+    frame = pl.DataFrame(
+        [
+            {
+                "contrast": p.name,
+                "pairs": p.pairs,
+                "planned": p.planned,
+                "max": p.max_seeds,
+                "half-width": p.halfwidth,
+                "target": p.target,
+                "state": p.state,
+            }
+            for p in found
+        ]
+    )
+    table = _html_table(frame, frame.columns, table_id="seed-plan")
+    return "<h2>seed plan (two-stage, validation top-1)</h2>" + table
+
+
 def _table(report: pl.DataFrame) -> str:
     columns = ["label", "n", "test_mean", "test_ci_low", "test_ci_high"]
     columns += ["mean", "std", "ci_low", "ci_high", "best_mean"]
@@ -439,6 +463,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 <h2>summary over seeds (deltas: {html.escape(words)}, paired against the plain ViT)</h2>
 {_table(report)}
 {_contrast_table(contrasts)}
+{_precision_table(seed_precision(store, name))}
 </body></html>
 """
 

@@ -9,7 +9,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.analysis import Aim, seeds_to_add
+from harness.analysis import Aim, finished_runs, seeds_to_add
 from harness.config import TrialConfig
 from harness.runner._context import pid_alive
 from harness.status import RunStatus
@@ -151,13 +151,7 @@ def seeds_wanted(opened: optuna.Study, study: Study, store: Store) -> list[Trial
     queued: dict[str, set[int]] = {}
     for config, seed in queued_pairs(opened):
         queued.setdefault(config, set()).add(seed)
-    finished: dict[str, set[int]] = {}
-    values: dict[str, dict[int, float]] = {}
-    for config, seed, status, top1 in store.final_values(study.name):
-        if status in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.PRUNED):
-            finished.setdefault(config, set()).add(seed)
-        if status == RunStatus.COMPLETE and top1 is not None:
-            values.setdefault(config, {})[seed] = top1
+    finished, values = finished_runs(store, study.name)
     points = {point.config_hash: point for point in study.configs}
     wanted = seeds_to_add(aims, queued=queued, finished=finished, values=values)
     return [points[config].with_seed(seed) for config, seed in sorted(wanted, key=_seed_first)]
