@@ -83,7 +83,7 @@ def test_status_report_and_their_formats(finished_study):
     _invoke(
         "report", str(finished_study["path"]), *common, "--format", "markdown", "--out", str(md)
     )
-    assert md.read_text().startswith("| label | n | mean")
+    assert md.read_text().startswith("| label | n | test_mean | test_ci_low")
 
     bad = runner.invoke(app, ["report", "tiny", *common, "--format", "xls"])
     assert bad.exit_code == 2 and "--format" in bad.output  # typed: refused by typer

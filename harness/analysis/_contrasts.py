@@ -112,9 +112,14 @@ def contrast_frame(
             margin=spec.margin,
             first_stage=first_stage,
         )
-        row = {"contrast": spec.name, "treatment": spec.treatment_label}
-        row.update(control=spec.control_label, metric=column, target=spec.halfwidth)
-        row.update(asdict(test))
+        row: dict[str, object] = {
+            "contrast": spec.name,
+            "treatment": spec.treatment_label,
+            "control": spec.control_label,
+            "metric": column,
+            "target": spec.halfwidth,
+            **asdict(test),
+        }
         rows.append(row)
         tests.append(test)
     for row, test, p in zip(rows, tests, holm([test.p_t for test in tests])):

@@ -75,9 +75,20 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
             "els => els.map(e => [e.id, e.querySelectorAll('svg.main-svg').length,"
             " e.querySelectorAll('.trace, .point, path.bar, .bars').length])",
         )
+        forest = page.eval_on_selector(
+            "#forest",
+            "e => [e.querySelectorAll('.point').length, e.querySelectorAll('.errorbar').length,"
+            " Array.from(e.querySelectorAll('.ytick text')).map(t => t.textContent)]",
+        )
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
+    # The forest plot is the first figure: one row per contrast (each configuration against
+    # the plain ViT, paired over 2 seeds), each with a point and its whiskers.
+    assert figures[0][0] == "forest"
+    points, whiskers, rows = forest
+    assert points == whiskers == len(rows) == len(study.configs) - 1
+    assert all(" vs teachers=none" in row and row.endswith("(n=2)") for row in rows), rows
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
     ids = {fig_id for fig_id, _, _ in figures}
@@ -94,6 +105,7 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
         "throughput",
         "heads",
         "attention-distance",
+        "forest",
     }
     assert expected <= ids, expected - ids
     for fig_id, svgs, marks in figures:

@@ -9,12 +9,11 @@ is reproduced from today's configuration without that key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
-
-import hashlib
 
 from harness.config import TrialConfig
 from harness.config._hash import SPLIT_SCHEME
