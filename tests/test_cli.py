@@ -101,7 +101,15 @@ def test_publish_export_dashboard(finished_study, tmp_path):
     assert published.exit_code == 0, published.output
     text = (record / "report.md").read_text()
     assert text.startswith("# tiny\n") and "| teachers=conv | 2 |" in text
-    assert re.search(r"\| conv \| resnet \| 0\.\d{4} \|", text)  # the teacher's own top-1
+    assert re.search(r"\| conv \| resnet \| 0\.\d{4} \| 0\.\d{4} \|", text)  # val and test
+    # The contrast first, its forest plot beside the report, every run in runs.csv.
+    assert text.index("## Contrasts (test top-1") < text.index("## Student top-1 per config")
+    assert "![forest plot of the contrasts](forest.svg)" in text
+    assert "| teachers=conv vs teachers=none | 2 |" in text
+    svg = (record / "forest.svg").read_text()
+    assert svg.count('class="whisker"') == 1 and 'class="zero"' in svg
+    runs_csv = (record / "runs.csv").read_text().splitlines()
+    assert len(runs_csv) == 1 + 4 and "seed" in runs_csv[0] and "test/top1" in runs_csv[0]
     assert "## Diagnostics" in text and "attn_dist_first" in text
     environment = json.loads((record / "environment.json").read_text())
     assert environment["runs"] == 4 and environment["command"] == f"libkd run {path}"

@@ -99,3 +99,38 @@ def test_costs_are_aggregated_with_intervals_too():
     half = T_975_DF2 * 2.0 / math.sqrt(3)
     assert row["train_seconds_ci_low"] == pytest.approx(12.0 - half)
     assert row["teacher_seconds_ci_high"] == pytest.approx(1.0)  # equal values: zero width
+
+
+def test_runs_stored_before_the_test_split_load_labelled(tmp_path):
+    """A database written when validation was Fashion-MNIST's test split: no test metrics;
+    reports fall back to validation and say so."""
+    from harness.analysis import load_runs, report_metric
+    from harness.status import RunStatus
+    from harness.store import FinishedRun, Store
+
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    for seed, dataset in ((0, "fashion-mnist"), (1, "fashion-mnist")):
+        run_id = store.start_run(
+            study="old",
+            trial_number=seed,
+            config_hash="a" * 64,
+            seed=seed,
+            label="base",
+            factors={},
+            config={"dataset": {"name": dataset}, "distill": {"teachers": []}},
+            device="cpu",
+            worker="h:1",
+            environment={},
+        )
+        result = FinishedRun(
+            train_seconds=1.0,
+            eval_seconds=0.1,
+            student_params=1,
+            top1=0.7,
+            metrics={"val/top1": 0.7},
+        )
+        store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+    runs = load_runs(store, "old")
+    assert runs["split"].to_list() == ["validation = test"] * 2
+    column, words = report_metric(runs)
+    assert column == "top1" and "validation = test" in words

@@ -3,6 +3,7 @@ when its first is in, for its two configurations only, once, with one or two wor
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from harness.runner import RunnerSession, run_local_workers, run_study
@@ -75,3 +76,20 @@ def test_two_local_workers_queue_the_second_stage_once(tmp_path, storage_url, ca
     assert (summary.complete, summary.failed, summary.waiting) == (11, 0, 0)
     seeds = _seeds_by_label(storage_url)
     assert seeds["teachers=conv+inv"] == seeds["teachers=conv"] == [0, 1, 2, 3]
+
+
+def test_status_shows_each_aimed_contrast_and_its_half_width(storage_url, cache_dir):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    run_study(
+        study_from_dict(_planned(halfwidth=1e-9)), store=Store(storage_url), cache_dir=cache_dir
+    )
+    result = CliRunner().invoke(app, ["status", "tiny", "--storage", storage_url])
+    assert result.exit_code == 0, result.output
+    assert "tiny: seed plan" in result.output
+    line = next(row for row in result.output.splitlines() if "conv_inv_vs_conv" in row)
+    # 4 pairs of the 4 the plan asked for (capped at max), a half-width above 1e-9: at max.
+    assert re.search(r"conv_inv_vs_conv\s*│\s*4\s*│\s*4\s*│\s*4\s*│\s*\d\.\d{4}\s*│", line), line
+    assert "at max" in line
