@@ -23,6 +23,15 @@ def test_validate_and_plan(tiny_study_file):
     result = _invoke("plan", str(tiny_study_file))
     assert result.exit_code == 0
     assert "teachers=conv+inv" in result.output and "rednet" in result.output
+    # The split sizes: 8 training images per class, validation and test carved from digits.
+    assert re.search(r"digits .*│\s+80 │\s+287 │\s+359 │", result.output), result.output
+    # Overrides, validated like the file; new configurations make a study of their own.
+    result = _invoke(
+        "validate", str(tiny_study_file), "--set", "train.epochs=1", "--set", "seeds=[0]"
+    )
+    assert result.exit_code == 0 and re.search(r"ok: tiny-[0-9a-f]{8} .* x 1 seed", result.output)
+    result = _invoke("plan", str(tiny_study_file), "--set", "train.epochz=1")
+    assert result.exit_code == 2 and "train.epochz: unknown key" in result.output
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from harness.cli._common import (
     GraceOpt,
     HeartbeatOpt,
     MaxRetryOpt,
+    SetOpt,
     StorageOpt,
     StudyArg,
     interrupted_exit,
@@ -80,16 +81,18 @@ def _root(
     """libkd: knowledge-distillation ablation studies of ViT students (LIB-KD)."""
 
 
-@app.command(epilog="Example: libkd validate studies/quickstart.yaml")
+@app.command(epilog="Example: libkd validate studies/quickstart.yaml --set train.epochs=3")
 @user_errors
-def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
+def validate(
+    study: Annotated[Path, typer.Argument(help="Study file.")], set_: SetOpt = None
+) -> None:
     """Check a study file, and that this machine can run it (data, device); print what it
     expands to."""
     from harness.config import StudyKind
     from harness.runner import resolve_device
     from harness.study import check_runnable, load_study
 
-    loaded = load_study(study)
+    loaded = load_study(study, overrides=set_ or ())
     check_runnable(loaded)
     resolve_device(loaded.file.device)
     n_configs, n_seeds = len(loaded.configs), len(loaded.seeds)
@@ -106,9 +109,9 @@ def validate(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None
     )
 
 
-@app.command(epilog="Example: libkd plan studies/quickstart.yaml")
+@app.command(epilog="Example: libkd plan studies/quickstart.yaml --set seeds=[0,1]")
 @user_errors
-def plan(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
+def plan(study: Annotated[Path, typer.Argument(help="Study file.")], set_: SetOpt = None) -> None:
     """List the trials a study would run, the teachers it would train, its contrasts and
     seed plan, and the images in each split (train, validation for selection, test)."""
     from harness.cli._console import console, plan_tables, split_table
@@ -116,7 +119,7 @@ def plan(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
     from harness.errors import DataError
     from harness.study import load_study
 
-    loaded = load_study(study)
+    loaded = load_study(study, overrides=set_ or ())
     for table in plan_tables(loaded):
         console.print(table)
     sizes: dict[str, dict[str, int] | str] = {}
@@ -131,7 +134,7 @@ def plan(study: Annotated[Path, typer.Argument(help="Study file.")]) -> None:
     console.print(split_table(sizes))
 
 
-@app.command(epilog="Example: libkd run studies/quickstart.yaml --workers 2")
+@app.command(epilog="Example: libkd run studies/quickstart.yaml --workers 2 --set train.epochs=10")
 @user_errors
 def run(
     study: Annotated[Path, typer.Argument(help="Study file.")],
@@ -152,11 +155,13 @@ def run(
     heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
     grace: GraceOpt = GRACE_SECONDS,
     max_retry: MaxRetryOpt = 1,
+    set_: SetOpt = None,
 ) -> None:
     """Run (or resume) a study, then print its results table."""
     from harness.study import check_runnable, load_study
 
-    loaded = load_study(study)  # a bad file stops here, before the database is touched
+    # A bad file or override stops here, before the database is touched.
+    loaded = load_study(study, overrides=set_ or ())
     from harness.cli._console import RichProgress, console
     from harness.runner import RunnerSession, RunnerSettings, resolve_device, run_local_workers
     from harness.store import redact, resolve_cache_dir
@@ -168,6 +173,8 @@ def run(
     store = open_store(storage)
     cache = resolve_cache_dir(cache_dir)
     console.print(f"study [bold]{loaded.name}[/] -> {redact(store.url)}, cache {cache}")
+    if loaded.overrides:
+        console.print(f"overrides: {' '.join(loaded.overrides)}", markup=False)
     settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
     session = RunnerSession(loaded, store=store, settings=settings)
     session.prepare(retry=retry_failed)

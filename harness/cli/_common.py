@@ -30,6 +30,16 @@ GraceOpt = Annotated[
     int, typer.Option(min=1, help="Seconds without heartbeat before a trial is stale.")
 ]
 MaxRetryOpt = Annotated[int, typer.Option(min=0, help="Retries of a trial whose worker died.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Override a study-file value (YAML), e.g. train.epochs=3 or "
+        "grid.distill.temperature=[1,4]; repeatable. Overrides that make new "
+        "configurations run as study <name>-<hash> unless they set name.",
+    ),
+]
 CacheDirOpt = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Teachers and logit caches (default $LIBKD_CACHE_DIR)."),

@@ -18,6 +18,7 @@ from harness.store import (
     FACTORS_ATTR,
     HASH_ATTR,
     KIND_ATTR,
+    OVERRIDES_ATTR,
     SEED_ATTR,
     SOURCE_ATTR,
     STUDY_FILE_ATTR,
@@ -50,6 +51,7 @@ def open_study(
     opened.set_user_attr(KIND_ATTR, study.kind.value)
     opened.set_user_attr(STUDY_FILE_ATTR, study.file.model_dump(mode="json"))
     opened.set_user_attr(SOURCE_ATTR, str(study.source))
+    opened.set_user_attr(OVERRIDES_ATTR, list(study.overrides))
     return opened
 
 

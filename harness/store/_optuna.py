@@ -33,6 +33,7 @@ GRACE_SECONDS = 30
 KIND_ATTR = "libkd_kind"  # study: grid or search
 STUDY_FILE_ATTR = "libkd_study_file"  # study: the validated study file, as data
 SOURCE_ATTR = "libkd_source"  # study: the study file's path
+OVERRIDES_ATTR = "libkd_overrides"  # study: the `--set path=value` overrides applied to it
 CONFIG_ATTR = "libkd_config"  # trial: the canonical configuration it runs
 HASH_ATTR = "libkd_hash"  # trial: that configuration's hash
 SEED_ATTR = "libkd_seed"  # trial: its seed

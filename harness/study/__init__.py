@@ -4,6 +4,7 @@ expanded into configuration points and hashed."""
 from harness.study._load import (
     Study,
     StudyContrast,
+    apply_overrides,
     check_runnable,
     load_study,
     resolve_point,
@@ -21,6 +22,7 @@ __all__ = [
     "Study",
     "StudyContrast",
     "TrialSpec",
+    "apply_overrides",
     "canonical",
     "check_runnable",
     "check_config",

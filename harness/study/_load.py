@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+import yaml
 from pydantic import ValidationError
 
 from harness.config import (
@@ -47,6 +50,7 @@ class Study:
     kind: StudyKind
     configs: tuple[ConfigPoint, ...]
     contrasts: tuple[StudyContrast, ...] = ()
+    overrides: tuple[str, ...] = ()  # `--set path=value` applied to the file
 
     @property
     def name(self) -> str:
@@ -85,15 +89,62 @@ class Study:
         return self.file.model_dump(mode="json", include=set(TRIAL_FIELDS))
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study file; raises StudyError with a one-line message."""
+def load_study(path: str | Path, *, overrides: Sequence[str] = ()) -> Study:
+    """Read and validate a study file, with `path=value` overrides (`libkd run --set`)
+    applied first; raises StudyError with a one-line message.
+
+    Overrides that make configurations the file does not declare run as a study of their
+    own, named `<name>-<8 hex digits of the overrides>` (unless they set `name`), so a
+    study's results are always the file's and the same overrides resume the same study.
+    """
     source = Path(path)
     if not source.is_file():
         raise StudyError(f"{source}: no such study file")
     data = read_study_yaml(source)
     if not isinstance(data, dict):
         raise StudyError(f"{source}: a study file is a mapping of keys; got {type(data).__name__}")
-    return study_from_dict(data, source=source)
+    if not overrides:
+        return study_from_dict(data, source=source)
+    changed = apply_overrides(data, overrides)
+    study = replace(study_from_dict(changed, source=source), overrides=tuple(overrides))
+    if "name" in {o.split("=", 1)[0].strip() for o in overrides}:
+        return study
+    declared = {point.config_hash for point in study_from_dict(data, source=source).configs}
+    if {point.config_hash for point in study.configs} <= declared:
+        return study
+    digest = hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
+    changed["name"] = f"{study.name}-{digest}"
+    return replace(study_from_dict(changed, source=source), overrides=tuple(overrides))
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of a study file's data with each `path=value` set (the value read as YAML).
+    `grid.<dotted>` and `search.space.<dotted>` name one grid or search entry."""
+    changed = copy.deepcopy(data)
+    for override in overrides:
+        path, sep, text = override.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise StudyError(f"--set {override!r}: write path=value, e.g. train.epochs=3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise StudyError(f"--set {override!r}: the value is not YAML ({exc.problem})") from None
+        for section in ("grid.", "search.space."):
+            if path.startswith(section) and len(path) > len(section):
+                parts = [*section.rstrip(".").split("."), path[len(section) :]]
+                break
+        else:
+            parts = path.split(".")
+        node = changed
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise StudyError(f"--set {override!r}: {part} holds a value, not keys")
+            node = node[part]
+        node[parts[-1]] = value
+    return changed
 
 
 def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> Study:

@@ -233,3 +233,34 @@ def test_errors_quote_at_most_80_characters_of_a_value(tmp_path):
     with pytest.raises(StudyError) as caught:
         load_study(path)
     assert "unknown dataset 'xxx" in str(caught.value) and len(str(caught.value)) < 400
+
+
+def test_overrides_are_validated_like_the_file_and_name_a_study_of_their_own(tmp_path):
+    from harness.study import load_study
+    from tests.helpers import tiny_dict, write_study
+
+    path = write_study(tmp_path, tiny_dict())
+    plain = load_study(path)
+    # A value that makes configurations the file does not declare: a study of its own,
+    # the same name for the same overrides (so a rerun resumes it), the overrides recorded.
+    shorter = load_study(path, overrides=["train.epochs=1"])
+    assert shorter.name.startswith("tiny-") and shorter.file.train.epochs == 1
+    assert load_study(path, overrides=["train.epochs=1"]).name == shorter.name
+    assert shorter.overrides == ("train.epochs=1",)
+    assert not {p.config_hash for p in shorter.configs} & {p.config_hash for p in plain.configs}
+    # Values that only pick among the file's configurations or add seeds keep the name.
+    fewer = load_study(path, overrides=["grid.distill.teachers=[[], [conv]]", "seeds=[0, 1, 2]"])
+    assert fewer.name == "tiny" and len(fewer.configs) == 2 and fewer.seeds == (0, 1, 2)
+    assert load_study(path, overrides=["train.epochs=1", "name=quick"]).name == "quick"
+    # Errors name the override's field and what is allowed, as for the file.
+    with pytest.raises(StudyError, match=r"train\.epoch: unknown key; allowed keys here: epochs"):
+        load_study(path, overrides=["train.epoch=1"])
+    with pytest.raises(StudyError, match=r"train\.epochs: Input should be greater than or equal"):
+        load_study(path, overrides=["train.epochs=0"])
+    with pytest.raises(StudyError, match=r"write path=value"):
+        load_study(path, overrides=["train.epochs"])
+    with pytest.raises(StudyError, match=r"grid and search: a study has one of them"):
+        load_study(
+            path,
+            overrides=["search.space.train.lr={type: float, low: 0.001, high: 0.01}"],
+        )
