@@ -40,7 +40,7 @@ from harness.analysis._load import (
     load_runs,
     summarize_epochs,
 )
-from harness.analysis._pareto import pareto_trials
+from harness.analysis._pareto import pareto_configurations, pareto_trials
 from harness.analysis._publish import publish
 from harness.analysis._report import REPORT_COLUMNS, format_cell, markdown_table, report_frame
 from harness.analysis._seeds import (
@@ -96,6 +96,7 @@ __all__ = [
     "load_runs",
     "markdown_table",
     "paired_deltas",
+    "pareto_configurations",
     "pareto_trials",
     "publish",
     "report_frame",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from harness.analysis._load import complete_runs, factor_columns
@@ -11,13 +12,24 @@ from harness.analysis._student_t import t_ppf, t_sf
 from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, TEST_TOP1, VAL_TOP1
 
 CONFIDENCE = 0.95
-TIME_COLUMNS = (
-    "teacher_seconds",
-    "cache_seconds",
-    "train_seconds",
-    "eval_seconds",
-    SAMPLES_PER_SECOND,
-)
+TIME_COLUMNS = ("train_seconds", "eval_seconds", SAMPLES_PER_SECOND)
+"""Per-run costs, averaged over a configuration's runs. One-off costs (training a teacher,
+building a cache: paid by whichever run needed it first) are not averaged: `one_off_costs`
+gives each configuration the build seconds of what it uses."""
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def bootstrap_interval(values: list[float]) -> tuple[float | None, float | None]:
+    """95% percentile-bootstrap interval of the mean of a non-negative quantity (seconds,
+    samples/s): it never leaves the range of the values, so never goes below zero. None
+    with fewer than 3 values (resampling 2 values says nothing). Seeded: reproducible."""
+    if len(values) < 3:
+        return None, None
+    data = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    means = data[rng.integers(0, len(data), (BOOTSTRAP_RESAMPLES, len(data)))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return float(low), float(high)
 
 
 def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, float | None]:
@@ -63,12 +75,12 @@ def aggregate(
     metric: str = "top1",
     best: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Per configuration over its complete runs: n, mean, std, 95% CI of `metric` (the last
+    """Per configuration over its complete runs: n, mean, std, 95% t-interval of `metric` (the last
     epoch's validation top-1), of the final model's test top-1 (`test_`; null for runs
     stored before the test split), of the best validation epoch when `best` (run_id, best)
     is given (`best_`: an optimistic figure, selected on the data it reports), and for every
-    cost (seconds of teachers, cache, training, evaluation; samples/s): mean, `<cost>_std`
-    and its CI."""
+    per-run cost (training and evaluation seconds, samples/s): mean, `<cost>_std` and a
+    bootstrap CI that respects zero (`bootstrap_interval`)."""
     done = complete_runs(runs)
     if done.is_empty():
         return pl.DataFrame()
@@ -91,13 +103,18 @@ def aggregate(
         pl.col("best_top1").std().alias("best_std"),
         *[pl.col(c).mean() for c in TIME_COLUMNS],
         *[pl.col(c).std().alias(f"{c}_std") for c in TIME_COLUMNS],
+        *[pl.col(c).drop_nulls().alias(f"{c}_values") for c in TIME_COLUMNS],
         pl.col("student_params").first(),
         *[pl.col(c).mean().alias(c.replace("/", "_")) for c in SIZE_METRICS if c in done.columns],
     )
     table = _with_interval(table, "")
     table = _with_interval(table, "test_")
     for c in TIME_COLUMNS:
-        table = _with_interval(table, f"{c}_", mean=c, std=f"{c}_std")
+        bounds = [bootstrap_interval(v) for v in table[f"{c}_values"].to_list()]
+        table = table.drop(f"{c}_values").with_columns(
+            pl.Series(f"{c}_ci_low", [b[0] for b in bounds], dtype=pl.Float64),
+            pl.Series(f"{c}_ci_high", [b[1] for b in bounds], dtype=pl.Float64),
+        )
     if "student_flops" in table.columns:
         table = table.with_columns(
             (pl.col("mean") / (pl.col("student_flops") / 1e6)).alias("top1_per_mflop")

@@ -29,8 +29,9 @@ def report_frame(
     runs: pl.DataFrame | None = None,
     best: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per configuration: seeds, top-1 mean/std/CI (last and best epoch), costs,
-    and the paired delta against the baseline (default: the plain ViT). `runs` and `best`
+    """One row per configuration: seeds, top-1 mean/std/CI (last and best epoch), per-run
+    costs with their CIs, one-off costs (the teachers and caches it uses, built once), and
+    the paired delta against the baseline (default: the plain ViT). `runs` and `best`
     (the best val/top1 epoch per run), when the caller has read them already, are not read
     again; the epochs themselves are never loaded: the database aggregates them."""
     runs = load_runs(store, study) if runs is None else runs
@@ -56,6 +57,19 @@ def report_frame(
             on="config_hash",
             how="left",
         )
+    one_off = store.one_off_costs(study)
+    summary = summary.with_columns(
+        pl.Series(
+            "one_off_teacher_seconds",
+            [one_off.get(h, {}).get("teacher", 0.0) for h in summary["config_hash"]],
+            dtype=pl.Float64,
+        ),
+        pl.Series(
+            "one_off_cache_seconds",
+            [one_off.get(h, {}).get("cache", 0.0) for h in summary["config_hash"]],
+            dtype=pl.Float64,
+        ),
+    )
     return summary.with_columns(
         pl.col("seeds").list.eval(pl.element().cast(pl.Utf8)).list.join(",")
     )
@@ -84,6 +98,10 @@ REPORT_COLUMNS = (
     "delta_ci_high",
     "p_value",
     "train_seconds",
+    "train_seconds_ci_low",
+    "train_seconds_ci_high",
+    "one_off_teacher_seconds",
+    "one_off_cache_seconds",
     "samples_per_second",
     "student_flops",
     "top1_per_mflop",

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from harness.analysis import complete_runs, factor_columns, t_interval
+from harness.analysis import complete_runs, factor_columns, pareto_configurations, t_interval
 from harness.metrics import (
     ATTENTION_DISTANCE_PREFIX,
     ATTENTION_UNIFORM,
@@ -116,29 +116,43 @@ def head_metrics(frame: pl.DataFrame) -> list[str]:
 
 
 class ParetoData(NamedTuple):
+    """Configuration means on two objectives (x, y, each with its direction); `front`
+    marks the configurations no other beats on both."""
+
     labels: list[str]
-    cost: list[float]
-    top1: list[float]
+    x: list[float]
+    y: list[float]
     front: list[bool]
+    x_title: str
+    y_title: str
 
 
-def pareto(report: pl.DataFrame) -> ParetoData:
-    """Accuracy against total cost per configuration; `front` marks the non-dominated ones."""
-    cost = (
-        report["teacher_seconds"]
-        + report["cache_seconds"]
-        + report["train_seconds"]
-        + report["eval_seconds"]
-    ).to_list()
-    top1 = report["mean"].to_list()
-    front = []
-    for i in range(len(cost)):
-        dominated = any(
-            cost[j] <= cost[i] and top1[j] >= top1[i] and (cost[j] < cost[i] or top1[j] > top1[i])
-            for j in range(len(cost))
+PER_RUN_SECONDS = "seconds per run"
+
+
+def pareto(runs: pl.DataFrame, objectives: list[tuple[str, str]]) -> ParetoData:
+    """The study's first two declared objectives over configuration means; with a single
+    objective, it against the per-run cost (training + evaluation seconds, minimised). The
+    one-off costs (teachers, caches) are left out: they are paid once, not per run."""
+    done = complete_runs(runs)
+    if len(objectives) < 2:
+        done = done.with_columns(
+            (pl.col("train_seconds") + pl.col("eval_seconds")).alias(PER_RUN_SECONDS)
         )
-        front.append(not dominated)
-    return ParetoData(report["label"].to_list(), cost, top1, front)
+        objectives = [objectives[0] if objectives else (VAL_TOP1, "maximize")]
+        objectives.append((PER_RUN_SECONDS, "minimize"))
+    table = pareto_configurations(done, objectives[:2])
+    if table.is_empty():
+        return ParetoData([], [], [], [], "", "")
+    (y_metric, y_way), (x_metric, x_way) = objectives[:2]
+    return ParetoData(
+        table["label"].to_list(),
+        table[x_metric].to_list(),
+        table[y_metric].to_list(),
+        table["front"].to_list(),
+        f"{x_metric} ({x_way}, mean over seeds)",
+        f"{y_metric} ({y_way}, mean over seeds)",
+    )
 
 
 class CacheData(NamedTuple):

@@ -49,7 +49,14 @@ from harness.dashboard._figures import (
     temperature_factors,
 )
 from harness.metrics import TEST_TOP1, VAL_PREFIX, VAL_TOP1
-from harness.store import Store, load_optuna_study, optuna_storage, redact, study_kind
+from harness.store import (
+    Store,
+    load_optuna_study,
+    optuna_storage,
+    redact,
+    study_kind,
+    study_objectives,
+)
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
@@ -185,28 +192,28 @@ def curve_figure(data: CurveData) -> go.Figure:
 def pareto_figure(front: ParetoData) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
-            x=front.cost,
-            y=front.top1,
+            x=front.x,
+            y=front.y,
             text=front.labels,
             mode="markers+text",
             textposition="top center",
             marker={"size": 12, "color": ["#d62728" if f else "#7f7f7f" for f in front.front]},
         )
     )
-    on_front = sorted((c, t) for c, t, f in zip(front.cost, front.top1, front.front) if f)
+    on_front = sorted((x, y) for x, y, f in zip(front.x, front.y, front.front) if f)
     fig.add_trace(
         go.Scatter(
-            x=[c for c, _ in on_front],
-            y=[t for _, t in on_front],
+            x=[x for x, _ in on_front],
+            y=[y for _, y in on_front],
             mode="lines",
             name="Pareto front",
             line={"dash": "dot", "color": "#d62728"},
         )
     )
     fig.update_layout(
-        title="accuracy versus cost (red: Pareto-optimal)",
-        xaxis_title="seconds per run (teachers + cache + training + evaluation)",
-        yaxis_title="val top-1",
+        title="Pareto front over the objectives (red: no configuration beats it on both)",
+        xaxis_title=front.x_title,
+        yaxis_title=front.y_title,
         showlegend=False,
     )
     return fig
@@ -274,6 +281,7 @@ def _figures(
     report: pl.DataFrame,
     *,
     references: dict[str, float],
+    objectives: list[tuple[str, str]],
 ) -> list[tuple[str, go.Figure]]:
     """Every figure of a study as (key, figure): each drawn from its own figure data."""
     usage = cache_usage(runs)
@@ -301,7 +309,7 @@ def _figures(
         for m in head_metrics(summary)
     ]
     figures += [
-        ("pareto", pareto_figure(pareto(report))),
+        ("pareto", pareto_figure(pareto(runs, objectives))),
         ("cache", cache_figure(usage)),
         ("throughput", throughput_figure(usage)),
     ]
@@ -431,7 +439,14 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
     finals = final_values(store, name, prefix=VAL_TOP1)
     words = report_metric(runs)[1]
     contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
-    figures = _figures(runs, summary, finals, report, references=teacher_references(store, name))
+    figures = _figures(
+        runs,
+        summary,
+        finals,
+        report,
+        references=teacher_references(store, name),
+        objectives=study_objectives(store.engine, name),
+    )
     figures += _optuna_figures(store, name)
     if not contrasts.is_empty():  # the main result: first
         figures.insert(0, ("forest", forest_figure(forest(contrasts), metric=words)))

@@ -44,6 +44,7 @@ from harness.store._optuna import (
     optuna_study_names,
     study_kind,
     study_names,
+    study_objectives,
 )
 from harness.store._schema import stored_version
 from harness.store._store import FinishedRun, Store, utcnow
@@ -89,6 +90,7 @@ __all__ = [
     "serialize_sqlite_writes",
     "stored_version",
     "study_kind",
+    "study_objectives",
     "study_names",
     "utcnow",
 ]

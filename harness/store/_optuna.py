@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, inspect, text
 
@@ -137,8 +137,9 @@ def count_in_state(engine: Engine, study: str, state: str) -> int:
         return int(connection.execute(query, {"name": study, "state": state}).scalar() or 0)
 
 
-def study_kind(engine: Engine, study: str) -> str | None:
-    """The libkd kind (grid or search) recorded on Optuna's study, read without Optuna."""
+def _study_attr(engine: Engine, study: str, key: str) -> Any:
+    """A user attribute of Optuna's study, read from its table without Optuna (None if the
+    study or the attribute is not there)."""
     if not inspect(engine).has_table("study_user_attributes"):
         return None
     query = text(
@@ -146,8 +147,21 @@ def study_kind(engine: Engine, study: str) -> str | None:
         "ON s.study_id = a.study_id WHERE s.study_name = :name AND a.key = :key"
     )
     with engine.connect() as connection:
-        found = connection.execute(query, {"name": study, "key": KIND_ATTR}).scalar()
-    return None if found is None else str(json.loads(found))
+        found = connection.execute(query, {"name": study, "key": key}).scalar()
+    return None if found is None else json.loads(found)
+
+
+def study_kind(engine: Engine, study: str) -> str | None:
+    """The libkd kind (grid or search) recorded on Optuna's study, read without Optuna."""
+    found = _study_attr(engine, study, KIND_ATTR)
+    return None if found is None else str(found)
+
+
+def study_objectives(engine: Engine, study: str) -> list[tuple[str, str]]:
+    """The study's declared objectives as (metric, direction), from the recorded study file
+    ([] for a database without it)."""
+    file = _study_attr(engine, study, STUDY_FILE_ATTR) or {}
+    return [(o["metric"], o.get("direction", "maximize")) for o in file.get("objectives", [])]
 
 
 def load_optuna_study(name: str, storage: RDBStorage) -> optuna.Study:

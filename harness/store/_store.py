@@ -285,6 +285,24 @@ class Store:
             )
             return list(s.scalars(query))
 
+    def one_off_costs(self, study: str) -> dict[str, dict[str, float]]:
+        """Per configuration, the build seconds of the teachers and caches its runs used,
+        each artifact counted once: {config_hash: {"teacher": s, "cache": s}}. What the
+        configuration costs once, whichever run (of whichever configuration) paid it."""
+        query = (
+            select(RunRow.config_hash, ArtifactRow.key, ArtifactRow.kind, ArtifactRow.build_seconds)
+            .join(RunArtifactRow, RunArtifactRow.run_id == RunRow.id)
+            .join(ArtifactRow, ArtifactRow.key == RunArtifactRow.artifact_key)
+            .where(RunRow.study == study)
+            .distinct()
+        )
+        costs: dict[str, dict[str, float]] = {}
+        with self.session() as s:
+            for config, _key, kind, seconds in s.execute(query):
+                bucket = costs.setdefault(config, {"teacher": 0.0, "cache": 0.0})
+                bucket[kind] = bucket.get(kind, 0.0) + float(seconds or 0.0)
+        return costs
+
     def artifacts(self, kind: str | None = None) -> list[ArtifactRow]:
         with self.session() as s:
             query = select(ArtifactRow).order_by(ArtifactRow.created_at)

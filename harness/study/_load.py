@@ -129,7 +129,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise StudyError(f"--set {override!r}: the value is not YAML ({exc.problem})") from None
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise StudyError(f"--set {override!r}: the value is not YAML ({problem})") from None
         for section in ("grid.", "search.space."):
             if path.startswith(section) and len(path) > len(section):
                 parts = [*section.rstrip(".").split("."), path[len(section) :]]

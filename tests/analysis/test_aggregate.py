@@ -45,7 +45,22 @@ def test_mean_std_and_t_interval_match_hand_computation():
     half = T_975_DF2 * 0.02 / math.sqrt(3)
     assert row["ci_low"] == pytest.approx(0.82 - half)
     assert row["ci_high"] == pytest.approx(0.82 + half)
-    assert (row["train_seconds"], row["teacher_seconds"]) == (2.0, 1.0)
+    assert row["train_seconds"] == 2.0 and "teacher_seconds" not in row  # one-off: not per run
+    assert (row["train_seconds_ci_low"], row["train_seconds_ci_high"]) == (2.0, 2.0)
+
+
+def test_cost_intervals_never_go_below_zero():
+    """Seconds are non-negative: a t interval of [0.1, 0.1, 9.0] reaches -9.9; the bootstrap
+    interval stays inside the values. Fewer than 3 runs: no interval."""
+    runs = _runs(
+        [_row("a", "conv", s, 0.8, train_seconds=t) for s, t in enumerate([0.1, 0.1, 9.0])]
+    )
+    [row] = aggregate(runs).iter_rows(named=True)
+    assert t_interval(row["train_seconds"], row["train_seconds_std"], 3)[0] < -9
+    assert 0.1 <= row["train_seconds_ci_low"] < row["train_seconds_ci_high"] <= 9.0
+    two = _runs([_row("a", "conv", s, 0.8) for s in range(2)])
+    [row] = aggregate(two).iter_rows(named=True)
+    assert row["train_seconds_ci_low"] is None and row["ci_low"] is not None
 
 
 def test_single_seed_has_no_interval_and_failed_runs_are_left_out():
@@ -96,9 +111,10 @@ def test_costs_are_aggregated_with_intervals_too():
     [row] = aggregate(_runs(rows)).iter_rows(named=True)
     assert row["train_seconds"] == pytest.approx(12.0)
     assert row["train_seconds_std"] == pytest.approx(2.0)
-    half = T_975_DF2 * 2.0 / math.sqrt(3)
-    assert row["train_seconds_ci_low"] == pytest.approx(12.0 - half)
-    assert row["teacher_seconds_ci_high"] == pytest.approx(1.0)  # equal values: zero width
+    # Bootstrap of the mean of [10, 12, 14]: a resample's mean is 10 + 2k/3 with k = 0..6,
+    # P(k = 0) = P(k = 6) = 1/27 = 3.7% > 2.5%, so the 95% percentile interval is [10, 14].
+    assert (row["train_seconds_ci_low"], row["train_seconds_ci_high"]) == (10.0, 14.0)
+    assert row["eval_seconds_ci_high"] == pytest.approx(0.5)  # equal values: zero width
 
 
 def test_runs_stored_before_the_test_split_load_labelled(tmp_path):

@@ -91,18 +91,37 @@ def test_learning_curve_means_over_seeds_per_epoch():
     assert series.x == [1, 2] and series.mean == pytest.approx([0.3, 0.5])
 
 
-def test_pareto_front_marks_non_dominated_configurations():
-    report = pl.DataFrame(
+def _pareto_runs(**columns) -> pl.DataFrame:
+    labels = ["cheap-bad", "mid", "dominated", "dear-good"]
+    return pl.DataFrame(
         {
-            "label": ["cheap-bad", "mid", "dominated", "dear-good"],
-            "mean": [0.5, 0.7, 0.6, 0.9],
-            "teacher_seconds": [0.0] * 4,
-            "cache_seconds": [0.0] * 4,
-            "eval_seconds": [0.0] * 4,
-            "train_seconds": [1.0, 2.0, 3.0, 4.0],
+            "config_hash": labels * 2,
+            "label": labels * 2,
+            "status": ["complete"] * 8,
+            "top1": [0.5, 0.7, 0.6, 0.9] * 2,
+            "eval_seconds": [0.0] * 8,
+            "train_seconds": [1.0, 2.0, 3.0, 4.0] * 2,
+            # One-off costs, paid by the first seed only: never part of the per-run cost.
+            "teacher_seconds": [0.0, 0.0, 0.0, 100.0] + [0.0] * 4,
+            **columns,
         }
     )
-    assert pareto(report).front == [True, True, False, True]
+
+
+def test_pareto_front_marks_non_dominated_configurations():
+    front = pareto(_pareto_runs(), [("val/top1", "maximize")])
+    assert front.front == [True, True, False, True]
+    assert front.x == [1.0, 2.0, 3.0, 4.0]  # per-run seconds, means over the seeds
+    assert front.x_title.startswith("seconds per run")
+
+
+def test_pareto_uses_the_declared_objectives_and_their_directions():
+    runs = _pareto_runs(student_params=[40, 30, 10, 20] * 2)
+    # Maximise top-1, minimise parameters: "dominated" is now the smallest model (on the
+    # front), and dear-good (0.9, 20) beats mid (0.7, 30) on both.
+    front = pareto(runs, [("val/top1", "maximize"), ("student/params", "minimize")])
+    assert front.front == [False, False, True, True]
+    assert front.x == [40.0, 30.0, 10.0, 20.0] and front.x_title.startswith("student/params")
 
 
 def test_cache_usage_counts_hits_builds_and_online():
