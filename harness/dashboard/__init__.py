@@ -7,12 +7,13 @@ from harness.dashboard._figures import (
     learning_curves,
     pareto,
 )
-from harness.dashboard._render import render_dashboard, write_dashboard
+from harness.dashboard._render import importance_target, render_dashboard, write_dashboard
 
 __all__ = [
     "cache_usage",
     "factor_comparison",
     "head_accuracy",
+    "importance_target",
     "learning_curves",
     "pareto",
     "render_dashboard",

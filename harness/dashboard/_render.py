@@ -6,8 +6,11 @@ import contextlib
 import hashlib
 import html
 import json
+import math
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -57,6 +60,10 @@ from harness.store import (
     study_kind,
     study_objectives,
 )
+
+if TYPE_CHECKING:
+    from optuna.study import StudyDirection
+    from optuna.trial import FrozenTrial
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
@@ -160,13 +167,22 @@ def factor_figure(
     return fig
 
 
+def _epoch_tick(data: CurveData) -> int:
+    """Ticks at whole epochs, at most about 20 of them."""
+    last = max((max(s.x) for s in data.series if s.x), default=1)
+    return max(1, math.ceil(last / 20))
+
+
 def curve_figure(data: CurveData) -> go.Figure:
     fig = go.Figure()
+    # An accuracy lies in [0, 1]: so does its band (a t interval of few seeds may not).
+    low_cap, high_cap = (0.0, 1.0) if "top1" in data.metric else (-math.inf, math.inf)
     for i, s in enumerate(data.series):
         color = PALETTE[i % len(PALETTE)]
         band_x = s.x + s.x[::-1]
-        band_y = [h if h is not None else m for m, h in zip(s.mean, s.ci_high)] + [
-            lo if lo is not None else m for m, lo in zip(s.mean[::-1], s.ci_low[::-1])
+        band_y = [min(h, high_cap) if h is not None else m for m, h in zip(s.mean, s.ci_high)]
+        band_y += [
+            max(lo, low_cap) if lo is not None else m for m, lo in zip(s.mean[::-1], s.ci_low[::-1])
         ]
         fig.add_trace(
             go.Scatter(
@@ -183,7 +199,7 @@ def curve_figure(data: CurveData) -> go.Figure:
         fig.add_trace(go.Scatter(x=s.x, y=s.mean, name=s.name, line={"color": color}))
     fig.update_layout(
         title=f"learning curve: {data.metric} (mean, 95% CI band)",
-        xaxis_title="epoch",
+        xaxis={"title": "epoch", "tickmode": "linear", "dtick": _epoch_tick(data)},
         yaxis_title=data.metric,
     )
     return fig
@@ -255,7 +271,7 @@ def attention_figure(profile: ProfileData) -> go.Figure:
         )
     fig.update_layout(
         title="mean attention distance per student layer (pixels; locality)",
-        xaxis_title="layer",
+        xaxis={"title": "layer", "tickmode": "linear", "dtick": 1},
         yaxis_title="pixels",
     )
     return fig
@@ -282,12 +298,15 @@ def _figures(
     *,
     references: dict[str, float],
     objectives: list[tuple[str, str]],
+    search: bool = False,
 ) -> list[tuple[str, go.Figure]]:
     """Every figure of a study as (key, figure): each drawn from its own figure data."""
     usage = cache_usage(runs)
     profile = attention_profile(runs)
     column = report_metric(runs)[0]
     metric = "test top-1" if column == TEST_TOP1 else "val top-1"
+    # A search samples numbers: its factors are drawn by the slice plots, not as categories.
+    factors = [] if search else factor_columns(runs)
     figures = [
         (
             f"factor-{f[2:]}",
@@ -295,14 +314,14 @@ def _figures(
                 factor_comparison(runs, f, metric=column), metric=metric, references=references
             ),
         )
-        for f in factor_columns(runs)
+        for f in factors
     ]
     figures += [
         (
             f"temperature-{f[2:]}",
             factor_figure(factor_comparison(runs, f, metric=column), lines=True, metric=metric),
         )
-        for f in temperature_factors(runs)
+        for f in ([] if search else temperature_factors(runs))
     ]
     figures += [
         (f"curve-{m}", curve_figure(learning_curves(summary, metric=m)))
@@ -319,6 +338,60 @@ def _figures(
     return figures
 
 
+def slice_figure(path: str, trials: list[FrozenTrial], *, metric: str) -> go.Figure:
+    """One point per trial: the sampled value of `path` (a numeric axis for numbers) against
+    the trial's objective, coloured by another sampled number when there is one."""
+    having = [t for t in trials if path in t.params]
+    # Colour by a number every one of these trials drew (a conditional one may be absent).
+    others = sorted(
+        k
+        for k in {k for t in having for k in t.params if k != path}
+        if all(_is_number(t.params.get(k)) for t in having)
+    )
+    colour = others[0] if others else None
+    marker: dict[str, Any] = {"size": 10}
+    if colour is not None:
+        marker.update(
+            color=[t.params.get(colour) for t in having],
+            colorscale="Viridis",
+            showscale=True,
+            colorbar={"title": colour},
+        )
+    values = [t.params[path] for t in having]
+    fig = go.Figure(
+        go.Scatter(
+            x=values if all(_is_number(v) for v in values) else [str(v) for v in values],
+            y=[t.values[0] for t in having],
+            mode="markers",
+            marker=marker,
+            text=[f"trial {t.number}" for t in having],
+        )
+    )
+    fig.update_layout(
+        title=f"{metric} by {path} (one point per trial, mean over seeds"
+        + (f"; colour: {colour})" if colour else ")"),
+        xaxis_title=path,
+        yaxis_title=metric,
+    )
+    return fig
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def importance_target(
+    directions: list[StudyDirection],
+) -> Callable[[FrozenTrial], float] | None:
+    """What the importance chart explains. One objective: None, and Optuna's evaluator
+    follows the study's direction. Several: the first, negated when maximised, because an
+    explicit target is explained for *low* values (the chart used to rank what lowers top-1)."""
+    if len(directions) == 1:
+        return None
+    sign = -1.0 if directions[0].name == "MAXIMIZE" else 1.0
+    return lambda trial: sign * trial.values[0]
+
+
 def _optuna_figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     # Only searches get Optuna's figures; a grid study (or libkd rows without an Optuna
     # study) is known as such without loading Optuna.
@@ -330,28 +403,32 @@ def _optuna_figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
         return []
+    metric = (study_objectives(store.engine, name) or [(VAL_TOP1, "maximize")])[0][0]
     target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
     figures = [
         (
             "optuna-history",
             optuna.visualization.plot_optimization_history(
-                study, target=target, target_name=VAL_TOP1
+                study, target=target, target_name=metric
             ),
         ),
         (
             "optuna-parallel",
-            optuna.visualization.plot_parallel_coordinate(
-                study, target=target, target_name=VAL_TOP1
-            ),
+            optuna.visualization.plot_parallel_coordinate(study, target=target, target_name=metric),
         ),
     ]
-    # Importances need at least two distinct values of some parameter.
-    with contextlib.suppress(RuntimeError, ValueError):
+    paths = sorted({k for t in complete for k in t.params})
+    figures += [(f"slice-{path}", slice_figure(path, complete, metric=metric)) for path in paths]
+    with contextlib.suppress(RuntimeError, ValueError), warnings.catch_warnings():
+        # Optuna warns that an explicit target is explained for low values: we negate it.
+        warnings.filterwarnings("ignore", message=".*low `target` values.*")
         figures.append(
             (
                 "optuna-importance",
                 optuna.visualization.plot_param_importances(
-                    study, target=target, target_name=VAL_TOP1
+                    study,
+                    target=importance_target(study.directions),
+                    target_name=f"{metric} ({study.directions[0].name.lower()}d)",
                 ),
             )
         )
@@ -446,6 +523,7 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
         report,
         references=teacher_references(store, name),
         objectives=study_objectives(store.engine, name),
+        search=study_kind(store.engine, name) == "search",
     )
     figures += _optuna_figures(store, name)
     if not contrasts.is_empty():  # the main result: first

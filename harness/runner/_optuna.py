@@ -64,11 +64,13 @@ def spec_attrs(spec: TrialSpec) -> dict[str, Any]:
     }
 
 
-def spec_from_attrs(attrs: dict[str, Any]) -> TrialSpec:
+def spec_from_attrs(attrs: dict[str, Any], *, paths: tuple[str, ...] = ()) -> TrialSpec:
+    """The queued trial's spec; `paths` (the study's grid keys) keep its label the grid's."""
     return TrialSpec(
         config=TrialConfig.model_validate(attrs[CONFIG_ATTR]),
         config_hash=attrs[HASH_ATTR],
         factors=attrs.get(FACTORS_ATTR, {}),
+        paths=paths,
         seed=attrs[SEED_ATTR],
     )
 

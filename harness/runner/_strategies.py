@@ -144,7 +144,7 @@ class GridStrategy:
                 raise optuna.TrialPruned("no waiting trial left")
             trial.set_user_attr(WORKER_ATTR, ctx.worker)
             started += 1
-            spec = spec_from_attrs(trial.user_attrs)
+            spec = spec_from_attrs(trial.user_attrs, paths=tuple(session.study.file.grid))
             done = session.store.complete_run_metrics(
                 session.study.name, spec.config_hash, spec.seed
             )
@@ -240,7 +240,7 @@ class SearchStrategy:
             nonlocal started
             trial.set_user_attr(WORKER_ATTR, ctx.worker)
             try:
-                point = resolve_point(study, suggest(trial, search))
+                point = resolve_point(study, suggest(trial, search, study.base()))
             except StudyError as exc:
                 raise TrialError(f"invalid point: {exc}") from None
             trial.set_user_attr(HASH_ATTR, point.config_hash)

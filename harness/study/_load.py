@@ -167,7 +167,9 @@ def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> 
             _check_path(base, dotted, where, section="search.space")
     points: dict[str, ConfigPoint] = {}
     for factors in _grid_points(file, base, where):
-        point = _resolve(base, factors, where=f"{where}grid point {quote(factors)}: ")
+        point = _resolve(
+            base, factors, where=f"{where}grid point {quote(factors)}: ", paths=tuple(file.grid)
+        )
         points.setdefault(point.config_hash, point)
     configs = tuple(points.values())
     contrasts = _contrasts(file, kind, base, points, where)
@@ -253,10 +255,14 @@ def _grid_config(
 
 def resolve_point(study: Study, factors: dict[str, Any]) -> ConfigPoint:
     """The canonical configuration of the study's base with `factors` (dotted paths) applied."""
-    return _resolve(study.base(), factors, where=f"{study.source}: point {quote(factors)}: ")
+    paths = tuple(study.file.search.space) if study.file.search else tuple(study.file.grid)
+    where = f"{study.source}: point {quote(factors)}: "
+    return _resolve(study.base(), factors, where=where, paths=paths)
 
 
-def _resolve(base: dict[str, Any], factors: dict[str, Any], *, where: str) -> ConfigPoint:
+def _resolve(
+    base: dict[str, Any], factors: dict[str, Any], *, where: str, paths: tuple[str, ...] = ()
+) -> ConfigPoint:
     point = copy.deepcopy(base)
     for dotted, value in factors.items():
         _set_path(point, dotted, value)
@@ -266,7 +272,7 @@ def _resolve(base: dict[str, Any], factors: dict[str, Any], *, where: str) -> Co
         raise StudyError(where + describe(exc, TrialConfig)) from None
     check_config(config, where=where)
     config = canonical(config)
-    return ConfigPoint(config, config_hash(config), _as_run(config, factors))
+    return ConfigPoint(config, config_hash(config), _as_run(config, factors), paths)
 
 
 def _as_run(config: TrialConfig, factors: dict[str, Any]) -> dict[str, Any]:

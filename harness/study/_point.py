@@ -17,13 +17,16 @@ class ConfigPoint:
     config: TrialConfig
     config_hash: str
     factors: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # Every path the study varies (grid keys, search space): labels name each factor by the
+    # same tail in every configuration, whichever factors this one has.
+    paths: tuple[str, ...] = field(default=(), hash=False, compare=False)
 
     @property
     def label(self) -> str:
-        return factor_label(self.factors)
+        return factor_label(self.factors, paths=self.paths)
 
     def with_seed(self, seed: int) -> TrialSpec:
-        return TrialSpec(self.config, self.config_hash, self.factors, seed=seed)
+        return TrialSpec(self.config, self.config_hash, self.factors, self.paths, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,16 @@ class TrialSpec(ConfigPoint):
     seed: int = field(kw_only=True)
 
 
-def factor_label(factors: dict[str, Any]) -> str:
-    """'teachers=conv+inv, temperature.conv=4': the shortest unique tail of each path."""
+def factor_label(factors: dict[str, Any], *, paths: tuple[str, ...] = ()) -> str:
+    """'teachers=conv+inv, temperature.conv=4': the shortest tail of each path unique among
+    `paths` (all the study varies; default the factors' own)."""
     if not factors:
         return "base"
-    paths = [path.split(".") for path in factors]
-    names = [_unique_tail(path, [q for q in paths if q is not path]) for path in paths]
+    universe = [path.split(".") for path in dict.fromkeys([*paths, *factors])]
+    names = []
+    for path in factors:
+        parts = path.split(".")
+        names.append(_unique_tail(parts, [q for q in universe if q != parts]))
     return ", ".join(f"{name}={_short(value)}" for name, value in zip(names, factors.values()))
 
 

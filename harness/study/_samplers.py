@@ -12,6 +12,7 @@ import optuna
 
 from harness._registry import Registry
 from harness.config import SearchConfig
+from harness.distill import LOSSES
 
 ALL_PARAM_TYPES = frozenset({"float", "int", "categorical"})
 
@@ -87,10 +88,33 @@ def decode_choice(value: Any) -> Any:
     return value
 
 
-def suggest(trial: optuna.Trial, search: SearchConfig) -> dict[str, Any]:
-    """The trial's point in the search space, as dotted paths to values."""
+LOSS, TEACHERS, TEMPERATURE = "distill.loss", "distill.teachers", "distill.temperature"
+
+
+def _irrelevant(path: str, point: dict[str, Any], base: dict[str, Any]) -> bool:
+    """Whether `path` cannot change the trial given what is drawn already: temperatures
+    where the loss ignores them (hard) or nothing is distilled (no teachers)."""
+    if not path.startswith(TEMPERATURE):
+        return False
+    distill = base.get("distill", {})
+    loss = point.get(LOSS, distill.get("loss", "soft"))
+    teachers = point.get(TEACHERS, distill.get("teachers", []))
+    return not LOSSES.get(loss).uses_temperature or not teachers
+
+
+def suggest(
+    trial: optuna.Trial, search: SearchConfig, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The trial's point in the search space, as dotted paths to values. The loss kind and
+    the teachers are drawn first; a temperature they make irrelevant is not drawn at all
+    (a conditional search space), so the sampler never learns from values that did nothing
+    and the dashboards never show them."""
     point: dict[str, Any] = {}
-    for path, param in search.space.items():
+    first = [p for p in (LOSS, TEACHERS) if p in search.space]
+    for path in [*first, *(p for p in search.space if p not in first)]:
+        param = search.space[path]
+        if _irrelevant(path, point, base or {}):
+            continue
         if param.type == "float":
             point[path] = trial.suggest_float(path, param.low, param.high, log=param.log)
         elif param.type == "int":

@@ -140,7 +140,7 @@ def test_two_objectives_list_pareto_trials_and_draw_optuna_figures(storage_url, 
 
     from harness.analysis import pareto_trials
     from harness.cli import app
-    from harness.dashboard import render_dashboard
+    from harness.dashboard import importance_target, render_dashboard
 
     data = _search_dict(sampler="nsga2", n_trials=3)
     data["objectives"] = [
@@ -158,3 +158,35 @@ def test_two_objectives_list_pareto_trials_and_draw_optuna_figures(storage_url, 
     page = render_dashboard(Store(storage_url), "tiny")
     for figure in ("optuna-history", "optuna-parallel", "optuna-pareto", "attention-distance"):
         assert f"id='{figure}'" in page
+    # Sampled numbers get slice plots (a numeric axis, a point per trial), never a category
+    # per value; labels name each factor the same way in every trial.
+    assert "id='slice-distill.weights.conv'" in page and "id='factor-" not in page
+    labels = {r.label for r in Store(storage_url).runs("tiny")}
+    assert all("weights.conv=" in label for label in labels), labels
+    # The importance chart explains the maximised objective, not its opposite: Optuna's
+    # evaluator explains low values of an explicit target, so top-1 is negated.
+    maximize, minimize = optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE
+    target = importance_target([maximize, minimize])
+    assert target is not None and target(opened.best_trials[0]) == -opened.best_trials[0].values[0]
+    assert importance_target([maximize]) is None  # one objective: its direction is used
+
+
+def test_temperature_is_drawn_only_where_it_can_matter():
+    from harness.config import SearchConfig
+    from harness.study import suggest
+
+    search = SearchConfig.model_validate(
+        {
+            "space": {
+                "distill.temperature": {"type": "float", "low": 1.0, "high": 8.0},
+                "distill.loss": {"type": "categorical", "choices": ["soft", "hard"]},
+            }
+        }
+    )
+    base = {"distill": {"teachers": ["conv"]}}
+    soft = optuna.trial.FixedTrial({"distill.loss": "soft", "distill.temperature": 4.0})
+    assert suggest(soft, search, base) == {"distill.loss": "soft", "distill.temperature": 4.0}
+    hard = optuna.trial.FixedTrial({"distill.loss": "hard"})  # asking for T would raise here
+    assert suggest(hard, search, base) == {"distill.loss": "hard"}
+    plain = optuna.trial.FixedTrial({"distill.loss": "soft"})
+    assert suggest(plain, search, {"distill": {"teachers": []}}) == {"distill.loss": "soft"}
