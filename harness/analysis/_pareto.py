@@ -10,7 +10,6 @@ from harness.analysis._load import complete_runs, load_runs
 from harness.metrics import COST_TRAIN_SECONDS, STUDENT_PARAMS, VAL_TOP1
 from harness.store import (
     FACTORS_ATTR,
-    STUDY_FILE_ATTR,
     Store,
     load_optuna_study,
     objective_count,
@@ -63,8 +62,7 @@ def pareto_trials(store: Store, study: str) -> pl.DataFrame:
     opened = load_optuna_study(study, optuna_storage(store.url))
     if len(opened.directions) < 2:
         return pl.DataFrame()
-    file = opened.user_attrs.get(STUDY_FILE_ATTR, {})
-    names = [o["metric"] for o in file.get("objectives", [])] or [
+    names = [metric for metric, _ in study_objectives(store.engine, study)] or [
         f"objective_{i}" for i in range(len(opened.directions))
     ]
     rows = []

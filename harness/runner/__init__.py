@@ -7,7 +7,7 @@ from harness.runner._context import (
     environment,
     resolve_device,
 )
-from harness.runner._optuna import enqueue_grid, open_study, spec_from_attrs
+from harness.runner._optuna import enqueue_grid, open_study, spec_for
 from harness.runner._session import RunnerSession, RunnerSettings, RunSummary, run_study
 from harness.runner._strategies import STRATEGIES, GridStrategy, SearchStrategy, Strategy
 from harness.runner._trial import RunOutcome, run_trial
@@ -35,7 +35,7 @@ __all__ = [
     "open_study",
     "resolve_device",
     "run_trial",
-    "spec_from_attrs",
+    "spec_for",
     "study_from_database",
     "worker_command",
     "worker_session",

@@ -11,17 +11,17 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.analysis import Aim, finished_runs, seeds_to_add
 from harness.config import TrialConfig
+from harness.errors import TrialError
 from harness.runner._context import pid_alive
 from harness.status import RunStatus
 from harness.store import (
+    CODES_ATTR,
     CONFIG_ATTR,
     FACTORS_ATTR,
     HASH_ATTR,
     KIND_ATTR,
-    OVERRIDES_ATTR,
+    LABEL_ATTR,
     SEED_ATTR,
-    SOURCE_ATTR,
-    STUDY_FILE_ATTR,
     WORKER_ATTR,
     ContrastRow,
     Store,
@@ -37,9 +37,12 @@ def open_study(
     study: Study,
     storage: RDBStorage,
     *,
+    store: Store,
     sampler: optuna.samplers.BaseSampler | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
+    """Optuna's study for `study` (created or resumed), its objectives named; the study
+    file itself is recorded in libkd's table, where workers read it."""
     opened = optuna.create_study(
         study_name=study.name,
         storage=storage,
@@ -49,30 +52,131 @@ def open_study(
         pruner=pruner or optuna.pruners.NopPruner(),
     )
     opened.set_user_attr(KIND_ATTR, study.kind.value)
-    opened.set_user_attr(STUDY_FILE_ATTR, study.file.model_dump(mode="json"))
-    opened.set_user_attr(SOURCE_ATTR, str(study.source))
-    opened.set_user_attr(OVERRIDES_ATTR, list(study.overrides))
+    opened.set_metric_names([objective.metric for objective in study.file.objectives])
+    store.save_study(
+        study.name,
+        kind=study.kind.value,
+        file=study.file.model_dump(mode="json"),
+        source=str(study.source),
+        overrides=list(study.overrides),
+    )
     return opened
 
 
 def spec_attrs(spec: TrialSpec) -> dict[str, Any]:
+    """What a queued grid trial carries besides its params: hash, seed, label, factors (the
+    configuration itself is the study file's, in libkd's tables)."""
     return {
-        CONFIG_ATTR: spec.config.model_dump(mode="json"),
         HASH_ATTR: spec.config_hash,
         SEED_ATTR: spec.seed,
+        LABEL_ATTR: spec.label,
         FACTORS_ATTR: spec.factors,
     }
 
 
-def spec_from_attrs(attrs: dict[str, Any], *, paths: tuple[str, ...] = ()) -> TrialSpec:
-    """The queued trial's spec; `paths` (the study's grid keys) keep its label the grid's."""
-    return TrialSpec(
-        config=TrialConfig.model_validate(attrs[CONFIG_ATTR]),
-        config_hash=attrs[HASH_ATTR],
-        factors=attrs.get(FACTORS_ATTR, {}),
-        paths=paths,
-        seed=attrs[SEED_ATTR],
+def spec_for(trial: FrozenTrial | optuna.Trial, study: Study) -> TrialSpec:
+    """The (configuration, seed) a queued grid trial runs: the study's configuration of its
+    hash; a trial queued before configurations left the trial attributes carries its own."""
+    attrs = trial.user_attrs
+    points = {point.config_hash: point for point in study.configs}
+    point = points.get(attrs[HASH_ATTR])
+    if point is not None:
+        return point.with_seed(attrs[SEED_ATTR])
+    if CONFIG_ATTR in attrs:
+        return TrialSpec(
+            config=TrialConfig.model_validate(attrs[CONFIG_ATTR]),
+            config_hash=attrs[HASH_ATTR],
+            factors=attrs.get(FACTORS_ATTR, {}),
+            paths=tuple(study.file.grid),
+            seed=attrs[SEED_ATTR],
+        )
+    raise TrialError(
+        f"configuration {attrs[HASH_ATTR][:12]} is no longer in the study file; restore it "
+        "or run the changed file under another name (--set name=...)"
     )
+
+
+SEED_PARAM = "seed"
+
+
+def _numbers(values: list[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def choice_label(value: Any) -> str:
+    """How a categorical grid value is named in Optuna's tools: conv+inv, none, hard."""
+    if isinstance(value, list | tuple):
+        return "+".join(map(str, value)) or "none"
+    return str(value)
+
+
+def grid_distributions(
+    study: Study, codes: dict[str, list[str]]
+) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The Optuna distribution of each grid factor and of the seed, chosen to stay valid
+    when the grid grows later (Optuna refuses a changed categorical choice list, not a
+    changed numeric range): numbers get a range over the grid's values, booleans their two
+    values, anything else (teacher sets, names) an integer code into `codes[path]`, an
+    append-only list of labels kept on the study."""
+    found: dict[str, optuna.distributions.BaseDistribution] = {}
+    for path, values in study.file.grid.items():
+        if _numbers(values) and all(isinstance(v, int) for v in values):
+            found[path] = optuna.distributions.IntDistribution(min(values), max(values))
+        elif _numbers(values):
+            found[path] = optuna.distributions.FloatDistribution(min(values), max(values))
+        elif all(isinstance(v, bool) for v in values):
+            found[path] = optuna.distributions.CategoricalDistribution((False, True))
+        else:
+            found[path] = optuna.distributions.IntDistribution(0, max(0, len(codes[path]) - 1))
+    found[SEED_PARAM] = optuna.distributions.IntDistribution(0, max(study.max_seeds - 1, 0))
+    return found
+
+
+def grid_params(spec: TrialSpec, codes: dict[str, list[str]]) -> dict[str, Any]:
+    """The trial's params in its distributions' terms (categorical values as their code)."""
+    params: dict[str, Any] = {SEED_PARAM: spec.seed}
+    for path, value in spec.factors.items():
+        if path in codes:
+            params[path] = codes[path].index(choice_label(value))
+        else:
+            params[path] = value
+    return params
+
+
+def update_codes(opened: optuna.Study, study: Study) -> dict[str, list[str]]:
+    """The study's categorical codes with every value of the current grid added (existing
+    codes never change, so trials queued earlier keep their meaning)."""
+    codes: dict[str, list[str]] = {
+        k: list(v) for k, v in opened.user_attrs.get(CODES_ATTR, {}).items()
+    }
+    changed = False
+    for path, values in study.file.grid.items():
+        if _numbers(values) or all(isinstance(v, bool) for v in values):
+            continue
+        known = codes.setdefault(path, [])
+        for label in map(choice_label, values):
+            if label not in known:
+                known.append(label)
+                changed = True
+    if changed:
+        opened.set_user_attr(CODES_ATTR, codes)
+    return codes
+
+
+def record_params(
+    trial: optuna.Trial, spec: TrialSpec, study: Study, codes: dict[str, list[str]]
+) -> None:
+    """Ask for each queued param, so Optuna records the trial's factors and seed as params
+    (its tools then plot and rank them); the values are the queued ones."""
+    distributions = grid_distributions(study, codes)
+    for name, value in grid_params(spec, codes).items():
+        distribution = distributions.get(name)
+        if isinstance(distribution, optuna.distributions.FloatDistribution):
+            trial.suggest_float(name, distribution.low, distribution.high)
+        elif isinstance(distribution, optuna.distributions.IntDistribution):
+            trial.suggest_int(name, distribution.low, max(distribution.high, int(value)))
+        elif isinstance(distribution, optuna.distributions.CategoricalDistribution):
+            trial.suggest_categorical(name, distribution.choices)
 
 
 def queued_pairs(opened: optuna.Study) -> set[tuple[str, int]]:
@@ -92,13 +196,13 @@ def enqueue_grid(opened: optuna.Study, study: Study, specs: list[TrialSpec] | No
     for every trial it enqueues, which made queueing 1,000 trials take minutes.
     """
     present = queued_pairs(opened)
+    codes = update_codes(opened, study)
     added = 0
     for spec in study.trials() if specs is None else specs:
         if (spec.config_hash, spec.seed) in present:
             continue
-        opened.enqueue_trial(
-            {"config": spec.config_hash, "seed": spec.seed}, user_attrs=spec_attrs(spec)
-        )
+        params = {**grid_params(spec, codes), "config": spec.config_hash}
+        opened.enqueue_trial(params, user_attrs=spec_attrs(spec))
         present.add((spec.config_hash, spec.seed))
         added += 1
     return added
@@ -229,7 +333,7 @@ def retry_failed(opened: optuna.Study) -> int:
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     count = 0
     for trial in trials:
-        runnable = CONFIG_ATTR in trial.user_attrs or trial.params
+        runnable = HASH_ATTR in trial.user_attrs or trial.params
         if trial.state == TrialState.FAIL and trial.number not in retried and runnable:
             requeue(opened, trial)
             count += 1

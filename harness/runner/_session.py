@@ -73,6 +73,7 @@ class RunnerSession:
         self.opened = open_study(
             study,
             self.storage,
+            store=store,
             sampler=self.strategy.sampler(study),
             pruner=self.strategy.pruner(study),
         )

@@ -19,14 +19,15 @@ from harness.runner._context import RunContext
 from harness.runner._optuna import (
     enqueue_grid,
     extend_seeds,
+    record_params,
     requeue_interrupted,
     save_contrasts,
     seeds_wanted,
-    spec_from_attrs,
+    spec_for,
 )
 from harness.runner._trial import run_trial
 from harness.status import RunStatus
-from harness.store import CONFIG_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
+from harness.store import CODES_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
 from harness.study import PRUNERS, SAMPLERS, Study, TrialSpec, resolve_point, suggest
 
 if TYPE_CHECKING:
@@ -134,24 +135,31 @@ class GridStrategy:
         deadline = time.monotonic() + timeout if timeout is not None else float("inf")
         total = session.count(TrialState.WAITING)
         started = 0
+        # The validation curve goes to Optuna as intermediate values (its tools plot them;
+        # the grid's pruner never prunes).
+        first = objectives[0].metric
+        curve = first if first in CURVE_METRICS else None
 
         def objective(trial: optuna.Trial) -> list[float] | float:
             nonlocal started
-            if CONFIG_ATTR not in trial.user_attrs:
+            if HASH_ATTR not in trial.user_attrs:
                 # Another worker took the last waiting trial between our look and our ask.
                 trial.set_user_attr(EMPTY_ATTR, True)
                 opened.stop()
                 raise optuna.TrialPruned("no waiting trial left")
             trial.set_user_attr(WORKER_ATTR, ctx.worker)
             started += 1
-            spec = spec_from_attrs(trial.user_attrs, paths=tuple(session.study.file.grid))
+            spec = spec_for(trial, session.study)
+            record_params(trial, spec, session.study, opened.user_attrs.get(CODES_ATTR, {}))
             done = session.store.complete_run_metrics(
                 session.study.name, spec.config_hash, spec.seed
             )
             if done is not None:  # queued twice in a race: the run is not repeated
                 values = objective_values(objectives, done)
                 return values if len(values) > 1 else values[0]
-            metrics = _run_reported(session, ctx, spec, trial, number=started, total=total)
+            metrics = _run_reported(
+                session, ctx, spec, trial, number=started, total=total, prune_metric=curve
+            )
             session.count_completed()
             values = objective_values(objectives, metrics)
             return values if len(values) > 1 else values[0]

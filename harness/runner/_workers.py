@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -36,6 +37,11 @@ def study_from_database(name: str, store: Store) -> Study:
             f"study {name!r} is not queued in this database; queue it with "
             f"`libkd run STUDY_FILE` first (studies there: {', '.join(known) or 'none'})"
         )
+    record = store.study_record(name)
+    if record is not None:
+        study = study_from_dict(record.file, source=Path(record.source))
+        return replace(study, overrides=tuple(record.overrides.get("set", [])))
+    # Queued before libkd kept study files in its own table: Optuna's study attributes.
     opened = load_optuna_study(name, storage)
     data = opened.user_attrs.get(STUDY_FILE_ATTR)
     if data is None:

@@ -23,8 +23,10 @@ from harness.store._models import (
     RunRow,
     SchemaRow,
     SeedClaimRow,
+    StudyRow,
 )
 from harness.store._optuna import (
+    CODES_ATTR,
     CONFIG_ATTR,
     EMPTY_ATTR,
     FACTORS_ATTR,
@@ -32,6 +34,7 @@ from harness.store._optuna import (
     HASH_ATTR,
     HEARTBEAT_SECONDS,
     KIND_ATTR,
+    LABEL_ATTR,
     OVERRIDES_ATTR,
     SEED_ATTR,
     SOURCE_ATTR,
@@ -50,11 +53,13 @@ from harness.store._schema import stored_version
 from harness.store._store import FinishedRun, Store, utcnow
 
 __all__ = [
+    "CODES_ATTR",
     "CONFIG_ATTR",
     "EMPTY_ATTR",
     "FACTORS_ATTR",
     "HASH_ATTR",
     "KIND_ATTR",
+    "LABEL_ATTR",
     "OVERRIDES_ATTR",
     "SEED_ATTR",
     "SOURCE_ATTR",
@@ -74,6 +79,7 @@ __all__ = [
     "RunRow",
     "SchemaRow",
     "SeedClaimRow",
+    "StudyRow",
     "Store",
     "count_in_state",
     "engine_kwargs",

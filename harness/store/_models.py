@@ -14,8 +14,9 @@ from harness.status import CacheStatus, RunStatus
 
 SCHEMA_VERSION = 3
 """Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
-1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_contrasts
-and libkd_seed_claims (declared contrasts, seeds added by a precision goal)."""
+1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_studies,
+libkd_contrasts and libkd_seed_claims (the study file as queued, declared contrasts, seeds
+added by a precision goal)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
@@ -150,3 +151,17 @@ class SeedClaimRow(Base):
     study: Mapped[str] = mapped_column(String(200), primary_key=True)
     config_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     seed: Mapped[int] = mapped_column(primary_key=True)
+
+
+class StudyRow(Base):
+    """A queued study: its validated file (what workers run), where it came from and the
+    overrides applied. Kept here, not in Optuna's study attributes, so Optuna's own tools
+    list studies in short lines."""
+
+    __tablename__ = "libkd_studies"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    file: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(Text)
+    overrides: Mapped[dict[str, Any]]  # {"set": ["path=value", ...]}

@@ -31,10 +31,12 @@ GRACE_SECONDS = 30
 
 # Attributes libkd keeps on Optuna's studies and trials.
 KIND_ATTR = "libkd_kind"  # study: grid or search
-STUDY_FILE_ATTR = "libkd_study_file"  # study: the validated study file, as data
+STUDY_FILE_ATTR = "libkd_study_file"  # study (before libkd_studies): the study file
 SOURCE_ATTR = "libkd_source"  # study: the study file's path
 OVERRIDES_ATTR = "libkd_overrides"  # study: the `--set path=value` overrides applied to it
-CONFIG_ATTR = "libkd_config"  # trial: the canonical configuration it runs
+CONFIG_ATTR = "libkd_config"  # trial (before libkd_studies): the configuration it runs
+LABEL_ATTR = "libkd_label"  # trial: its configuration's label
+CODES_ATTR = "libkd_codes"  # study: per categorical grid factor, the labels its codes name
 HASH_ATTR = "libkd_hash"  # trial: that configuration's hash
 SEED_ATTR = "libkd_seed"  # trial: its seed
 FACTORS_ATTR = "libkd_factors"  # trial: the grid factors that name it
@@ -159,8 +161,14 @@ def study_kind(engine: Engine, study: str) -> str | None:
 
 def study_objectives(engine: Engine, study: str) -> list[tuple[str, str]]:
     """The study's declared objectives as (metric, direction), from the recorded study file
-    ([] for a database without it)."""
-    file = _study_attr(engine, study, STUDY_FILE_ATTR) or {}
+    (libkd's table; Optuna's study attribute for databases written before it; [] without)."""
+    file: dict[str, Any] = {}
+    if inspect(engine).has_table("libkd_studies"):
+        query = text("SELECT file FROM libkd_studies WHERE name = :name")
+        with engine.connect() as connection:
+            found = connection.execute(query, {"name": study}).scalar()
+        file = (json.loads(found) if isinstance(found, str) else found) or {}
+    file = file or _study_attr(engine, study, STUDY_FILE_ATTR) or {}
     return [(o["metric"], o.get("direction", "maximize")) for o in file.get("objectives", [])]
 
 

@@ -22,6 +22,7 @@ from harness.store._models import (
     RunArtifactRow,
     RunRow,
     SeedClaimRow,
+    StudyRow,
 )
 from harness.store._schema import ensure_schema
 
@@ -228,6 +229,22 @@ class Store:
                 )
             ).first()
             return None if row is None else dict(row.metrics)
+
+    def save_study(
+        self, name: str, *, kind: str, file: dict[str, Any], source: str, overrides: list[str]
+    ) -> None:
+        """Record (or replace) the study file a study is queued from."""
+        with self.session() as s:
+            s.merge(
+                StudyRow(
+                    name=name, kind=kind, file=file, source=source, overrides={"set": overrides}
+                )
+            )
+
+    def study_record(self, name: str) -> StudyRow | None:
+        """The recorded study file of `name` (None for studies queued before libkd kept it)."""
+        with self.session() as s:
+            return s.get(StudyRow, name)
 
     def save_contrasts(self, study: str, contrasts: list[ContrastRow]) -> None:
         """Replace the study's contrasts (the study file, as queued now, is the truth)."""
