@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,15 +131,27 @@ def teacher_logits(
         return teacher(images).float()
 
 
+OnStep = Callable[[int, int], None]
+"""Progress of a long step: called with (done, total) as it goes."""
+
+
 @torch.no_grad()
 def compute_all(
-    teacher: nn.Module, data: Dataset, spec: CacheSpec, *, batch_size: int = 512
+    teacher: nn.Module,
+    data: Dataset,
+    spec: CacheSpec,
+    *,
+    batch_size: int = 512,
+    on_view: OnStep | None = None,
 ) -> torch.Tensor:
-    """Logits [N, V', C] float32 for every sample and view."""
+    """Logits [N, V', C] float32 for every sample and view; `on_view(done, views)` after
+    each view."""
     n, stored_views = len(data.train_y), max(spec.views, 1)
     device = data.train_x.device
     out = torch.empty(n, stored_views, data.num_classes)
     for view in range(stored_views):
+        if on_view is not None:
+            on_view(view, stored_views)
         for start in range(0, n, batch_size):
             idx = torch.arange(start, min(n, start + batch_size), device=device)
             logits = teacher_logits(
@@ -208,8 +221,10 @@ def build_or_load(
     teacher_name: str,
     data: Dataset,
     root: Path,
+    on_view: OnStep | None = None,
 ) -> CacheResult:
-    """Load the cache of this key, or build it; a corrupt entry is rebuilt, never read."""
+    """Load the cache of this key, or build it (`on_view` follows the build, view by view);
+    a corrupt entry is rebuilt, never read."""
     folder = root / LOGITS_DIR
     key = spec.key
     final = folder / key
@@ -219,7 +234,7 @@ def build_or_load(
             return CacheResult(existing, built=False, seconds=0.0)
         shutil.rmtree(final, ignore_errors=True)
         start = time.perf_counter()
-        logits = compute_all(teacher, data, spec)
+        logits = compute_all(teacher, data, spec, on_view=on_view)
         try:
             with staging_dir(folder, key) as tmp:
                 return _publish_arrays(tmp, final, logits, spec, data, teacher_name, start)

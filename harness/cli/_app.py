@@ -162,7 +162,7 @@ def run(
 
     # A bad file or override stops here, before the database is touched.
     loaded = load_study(study, overrides=set_ or ())
-    from harness.cli._console import RichProgress, console
+    from harness.cli._console import console, run_progress
     from harness.runner import RunnerSession, RunnerSettings, resolve_device, run_local_workers
     from harness.store import redact, resolve_cache_dir
 
@@ -180,7 +180,7 @@ def run(
     session.prepare(retry=retry_failed)
     sigterm_as_interrupt()
     try:
-        with RichProgress() as progress:
+        with run_progress() as progress:
             if workers > 1:
                 summary = run_local_workers(
                     session,
@@ -269,9 +269,14 @@ def worker(
     heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
     grace: GraceOpt = GRACE_SECONDS,
     max_retry: MaxRetryOpt = 1,
+    quiet: Annotated[
+        bool, typer.Option(help="No progress lines (local workers of `libkd run`).")
+    ] = False,
 ) -> None:
-    """Take waiting trials of a queued study until none is waiting or running."""
-    from harness.runner import RunnerSettings, worker_session
+    """Take waiting trials of a queued study until none is waiting or running, printing one
+    line per event (trial, teacher and cache steps, student epochs, with the study's ETA)."""
+    from harness.cli._console import PlainProgress
+    from harness.runner import RunnerSettings, SilentProgress, worker_session
     from harness.store import resolve_cache_dir
 
     session = worker_session(
@@ -284,6 +289,7 @@ def worker(
         summary = session.work(
             cache_dir=resolve_cache_dir(cache_dir),
             device=device,
+            progress=SilentProgress() if quiet else PlainProgress(),
             max_trials=max_trials,
             timeout=timeout,
         )

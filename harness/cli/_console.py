@@ -23,14 +23,23 @@ from harness.status import RunStatus
 if TYPE_CHECKING:
     from harness.cache import LogitCache
     from harness.distill import EpochReport
+    from harness.runner import StudyProgress
     from harness.study import Study, TrialSpec
 
 # Piped output (logs, CI) is not wrapped at 80 columns: tables stay readable.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _study_text(study: StudyProgress | None) -> str:
+    if study is None:
+        return ""
+    eta = "ETA -" if study.eta_seconds is None else f"ETA {_duration(study.eta_seconds)}"
+    return f"study {study.finished}/{study.total} done, {eta}"
+
+
 class RichProgress:
-    """Trial k of n, its epoch and current accuracy, on one live line."""
+    """On a terminal: the study's progress with its ETA (every worker's trials, from the
+    database) and the current trial's phase (teacher epoch, cache view, student epoch)."""
 
     def __init__(self) -> None:
         self._bar = Progress(
@@ -41,6 +50,7 @@ class RichProgress:
             console=console,
             transient=True,
         )
+        self._study: Any = None
         self._task: Any = None
         self._head = ""
 
@@ -51,18 +61,38 @@ class RichProgress:
     def __exit__(self, *exc: Any) -> None:
         self._bar.__exit__(*exc)
 
-    def trial_started(self, spec: TrialSpec, *, number: int, total: int) -> None:
+    def trial_started(
+        self, spec: TrialSpec, *, number: int, total: int, study: StudyProgress | None = None
+    ) -> None:
+        if study is not None:
+            if self._study is None:
+                self._study = self._bar.add_task("", total=study.total)
+            self._bar.update(
+                self._study,
+                completed=study.finished,
+                total=study.total,
+                description=_study_text(study),
+            )
         self._head = f"trial {number}/{total} [bold]{escape(spec.label)}[/] seed {spec.seed}"
         if self._task is not None:
             self._bar.remove_task(self._task)
         self._task = self._bar.add_task(self._head, total=spec.config.train.epochs)
+
+    def phase(self, spec: TrialSpec, name: str, done: int, total: int) -> None:
+        self._bar.update(
+            self._task,
+            completed=done,
+            total=total,
+            description=f"{self._head} | {escape(name)} {done}/{total}",
+        )
 
     def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:
         top1 = report.metrics.get(VAL_TOP1, float("nan"))
         self._bar.update(
             self._task,
             completed=report.epoch + 1,
-            description=f"{self._head} | epoch {report.epoch + 1} top1 {top1:.3f}",
+            total=epochs,
+            description=f"{self._head} | student epoch {report.epoch + 1} val top1 {top1:.3f}",
         )
 
     def trial_finished(
@@ -71,8 +101,60 @@ class RichProgress:
         color = {RunStatus.COMPLETE: "green", RunStatus.FAILED: "red"}.get(status, "yellow")
         line = f"{self._head} [{color}]{status}[/]"
         if VAL_TOP1 in metrics:
-            line += f" top1 {metrics[VAL_TOP1]:.4f} ({metrics[COST_TOTAL_SECONDS]:.1f} s)"
+            line += f" val top1 {metrics[VAL_TOP1]:.4f} ({metrics[COST_TOTAL_SECONDS]:.1f} s)"
         console.print(line)
+
+
+class PlainProgress:
+    """Not on a terminal (a log file, CI, nohup): one plain line per event, teacher and
+    student epochs at most four times per phase, each line stamped with the study's state."""
+
+    def __init__(self) -> None:
+        self._head, self._study = "", ""
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def _say(self, text: str) -> None:
+        stamp = f"[{self._study}] " if self._study else ""
+        print(f"{stamp}{self._head}: {text}", flush=True)
+
+    def trial_started(
+        self, spec: TrialSpec, *, number: int, total: int, study: StudyProgress | None = None
+    ) -> None:
+        self._study = _study_text(study)
+        self._head = f"trial {number}/{total} {spec.label} seed {spec.seed}"
+        self._say("started")
+
+    def phase(self, spec: TrialSpec, name: str, done: int, total: int) -> None:
+        if _milestone(done, total):
+            self._say(f"{name} {done}/{total}")
+
+    def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:
+        if _milestone(report.epoch + 1, epochs):
+            top1 = report.metrics.get(VAL_TOP1, float("nan"))
+            self._say(f"student epoch {report.epoch + 1}/{epochs} val top1 {top1:.4f}")
+
+    def trial_finished(
+        self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
+    ) -> None:
+        text = str(status)
+        if VAL_TOP1 in metrics:
+            text += f" val top1 {metrics[VAL_TOP1]:.4f} ({metrics[COST_TOTAL_SECONDS]:.1f} s)"
+        self._say(text)
+
+
+def _milestone(done: int, total: int) -> bool:
+    """The first, last and every quarter of a phase's steps."""
+    return done in (1, total) or done % max(1, total // 4) == 0
+
+
+def run_progress() -> RichProgress | PlainProgress:
+    """A live display on a terminal, plain lines anywhere else."""
+    return RichProgress() if console.is_terminal else PlainProgress()
 
 
 def plan_tables(study: Study) -> list[Table]:

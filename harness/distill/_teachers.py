@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,15 @@ def top1(model: nn.Module, data: Dataset, *, split: str = "val", batch_size: int
 
 
 def train_teacher(
-    config: TeacherConfig, *, data: Dataset, augment: AugmentConfig, device: torch.device
+    config: TeacherConfig,
+    *,
+    data: Dataset,
+    augment: AugmentConfig,
+    device: torch.device,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> nn.Module:
-    """Plain supervised training with the replayable augmentation."""
+    """Plain supervised training with the replayable augmentation; `on_epoch(done, epochs)`
+    as each epoch starts."""
     torch.manual_seed(config.seed)
     model = build_teacher(config, image_spec(data)).to(device)
     if device.type == "cuda":
@@ -99,6 +106,8 @@ def train_teacher(
     schedule = ViewSchedule(policy=augment, views=TEACHER_VIEWS)
     generator = torch.Generator().manual_seed(config.seed)
     for epoch in range(recipe.epochs):
+        if on_epoch is not None:
+            on_epoch(epoch, recipe.epochs)
         model.train()
         for indices in batches(n, recipe.batch_size, generator=generator, device=device):
             views = schedule.views_for(epoch + config.seed * 7919, indices)
@@ -143,8 +152,10 @@ def obtain_teacher(
     augment: AugmentConfig,
     cache_dir: Path,
     device: torch.device,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> TeacherArtifact:
-    """Load the stored teacher for this key, or train (or import) it and store it."""
+    """Load the stored teacher for this key, or train (or import) it and store it;
+    `on_epoch` follows its training."""
     root = cache_dir / "teachers"
     key = teacher_key(config, data, augment)
     final = root / key
@@ -159,7 +170,9 @@ def obtain_teacher(
             model.load_state_dict(_read_checkpoint(Path(config.checkpoint), name))
             model.eval()
         else:
-            model = train_teacher(config, data=data, augment=augment, device=device)
+            model = train_teacher(
+                config, data=data, augment=augment, device=device, on_epoch=on_epoch
+            )
         seconds = time.perf_counter() - start
         accuracy = top1(model, data)
         try:

@@ -4,6 +4,7 @@ from harness.runner._context import (
     Progress,
     RunContext,
     SilentProgress,
+    StudyProgress,
     environment,
     resolve_device,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "RunnerSettings",
     "SearchStrategy",
     "SilentProgress",
+    "StudyProgress",
     "Strategy",
     "enqueue_grid",
     "environment",

@@ -23,10 +23,28 @@ from harness.store import Store
 from harness.study import TrialSpec
 
 
-class Progress(Protocol):
-    """What a runner tells its user; the CLI draws it with rich, tests ignore it."""
+@dataclass(frozen=True)
+class StudyProgress:
+    """Where the whole study stands, read from the database (every worker's trials): trials
+    finished and in all, and the time left at the mean duration of finished trials, spread
+    over the trials running now (None before any trial has finished)."""
 
-    def trial_started(self, spec: TrialSpec, *, number: int, total: int) -> None: ...
+    finished: int
+    total: int
+    eta_seconds: float | None
+
+
+class Progress(Protocol):
+    """What a runner tells its user; the CLI draws it with rich (or one line per event when
+    not on a terminal), tests ignore it."""
+
+    def trial_started(
+        self, spec: TrialSpec, *, number: int, total: int, study: StudyProgress | None = None
+    ) -> None: ...
+
+    def phase(self, spec: TrialSpec, name: str, done: int, total: int) -> None:
+        """A step before the student trains: a teacher's epoch, a cache's view."""
+        ...
 
     def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None: ...
 
@@ -36,7 +54,12 @@ class Progress(Protocol):
 
 
 class SilentProgress:
-    def trial_started(self, spec: TrialSpec, *, number: int, total: int) -> None:
+    def trial_started(
+        self, spec: TrialSpec, *, number: int, total: int, study: StudyProgress | None = None
+    ) -> None:
+        pass
+
+    def phase(self, spec: TrialSpec, name: str, done: int, total: int) -> None:
         pass
 
     def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:

@@ -10,7 +10,13 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from harness.runner._context import Progress, RunContext, SilentProgress, resolve_device
+from harness.runner._context import (
+    Progress,
+    RunContext,
+    SilentProgress,
+    StudyProgress,
+    resolve_device,
+)
 from harness.runner._optuna import open_study, reconcile_runs, requeue_dead_local, retry_failed
 from harness.runner._strategies import strategy_for
 from harness.store import (
@@ -116,6 +122,20 @@ class RunnerSession:
 
     def trials(self, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
         return self.opened.get_trials(deepcopy=False, states=states or None)
+
+    def progress(self) -> StudyProgress:
+        """The study's progress over every worker, from the database."""
+        finished = sum(self.count(s) for s in (TrialState.COMPLETE, TrialState.FAIL))
+        waiting, running = self.count(TrialState.WAITING), self.count(TrialState.RUNNING)
+        mean = self.store.mean_run_seconds(self.study.name)
+        if self.study.kind.value == "search":
+            search = self.study.file.search
+            left = max(0, (search.n_trials if search else 0) - finished)
+            total, mean = finished + left, None if mean is None else mean * len(self.study.seeds)
+        else:
+            left, total = waiting + running, finished + waiting + running
+        eta = None if mean is None else mean * left / max(1, running)
+        return StudyProgress(finished=finished, total=total, eta_seconds=eta)
 
     def count(self, state: TrialState) -> int:
         """How many trials are in `state`, without reading them."""

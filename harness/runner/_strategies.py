@@ -82,7 +82,7 @@ def _run_reported(
     prune_metric: str | None = None,
 ) -> dict[str, Any]:
     """One run with progress events; an interrupt re-queues the Optuna trial."""
-    ctx.progress.trial_started(spec, number=number, total=total)
+    ctx.progress.trial_started(spec, number=number, total=total, study=session.progress())
     status, metrics = RunStatus.FAILED, {}
     try:
         outcome = run_trial(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,11 @@ class RunOutcome:
     metrics: dict[str, Any]
 
 
+def _phase(ctx: RunContext, spec: TrialSpec, name: str) -> Callable[[int, int], None]:
+    """A step's progress callback, reporting step k of n (counted from 1)."""
+    return lambda done, total: ctx.progress.phase(spec, name, done + 1, total)
+
+
 def _teachers(
     spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int
 ) -> dict[str, TeacherArtifact]:
@@ -70,6 +76,7 @@ def _teachers(
             augment=config.augment,
             cache_dir=ctx.cache_dir,
             device=ctx.device,
+            on_epoch=_phase(ctx, spec, f"teacher {name} epoch"),
         )
         ctx.store.record_artifact(
             key=artifact.key,
@@ -118,7 +125,12 @@ def _source(
             precision=precision,
         )
         result = build_or_load(
-            cache_spec, teacher=artifact.model, teacher_name=name, data=data, root=ctx.cache_dir
+            cache_spec,
+            teacher=artifact.model,
+            teacher_name=name,
+            data=data,
+            root=ctx.cache_dir,
+            on_view=_phase(ctx, spec, f"cache {name} view"),
         )
         ctx.store.record_artifact(
             key=result.cache.key,

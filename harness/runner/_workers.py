@@ -78,6 +78,7 @@ def worker_command(
         str(settings.grace),
         "--max-retry",
         str(settings.max_retry),
+        "--quiet",  # the parent shows the study's progress, from the database
     ]
 
 

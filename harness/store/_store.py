@@ -302,6 +302,22 @@ class Store:
             )
             return list(s.scalars(query))
 
+    def mean_run_seconds(self, study: str) -> float | None:
+        """Mean seconds of the study's complete runs (teachers, caches, training and
+        evaluation), computed by the database; None before any run completes."""
+        total = (
+            RunRow.teacher_seconds
+            + RunRow.cache_seconds
+            + RunRow.train_seconds
+            + RunRow.eval_seconds
+        )
+        query = select(func.avg(total)).where(
+            RunRow.study == study, RunRow.status == RunStatus.COMPLETE
+        )
+        with self.session() as s:
+            found = s.execute(query).scalar()
+        return None if found is None else float(found)
+
     def one_off_costs(self, study: str) -> dict[str, dict[str, float]]:
         """Per configuration, the build seconds of the teachers and caches its runs used,
         each artifact counted once: {config_hash: {"teacher": s, "cache": s}}. What the

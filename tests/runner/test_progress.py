@@ -1,0 +1,41 @@
+"""Progress that tells where a run is: outside a terminal, one line per event with the
+study's progress and ETA, and each phase of a trial (teacher epochs, cache views, student
+epochs)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import start_cli_run, tiny_dict, write_study
+
+
+def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cache_dir):
+    data = tiny_dict(seeds=[0], grid={"distill.teachers": [[], ["conv", "inv"]]})
+    path = write_study(tmp_path, data)
+    run = start_cli_run(path, storage_url, cache_dir)
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, output
+    lines = output.splitlines()
+    head = r"\[study (\d)/2 done, ETA ([-0-9:]+)\] trial (\d)/2 teachers=(\S+) seed 0: "
+    events = [
+        m.groups() + (line.split(": ", 1)[1],) for line in lines if (m := re.match(head, line))
+    ]
+    # The first trial starts with nothing finished and no ETA; the second knows both.
+    assert events[0][:2] == ("0", "-")
+    second = [e for e in events if e[2] == "2"]
+    assert second[0][0] == "1" and re.fullmatch(r"\d+:\d\d:\d\d", second[0][1])
+    said = [e[-1] for e in second]
+    # The distilled trial trains both teachers (1 epoch each), builds both caches (2 views
+    # each) and trains the student (2 epochs), in that order, then finishes.
+    expected = [
+        "started",
+        "teacher conv epoch 1/1",
+        "teacher inv epoch 1/1",
+        "cache conv view 1/2",
+        "cache conv view 2/2",
+        "cache inv view 1/2",
+        "cache inv view 2/2",
+    ]
+    assert said[: len(expected)] == expected, said
+    assert re.match(r"student epoch 1/2 val top1 0\.\d{4}", said[len(expected)])
+    assert re.match(r"complete val top1 0\.\d{4} \(\d+\.\d s\)", said[-1])
