@@ -341,3 +341,30 @@ def test_impossible_counts_are_refused_before_anything_is_written(tmp_path, opti
     result = runner.invoke(app, ["run", str(path), "--storage", f"sqlite:///{db}", *option])
     assert result.exit_code == 2 and option[0] in result.output
     assert not db.exists()
+
+
+def test_validate_checks_a_checkpoint_fits_its_architecture(tmp_path):
+    """Weights of another width, or of another network, are refused before any trial."""
+    from safetensors.torch import save_file
+
+    from harness.config import TeacherConfig
+    from harness.models import ImageSpec, build_teacher
+
+    spec = ImageSpec(channels=1, size=8, num_classes=10)
+    narrow = build_teacher(TeacherConfig(arch="resnet", width=8), spec).state_dict()
+    save_file({k: v.contiguous() for k, v in narrow.items()}, tmp_path / "narrow.safetensors")
+    save_file({"head.weight": narrow["fc.weight"].contiguous()}, tmp_path / "other.safetensors")
+
+    def validate(checkpoint: str, width: int):
+        teachers = {"conv": {"arch": "resnet", "width": width, "checkpoint": checkpoint}}
+        data = tiny_dict(teachers=teachers, distill={"teachers": ["conv"]}, grid={})
+        path = write_study(tmp_path, data)
+        return runner.invoke(app, ["validate", str(path)])
+
+    fits = validate(str(tmp_path / "narrow.safetensors"), 8)
+    assert fits.exit_code == 0, fits.output
+    wider = validate(str(tmp_path / "narrow.safetensors"), 16)
+    assert wider.exit_code == 2 and "shapes differ:" in wider.output
+    assert "for resnet width 16 depth 1; give weights of that architecture" in wider.output
+    other = validate(str(tmp_path / "other.safetensors"), 8)
+    assert other.exit_code == 2 and "lacks" in other.output

@@ -7,7 +7,13 @@ from harness.distill._diagnostics import (
 )
 from harness.distill._loss import LOSSES, DistillationLoss, LossKind, hard_kd, soft_kd
 from harness.distill._sources import CachedTeachers, OnlineTeachers, TeacherSource
-from harness.distill._teachers import TeacherArtifact, obtain_teacher, teacher_key, top1
+from harness.distill._teachers import (
+    TeacherArtifact,
+    checkpoint_problem,
+    obtain_teacher,
+    teacher_key,
+    top1,
+)
 from harness.distill._train import (
     EpochReport,
     StudentResult,
@@ -30,6 +36,7 @@ __all__ = [
     "TeacherSource",
     "agreement",
     "attention_distance",
+    "checkpoint_problem",
     "evaluate",
     "hard_kd",
     "image_spec",

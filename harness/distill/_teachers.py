@@ -218,6 +218,35 @@ def _read_checkpoint(path: Path, name: str) -> dict[str, torch.Tensor]:
         ) from None
 
 
+def checkpoint_problem(name: str, config: TeacherConfig, data: Dataset) -> str | None:
+    """Why `config.checkpoint` would not load into its architecture for `data` (unreadable,
+    parameters missing or unexpected, shapes that differ), or None if it fits."""
+    if config.checkpoint is None:
+        return None
+    stored = _read_checkpoint(Path(config.checkpoint), name)
+    expected = build_teacher(config, image_spec(data)).state_dict()
+    where = f"teachers.{name}.checkpoint: {config.checkpoint}"
+    missing = [k for k in expected if k not in stored]
+    unexpected = [k for k in stored if k not in expected]
+    shapes = [
+        f"{k} {tuple(stored[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in expected
+        if k in stored and stored[k].shape != expected[k].shape
+    ]
+    for words, found in (
+        ("lacks", missing),
+        ("has unknown", unexpected),
+        ("shapes differ:", shapes),
+    ):
+        if found:
+            more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+            return (
+                f"{where} {words} {', '.join(found[:3])}{more} for {config.arch} width "
+                f"{config.width} depth {config.depth}; give weights of that architecture"
+            )
+    return None
+
+
 def _load(
     name: str, config: TeacherConfig, key: str, path: Path, *, data: Dataset, device: torch.device
 ) -> TeacherArtifact | None:

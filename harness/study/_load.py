@@ -21,8 +21,9 @@ from harness.config import (
     TeacherConfig,
     TrialConfig,
 )
-from harness.data import DATASETS
-from harness.errors import StudyError
+from harness.data import DATASETS, load_dataset
+from harness.distill import checkpoint_problem
+from harness.errors import LibKDError, StudyError
 from harness.metrics import OBJECTIVE_METRICS, TEST_PREFIX, VAL_PREFIX
 from harness.study._errors import describe
 from harness.study._point import ConfigPoint, TrialSpec, config_hash
@@ -352,3 +353,19 @@ def check_runnable(study: Study) -> None:
         missing = DATASETS.get(dataset.name).missing(dataset)
         if missing is not None:
             raise StudyError(f"{study.source}: dataset.name: {missing}")
+    # Checkpoints must fit their architecture on the data they will see (its channels and
+    # classes): found now, not when the first trial loads them.
+    checked = set()
+    for point in study.configs:
+        for name in point.config.distill.teachers:
+            teacher = point.config.teachers[name]
+            key = (name, teacher, point.config.dataset)
+            if teacher.checkpoint is None or key in checked:
+                continue
+            checked.add(key)
+            try:
+                problem = checkpoint_problem(name, teacher, load_dataset(point.config.dataset))
+            except LibKDError as exc:
+                problem = str(exc)
+            if problem is not None:
+                raise StudyError(f"{study.source}: {problem}")
