@@ -242,15 +242,27 @@ def _exit_if_undone(summary: RunSummary, *, retry_hint: str) -> None:
 
 
 def _print_results(store: Store, name: str) -> None:
-    from harness.analysis import report_frame
-    from harness.cli._console import console, results_table
+    """The configurations' table and the contrasts, as `libkd report` prints them."""
+    from harness.analysis import (
+        contrast_frame,
+        load_runs,
+        report_frame,
+        report_metric,
+        study_contrasts,
+    )
+    from harness.cli._console import console, contrasts_table, results_table
 
+    runs = load_runs(store, name)
     try:
-        frame = report_frame(store, name)
+        frame = report_frame(store, name, runs=runs)
     except LibKDError as exc:
         console.print(str(exc))
         return
-    console.print(results_table(frame, title=f"{name}: val top-1"))
+    words = report_metric(runs)[1]
+    console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))
+    contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
+    if not contrasts.is_empty():
+        console.print(contrasts_table(contrasts, title=f"{name}: contrasts ({words})"))
 
 
 @app.command(epilog=f"Example: {WORKER_EXAMPLE}")
@@ -336,15 +348,13 @@ def report(
     the study's contrasts (Holm-adjusted, with the effect each could detect)."""
     from harness.analysis import (
         REPORT_COLUMNS,
-        contrast_frame,
         load_runs,
         markdown_table,
         pareto_trials,
         report_frame,
         report_metric,
-        study_contrasts,
     )
-    from harness.cli._console import console, contrasts_table, frame_table, results_table
+    from harness.cli._console import console, frame_table, results_table
 
     if format == ReportFormat.PARQUET and out is None:
         raise LibKDError("--format parquet: binary output needs --out FILE")
@@ -353,11 +363,11 @@ def report(
     runs = load_runs(store, name)
     frame = report_frame(store, name, baseline=baseline, runs=runs)
     if format == ReportFormat.TABLE:
-        words = report_metric(runs)[1]
-        console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))
-        contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
-        if not contrasts.is_empty():
-            console.print(contrasts_table(contrasts, title=f"{name}: contrasts ({words})"))
+        if baseline is None:
+            _print_results(store, name)
+        else:
+            words = report_metric(runs)[1]
+            console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))
         front = pareto_trials(store, name)
         if not front.is_empty():
             console.print(frame_table(front, title="Pareto-optimal trials"))
