@@ -327,14 +327,13 @@ def _figures(
         (f"curve-{m}", curve_figure(learning_curves(summary, metric=m)))
         for m in head_metrics(summary)
     ]
-    figures += [
-        ("pareto", pareto_figure(pareto(runs, objectives))),
-        ("cache", cache_figure(usage)),
-        ("throughput", throughput_figure(usage)),
-    ]
+    figures.append(("pareto", pareto_figure(pareto(runs, objectives))))
+    if not search:  # per-configuration bars: a search has one configuration per trial
+        figures += [("cache", cache_figure(usage)), ("throughput", throughput_figure(usage))]
     if profile.labels:
         figures.append(("attention-distance", attention_figure(profile)))
-    figures.append(("heads", heads_figure(head_accuracy(finals, runs))))
+    if not search:
+        figures.append(("heads", heads_figure(head_accuracy(finals, runs))))
     return figures
 
 

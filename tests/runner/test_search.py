@@ -161,6 +161,7 @@ def test_two_objectives_list_pareto_trials_and_draw_optuna_figures(storage_url, 
     # Sampled numbers get slice plots (a numeric axis, a point per trial), never a category
     # per value; labels name each factor the same way in every trial.
     assert "id='slice-distill.weights.conv'" in page and "id='factor-" not in page
+    assert "id='heads'" not in page and "id='cache'" not in page  # no bar per trial
     labels = {r.label for r in Store(storage_url).runs("tiny")}
     assert all("weights.conv=" in label for label in labels), labels
     # The importance chart explains the maximised objective, not its opposite: Optuna's
