@@ -9,7 +9,7 @@ import polars as pl
 
 from harness.analysis._load import complete_runs, factor_columns
 from harness.analysis._student_t import t_ppf, t_sf
-from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, TEST_TOP1, VAL_TOP1
+from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, TEST_TOP1, TEST_TOP1_CLS, VAL_TOP1
 
 CONFIDENCE = 0.95
 TIME_COLUMNS = ("train_seconds", "eval_seconds", SAMPLES_PER_SECOND)
@@ -77,7 +77,8 @@ def aggregate(
 ) -> pl.DataFrame:
     """Per configuration over its complete runs: n, mean, std, 95% t-interval of `metric` (the last
     epoch's validation top-1), of the final model's test top-1 (`test_`; null for runs
-    stored before the test split), of the best validation epoch when `best` (run_id, best)
+    stored before the test split; `test_cls_mean`: its class head alone, beside the
+    combined prediction), of the best validation epoch when `best` (run_id, best)
     is given (`best_`: an optimistic figure, selected on the data it reports), and for every
     per-run cost (training and evaluation seconds, samples/s): mean, `<cost>_std` and a
     bootstrap CI that respects zero (`bootstrap_interval`)."""
@@ -89,8 +90,9 @@ def aggregate(
         done = done.join(best, left_on="id", right_on="run_id", how="left")
     else:
         done = done.with_columns(pl.col(metric).alias("best_top1"))
-    if TEST_TOP1 not in done.columns:
-        done = done.with_columns(pl.lit(None, dtype=pl.Float64).alias(TEST_TOP1))
+    for column in (TEST_TOP1, TEST_TOP1_CLS):
+        if column not in done.columns:
+            done = done.with_columns(pl.lit(None, dtype=pl.Float64).alias(column))
     keys = group_keys(done)
     table = done.group_by(keys, maintain_order=True).agg(
         pl.len().alias("n"),
@@ -99,6 +101,7 @@ def aggregate(
         pl.col(metric).std().alias("std"),
         pl.col(TEST_TOP1).mean().alias("test_mean"),
         pl.col(TEST_TOP1).std().alias("test_std"),
+        pl.col(TEST_TOP1_CLS).mean().alias("test_cls_mean"),
         pl.col("best_top1").mean().alias("best_mean"),
         pl.col("best_top1").std().alias("best_std"),
         *[pl.col(c).mean() for c in TIME_COLUMNS],

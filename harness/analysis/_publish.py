@@ -44,6 +44,8 @@ def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
             "test_top1": artifact.meta.get("test_top1"),
             "params": artifact.meta.get("params"),
             "forward_flops": artifact.meta.get("flops"),
+            # Stored before the involution's own multiply-adds were counted: RedNets low.
+            "flops_counted": artifact.meta.get("flops_method", "torch ops only (stale)"),
             "train_seconds": artifact.build_seconds,
             "key": artifact.key[:12],
         }

@@ -88,6 +88,7 @@ REPORT_COLUMNS = (
     "test_mean",
     "test_ci_low",
     "test_ci_high",
+    "test_cls_mean",
     "mean",
     "std",
     "ci_low",

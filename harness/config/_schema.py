@@ -86,6 +86,9 @@ class DistillConfig(_Frozen):
     loss: Literal["soft", "hard"] = "soft"
     temperature: float | dict[str, float] = 1.0
     weights: dict[str, float] = Field(default_factory=dict)
+    # Teachers' weights rescaled to sum to 1, so a set of two teachers distils with the
+    # same total weight as one (a fair comparison of teacher sets).
+    normalize_weights: bool = False
 
     def temperature_of(self, teacher: str) -> float:
         if isinstance(self.temperature, dict):
@@ -94,6 +97,12 @@ class DistillConfig(_Frozen):
 
     def weight_of(self, term: str) -> float:
         return self.weights.get(term, 1.0)
+
+    def teacher_weight(self, teacher: str) -> float:
+        """The weight the teacher's term is trained with (normalised if asked)."""
+        if not self.normalize_weights:
+            return self.weight_of(teacher)
+        return self.weight_of(teacher) / sum(self.weight_of(t) for t in self.teachers)
 
 
 class CacheConfig(_Frozen):

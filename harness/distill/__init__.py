@@ -5,7 +5,14 @@ from harness.distill._diagnostics import (
     attention_distance,
     uniform_attention_distance,
 )
-from harness.distill._loss import LOSSES, DistillationLoss, LossKind, hard_kd, soft_kd
+from harness.distill._loss import (
+    LOSSES,
+    DistillationLoss,
+    LossKind,
+    hard_kd,
+    soft_kd,
+    temperature_matters,
+)
 from harness.distill._sources import CachedTeachers, OnlineTeachers, TeacherSource
 from harness.distill._teachers import (
     TeacherArtifact,
@@ -43,6 +50,7 @@ __all__ = [
     "obtain_teacher",
     "soft_kd",
     "teacher_key",
+    "temperature_matters",
     "top1",
     "uniform_attention_distance",
     "train_student",

@@ -7,7 +7,10 @@ Convention (one everywhere, so temperatures compare across studies):
 Terms are returned unweighted by name ("cls", "kd/<teacher>" or "kd/shared"); "loss" is the
 weighted sum that is optimised. In `shared` mode the one distillation head learns the
 ensemble distribution (teacher probabilities at one temperature, mixed in proportion to the
-teachers' weights), and that term's weight is the mean of the teachers' weights.
+teachers' weights), and that term's weight is the mean of the teachers' weights. A hard loss
+in shared mode takes the argmax of that mixture, so its temperature matters there. With
+`distill.normalize_weights` the teachers' weights sum to 1 (each term w_t / sum w), and the
+shared term's weight is 1: every teacher set distils with the same total weight.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from torch.nn import functional as F
 
 from harness._registry import Registry
 from harness.config import DistillConfig
-from harness.models import SHARED_TOKEN, StudentOutput
+from harness.models import SHARED_TOKEN, TOKEN_MODES, StudentOutput
 
 
 def soft_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -71,6 +74,13 @@ LOSSES.register("hard")(
 )
 
 
+def temperature_matters(loss: str, tokens: str, teachers: int) -> bool:
+    """Whether T can change training: a soft loss always; a hard loss only through a shared
+    token's mixture of two or more teachers, whose argmax depends on T."""
+    mixes = TOKEN_MODES.get(tokens).runs_as(teachers) == "shared"
+    return LOSSES.get(loss).uses_temperature or mixes
+
+
 class DistillationLoss(nn.Module):
     """Named loss terms of one student output against labels and teacher logits."""
 
@@ -96,14 +106,15 @@ class DistillationLoss(nn.Module):
         if self.shared:
             term = self._ensemble_term(output.dist[SHARED_TOKEN], teacher_logits)
             terms[f"kd/{SHARED_TOKEN}"] = term
-            mean_weight = sum(d.weight_of(t) for t in d.teachers) / len(d.teachers)
-            total = total + mean_weight * term
+            weights = [d.teacher_weight(t) for t in d.teachers]
+            weight = sum(weights) if d.normalize_weights else sum(weights) / len(weights)
+            total = total + weight * term
         else:
             kind = LOSSES.get(d.loss)
             for name in d.teachers:
                 term = kind.term(output.dist[name], teacher_logits[name], d.temperature_of(name))
                 terms[f"kd/{name}"] = term
-                total = total + d.weight_of(name) * term
+                total = total + d.teacher_weight(name) * term
         terms["loss"] = total
         return terms
 

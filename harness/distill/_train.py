@@ -104,8 +104,8 @@ class StudentStep:
         teachers: TeacherSource | None,
         device: torch.device,
     ) -> StudentStep:
-        torch.manual_seed(seed)
-        model = build_student(config.student, config.distill, image_spec(data)).to(device)
+        model = build_student(config.student, config.distill, image_spec(data), seed=seed)
+        model = model.to(device)
         recipe = config.train
         steps = math.ceil(len(data.train_y) / recipe.batch_size)
         optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch=steps)

@@ -1,6 +1,11 @@
 """Involution + RedNet, the teacher registry, and the ViT student with distillation tokens."""
 
-from harness.models._flops import forward_flops, parameter_count, train_step_flops
+from harness.models._flops import (
+    FLOPS_METHOD,
+    forward_flops,
+    parameter_count,
+    train_step_flops,
+)
 from harness.models._involution import Involution2d, RedNet, rednet_width_problem
 from harness.models._student import (
     SHARED_TOKEN,
@@ -22,6 +27,7 @@ from harness.models._teachers import (
 )
 
 __all__ = [
+    "FLOPS_METHOD",
     "SHARED_TOKEN",
     "TEACHERS",
     "TOKEN_MODES",

@@ -68,6 +68,11 @@ class Involution2d(nn.Module):
         out = _Involution.apply(padded, weight, k, self.stride)
         return out.reshape(batch, channels, height, width)
 
+    def custom_flops(self, inputs: tuple[Any, ...], output: torch.Tensor) -> int:
+        """The involution itself: K x K multiply-adds per output element (the kernel
+        generating convolutions are torch's and counted by FlopCounterMode)."""
+        return 2 * output.numel() * self.kernel_size * self.kernel_size
+
 
 def _windows(
     k: int, stride: int, height: int, width: int

@@ -124,8 +124,44 @@ def patch_problem(student: StudentConfig, image_size: int) -> str | None:
     return None
 
 
-def build_student(student: StudentConfig, distill: DistillConfig, image: ImageSpec) -> DistilledViT:
+TOKEN_STREAM = 104_729  # the distillation tokens' own random stream, apart from the body's
+
+
+def build_student(
+    student: StudentConfig, distill: DistillConfig, image: ImageSpec, *, seed: int | None = None
+) -> DistilledViT:
+    """The student. With `seed`, its body (patch embedding, class token, blocks, norm, class
+    head, and the class and patch position embeddings) is initialised from the seed alone,
+    the same for any number of distillation tokens; the tokens, their positions and heads
+    come from a stream of their own. So a plain, a 1-token and a 2-token student paired by
+    seed start from the same network (timm's initialisation order depends on the token
+    count, which shifted every block's weights)."""
     problem = patch_problem(student, image.size)
     if problem is not None:
         raise StudyError(problem)
-    return DistilledViT(config=student, image=image, tokens=token_names(student, distill))
+    tokens = token_names(student, distill)
+    if seed is None:
+        return DistilledViT(config=student, image=image, tokens=tokens)
+    torch.manual_seed(seed)
+    model = body = DistilledViT(config=student, image=image, tokens=())
+    if tokens:
+        torch.manual_seed(seed + TOKEN_STREAM)
+        model = DistilledViT(config=student, image=image, tokens=tokens)
+        _adopt_body(model, body)
+    torch.manual_seed(seed)  # what follows (drop path) starts alike for every token count
+    return model
+
+
+@torch.no_grad()
+def _adopt_body(model: DistilledViT, body: DistilledViT) -> None:
+    """Copy the token-independent parameters of `body` into `model`."""
+    own = model.state_dict()
+    for name, value in body.state_dict().items():
+        if name == "pos_embed":
+            # Layout [class, distillation tokens..., patches]: class and patches are shared.
+            patches = body.patch_embed.num_patches
+            own[name][:, :1] = value[:, :1]
+            own[name][:, -patches:] = value[:, -patches:]
+        elif own[name].shape == value.shape:
+            own[name].copy_(value)
+    model.load_state_dict(own)

@@ -44,7 +44,7 @@ from harness.metrics import (
     TEACHERS_PARAMS,
     VAL_TOP1,
 )
-from harness.models import DistilledViT, forward_flops, parameter_count
+from harness.models import FLOPS_METHOD, DistilledViT, forward_flops, parameter_count
 from harness.runner._context import RunContext, environment
 from harness.status import CacheStatus, RunStatus
 from harness.store import FinishedRun
@@ -91,6 +91,7 @@ def _teachers(
                 "digest": artifact.digest,
                 "params": parameter_count(artifact.model),
                 "flops": forward_flops(artifact.model, data.normalize(data.val_x[:2])),
+                "flops_method": FLOPS_METHOD,
             },
         )
         ctx.store.link_artifact(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.config import SearchConfig, TrialConfig
 from harness.data import DATASETS
-from harness.distill import LOSSES
+from harness.distill import temperature_matters
 from harness.errors import StudyError
 from harness.models import TEACHERS, TOKEN_MODES, patch_problem, teacher_arch, teacher_arch_known
 from harness.study._samplers import PRUNERS, SAMPLERS
@@ -49,7 +49,7 @@ def canonical(config: TrialConfig) -> TrialConfig:
             }
         )
     temperature = distill.temperature
-    if not LOSSES.get(distill.loss).uses_temperature:
+    if not temperature_matters(distill.loss, student.tokens, len(used)):
         temperature = 1.0
     elif isinstance(temperature, dict):
         temperature = {name: temperature[name] for name in used}

@@ -12,7 +12,7 @@ import optuna
 
 from harness._registry import Registry
 from harness.config import SearchConfig
-from harness.distill import LOSSES
+from harness.distill import temperature_matters
 
 ALL_PARAM_TYPES = frozenset({"float", "int", "categorical"})
 
@@ -89,6 +89,7 @@ def decode_choice(value: Any) -> Any:
 
 
 LOSS, TEACHERS, TEMPERATURE = "distill.loss", "distill.teachers", "distill.temperature"
+TOKENS = "student.tokens"
 
 
 def _irrelevant(path: str, point: dict[str, Any], base: dict[str, Any]) -> bool:
@@ -99,18 +100,19 @@ def _irrelevant(path: str, point: dict[str, Any], base: dict[str, Any]) -> bool:
     distill = base.get("distill", {})
     loss = point.get(LOSS, distill.get("loss", "soft"))
     teachers = point.get(TEACHERS, distill.get("teachers", []))
-    return not LOSSES.get(loss).uses_temperature or not teachers
+    tokens = point.get(TOKENS, base.get("student", {}).get("tokens", "per_teacher"))
+    return not teachers or not temperature_matters(loss, tokens, len(teachers))
 
 
 def suggest(
     trial: optuna.Trial, search: SearchConfig, base: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The trial's point in the search space, as dotted paths to values. The loss kind and
-    the teachers are drawn first; a temperature they make irrelevant is not drawn at all
-    (a conditional search space), so the sampler never learns from values that did nothing
-    and the dashboards never show them."""
+    """The trial's point in the search space, as dotted paths to values. The loss kind, the
+    teachers and the token mode are drawn first; a temperature they make irrelevant is not
+    drawn at all (a conditional search space), so the sampler never learns from values that
+    did nothing and the dashboards never show them."""
     point: dict[str, Any] = {}
-    first = [p for p in (LOSS, TEACHERS) if p in search.space]
+    first = [p for p in (LOSS, TEACHERS, TOKENS) if p in search.space]
     for path in [*first, *(p for p in search.space if p not in first)]:
         param = search.space[path]
         if _irrelevant(path, point, base or {}):

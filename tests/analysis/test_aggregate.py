@@ -150,3 +150,12 @@ def test_runs_stored_before_the_test_split_load_labelled(tmp_path):
     assert runs["split"].to_list() == ["validation = test"] * 2
     column, words = report_metric(runs)
     assert column == "top1" and "validation = test" in words
+
+
+def test_report_gives_the_class_head_beside_the_combined_prediction():
+    rows = [
+        _row("a", "conv", s, 0.8, **{"test/top1": t, "test/top1_cls": c})
+        for s, (t, c) in enumerate([(0.9, 0.7), (0.8, 0.6)])
+    ]
+    [row] = aggregate(_runs(rows)).iter_rows(named=True)
+    assert row["test_mean"] == pytest.approx(0.85) and row["test_cls_mean"] == pytest.approx(0.65)

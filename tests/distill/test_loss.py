@@ -77,3 +77,51 @@ def test_no_teachers_is_cross_entropy_only():
     )
     assert set(terms) == {"cls", "loss"}
     assert terms["loss"] == terms["cls"]
+
+
+def test_normalised_weights_give_every_teacher_set_the_same_total():
+    """With normalize_weights, conv+inv at weights 2:1 distils with 2/3 and 1/3 (total 1,
+    as conv alone at weight 1); the shared token's term gets weight 1."""
+    torch.manual_seed(0)
+    out = StudentOutput(
+        cls=torch.randn(4, 3), dist={"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
+    )
+    teachers = {"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
+    y = torch.tensor([0, 1, 2, 0])
+    config = DistillConfig(
+        teachers=("conv", "inv"),
+        temperature=2.0,
+        weights={"cls": 1.0, "conv": 2.0, "inv": 1.0},
+        normalize_weights=True,
+    )
+    terms = DistillationLoss(distill=config, shared=False, label_smoothing=0.0)(out, y, teachers)
+    expected = terms["cls"] + 2 / 3 * terms["kd/conv"] + 1 / 3 * terms["kd/inv"]
+    assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    alone = DistillConfig(teachers=("conv",), temperature=2.0, normalize_weights=True)
+    assert alone.teacher_weight("conv") == 1.0
+    shared_out = StudentOutput(cls=out.cls, dist={"shared": out.dist["conv"]})
+    shared = DistillationLoss(distill=config, shared=True, label_smoothing=0.0)(
+        shared_out, y, teachers
+    )
+    assert shared["loss"].item() == pytest.approx((shared["cls"] + shared["kd/shared"]).item())
+
+
+def test_shared_hard_distillation_takes_the_argmax_of_the_mixture_at_t():
+    """At T = 1 the mixture of [3, 3, -3] and [1, 0, 3] peaks at class 2, at T = 4 at class
+    0: the temperature matters to a shared token's hard label, so it is kept (per-teacher
+    hard distillation ignores it and canonicalises it to 1)."""
+    from harness.distill import temperature_matters
+
+    teachers = {"conv": torch.tensor([[3.0, 3.0, -3.0]]), "inv": torch.tensor([[1.0, 0.0, 3.0]])}
+    student = StudentOutput(cls=torch.zeros(1, 3), dist={"shared": torch.tensor([[0.0, 1.0, 2.0]])})
+    for temperature, label in ((1.0, 2), (4.0, 0)):
+        config = DistillConfig(teachers=("conv", "inv"), loss="hard", temperature=temperature)
+        terms = DistillationLoss(distill=config, shared=True, label_smoothing=0.0)(
+            student, torch.tensor([0]), teachers
+        )
+        expected = torch.nn.functional.cross_entropy(student.dist["shared"], torch.tensor([label]))
+        assert terms["kd/shared"].item() == pytest.approx(expected.item())
+    assert temperature_matters("hard", "shared", 2)
+    assert not temperature_matters("hard", "shared", 1)  # one teacher: its own token
+    assert not temperature_matters("hard", "per_teacher", 2)
+    assert temperature_matters("soft", "per_teacher", 1)

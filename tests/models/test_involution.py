@@ -80,3 +80,13 @@ def test_rednet_predicts_classes_for_small_images():
     assert model(torch.randn(3, 1, 8, 8)).shape == (3, 10)
     kernels = [m.kernel_size for m in model.modules() if isinstance(m, Involution2d)]
     assert kernels[0] == 3 and set(kernels[1:]) == {7}
+
+
+def test_involution_flops_are_counted_analytically():
+    """FlopCounterMode sees only the kernel-generating convolutions of Involution2d(32, 7) on
+    8x8 (32x8 and 8x98 1x1 convolutions: 2 x 64 x (256 + 784) = 133,120 FLOPs); the
+    involution adds 2 x 32 channels x 64 pixels x 49 taps = 200,704: 333,824 in all."""
+    from harness.models import forward_flops
+
+    layer = Involution2d(32, kernel_size=7)
+    assert forward_flops(layer, torch.randn(2, 32, 8, 8)) == 133_120 + 200_704

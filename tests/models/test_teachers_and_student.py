@@ -60,3 +60,30 @@ def test_distillation_tokens_read_their_own_positions():
     out = student.forward_heads(x)
     assert torch.allclose(out.dist["inv"], student.dist_heads["inv"](tokens[:, 2]))
     assert torch.allclose(out.cls, student.head(tokens[:, 0]))
+
+
+def test_students_paired_by_seed_share_their_body_whatever_their_tokens():
+    from harness.config import DistillConfig, StudentConfig
+    from harness.models import ImageSpec, build_student
+
+    image = ImageSpec(channels=1, size=8, num_classes=10)
+    config = StudentConfig(patch_size=2, embed_dim=16, depth=2, num_heads=2)
+    students = [
+        build_student(config, DistillConfig(teachers=teachers), image, seed=3)
+        for teachers in ((), ("conv",), ("conv", "inv"))
+    ]
+    plain = students[0].state_dict()
+    patches = students[0].patch_embed.num_patches
+    for student in students[1:]:
+        own = student.state_dict()
+        for name, value in plain.items():
+            if name == "pos_embed":  # class and patch positions; token positions are extra
+                assert torch.equal(own[name][:, :1], value[:, :1])
+                assert torch.equal(own[name][:, -patches:], value[:, -patches:])
+            else:
+                assert torch.equal(own[name], value), name
+    # Another seed is another network; the tokens differ from the body's stream.
+    other = build_student(config, DistillConfig(), image, seed=4).state_dict()
+    assert not torch.equal(other["blocks.0.attn.qkv.weight"], plain["blocks.0.attn.qkv.weight"])
+    two = students[2].state_dict()
+    assert not torch.equal(two["reg_token"][:, 0], two["reg_token"][:, 1])

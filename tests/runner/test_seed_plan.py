@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
+
 from harness.runner import RunnerSession, run_local_workers, run_study
 from harness.store import Store
 from harness.study import load_study, study_from_dict
@@ -93,3 +95,32 @@ def test_status_shows_each_aimed_contrast_and_its_half_width(storage_url, cache_
     # 4 pairs of the 4 the plan asked for (capped at max), a half-width above 1e-9: at max.
     assert re.search(r"conv_inv_vs_conv\s*│\s*4\s*│\s*4\s*│\s*4\s*│\s*\d\.\d{4}\s*│", line), line
     assert "at max" in line
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_postgres_workers_spend_the_plan_once(tmp_path, postgres_url, cache_dir):
+    """`libkd worker` processes on one PostgreSQL database: whichever sees the first stage
+    finish queues the second, once (the claim), and no (configuration, seed) runs twice."""
+    import os
+    import subprocess
+
+    from harness.runner import RunnerSettings, worker_command
+    from tests.postgres import fresh_database
+
+    url = fresh_database(postgres_url)
+    study = load_study(write_study(tmp_path, _planned(halfwidth=1e-9)))
+    RunnerSession(study, store=Store(url)).prepare()
+    env = dict(os.environ, OMP_NUM_THREADS="1", LIBKD_STORAGE=url)
+    command = worker_command("tiny", cache_dir=cache_dir, device="cpu", settings=RunnerSettings())
+    workers = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    seeds = _seeds_by_label(url)
+    assert seeds["teachers=conv+inv"] == seeds["teachers=conv"] == [0, 1, 2, 3]
+    assert seeds["teachers=none"] == [0, 1, 2]

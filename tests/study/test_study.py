@@ -264,3 +264,19 @@ def test_overrides_are_validated_like_the_file_and_name_a_study_of_their_own(tmp
             path,
             overrides=["search.space.train.lr={type: float, low: 0.001, high: 0.01}"],
         )
+
+
+def test_hard_loss_keeps_its_temperature_only_where_a_shared_mixture_uses_it():
+    from tests.helpers import tiny_dict
+
+    def temperature(tokens: str) -> object:
+        data = tiny_dict(
+            grid={},
+            student={**tiny_dict()["student"], "tokens": tokens},
+            distill={"teachers": ["conv", "inv"], "loss": "hard", "temperature": 4.0},
+        )
+        [point] = study_from_dict(data).configs
+        return point.config.distill.temperature
+
+    assert temperature("shared") == 4.0
+    assert temperature("per_teacher") == 1.0
