@@ -33,7 +33,7 @@ from harness._atomic import (
 )
 from harness._precision import autocast
 from harness.config import AugmentConfig, CacheConfig
-from harness.data import Dataset, ViewSchedule
+from harness.data import AUGMENT_VERSION, Dataset, ViewSchedule
 from harness.errors import CacheError
 
 CACHE_FORMAT = 1
@@ -72,6 +72,7 @@ class CacheSpec:
         return digest_json(
             {
                 "format": CACHE_FORMAT,
+                "augment_version": AUGMENT_VERSION,
                 "teacher": self.teacher_digest,
                 "dataset": self.dataset_fingerprint,
                 "augment": self.augment.model_dump(mode="json"),

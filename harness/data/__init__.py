@@ -1,7 +1,13 @@
 """Dataset registry and replayable augmentation."""
 
 from harness.data import _sources  # noqa: F401  (registers the bundled datasets)
-from harness.data._augment import ViewSchedule, augment_views, view_params
+from harness.data._augment import (
+    AUGMENT_VERSION,
+    ViewSchedule,
+    augment_views,
+    view_params,
+    view_space,
+)
 from harness.data._dataset import (
     DATASETS,
     Dataset,
@@ -14,6 +20,7 @@ from harness.data._download import download
 from harness.data._sources import data_search_path, read_idx
 
 __all__ = [
+    "AUGMENT_VERSION",
     "DATASETS",
     "Dataset",
     "DatasetInfo",
@@ -26,4 +33,5 @@ __all__ = [
     "read_idx",
     "register_dataset",
     "view_params",
+    "view_space",
 ]

@@ -1,8 +1,15 @@
 """Replayable augmentation: the parameters of view v of sample i are a pure function of
-(aug_seed, i, v), so a teacher's cached logits always match the pixels the student sees."""
+(aug_seed, i, v), so a teacher's cached logits always match the pixels the student sees.
+
+Views are drawn without replacement: sample i's views walk its own affine permutation of
+the crop offsets x flips, so its first S views (S = the number of distinct crops and flips)
+are all different. The schedule cycles: in every block of V epochs, a sample uses each of its
+V stored views once, in an order of its own for each block.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -39,15 +46,34 @@ class ViewParams:
     flip: torch.Tensor
 
 
+AUGMENT_VERSION = 2
+"""Version of the view and schedule rules: in the cache and teacher keys. 1: views and
+epochs drawn with replacement. 2: views without replacement, cycling schedule."""
+
+
+def view_space(policy: AugmentConfig) -> int:
+    """How many distinct views the policy allows: crop offsets x flips."""
+    span = 2 * policy.pad_crop + 1
+    return span * span * (2 if policy.hflip else 1)
+
+
+def _coprime_step(space: int) -> int:
+    """A step near the golden ratio of the space, coprime with it: an affine walk
+    (start + v * step) mod space then visits every element once per `space` steps."""
+    step = max(1, round(space * 0.618))
+    while math.gcd(step, space) != 1:
+        step += 1
+    return step
+
+
 def view_params(policy: AugmentConfig, indices: torch.Tensor, views: torch.Tensor) -> ViewParams:
     span = 2 * policy.pad_crop + 1
-    dy = counter_hash(policy.aug_seed, indices, views, salt=1) % span
-    dx = counter_hash(policy.aug_seed, indices, views, salt=2) % span
-    if policy.hflip:
-        flip = (counter_hash(policy.aug_seed, indices, views, salt=3) & 1).bool()
-    else:
-        flip = torch.zeros_like(indices, dtype=torch.bool)
-    return ViewParams(dy=dy, dx=dx, flip=flip)
+    space = view_space(policy)
+    start = counter_hash(policy.aug_seed, indices, salt=1) % space
+    combo = (start + views * _coprime_step(space)) % space
+    flip = (combo // (span * span)).bool() if policy.hflip else torch.zeros_like(combo).bool()
+    crop = combo % (span * span)
+    return ViewParams(dy=crop // span, dx=crop % span, flip=flip)
 
 
 def augment_views(images: torch.Tensor, params: ViewParams, *, pad: int) -> torch.Tensor:
@@ -73,9 +99,16 @@ class ViewSchedule:
     views: int
 
     def views_for(self, epoch: int, indices: torch.Tensor) -> torch.Tensor:
+        """Epoch e uses position e mod V of sample i's permutation of its V views for the
+        block e // V (a permutation drawn by sorting hashed keys)."""
         if self.views == 0:
             return torch.zeros_like(indices)
-        return counter_hash(self.policy.aug_seed, epoch, indices, salt=4) % self.views
+        block, position = divmod(epoch, self.views)
+        candidates = torch.arange(self.views, device=indices.device)
+        keys = counter_hash(
+            self.policy.aug_seed, block, indices[:, None], candidates[None, :], salt=4
+        )
+        return keys.argsort(dim=1, stable=True)[:, position]
 
     def images(
         self, train_x: torch.Tensor, indices: torch.Tensor, views: torch.Tensor

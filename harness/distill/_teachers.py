@@ -28,7 +28,7 @@ from harness._atomic import (
 )
 from harness._precision import autocast, resolve_precision
 from harness.config import AugmentConfig, TeacherConfig
-from harness.data import Dataset, ViewSchedule
+from harness.data import AUGMENT_VERSION, Dataset, ViewSchedule
 from harness.distill._optim import batches, make_optimizer
 from harness.distill._train import image_spec
 from harness.errors import CacheError, LibKDError
@@ -36,7 +36,8 @@ from harness.models import build_teacher
 
 TEACHER_FORMAT = 1
 WEIGHTS = "teacher.safetensors"
-# Teachers see fresh views every epoch: a view space this large never repeats in practice.
+# Teachers see a fresh view every epoch (the view index is the epoch), so the schedule's
+# stored-view count only has to be non-zero: augmented pixels, not clean images.
 TEACHER_VIEWS = 1 << 30
 
 
@@ -63,6 +64,7 @@ def teacher_key(config: TeacherConfig, data: Dataset, augment: AugmentConfig) ->
     return digest_json(
         {
             "format": TEACHER_FORMAT,
+            "augment_version": AUGMENT_VERSION,
             "teacher": config.model_dump(mode="json", exclude={"checkpoint"}),
             "checkpoint": source,
             "dataset": data.fingerprint,
@@ -110,7 +112,8 @@ def train_teacher(
             on_epoch(epoch, recipe.epochs)
         model.train()
         for indices in batches(n, recipe.batch_size, generator=generator, device=device):
-            views = schedule.views_for(epoch + config.seed * 7919, indices)
+            # A fresh view each epoch: view index e walks the sample's distinct views.
+            views = torch.full_like(indices, epoch + config.seed * 7919)
             images = data.normalize(schedule.images(data.train_x, indices, views))
             with autocast(precision, device):
                 logits = model(images)

@@ -56,3 +56,32 @@ def test_same_views_give_same_pixels_in_any_batch_order():
     batch = schedule.images(images, idx, views)
     one = schedule.images(images, idx[1:2], views[1:2])
     assert torch.equal(batch[1:2], one)
+
+
+def test_a_sample_views_are_distinct_until_the_view_space_is_used_up():
+    """pad 1 and flips: 3 x 3 crops x 2 flips = 18 distinct views; a sample's first 18 views
+    are all different (drawn with replacement, 8 views held 5.49 distinct ones on average)."""
+    from harness.data import view_space
+
+    policy = AugmentConfig(pad_crop=1, hflip=True, aug_seed=3)
+    assert view_space(policy) == 18
+    indices = torch.arange(200).repeat_interleave(18)
+    views = torch.arange(18).repeat(200)
+    p = view_params(policy, indices, views)
+    combos = (p.dy * 3 + p.dx + 9 * p.flip.long()).view(200, 18)
+    assert all(len(set(row.tolist())) == 18 for row in combos)
+    # Samples start at different views, so a batch mixes crops.
+    assert len(set(combos[:, 0].tolist())) > 9
+
+
+def test_the_schedule_uses_every_stored_view_once_per_cycle():
+    schedule = ViewSchedule(policy=AugmentConfig(pad_crop=1, hflip=True), views=8)
+    indices = torch.arange(64)
+    for block in range(3):
+        used = torch.stack([schedule.views_for(8 * block + e, indices) for e in range(8)])
+        assert all(sorted(column.tolist()) == list(range(8)) for column in used.T)
+    # Each cycle has an order of its own, and samples differ within an epoch.
+    first = torch.stack([schedule.views_for(e, indices) for e in range(8)])
+    second = torch.stack([schedule.views_for(8 + e, indices) for e in range(8)])
+    assert not torch.equal(first, second)
+    assert len(set(schedule.views_for(0, indices).tolist())) == 8
