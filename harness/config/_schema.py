@@ -31,6 +31,7 @@ class DatasetConfig(_Frozen):
     train_per_class: int | None = Field(None, gt=0)
     train_fraction: float | None = Field(None, gt=0, le=1)
     split_seed: int = 0
+    subset_seed: int = 0  # which images the subset options keep (the splits stay put)
     path: str | None = None  # imagefolder: the folder holding train/ and val/
     image_size: int = Field(64, ge=8)  # imagefolder: images are resized and cropped to this
 
@@ -149,8 +150,18 @@ class SearchConfig(_Frozen):
     space: dict[str, FloatParam | IntParam | CategoricalParam] = Field(min_length=1)
 
 
+SeedScope = Literal["student", "augment", "subset", "teacher"]
+
+
 class TrialConfig(_Frozen):
-    """Everything that defines one experiment; its hash identifies the configuration."""
+    """Everything that defines one experiment; its hash identifies the configuration.
+
+    `seed_scope` says what a run's seed varies besides the student's initialisation and
+    batch order: the augmentation views (`augment.aug_seed`), the training subset
+    (`dataset.subset_seed`) and the teachers' instances (`teachers.*.seed`); each is offset
+    by the run's seed (`for_seed`), so the teachers and caches it needs are keyed by what
+    they really are and reused by any study that needs the same.
+    """
 
     dataset: DatasetConfig = DatasetConfig()
     augment: AugmentConfig = AugmentConfig()
@@ -159,6 +170,26 @@ class TrialConfig(_Frozen):
     train: TrainRecipe = TrainRecipe()
     distill: DistillConfig = DistillConfig()
     cache: CacheConfig = CacheConfig()
+    seed_scope: tuple[SeedScope, ...] = ("student",)
+
+    def for_seed(self, seed: int) -> TrialConfig:
+        """The configuration a run with `seed` trains: the seed added to what it scopes."""
+        scope = set(self.seed_scope)
+        update: dict[str, object] = {}
+        if "augment" in scope:
+            update["augment"] = self.augment.model_copy(
+                update={"aug_seed": self.augment.aug_seed + seed}
+            )
+        if "subset" in scope:
+            update["dataset"] = self.dataset.model_copy(
+                update={"subset_seed": self.dataset.subset_seed + seed}
+            )
+        if "teacher" in scope:
+            update["teachers"] = {
+                name: teacher.model_copy(update={"seed": teacher.seed + seed})
+                for name, teacher in self.teachers.items()
+            }
+        return self.model_copy(update=update) if update else self
 
 
 class PrecisionTarget(_Frozen):

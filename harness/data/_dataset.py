@@ -159,7 +159,7 @@ def _subset(y: np.ndarray, config: DatasetConfig) -> np.ndarray:
     """Deterministic per-class subset of the training indices (the low-data regime)."""
     if config.train_per_class is None and config.train_fraction is None:
         return np.arange(len(y))
-    rng = np.random.default_rng(config.split_seed + 1)
+    rng = np.random.default_rng([config.split_seed + 1, config.subset_seed])
     keep = []
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))

@@ -63,10 +63,9 @@ def _phase(ctx: RunContext, spec: TrialSpec, name: str) -> Callable[[int, int], 
 
 
 def _teachers(
-    spec: TrialSpec, ctx: RunContext, data: Dataset, run_id: int
+    spec: TrialSpec, config: TrialConfig, ctx: RunContext, data: Dataset, run_id: int
 ) -> dict[str, TeacherArtifact]:
     """Every teacher the trial distils from, trained or found, recorded and linked to the run."""
-    config = spec.config
     artifacts: dict[str, TeacherArtifact] = {}
     for name in config.distill.teachers:
         artifact = obtain_teacher(
@@ -103,13 +102,13 @@ def _teachers(
 
 def _source(
     spec: TrialSpec,
+    config: TrialConfig,
     ctx: RunContext,
     data: Dataset,
     run_id: int,
     teachers: dict[str, TeacherArtifact],
 ) -> tuple[TeacherSource | None, float, CacheStatus]:
     """Online teachers, or cached logits (built or hit) moved to the training device."""
-    config = spec.config
     if not teachers:
         return None, 0.0, CacheStatus.OFF
     precision = resolve_precision(config.train.precision, ctx.device)
@@ -184,7 +183,7 @@ def run_trial(
     prune_metric: str | None = None,
 ) -> RunOutcome:
     """Train teachers (or reuse them), get their logits, train the student, store every row."""
-    config = spec.config
+    config = spec.config.for_seed(spec.seed)  # what the seed scopes, offset by the seed
     data = ctx.dataset(config.dataset)
     run_id = ctx.store.start_run(
         study=ctx.study,
@@ -200,9 +199,9 @@ def run_trial(
     )
     try:
         start = time.perf_counter()
-        teachers = _teachers(spec, ctx, data, run_id)
+        teachers = _teachers(spec, config, ctx, data, run_id)
         teacher_seconds = sum(a.seconds for a in teachers.values())
-        source, cache_seconds, cache_status = _source(spec, ctx, data, run_id, teachers)
+        source, cache_seconds, cache_status = _source(spec, config, ctx, data, run_id, teachers)
         ctx.store.record_sources(
             run_id,
             teacher_seconds=teacher_seconds,

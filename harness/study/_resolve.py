@@ -35,6 +35,9 @@ def canonical(config: TrialConfig) -> TrialConfig:
     """
     distill = config.distill
     used = distill.teachers
+    # What a seed varies is a set: one order; teachers' instances only where there are any.
+    scope = sorted(set(config.seed_scope) - (set() if used else {"teacher"}))
+    config = config.model_copy(update={"seed_scope": tuple(scope)})
     student = config.student.model_copy(
         update={"tokens": TOKEN_MODES.get(config.student.tokens).runs_as(len(used))}
     )

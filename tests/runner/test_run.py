@@ -72,3 +72,32 @@ def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_ur
     assert len(killed) == 1 and "died" in killed[0].error
     trials = optuna.load_study(study_name="tiny", storage=storage_url).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+
+
+def test_seed_scope_varies_teachers_views_and_subset_with_the_seed(storage_url, cache_dir):
+    from harness.config import TrialConfig
+
+    base = TrialConfig.model_validate(
+        {
+            "teachers": {"conv": {"arch": "resnet", "seed": 5}},
+            "distill": {"teachers": ["conv"]},
+            "seed_scope": ["teacher", "augment", "subset"],
+        }
+    )
+    moved = base.for_seed(2)
+    assert (moved.teachers["conv"].seed, moved.augment.aug_seed) == (7, 2)
+    assert moved.dataset.subset_seed == 2
+    assert TrialConfig().for_seed(2) == TrialConfig()  # by default the seed is the student's
+    # Run: each seed trains (and keys) its own teacher instance and its own cache; the
+    # run rows record the configuration each seed really trained.
+    data = tiny_dict(
+        seeds=[0, 1], grid={"distill.teachers": [["conv"]]}, seed_scope=["teacher", "augment"]
+    )
+    run_study(study_from_dict(data), store=Store(storage_url), cache_dir=cache_dir)
+    store = Store(storage_url)
+    runs = store.runs("tiny")
+    assert [r.config["teachers"]["conv"]["seed"] for r in runs] == [0, 1]
+    assert [r.config["augment"]["aug_seed"] for r in runs] == [0, 1]
+    assert len({r.config_hash for r in runs}) == 1  # one configuration, two seeds
+    kinds = [a.kind for a in store.artifacts()]
+    assert kinds.count("teacher") == 2 and kinds.count("cache") == 2
