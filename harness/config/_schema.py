@@ -66,6 +66,9 @@ class TeacherConfig(_Frozen):
     seed: int = 0
     checkpoint: str | None = None
     train: TrainRecipe = TrainRecipe(epochs=20)
+    # timm teachers: images are resized to this side first (small images through networks
+    # built for 224 px); None feeds them as they are.
+    input_size: int | None = Field(None, ge=8)
 
 
 class StudentConfig(_Frozen):

@@ -19,22 +19,27 @@ from harness.models._student import (
 )
 from harness.models._teachers import (
     TEACHERS,
+    TIMM_PREFIX,
     ImageSpec,
+    Resized,
     TeacherArch,
     build_teacher,
     teacher_arch,
     teacher_arch_known,
+    timm_size_problem,
 )
 
 __all__ = [
     "FLOPS_METHOD",
     "SHARED_TOKEN",
     "TEACHERS",
+    "TIMM_PREFIX",
     "TOKEN_MODES",
     "DistilledViT",
     "ImageSpec",
     "Involution2d",
     "RedNet",
+    "Resized",
     "StudentOutput",
     "TeacherArch",
     "TokenMode",
@@ -46,6 +51,7 @@ __all__ = [
     "rednet_width_problem",
     "teacher_arch",
     "teacher_arch_known",
+    "timm_size_problem",
     "token_names",
     "train_step_flops",
 ]

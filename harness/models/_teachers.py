@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import timm
+import torch
 from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
+from torch.nn import functional as F
 
 from harness._registry import Registry
 from harness.config import TeacherConfig
@@ -70,12 +72,50 @@ def _rednet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
     )
 
 
+class Resized(nn.Module):
+    """A network fed images resized (bilinear) to `size` x `size` first."""
+
+    def __init__(self, model: nn.Module, size: int) -> None:
+        super().__init__()
+        self.model, self.size = model, size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        resized = F.interpolate(
+            images, size=(self.size, self.size), mode="bilinear", align_corners=False
+        )
+        return self.model(resized)
+
+
 def _timm(config: TeacherConfig, image: ImageSpec) -> nn.Module:
-    return timm.create_model(
-        config.arch.removeprefix(TIMM_PREFIX),
-        pretrained=False,
-        num_classes=image.num_classes,
-        in_chans=image.channels,
+    """A timm model for the study's images: built for `input_size` (ViTs take the side as
+    `img_size`) and fed resized images when one is declared."""
+    side = config.input_size or image.size
+    name = config.arch.removeprefix(TIMM_PREFIX)
+
+    kwargs: dict[str, Any] = {"num_classes": image.num_classes, "in_chans": image.channels}
+    try:
+        model = timm.create_model(name, pretrained=False, img_size=side, **kwargs)
+    except TypeError:  # convolutional models take any side and no img_size
+        model = timm.create_model(name, pretrained=False, **kwargs)
+    return model if side == image.size else Resized(model, side)
+
+
+def timm_size_problem(config: TeacherConfig, image_size: int) -> str | None:
+    """Why a timm teacher would see nothing of the images (its total stride or patch
+    exceeds the side it is fed), or None."""
+    if not config.arch.startswith(TIMM_PREFIX):
+        return None
+    side = config.input_size or image_size
+    model = _timm(config, ImageSpec(channels=1, size=side, num_classes=2))
+    inner = model.model if isinstance(model, Resized) else model
+    info = getattr(inner, "feature_info", None) or []
+    reduction = max((int(f.get("reduction", 1)) for f in info), default=1)
+    if side // reduction >= 2:
+        return None
+    need = 2 * reduction
+    return (
+        f"{config.arch} reduces {side}x{side} images by {reduction} (nothing is left of "
+        f"them); set input_size to {need} or more (images are resized) or pick another model"
     )
 
 

@@ -16,7 +16,15 @@ from harness.config import SearchConfig, TrialConfig
 from harness.data import DATASETS
 from harness.distill import temperature_matters
 from harness.errors import StudyError
-from harness.models import TEACHERS, TOKEN_MODES, patch_problem, teacher_arch, teacher_arch_known
+from harness.models import (
+    TEACHERS,
+    TIMM_PREFIX,
+    TOKEN_MODES,
+    patch_problem,
+    teacher_arch,
+    teacher_arch_known,
+    timm_size_problem,
+)
 from harness.study._samplers import PRUNERS, SAMPLERS
 from harness.study._yaml import quote
 
@@ -121,6 +129,15 @@ def _check_teachers(config: TrialConfig, where: str) -> None:
                 f"{where}teachers.{name}.checkpoint: {teacher.checkpoint} is not a file; "
                 "give the path of a saved teacher or remove the key to train one"
             )
+        if teacher.input_size is not None and not teacher.arch.startswith(TIMM_PREFIX):
+            raise StudyError(
+                f"{where}teachers.{name}.input_size: {teacher.input_size} resizes images for "
+                f"timm: teachers only; {teacher.arch} is built for the study's images; remove it"
+            )
+        side = DATASETS.get(config.dataset.name).image_size(config.dataset)
+        problem = timm_size_problem(teacher, side)
+        if problem is not None:
+            raise StudyError(f"{where}teachers.{name}.arch: {problem}")
 
 
 def _check_distill(config: TrialConfig, where: str) -> None:

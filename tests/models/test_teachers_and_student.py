@@ -87,3 +87,32 @@ def test_students_paired_by_seed_share_their_body_whatever_their_tokens():
     assert not torch.equal(other["blocks.0.attn.qkv.weight"], plain["blocks.0.attn.qkv.weight"])
     two = students[2].state_dict()
     assert not torch.equal(two["reg_token"][:, 0], two["reg_token"][:, 1])
+
+
+def test_timm_teachers_that_would_see_nothing_are_refused_and_resizing_fits_them():
+    from harness.config import TeacherConfig
+    from harness.errors import StudyError
+    from harness.models import ImageSpec, build_teacher
+    from harness.study import study_from_dict
+    from tests.helpers import tiny_dict
+
+    def study(teacher: dict) -> object:
+        data = tiny_dict(teachers={"t": teacher}, distill={"teachers": ["t"]}, grid={})
+        return study_from_dict(data)
+
+    # lcnet_035 reduces by 32: on 8x8 digits nothing is left.
+    with pytest.raises(
+        StudyError, match=r"teachers\.t\.arch: timm:lcnet_035 reduces 8x8 images by 32"
+    ):
+        study({"arch": "timm:lcnet_035"})
+    study({"arch": "timm:lcnet_035", "input_size": 64})  # resized: 2x2 left
+    # A timm ViT as a teacher: built for the declared side, fed resized digits.
+    with pytest.raises(StudyError, match=r"set input_size to 32 or more"):
+        study({"arch": "timm:vit_tiny_patch16_224"})
+    vit = build_teacher(
+        TeacherConfig(arch="timm:vit_tiny_patch16_224", input_size=32),
+        ImageSpec(channels=1, size=8, num_classes=10),
+    )
+    assert vit(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(StudyError, match=r"teachers\.t\.input_size: 32 resizes images for timm"):
+        study({"arch": "resnet", "input_size": 32})
