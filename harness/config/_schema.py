@@ -79,7 +79,7 @@ class StudentConfig(_Frozen):
     num_heads: int = Field(4, ge=1)
     mlp_ratio: float = Field(2.0, gt=0)
     drop_path: float = Field(0.0, ge=0, lt=1)
-    tokens: Literal["none", "per_teacher", "shared"] = "per_teacher"
+    tokens: Literal["none", "per_teacher", "shared", "stem"] = "per_teacher"
     inference: Literal["mean", "cls"] = "mean"
 
 

@@ -104,7 +104,10 @@ class StudentStep:
         teachers: TeacherSource | None,
         device: torch.device,
     ) -> StudentStep:
-        model = build_student(config.student, config.distill, image_spec(data), seed=seed)
+        archs = {name: teacher.arch for name, teacher in config.teachers.items()}
+        model = build_student(
+            config.student, config.distill, image_spec(data), seed=seed, teacher_archs=archs
+        )
         model = model.to(device)
         recipe = config.train
         steps = math.ceil(len(data.train_y) / recipe.batch_size)

@@ -13,6 +13,7 @@ from torch import nn
 from harness._registry import Registry
 from harness.config import DistillConfig, StudentConfig
 from harness.errors import StudyError
+from harness.models._involution import GROUP_CHANNELS, Involution2d
 from harness.models._teachers import ImageSpec
 
 SHARED_TOKEN = "shared"
@@ -46,10 +47,13 @@ TOKEN_MODES: Registry[TokenMode] = Registry("token mode")
 TOKEN_MODES.register("none")(
     TokenMode(tokens=lambda teachers: (), runs_as=lambda n: "none", takes_teachers=False)
 )
-# Co-advise/CivT-style: one token and head per teacher (here a learned token, as DeiT's).
+# One learned token and head per teacher: DeiT's distillation token, one per teacher.
 TOKEN_MODES.register("per_teacher")(
     TokenMode(tokens=tuple, runs_as=lambda n: "per_teacher" if n else "none")
 )
+# Co-advise/CivT: each teacher's token is computed from the image by a stem of that
+# teacher's kind (a convolution stem for a CNN, an involution stem for a RedNet).
+TOKEN_MODES.register("stem")(TokenMode(tokens=tuple, runs_as=lambda n: "stem" if n else "none"))
 # One token taught by the ensemble; the ensemble of one teacher is that teacher.
 TOKEN_MODES.register("shared")(
     TokenMode(
@@ -64,10 +68,58 @@ def token_names(student: StudentConfig, distill: DistillConfig) -> tuple[str, ..
     return TOKEN_MODES.get(student.tokens).tokens(tuple(distill.teachers))
 
 
-class DistilledViT(VisionTransformer):
-    """Distillation tokens are timm's prefix ("register") tokens, each with its own head."""
+def conv_stem(image: ImageSpec, dim: int) -> nn.Module:
+    """A convolution stem: two 3x3 convolutions, pooled to one token."""
+    hidden = max(8, dim // 2)
+    return nn.Sequential(
+        nn.Conv2d(image.channels, hidden, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(hidden),
+        nn.ReLU(),
+        nn.Conv2d(hidden, dim, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(dim),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
 
-    def __init__(self, *, config: StudentConfig, image: ImageSpec, tokens: tuple[str, ...]) -> None:
+
+def involution_stem(image: ImageSpec, dim: int) -> nn.Module:
+    """An involution stem: a 1x1 lift to one involution group, a 3x3 involution (kernels
+    generated from the image itself), pooled to one token."""
+    return nn.Sequential(
+        nn.Conv2d(image.channels, GROUP_CHANNELS, 1, bias=False),
+        Involution2d(GROUP_CHANNELS, kernel_size=3),
+        nn.BatchNorm2d(GROUP_CHANNELS),
+        nn.ReLU(),
+        nn.Conv2d(GROUP_CHANNELS, dim, 1, bias=False),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+
+
+STEMS: Registry[Callable[[ImageSpec, int], nn.Module]] = Registry("token stem")
+STEMS.register("resnet")(conv_stem)
+STEMS.register("rednet")(involution_stem)
+
+
+def stem_for(arch: str) -> Callable[[ImageSpec, int], nn.Module]:
+    """The stem of a teacher architecture's kind; timm models are convolutional here."""
+    return STEMS.get(arch) if arch in STEMS else conv_stem
+
+
+class DistilledViT(VisionTransformer):
+    """Distillation tokens are timm's prefix ("register") tokens, each with its own head.
+    With `stems` (token mode `stem`), each token is computed from the image by its teacher's
+    stem instead of being a learned constant."""
+
+    def __init__(
+        self,
+        *,
+        config: StudentConfig,
+        image: ImageSpec,
+        tokens: tuple[str, ...],
+        stems: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(
             img_size=image.size,
             patch_size=config.patch_size,
@@ -88,6 +140,33 @@ class DistilledViT(VisionTransformer):
         )
         if self.reg_token is not None:
             trunc_normal_(self.reg_token, std=0.02)  # as DeiT's distillation token
+        self.stems = nn.ModuleDict(
+            {name: stem_for(arch)(image, config.embed_dim) for name, arch in (stems or {}).items()}
+        )
+        if self.stems:
+            del self.reg_token  # the stems make the tokens
+            self.reg_token = None
+
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        if not self.stems:
+            return super().forward_features(x, attn_mask=attn_mask, is_causal=is_causal)
+        # timm's feature pass with the stems' tokens between the class token and the patches
+        # (the layout of the position embedding: class, distillation tokens, patches).
+        assert self.cls_token is not None and self.pos_embed is not None  # class_token=True
+        tokens = torch.stack([stem(x) for stem in self.stems.values()], dim=1)
+        patches = self.patch_embed(x)
+        patches = patches.view(patches.shape[0], -1, patches.shape[-1])
+        cls = self.cls_token.expand(patches.shape[0], -1, -1)
+        x = self.pos_drop(torch.cat([cls, tokens, patches], dim=1) + self.pos_embed)
+        x = self.norm_pre(self.patch_drop(x))
+        for block in self.blocks:
+            x = block(x, attn_mask=attn_mask, is_causal=is_causal)
+        return self.norm(x)
 
     def forward_heads(
         self,
@@ -128,25 +207,35 @@ TOKEN_STREAM = 104_729  # the distillation tokens' own random stream, apart from
 
 
 def build_student(
-    student: StudentConfig, distill: DistillConfig, image: ImageSpec, *, seed: int | None = None
+    student: StudentConfig,
+    distill: DistillConfig,
+    image: ImageSpec,
+    *,
+    seed: int | None = None,
+    teacher_archs: dict[str, str] | None = None,
 ) -> DistilledViT:
     """The student. With `seed`, its body (patch embedding, class token, blocks, norm, class
     head, and the class and patch position embeddings) is initialised from the seed alone,
-    the same for any number of distillation tokens; the tokens, their positions and heads
-    come from a stream of their own. So a plain, a 1-token and a 2-token student paired by
+    the same for any number of distillation tokens; the tokens (or their stems, by
+    `teacher_archs`: a teacher's architecture names its stem's kind), their positions and
+    heads come from a stream of their own. So a plain, a 1-token and a 2-token student paired by
     seed start from the same network (timm's initialisation order depends on the token
     count, which shifted every block's weights)."""
     problem = patch_problem(student, image.size)
     if problem is not None:
         raise StudyError(problem)
     tokens = token_names(student, distill)
+    stems = None
+    if TOKEN_MODES.get(student.tokens).runs_as(len(distill.teachers)) == "stem":
+        archs = teacher_archs or {}
+        stems = {name: archs.get(name, "resnet") for name in tokens}
     if seed is None:
-        return DistilledViT(config=student, image=image, tokens=tokens)
+        return DistilledViT(config=student, image=image, tokens=tokens, stems=stems)
     torch.manual_seed(seed)
     model = body = DistilledViT(config=student, image=image, tokens=())
     if tokens:
         torch.manual_seed(seed + TOKEN_STREAM)
-        model = DistilledViT(config=student, image=image, tokens=tokens)
+        model = DistilledViT(config=student, image=image, tokens=tokens, stems=stems)
         _adopt_body(model, body)
     torch.manual_seed(seed)  # what follows (drop path) starts alike for every token count
     return model

@@ -116,3 +116,35 @@ def test_timm_teachers_that_would_see_nothing_are_refused_and_resizing_fits_them
     assert vit(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     with pytest.raises(StudyError, match=r"teachers\.t\.input_size: 32 resizes images for timm"):
         study({"arch": "resnet", "input_size": 32})
+
+
+def test_stem_tokens_come_from_the_image_through_each_teacher_kind():
+    """CivT-style tokens: the conv teacher's token from a convolution stem, the inv
+    teacher's from an involution stem; a token now depends on the image (a learned token
+    does not), and every head trains through the student's blocks."""
+    from harness.config import DistillConfig, StudentConfig
+    from harness.models import ImageSpec, Involution2d, build_student
+
+    image = ImageSpec(channels=1, size=8, num_classes=10)
+    config = StudentConfig(patch_size=2, embed_dim=16, depth=1, num_heads=2, tokens="stem")
+    student = build_student(
+        config,
+        DistillConfig(teachers=("conv", "inv")),
+        image,
+        seed=0,
+        teacher_archs={"conv": "resnet", "inv": "rednet"},
+    )
+    assert student.reg_token is None and list(student.stems) == ["conv", "inv"]
+    assert not any(isinstance(m, Involution2d) for m in student.stems["conv"].modules())
+    assert any(isinstance(m, Involution2d) for m in student.stems["inv"].modules())
+    student.eval()
+    images = torch.randn(2, 1, 8, 8)
+    features = student.forward_features(images)
+    assert features.shape == (2, 3 + 16, 16)  # class, two stem tokens, 4x4 patches
+    # The token each stem feeds in depends on the image (a learned token is one constant).
+    tokens = student.stems["conv"](images)
+    assert tokens.shape == (2, 16) and not torch.allclose(tokens[0], tokens[1])
+    out = student.forward_heads(images)
+    assert set(out.dist) == {"conv", "inv"} and out.cls.shape == (2, 10)
+    out.dist["inv"].sum().backward()
+    assert student.stems["inv"][1].span.weight.grad is not None

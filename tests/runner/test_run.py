@@ -101,3 +101,13 @@ def test_seed_scope_varies_teachers_views_and_subset_with_the_seed(storage_url, 
     assert len({r.config_hash for r in runs}) == 1  # one configuration, two seeds
     kinds = [a.kind for a in store.artifacts()]
     assert kinds.count("teacher") == 2 and kinds.count("cache") == 2
+
+
+def test_a_stem_token_study_trains_end_to_end(storage_url, cache_dir):
+    data = tiny_dict(seeds=[0], grid={"distill.teachers": [["conv", "inv"]]})
+    data["student"] = {**data["student"], "tokens": "stem"}
+    summary = run_study(study_from_dict(data), store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.complete, summary.failed) == (1, 0)
+    [run] = Store(storage_url).runs("tiny")
+    assert run.config["student"]["tokens"] == "stem"
+    assert {"val/top1_conv", "val/top1_inv", "test/top1"} <= set(run.metrics)
