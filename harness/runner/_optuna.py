@@ -167,10 +167,14 @@ def record_params(
     trial: optuna.Trial, spec: TrialSpec, study: Study, codes: dict[str, list[str]]
 ) -> None:
     """Ask for each queued param, so Optuna records the trial's factors and seed as params
-    (its tools then plot and rank them); the values are the queued ones."""
+    (its tools then plot and rank them); the values are the queued ones. A trial queued by
+    an older libkd (no factor params) records only what it was queued with."""
     distributions = grid_distributions(study, codes)
+    fixed = trial.system_attrs.get("fixed_params", {})
     for name, value in grid_params(spec, codes).items():
         distribution = distributions.get(name)
+        if name not in fixed:
+            continue
         if isinstance(distribution, optuna.distributions.FloatDistribution):
             trial.suggest_float(name, distribution.low, distribution.high)
         elif isinstance(distribution, optuna.distributions.IntDistribution):
