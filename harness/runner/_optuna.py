@@ -164,13 +164,16 @@ def update_codes(opened: optuna.Study, study: Study) -> dict[str, list[str]]:
 
 
 def record_params(
-    trial: optuna.Trial, spec: TrialSpec, study: Study, codes: dict[str, list[str]]
+    trial: optuna.Trial,
+    spec: TrialSpec,
+    study: Study,
+    codes: dict[str, list[str]],
+    fixed: dict[str, Any],
 ) -> None:
     """Ask for each queued param, so Optuna records the trial's factors and seed as params
-    (its tools then plot and rank them); the values are the queued ones. A trial queued by
-    an older libkd (no factor params) records only what it was queued with."""
+    (its tools then plot and rank them); the values are the queued ones (`fixed`). A trial
+    queued by an older libkd (no factor params) records only what it was queued with."""
     distributions = grid_distributions(study, codes)
-    fixed = trial.system_attrs.get("fixed_params", {})
     for name, value in grid_params(spec, codes).items():
         distribution = distributions.get(name)
         if name not in fixed:
@@ -181,6 +184,13 @@ def record_params(
             trial.suggest_int(name, distribution.low, max(distribution.high, int(value)))
         elif isinstance(distribution, optuna.distributions.CategoricalDistribution):
             trial.suggest_categorical(name, distribution.choices)
+
+
+def fixed_params(storage: RDBStorage, study_id: int, number: int) -> dict[str, Any]:
+    """The params a waiting trial was queued with (Optuna keeps them as a system attribute,
+    which its Trial object no longer exposes)."""
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return dict(storage.get_trial_system_attrs(trial_id).get("fixed_params", {}))
 
 
 def queued_pairs(opened: optuna.Study) -> set[tuple[str, int]]:

@@ -19,6 +19,7 @@ from harness.runner._context import RunContext
 from harness.runner._optuna import (
     enqueue_grid,
     extend_seeds,
+    fixed_params,
     record_params,
     requeue_interrupted,
     save_contrasts,
@@ -139,6 +140,7 @@ class GridStrategy:
         # the grid's pruner never prunes).
         first = objectives[0].metric
         curve = first if first in CURVE_METRICS else None
+        study_id = session.storage.get_study_id_from_name(session.study.name)
 
         def objective(trial: optuna.Trial) -> list[float] | float:
             nonlocal started
@@ -150,7 +152,9 @@ class GridStrategy:
             trial.set_user_attr(WORKER_ATTR, ctx.worker)
             started += 1
             spec = spec_for(trial, session.study)
-            record_params(trial, spec, session.study, opened.user_attrs.get(CODES_ATTR, {}))
+            codes = opened.user_attrs.get(CODES_ATTR, {})
+            fixed = fixed_params(session.storage, study_id, trial.number)
+            record_params(trial, spec, session.study, codes, fixed)
             done = session.store.complete_run_metrics(
                 session.study.name, spec.config_hash, spec.seed
             )
