@@ -35,13 +35,18 @@ def test_hard_kd_uses_teacher_argmax():
     assert hard_kd(student, teacher).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_per_teacher_terms_are_named_and_weighted():
+def _two_teacher_batch() -> tuple[StudentOutput, dict[str, torch.Tensor], torch.Tensor]:
+    """A student's heads, two teachers' logits and labels for 4 samples of 3 classes."""
     torch.manual_seed(0)
     out = StudentOutput(
         cls=torch.randn(4, 3), dist={"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
     )
     teachers = {"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
-    y = torch.tensor([0, 1, 2, 0])
+    return out, teachers, torch.tensor([0, 1, 2, 0])
+
+
+def test_per_teacher_terms_are_named_and_weighted():
+    out, teachers, y = _two_teacher_batch()
     config = DistillConfig(
         teachers=("conv", "inv"),
         temperature={"conv": 2.0, "inv": 4.0},
@@ -82,12 +87,7 @@ def test_no_teachers_is_cross_entropy_only():
 def test_normalised_weights_give_every_teacher_set_the_same_total():
     """With normalize_weights, conv+inv at weights 2:1 distils with 2/3 and 1/3 (total 1,
     as conv alone at weight 1); the shared token's term gets weight 1."""
-    torch.manual_seed(0)
-    out = StudentOutput(
-        cls=torch.randn(4, 3), dist={"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
-    )
-    teachers = {"conv": torch.randn(4, 3), "inv": torch.randn(4, 3)}
-    y = torch.tensor([0, 1, 2, 0])
+    out, teachers, y = _two_teacher_batch()
     config = DistillConfig(
         teachers=("conv", "inv"),
         temperature=2.0,
