@@ -15,8 +15,9 @@ from harness.analysis._contrasts import (
     report_metric,
     study_contrasts,
 )
+from harness.analysis._curves import PLATEAU_GAIN, curve_table
 from harness.analysis._forest import forest_svg
-from harness.analysis._load import complete_runs, factor_columns, load_runs
+from harness.analysis._load import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, report_frame
 from harness.errors import LibKDError
 from harness.metrics import (
@@ -172,6 +173,17 @@ def publish(
         "",
         markdown_table(frame, REPORT_COLUMNS),
     ]
+    curves = curve_table(epoch_summary(store, study))
+    if not curves.is_empty():
+        parts += [
+            "",
+            "## Learning curves (validation top-1, mean over seeds)",
+            "",
+            "epoch_*: the mean curve at evaluated epochs; last_quarter_gain: its rise over the "
+            f"last quarter of training; plateau: that rise is below {PLATEAU_GAIN}.",
+            "",
+            markdown_table(curves),
+        ]
     teachers = _teacher_rows(store, study)
     if teachers:
         parts += ["", "## Teachers (top-1 on the validation and test splits)", ""]

@@ -94,7 +94,11 @@ class Dataset:
         mean, std = self._statistics
         if mean.device != images.device:
             mean, std = mean.to(images.device), std.to(images.device)
-        return (images.float() / 255.0 - mean) / std
+        standardised = (images.float() / 255.0 - mean) / std
+        # Plain NCHW strides: a 1-channel batch can carry channels-last strides (a channel
+        # of size 1 leaves them ambiguous), and oneDNN (torch 2.14.1, CPU) corrupts memory
+        # on such input to a width-4 ResNet ("double free or corruption", or a hung run).
+        return standardised.clone(memory_format=torch.contiguous_format)
 
 
 DatasetLoader = Callable[[DatasetConfig], RawData]

@@ -57,6 +57,24 @@ def test_normalize_standardises_training_images():
     assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2
 
 
+
+def test_normalized_one_channel_images_have_plain_strides_a_narrow_resnet_trains_on():
+    from harness.config import TeacherConfig
+    from harness.models import build_teacher
+    from harness.models._teachers import ImageSpec
+
+    data = load_dataset(DatasetConfig(name="digits"))
+    # A 1-channel batch with channels-last strides, as a crop or flip of the pixels gives.
+    batch = data.train_x[:16].clone(memory_format=torch.channels_last)
+    assert batch.stride()[1] == 1
+    x = data.normalize(batch)
+    assert x.stride() == torch.empty(x.shape).stride()
+    # On such strides oneDNN corrupted memory in a width-4 ResNet's backward (torch 2.14.1):
+    # the process died ("double free or corruption") or hung.
+    model = build_teacher(TeacherConfig(arch="resnet", width=4), ImageSpec(1, 8, 10))
+    torch.nn.functional.cross_entropy(model(x), data.train_y[:16]).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
 def _write_idx(path, array, *, compress=False):
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     payload = header + array.astype(np.uint8).tobytes()

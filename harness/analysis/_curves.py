@@ -1,0 +1,44 @@
+"""Learning curves as a table: whether each configuration's validation top-1 had stopped
+rising when training ended (a claim about an undertrained student says nothing)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+PLATEAU_GAIN = 0.005  # a curve that gains less over its last quarter has reached a plateau
+CURVE_POINTS = 6  # evaluated epochs the table shows per configuration, first and last included
+
+
+def curve_table(summary: pl.DataFrame, *, points: int = CURVE_POINTS) -> pl.DataFrame:
+    """One row per configuration of an `epoch_summary` frame (one metric): n, the mean curve
+    at up to `points` evaluated epochs (columns `epoch_<e>`, 1-based), the best epoch of the
+    mean curve, and the gain over the last quarter of training: the mean at the last
+    evaluated epoch minus the mean at the last evaluated epoch at or before 75% of training.
+    `plateau` is whether that gain is below PLATEAU_GAIN."""
+    rows = []
+    for (_, label), curve in summary.sort("epoch").group_by(
+        "config_hash", "label", maintain_order=True
+    ):
+        epochs = curve["epoch"].to_list()
+        means = curve["mean"].to_list()
+        last = epochs[-1]
+        quarter = max(i for i, e in enumerate(epochs) if e + 1 <= 0.75 * (last + 1) or i == 0)
+        gain = means[-1] - means[quarter]
+        row: dict[str, object] = {"label": label, "n": int(curve["n"].min())}
+        for i in _spread(len(epochs), points):
+            row[f"epoch_{epochs[i] + 1}"] = means[i]
+        best = max(range(len(means)), key=means.__getitem__)
+        row |= {
+            "best_epoch": epochs[best] + 1,
+            "last_quarter_gain": gain,
+            "plateau": "yes" if gain < PLATEAU_GAIN else "no",
+        }
+        rows.append(row)
+    return pl.DataFrame(rows) if rows else pl.DataFrame()
+
+
+def _spread(count: int, points: int) -> list[int]:
+    """Up to `points` indices spread evenly over range(count), first and last included."""
+    if count <= points:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (points - 1)) for i in range(points)})
