@@ -162,7 +162,7 @@ def plan_tables(study: Study) -> list[Table]:
     teachers = Table(title="teachers to train (or reuse from the cache)")
     for column in ("name", "arch", "width", "depth", "seed", "epochs"):
         teachers.add_column(column)
-    for name, t in study.teachers_to_train().items():
+    for name, t in study.teachers_to_train():
         source = f"checkpoint {t.checkpoint}" if t.checkpoint else str(t.train.epochs)
         teachers.add_row(
             escape(name), escape(t.arch), str(t.width), str(t.depth), str(t.seed), source

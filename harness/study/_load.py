@@ -78,12 +78,17 @@ class Study:
         `--n-trials`) still compares every configuration."""
         return [point.with_seed(seed) for seed in self.seeds for point in self.configs]
 
-    def teachers_to_train(self) -> dict[str, TeacherConfig]:
-        used: dict[str, TeacherConfig] = {}
+    def teachers_to_train(self) -> list[tuple[str, TeacherConfig]]:
+        """(name, instance) of every distinct teacher the study's first seeds train: one
+        per name, or one per name and seed where the seed scope includes the teacher."""
+        used: dict[tuple[str, str], TeacherConfig] = {}
         for point in self.configs:
-            for name in point.config.distill.teachers:
-                used[name] = point.config.teachers[name]
-        return used
+            for seed in self.seeds:
+                config = point.config.for_seed(seed)
+                for name in config.distill.teachers:
+                    teacher = config.teachers[name]
+                    used.setdefault((name, teacher.model_dump_json()), teacher)
+        return [(name, teacher) for (name, _), teacher in used.items()]
 
     def base(self) -> dict[str, Any]:
         """The study's base configuration as plain data (what grid and search points edit)."""

@@ -280,3 +280,12 @@ def test_hard_loss_keeps_its_temperature_only_where_a_shared_mixture_uses_it():
 
     assert temperature("shared") == 4.0
     assert temperature("per_teacher") == 1.0
+
+
+def test_teachers_to_train_lists_an_instance_per_seed_when_the_seed_scopes_teachers():
+    # tiny_dict: grid over {plain, conv, conv+inv}, seeds [0, 1].
+    fixed = study_from_dict(tiny_dict())
+    assert [(name, t.seed) for name, t in fixed.teachers_to_train()] == [("conv", 0), ("inv", 0)]
+    scoped = study_from_dict(tiny_dict(seed_scope=["student", "teacher"]))
+    instances = [(name, t.seed) for name, t in scoped.teachers_to_train()]
+    assert instances == [("conv", 0), ("conv", 1), ("inv", 0), ("inv", 1)]
