@@ -26,7 +26,7 @@ def curve_table(summary: pl.DataFrame, *, points: int = CURVE_POINTS) -> pl.Data
         last = epochs[-1]
         quarter = max(i for i, e in enumerate(epochs) if e + 1 <= 0.75 * (last + 1) or i == 0)
         gain = means[-1] - means[quarter]
-        row: dict[str, object] = {"label": label, "n": int(curve["n"].min())}
+        row: dict[str, object] = {"label": label, "n": min(curve["n"].to_list())}
         for i in _spread(len(epochs), points):
             row[f"epoch_{epochs[i] + 1}"] = means[i]
         best = max(range(len(means)), key=means.__getitem__)

@@ -57,7 +57,6 @@ def test_normalize_standardises_training_images():
     assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2
 
 
-
 def test_normalized_one_channel_images_have_plain_strides_a_narrow_resnet_trains_on():
     from harness.config import TeacherConfig
     from harness.models import build_teacher
@@ -74,6 +73,7 @@ def test_normalized_one_channel_images_have_plain_strides_a_narrow_resnet_trains
     model = build_teacher(TeacherConfig(arch="resnet", width=4), ImageSpec(1, 8, 10))
     torch.nn.functional.cross_entropy(model(x), data.train_y[:16]).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
 
 def _write_idx(path, array, *, compress=False):
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
