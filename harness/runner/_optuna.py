@@ -175,9 +175,9 @@ def record_params(
     queued by an older libkd (no factor params) records only what it was queued with."""
     distributions = grid_distributions(study, codes)
     for name, value in grid_params(spec, codes).items():
-        distribution = distributions.get(name)
         if name not in fixed:
             continue
+        distribution = distributions.get(name)
         if isinstance(distribution, optuna.distributions.FloatDistribution):
             trial.suggest_float(name, distribution.low, distribution.high)
         elif isinstance(distribution, optuna.distributions.IntDistribution):
@@ -186,18 +186,22 @@ def record_params(
             trial.suggest_categorical(name, distribution.choices)
 
 
+# The system attribute where Optuna keeps the params a trial was enqueued with.
+FIXED_PARAMS = "fixed_params"
+
+
 def fixed_params(storage: RDBStorage, study_id: int, number: int) -> dict[str, Any]:
     """The params a waiting trial was queued with (Optuna keeps them as a system attribute,
     which its Trial object no longer exposes)."""
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-    return dict(storage.get_trial_system_attrs(trial_id).get("fixed_params", {}))
+    return dict(storage.get_trial_system_attrs(trial_id).get(FIXED_PARAMS, {}))
 
 
 def queued_pairs(opened: optuna.Study) -> set[tuple[str, int]]:
     """Every (configuration hash, seed) queued in the study, in any state."""
     present = set()
     for trial in opened.get_trials(deepcopy=False):
-        fixed = trial.system_attrs.get("fixed_params", {})
+        fixed = trial.system_attrs.get(FIXED_PARAMS, {})
         present.add((fixed.get("config"), fixed.get("seed")))
     return present
 
