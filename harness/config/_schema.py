@@ -231,6 +231,9 @@ class StudyFile(TrialConfig):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seeds: Annotated[tuple[int, ...], Field(min_length=1)] | SeedPlan = (0,)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    # Configurations added beside the grid's crossing, each by its factors (dotted path ->
+    # value): a control that no crossing gives, without running every crossing it would need.
+    include: tuple[dict[str, Any], ...] = ()
     search: SearchConfig | None = None
     objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1)
     contrasts: tuple[Contrast, ...] = ()  # default: each configuration vs the plain ViT

@@ -87,7 +87,7 @@ def spec_for(trial: FrozenTrial | optuna.Trial, study: Study) -> TrialSpec:
             config=TrialConfig.model_validate(attrs[CONFIG_ATTR]),
             config_hash=attrs[HASH_ATTR],
             factors=attrs.get(FACTORS_ATTR, {}),
-            paths=tuple(study.file.grid),
+            paths=study.factor_paths,
             seed=attrs[SEED_ATTR],
         )
     raise TrialError(
@@ -107,6 +107,8 @@ def choice_label(value: Any) -> str:
     """How a categorical grid value is named in Optuna's tools: conv+inv, none, hard."""
     if isinstance(value, list | tuple):
         return "+".join(map(str, value)) or "none"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{item}" for key, item in value.items()) + "}"
     return str(value)
 
 
@@ -119,7 +121,7 @@ def grid_distributions(
     values, anything else (teacher sets, names) an integer code into `codes[path]`, an
     append-only list of labels kept on the study."""
     found: dict[str, optuna.distributions.BaseDistribution] = {}
-    for path, values in study.file.grid.items():
+    for path, values in study.factor_values.items():
         if _numbers(values) and all(isinstance(v, int) for v in values):
             found[path] = optuna.distributions.IntDistribution(min(values), max(values))
         elif _numbers(values):
@@ -150,7 +152,7 @@ def update_codes(opened: optuna.Study, study: Study) -> dict[str, list[str]]:
         k: list(v) for k, v in opened.user_attrs.get(CODES_ATTR, {}).items()
     }
     changed = False
-    for path, values in study.file.grid.items():
+    for path, values in study.factor_values.items():
         if _numbers(values) or all(isinstance(v, bool) for v in values):
             continue
         known = codes.setdefault(path, [])

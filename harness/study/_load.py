@@ -90,6 +90,24 @@ class Study:
                     used.setdefault((name, teacher.model_dump_json()), teacher)
         return [(name, teacher) for (name, _), teacher in used.items()]
 
+    @property
+    def factor_values(self) -> dict[str, list[Any]]:
+        """Every value each factor takes: the grid's, then the included configurations'."""
+        values = {path: list(choices) for path, choices in self.file.grid.items()}
+        for factors in self.file.include:
+            for path, value in factors.items():
+                known = values.setdefault(path, [])
+                if value not in known:
+                    known.append(value)
+        return values
+
+    @property
+    def factor_paths(self) -> tuple[str, ...]:
+        """Every path the study varies (grid keys, included factors, search space)."""
+        if self.file.search is not None:
+            return tuple(self.file.search.space)
+        return tuple(self.factor_values)
+
     def base(self) -> dict[str, Any]:
         """The study's base configuration as plain data (what grid and search points edit)."""
         return self.file.model_dump(mode="json", include=set(TRIAL_FIELDS))
@@ -165,17 +183,28 @@ def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> 
     _check_objectives(file, where)
     if file.grid and file.search is not None:
         raise StudyError(f"{where}grid and search: a study has one of them; remove the other")
+    if file.include and file.search is not None:
+        raise StudyError(
+            f"{where}include: a search samples its configurations; drop include or the search"
+        )
     kind = StudyKind.GRID
     if file.search is not None:
         kind = StudyKind.SEARCH
         check_search(file.search, where=where)
         for dotted in file.search.space:
             _check_path(base, dotted, where, section="search.space")
+    grid = _grid_points(file, base, where)
+    paths = tuple(dict.fromkeys([*file.grid, *(p for f in file.include for p in f)]))
     points: dict[str, ConfigPoint] = {}
-    for factors in _grid_points(file, base, where):
-        point = _resolve(
-            base, factors, where=f"{where}grid point {quote(factors)}: ", paths=tuple(file.grid)
-        )
+    for i, factors in enumerate(file.include):
+        if not factors:
+            raise StudyError(f"{where}include[{i}]: empty; give the factors (path: value)")
+        for dotted in factors:
+            _check_path(base, dotted, where, section=f"include[{i}]")
+    named = [(f"grid point {quote(factors)}", factors) for factors in grid]
+    named += [(f"include[{i}]", factors) for i, factors in enumerate(file.include)]
+    for at, factors in named:
+        point = _resolve(base, factors, where=f"{where}{at}: ", paths=paths)
         points.setdefault(point.config_hash, point)
     configs = tuple(points.values())
     contrasts = _contrasts(file, kind, base, points, where)
@@ -261,9 +290,8 @@ def _grid_config(
 
 def resolve_point(study: Study, factors: dict[str, Any]) -> ConfigPoint:
     """The canonical configuration of the study's base with `factors` (dotted paths) applied."""
-    paths = tuple(study.file.search.space) if study.file.search else tuple(study.file.grid)
     where = f"{study.source}: point {quote(factors)}: "
-    return _resolve(study.base(), factors, where=where, paths=paths)
+    return _resolve(study.base(), factors, where=where, paths=study.factor_paths)
 
 
 def _resolve(
@@ -291,9 +319,17 @@ def _as_run(config: TrialConfig, factors: dict[str, Any]) -> dict[str, Any]:
         node: Any = dumped
         for part in dotted.split("."):
             node = node.get(part) if isinstance(node, dict) else None
-        if node == value:
+        if node == value or _sets_keys(node, value):
             kept[dotted] = value
     return kept
+
+
+def _sets_keys(node: Any, value: Any) -> bool:
+    """Whether a mapping factor (teacher weights) still holds each key it set: the canonical
+    configuration spells out the keys it left at their defaults."""
+    if not (isinstance(node, dict) and isinstance(value, dict)):
+        return False
+    return all(key in node and node[key] == item for key, item in value.items())
 
 
 def _grid_points(file: StudyFile, base: dict[str, Any], where: str) -> list[dict[str, Any]]:

@@ -60,6 +60,8 @@ def _unique_tail(path: list[str], others: list[list[str]]) -> str:
 def _short(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "+".join(str(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{_short(item)}" for key, item in value.items()) + "}"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -73,3 +73,21 @@ def test_grid_trials_are_native_optuna_trials_and_the_grid_may_grow(storage_url,
         assert f"teachers={teachers}" in attrs["libkd_label"]
         assert len(trial["intermediate_values"]) == 2  # one per epoch of the tiny recipe
         assert trial["intermediate_values"][-1]["value"] == trial["values"][0]
+
+
+def test_an_included_configuration_records_its_own_factors_as_params(storage_url, cache_dir):
+    import optuna
+
+    control = {"distill.weights": {"conv": 0}, "student.inference": "cls"}
+    data = tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]}, include=[control])
+    summary = run_study(study_from_dict(data), store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.failed, summary.complete) == (0, 2)
+    trials = optuna.load_study(study_name="tiny", storage=storage_url).trials
+    params = sorted((sorted(t.params), t.user_attrs["libkd_label"]) for t in trials)
+    assert params == [
+        (["distill.teachers", "seed"], "teachers=conv"),
+        (
+            ["distill.weights", "seed", "student.inference"],
+            "weights={conv:0}, inference=cls",
+        ),
+    ]

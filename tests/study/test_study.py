@@ -72,6 +72,9 @@ def test_cache_dir_does_not_change_hash():
         ({"student": {"tokens": "many"}}, "student.tokens: Input should be 'none', 'per_teacher'"),
         ({"objectives": [{"metric": "acc"}]}, "objectives[0].metric: unknown metric 'acc'"),
         ({"seeds": []}, "seeds: Tuple should have at least 1 item"),
+        ({"include": [{"student.tokenz": "stem"}]}, "include[0].student.tokenz: no such parameter"),
+        ({"include": [{}]}, "include[0]: empty; give the factors"),
+        ({"include": [{"student.tokens": "many"}]}, "include[0]: student.tokens: Input should be"),
     ],
 )
 def test_bad_study_gives_one_line_error_naming_the_field(tmp_path, change, expected):
@@ -289,3 +292,43 @@ def test_teachers_to_train_lists_an_instance_per_seed_when_the_seed_scopes_teach
     scoped = study_from_dict(tiny_dict(seed_scope=["student", "teacher"]))
     instances = [(name, t.seed) for name, t in scoped.teachers_to_train()]
     assert instances == [("conv", 0), ("conv", 1), ("inv", 0), ("inv", 1)]
+
+
+def test_include_adds_a_configuration_beside_the_grid_crossing():
+    # The control the claims need: the conv student with its teacher's weight 0, predicting
+    # from its class head; not a crossing of the grid, so without running the others.
+    control = {
+        "distill.teachers": ["conv"],
+        "distill.weights": {"conv": 0},
+        "student.inference": "cls",
+    }
+    study = study_from_dict(
+        tiny_dict(
+            include=[control, {"distill.teachers": ["conv"]}],  # the second is in the grid
+            contrasts=[
+                {
+                    "name": "kd_vs_none",
+                    "treatment": {"distill.teachers": ["conv"]},
+                    "control": control,
+                }
+            ],
+        )
+    )
+    assert len(study.configs) == 3 + 1
+    included = study.configs[-1]
+    assert included.config.distill.teacher_weight("conv") == 0
+    assert included.config.student.inference == "cls"
+    assert included.label == "teachers=conv, weights={conv:0}, inference=cls"
+    assert study.configs[1].label == "teachers=conv"  # grid labels keep their names
+    assert study.contrasts[0].control is included
+    assert study.factor_values == {
+        "distill.teachers": [[], ["conv"], ["conv", "inv"]],
+        "distill.weights": [{"conv": 0}],
+        "student.inference": ["cls"],
+    }
+
+
+def test_include_is_refused_beside_a_search():
+    search = {"space": {"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2}}}
+    with pytest.raises(StudyError, match="include: a search samples its configurations"):
+        study_from_dict(tiny_dict(grid={}, search=search, include=[{"student.inference": "cls"}]))
