@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from harness.config import StudyKind
 from harness.runner._context import (
     Progress,
     RunContext,
@@ -21,6 +22,7 @@ from harness.runner._optuna import open_study, reconcile_runs, requeue_dead_loca
 from harness.runner._strategies import strategy_for
 from harness.store import (
     GRACE_SECONDS,
+    HASH_ATTR,
     HEARTBEAT_SECONDS,
     Store,
     count_in_state,
@@ -127,14 +129,18 @@ class RunnerSession:
         """The study's progress over every worker, from the database."""
         finished = sum(self.count(s) for s in (TrialState.COMPLETE, TrialState.FAIL))
         waiting, running = self.count(TrialState.WAITING), self.count(TrialState.RUNNING)
-        mean = self.store.mean_run_seconds(self.study.name)
-        if self.study.kind.value == "search":
+        means = self.store.mean_run_seconds(self.study.name)
+        if self.study.kind is StudyKind.SEARCH:
             search = self.study.file.search
             left = max(0, (search.n_trials if search else 0) - finished)
-            total, mean = finished + left, None if mean is None else mean * len(self.study.seeds)
+            total, work = finished + left, means.get(None, 0.0) * left * len(self.study.seeds)
         else:
+            # What is left, each trial at its own configuration's mean cost (the study's
+            # mean for a configuration with no run in yet).
             left, total = waiting + running, finished + waiting + running
-        eta = None if mean is None else mean * left / max(1, running)
+            todo = self.trials(TrialState.WAITING, TrialState.RUNNING)
+            work = sum(means.get(t.user_attrs.get(HASH_ATTR), means.get(None, 0.0)) for t in todo)
+        eta = work / max(1, running) if means else None
         return StudyProgress(finished=finished, total=total, eta_seconds=eta)
 
     def count(self, state: TrialState) -> int:

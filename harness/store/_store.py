@@ -302,21 +302,25 @@ class Store:
             )
             return list(s.scalars(query))
 
-    def mean_run_seconds(self, study: str) -> float | None:
+    def mean_run_seconds(self, study: str) -> dict[str | None, float]:
         """Mean seconds of the study's complete runs (teachers, caches, training and
-        evaluation), computed by the database; None before any run completes."""
+        evaluation) per configuration hash, and over them all under None; computed by the
+        database, empty before any run completes. A stem student costs 3x a token student:
+        one mean for every configuration would misstate what is left."""
         total = (
             RunRow.teacher_seconds
             + RunRow.cache_seconds
             + RunRow.train_seconds
             + RunRow.eval_seconds
         )
-        query = select(func.avg(total)).where(
-            RunRow.study == study, RunRow.status == RunStatus.COMPLETE
-        )
+        complete = (RunRow.study == study, RunRow.status == RunStatus.COMPLETE)
+        per_config = select(RunRow.config_hash, func.avg(total)).where(*complete)
         with self.session() as s:
-            found = s.execute(query).scalar()
-        return None if found is None else float(found)
+            overall = s.execute(select(func.avg(total)).where(*complete)).scalar()
+            found = s.execute(per_config.group_by(RunRow.config_hash)).all()
+        if overall is None:
+            return {}
+        return {None: float(overall)} | {key: float(mean) for key, mean in found}
 
     def one_off_costs(self, study: str) -> dict[str, dict[str, float]]:
         """Per configuration, the build seconds of the teachers and caches its runs used,

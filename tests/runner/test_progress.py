@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from harness.runner import RunnerSession
+from harness.status import CacheStatus, RunStatus
+from harness.store import FinishedRun, Store
+from harness.study import study_from_dict
 from tests.helpers import start_cli_run, tiny_dict, write_study
 
 
@@ -39,3 +45,36 @@ def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cac
     assert said[: len(expected)] == expected, said
     assert re.match(r"student epoch 1/2 val top1 0\.\d{4}", said[len(expected)])
     assert re.match(r"complete val top1 0\.\d{4} \(\d+\.\d s\)", said[-1])
+
+
+def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage_url):
+    # Three seeds of the plain ViT and of conv queued; two plain runs in at 10 s and one
+    # distilled at 40 s: what is left costs 3 x 10 + 3 x 40 s, not 6 x the mean (20 s).
+    study = study_from_dict(tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [[], ["conv"]]}))
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    plain, distilled = study.configs
+    for point, seed, seconds in ((plain, 0, 10.0), (plain, 1, 10.0), (distilled, 0, 40.0)):
+        run_id = store.start_run(
+            study=study.name,
+            trial_number=seed,
+            config_hash=point.config_hash,
+            seed=seed,
+            label=point.label,
+            factors=point.factors,
+            config=point.config.model_dump(mode="json"),
+            device="cpu",
+            worker="host:1",
+            environment={},
+        )
+        store.record_sources(
+            run_id, teacher_seconds=0.0, cache_seconds=0.0, cache_status=CacheStatus.HIT
+        )
+        result = FinishedRun(
+            train_seconds=seconds, eval_seconds=0.0, student_params=1, top1=0.5, metrics={}
+        )
+        store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+    progress = session.progress()
+    assert (progress.finished, progress.total) == (0, 6)  # no Optuna trial finished yet
+    assert progress.eta_seconds == pytest.approx(3 * 10.0 + 3 * 40.0)

@@ -24,11 +24,11 @@ def url(request, tmp_path):
     return fresh_database(request.getfixturevalue("postgres_url"), prefix="s")
 
 
-def _start(store: Store, *, study: str = "s", seed: int = 0) -> int:
+def _start(store: Store, *, study: str = "s", seed: int = 0, config_hash: str = "h" * 64) -> int:
     return store.start_run(
         study=study,
         trial_number=seed,
-        config_hash="h" * 64,
+        config_hash=config_hash,
         seed=seed,
         label="teachers=conv",
         factors={"distill.teachers": ["conv"]},
@@ -217,3 +217,21 @@ def test_contrasts_are_replaced_as_a_whole_and_read_in_order(url):
     store.save_contrasts("s", [row("c", 0)])
     assert [c.name for c in store.contrasts("s")] == ["c"]
     assert store.contrasts("other") == []
+
+
+def test_mean_run_seconds_are_per_configuration_and_over_all(url):
+    store = Store(url)
+    assert store.mean_run_seconds("s") == {}
+    for seed, (key, train) in enumerate([("a", 10.0), ("a", 20.0), ("b", 60.0)]):
+        run_id = _start(store, seed=seed, config_hash=key * 64)
+        store.record_sources(
+            run_id, teacher_seconds=1.0, cache_seconds=1.0, cache_status=CacheStatus.HIT
+        )
+        result = FinishedRun(
+            train_seconds=train, eval_seconds=1.0, student_params=1, top1=0.5, metrics={}
+        )
+        store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+    _start(store, seed=3, config_hash="c" * 64)  # still running: not a cost yet
+    assert store.mean_run_seconds("s") == pytest.approx(
+        {None: 33.0, "a" * 64: 18.0, "b" * 64: 63.0}
+    )
