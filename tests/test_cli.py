@@ -110,6 +110,12 @@ def test_publish_export_dashboard(finished_study, tmp_path):
     assert published.exit_code == 0, published.output
     text = (record / "report.md").read_text()
     assert text.startswith("# tiny\n") and "| teachers=conv | 2 |" in text
+    assert "\ntiny test study\n" in text  # no top comment: the file's description
+    commented = tmp_path / "commented.yaml"
+    commented.write_text("# #7: why this study\n#   exists\n" + path.read_text())
+    _invoke("publish", str(commented), *common, "--out", str(tmp_path / "commented"))
+    first = (tmp_path / "commented" / "report.md").read_text().split("\n\n")[1]
+    assert first == "#7: why this study exists"
     assert re.search(r"\| conv \| resnet \| 0\.\d{4} \| 0\.\d{4} \|", text)  # val and test
     # The contrast first, its forest plot beside the report, every run in runs.csv.
     assert text.index("## Contrasts (test top-1") < text.index("## Student top-1 per config")

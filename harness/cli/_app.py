@@ -402,17 +402,17 @@ def publish(
     from harness.study import load_study
 
     loaded = load_study(study)
-    header = []
+    header = []  # the file's top comment, else its description
     for line in study.read_text().splitlines():
         if not line.startswith("#"):
             break
-        header.append(line.lstrip("# "))
+        header.append(line.removeprefix("#").strip())  # only the marker: '# #15' keeps '#15'
     report = write_record(
         open_store(storage, create=False),
         loaded.name,
         out_dir=out or Path("results") / loaded.name,
         command=command or f"libkd run {study}",
-        description=" ".join(header),
+        description=" ".join(header) or loaded.file.description,
     )
     typer.echo(f"wrote {report} and {report.with_name('environment.json')}")
 
