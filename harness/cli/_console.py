@@ -6,6 +6,7 @@ The library returns data (frames, dataclasses, dicts); only this module draws it
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,12 +88,11 @@ class RichProgress:
         )
 
     def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:
-        top1 = report.metrics.get(VAL_TOP1, float("nan"))
         self._bar.update(
             self._task,
             completed=report.epoch + 1,
             total=epochs,
-            description=f"{self._head} | student epoch {report.epoch + 1} val top1 {top1:.3f}",
+            description=f"{self._head} | student epoch {report.epoch + 1}{_val(report, 3)}",
         )
 
     def trial_finished(
@@ -135,8 +135,7 @@ class PlainProgress:
 
     def epoch_done(self, spec: TrialSpec, report: EpochReport, *, epochs: int) -> None:
         if _milestone(report.epoch + 1, epochs):
-            top1 = report.metrics.get(VAL_TOP1, float("nan"))
-            self._say(f"student epoch {report.epoch + 1}/{epochs} val top1 {top1:.4f}")
+            self._say(f"student epoch {report.epoch + 1}/{epochs}{_val(report, 4)}")
 
     def trial_finished(
         self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
@@ -145,6 +144,13 @@ class PlainProgress:
         if VAL_TOP1 in metrics:
             text += f" val top1 {metrics[VAL_TOP1]:.4f} ({metrics[COST_TOTAL_SECONDS]:.1f} s)"
         self._say(text)
+
+
+def _val(report: EpochReport, digits: int) -> str:
+    """' val top1 0.7512' for an epoch that was validated; nothing for one `eval_every`
+    skipped (not 'nan')."""
+    top1 = report.metrics.get(VAL_TOP1)
+    return "" if top1 is None or math.isnan(top1) else f" val top1 {top1:.{digits}f}"
 
 
 def _milestone(done: int, total: int) -> bool:

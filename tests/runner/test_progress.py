@@ -78,3 +78,17 @@ def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage
     progress = session.progress()
     assert (progress.finished, progress.total) == (0, 6)  # no Optuna trial finished yet
     assert progress.eta_seconds == pytest.approx(3 * 10.0 + 3 * 40.0)
+
+
+def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
+    from harness.cli._console import PlainProgress
+    from harness.distill import EpochReport
+
+    spec = study_from_dict(tiny_dict()).trials()[0]
+    progress = PlainProgress()
+    progress.trial_started(spec, number=1, total=1)
+    progress.epoch_done(spec, EpochReport(0, {"train/loss": 2.0}), epochs=4)
+    progress.epoch_done(spec, EpochReport(3, {"val/top1": 0.75}), epochs=4)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].endswith("student epoch 1/4")
+    assert lines[-1].endswith("student epoch 4/4 val top1 0.7500")
