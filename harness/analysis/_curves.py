@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import polars as pl
 
+from harness.metrics import VAL_TOP1
+
 # A curve that rises less than one point of top-1 over the last quarter of training has
 # reached a plateau: less than the +-1 point the claims studies aim their contrasts at.
 PLATEAU_GAIN = 0.01
 CURVE_POINTS = 6  # evaluated epochs the table shows per configuration, first and last included
 
 
-def curve_table(summary: pl.DataFrame, *, points: int = CURVE_POINTS) -> pl.DataFrame:
-    """One row per configuration of an `epoch_summary` frame (one metric): n, the mean curve
-    at up to `points` evaluated epochs (columns `epoch_<e>`, 1-based), the best epoch of the
-    mean curve, and the gain over the last quarter of training: the mean at the last
-    evaluated epoch minus the mean at the last evaluated epoch at or before 75% of training.
-    `plateau` is whether that gain is below PLATEAU_GAIN."""
+def curve_table(
+    summary: pl.DataFrame, *, metric: str = VAL_TOP1, points: int = CURVE_POINTS
+) -> pl.DataFrame:
+    """One row per configuration of an `epoch_summary` frame, for `metric` (the frame also
+    holds every head's curve, `val/top1_cls` and the like, which must not interleave with
+    it): n, the mean curve at up to `points` evaluated epochs (columns `epoch_<e>`,
+    1-based), the best epoch of the mean curve, and the gain over the last quarter of
+    training: the mean at the last evaluated epoch minus the mean at the last evaluated
+    epoch at or before 75% of training. `plateau` is whether that gain is below
+    PLATEAU_GAIN."""
     rows = []
-    for (_, label), curve in summary.sort("epoch").group_by(
+    one_metric = summary.filter(pl.col("name") == metric) if "name" in summary else summary
+    for (_, label), curve in one_metric.sort("epoch").group_by(
         "config_hash", "label", maintain_order=True
     ):
         epochs = curve["epoch"].to_list()

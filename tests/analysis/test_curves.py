@@ -4,12 +4,12 @@ import pytest
 from harness.analysis._curves import curve_table
 
 
-def _summary(label: str, means: list[float], *, n: int = 3) -> pl.DataFrame:
+def _summary(label: str, means: list[float], *, n: int = 3, name: str = "val/top1") -> pl.DataFrame:
     return pl.DataFrame(
         {
             "config_hash": [label] * len(means),
             "label": [label] * len(means),
-            "name": ["val/top1"] * len(means),
+            "name": [name] * len(means),
             "epoch": [2 * i + 1 for i in range(len(means))],  # evaluated every 2nd epoch
             "n": [n] * len(means),
             "mean": means,
@@ -38,3 +38,17 @@ def test_the_table_shows_first_and_last_epoch_and_at_most_six():
     assert epochs[0] == "epoch_2" and epochs[-1] == "epoch_40"
     assert table["epoch_40"][0] == pytest.approx(2.0)
     assert table["n"][0] == 3
+
+
+def test_only_the_named_metric_makes_the_curve_not_the_heads_beside_it():
+    # epoch_summary(prefix="val/top1") also returns val/top1_cls and each teacher's head:
+    # an untrained head (a student distilled with weight 0) must not pull the curve down.
+    student = [0.3, 0.6, 0.7, 0.78, 0.79, 0.8]
+    untrained_head = [0.1, 0.08, 0.07, 0.1, 0.09, 0.1]
+    summary = pl.concat(
+        [_summary("c", untrained_head, name="val/top1_conv"), _summary("c", student)]
+    )
+    [row] = curve_table(summary).iter_rows(named=True)
+    assert [row[f"epoch_{e}"] for e in (2, 4, 6, 8, 10, 12)] == student
+    assert row["last_quarter_gain"] == pytest.approx(0.8 - 0.78)  # from epoch 8 (75% of 12)
+    assert row["best_epoch"] == 12
