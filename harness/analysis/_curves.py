@@ -24,7 +24,7 @@ def curve_table(
     epoch at or before 75% of training. `plateau` is whether that gain is below
     PLATEAU_GAIN."""
     rows = []
-    one_metric = summary.filter(pl.col("name") == metric) if "name" in summary else summary
+    one_metric = summary.filter(pl.col("name") == metric)
     for (_, label), curve in one_metric.sort("epoch").group_by(
         "config_hash", "label", maintain_order=True
     ):

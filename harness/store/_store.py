@@ -313,14 +313,17 @@ class Store:
             + RunRow.train_seconds
             + RunRow.eval_seconds
         )
-        complete = (RunRow.study == study, RunRow.status == RunStatus.COMPLETE)
-        per_config = select(RunRow.config_hash, func.avg(total)).where(*complete)
+        query = (
+            select(RunRow.config_hash, func.count(), func.sum(total))
+            .where(RunRow.study == study, RunRow.status == RunStatus.COMPLETE)
+            .group_by(RunRow.config_hash)
+        )
         with self.session() as s:
-            overall = s.execute(select(func.avg(total)).where(*complete)).scalar()
-            found = s.execute(per_config.group_by(RunRow.config_hash)).all()
-        if overall is None:
+            found = s.execute(query).all()
+        if not found:
             return {}
-        return {None: float(overall)} | {key: float(mean) for key, mean in found}
+        runs, seconds = sum(n for _, n, _ in found), sum(float(t) for _, _, t in found)
+        return {None: seconds / runs} | {key: float(t) / n for key, n, t in found}
 
     def one_off_costs(self, study: str) -> dict[str, dict[str, float]]:
         """Per configuration, the build seconds of the teachers and caches its runs used,

@@ -93,13 +93,7 @@ class Study:
     @property
     def factor_values(self) -> dict[str, list[Any]]:
         """Every value each factor takes: the grid's, then the included configurations'."""
-        values = {path: list(choices) for path, choices in self.file.grid.items()}
-        for factors in self.file.include:
-            for path, value in factors.items():
-                known = values.setdefault(path, [])
-                if value not in known:
-                    known.append(value)
-        return values
+        return _factor_values(self.file)
 
     @property
     def factor_paths(self) -> tuple[str, ...]:
@@ -194,7 +188,7 @@ def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> 
         for dotted in file.search.space:
             _check_path(base, dotted, where, section="search.space")
     grid = _grid_points(file, base, where)
-    paths = tuple(dict.fromkeys([*file.grid, *(p for f in file.include for p in f)]))
+    paths = tuple(_factor_values(file))
     points: dict[str, ConfigPoint] = {}
     for i, factors in enumerate(file.include):
         if not factors:
@@ -330,6 +324,16 @@ def _sets_keys(node: Any, value: Any) -> bool:
     if not (isinstance(node, dict) and isinstance(value, dict)):
         return False
     return all(key in node and node[key] == item for key, item in value.items())
+
+
+def _factor_values(file: StudyFile) -> dict[str, list[Any]]:
+    values = {path: list(choices) for path, choices in file.grid.items()}
+    for factors in file.include:
+        for path, value in factors.items():
+            known = values.setdefault(path, [])
+            if value not in known:
+                known.append(value)
+    return values
 
 
 def _grid_points(file: StudyFile, base: dict[str, Any], where: str) -> list[dict[str, Any]]:
