@@ -1,5 +1,9 @@
-"""Learning curves as a table: whether each configuration's validation top-1 had stopped
-rising when training ended (a claim about an undertrained student says nothing)."""
+"""Learning curves as a table: whether each configuration's validation top-1 was still
+rising when training ended (a claim about an undertrained student says nothing).
+
+A flat end is necessary, not sufficient: a schedule that decays the learning rate flattens
+every curve at its end, converged or not. Whether a longer schedule pays is a contrast
+between schedules (a study with `train.epochs` as a factor), not a property of one curve."""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ import polars as pl
 
 from harness.metrics import VAL_TOP1
 
-# A curve that rises less than one point of top-1 over the last quarter of training has
-# reached a plateau: less than the +-1 point the claims studies aim their contrasts at.
-PLATEAU_GAIN = 0.01
+# A curve that rises less than one point of top-1 over the last quarter of training is flat
+# at its end: less than the +-1 point the claims studies aim their contrasts at.
+FLAT_GAIN = 0.01
 CURVE_POINTS = 6  # evaluated epochs the table shows per configuration, first and last included
 
 
@@ -21,8 +25,8 @@ def curve_table(
     it): n, the mean curve at up to `points` evaluated epochs (columns `epoch_<e>`,
     1-based), the best epoch of the mean curve, and the gain over the last quarter of
     training: the mean at the last evaluated epoch minus the mean at the last evaluated
-    epoch at or before 75% of training. `plateau` is whether that gain is below
-    PLATEAU_GAIN."""
+    epoch at or before 75% of training. `flat_at_end` is whether that gain is below
+    FLAT_GAIN."""
     rows = []
     one_metric = summary.filter(pl.col("name") == metric)
     for (_, label), curve in one_metric.sort("epoch").group_by(
@@ -40,7 +44,7 @@ def curve_table(
         row |= {
             "best_epoch": epochs[best] + 1,
             "last_quarter_gain": gain,
-            "plateau": "yes" if gain < PLATEAU_GAIN else "no",
+            "flat_at_end": "yes" if gain < FLAT_GAIN else "no",
         }
         rows.append(row)
     return pl.DataFrame(rows) if rows else pl.DataFrame()

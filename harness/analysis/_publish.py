@@ -15,7 +15,7 @@ from harness.analysis._contrasts import (
     report_metric,
     study_contrasts,
 )
-from harness.analysis._curves import PLATEAU_GAIN, curve_table
+from harness.analysis._curves import FLAT_GAIN, curve_table
 from harness.analysis._forest import forest_svg
 from harness.analysis._load import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, report_frame
@@ -180,7 +180,10 @@ def publish(
             "## Learning curves (validation top-1, mean over seeds)",
             "",
             "epoch_*: the mean curve at evaluated epochs; last_quarter_gain: its rise over the "
-            f"last quarter of training; plateau: that rise is below {PLATEAU_GAIN}.",
+            f"last quarter of training; flat_at_end: that rise is below {FLAT_GAIN}. A decaying "
+            "learning rate flattens every curve at its end, so a flat end does not show "
+            "convergence: whether a longer schedule pays is a contrast between schedules "
+            "(train.epochs as a factor).",
             "",
             markdown_table(curves),
         ]

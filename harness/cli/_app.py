@@ -226,7 +226,9 @@ def _print_summary(summary: RunSummary) -> None:
 
     console.print(
         f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
-        f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued)"
+        f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued"
+        + (f", {summary.adopted} run(s) copied from other studies" if summary.adopted else "")
+        + ")"
     )
 
 

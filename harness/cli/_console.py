@@ -104,6 +104,11 @@ class RichProgress:
             line += f" val top1 {metrics[VAL_TOP1]:.4f} ({metrics[COST_TOTAL_SECONDS]:.1f} s)"
         console.print(line)
 
+    def trial_adopted(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
+        console.print(
+            f"[bold]{escape(spec.label)}[/] seed {spec.seed}: {_adopted(source, metrics)}"
+        )
+
 
 class PlainProgress:
     """Not on a terminal (a log file, CI, nohup): one plain line per event, teacher and
@@ -144,6 +149,15 @@ class PlainProgress:
         if VAL_TOP1 in metrics:
             text += f" val top1 {metrics[VAL_TOP1]:.4f} ({metrics[COST_TOTAL_SECONDS]:.1f} s)"
         self._say(text)
+
+    def trial_adopted(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
+        print(f"{spec.label} seed {spec.seed}: {_adopted(source, metrics)}", flush=True)
+
+
+def _adopted(source: int, metrics: dict[str, Any]) -> str:
+    """What an adopted trial prints: the run it copies and that run's validation top-1."""
+    top1 = metrics[VAL_TOP1]
+    return f"copied run {source}, trained by another study here, val top1 {top1:.4f}"
 
 
 def _val(report: EpochReport, digits: int) -> str:

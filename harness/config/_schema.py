@@ -238,6 +238,9 @@ class StudyFile(TrialConfig):
     objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1)
     contrasts: tuple[Contrast, ...] = ()  # default: each configuration vs the plain ViT
     equivalence_margin: float | None = Field(None, gt=0, lt=1)  # for every contrast
+    # A complete run of the same configuration and seed that another study of the database
+    # trained is copied in, not trained again (false: every run of this study trains here).
+    reuse_runs: bool = True
 
 
 TRIAL_FIELDS = tuple(TrialConfig.model_fields)

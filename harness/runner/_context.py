@@ -52,6 +52,10 @@ class Progress(Protocol):
         self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
     ) -> None: ...
 
+    def trial_adopted(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
+        """Another study's run `source` of the same configuration and seed was copied in."""
+        ...
+
 
 class SilentProgress:
     def trial_started(
@@ -68,6 +72,9 @@ class SilentProgress:
     def trial_finished(
         self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
     ) -> None:
+        pass
+
+    def trial_adopted(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
         pass
 
 

@@ -51,8 +51,9 @@ class FailedTrial:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What one call did (`enqueued`, `requeued`, `ran`, the trials it left failed) and where
-    the study stands (`complete`, `failed`, `waiting` trials in all)."""
+    """What one call did (`enqueued`, `requeued`, `ran`, the trials it left failed, `adopted`:
+    the runs it copied from other studies instead of training) and where the study stands
+    (`complete`, `failed`, `waiting` trials in all)."""
 
     study: str
     enqueued: int
@@ -62,6 +63,7 @@ class RunSummary:
     failed: int
     waiting: int = 0
     failed_now: tuple[FailedTrial, ...] = ()
+    adopted: int = 0
 
 
 class RunnerSession:
@@ -85,7 +87,7 @@ class RunnerSession:
             sampler=self.strategy.sampler(study),
             pruner=self.strategy.pruner(study),
         )
-        self.enqueued = self.requeued = self.ran = 0
+        self.enqueued = self.requeued = self.ran = self.adopted = 0
         self.started_at = utcnow()
         self.worker_exit_codes: list[int] = []  # of local worker processes, if any
 
@@ -121,6 +123,9 @@ class RunnerSession:
 
     def count_completed(self) -> None:
         self.ran += 1
+
+    def count_adopted(self) -> None:
+        self.adopted += 1
 
     def trials(self, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
         return self.opened.get_trials(deepcopy=False, states=states or None)
@@ -158,6 +163,7 @@ class RunnerSession:
             failed=self.count(TrialState.FAIL),
             waiting=self.count(TrialState.WAITING),
             failed_now=tuple(FailedTrial(r.label, r.seed, r.error or "") for r in failures),
+            adopted=self.adopted,
         )
 
 

@@ -101,6 +101,38 @@ def _run_reported(
     return metrics
 
 
+def _adopted(
+    session: RunnerSession,
+    ctx: RunContext,
+    spec: TrialSpec,
+    trial: optuna.Trial,
+    *,
+    curve: str | None,
+) -> dict[str, Any] | None:
+    """The metrics of another study's complete run of `spec`, copied into this study (its
+    curve reported to the Optuna trial, as a run trained here reports it); None when the
+    study trains every run itself or no other study has one."""
+    if not session.study.file.reuse_runs:
+        return None
+    run = session.store.adopt_run(
+        study=session.study.name,
+        trial_number=trial.number,
+        config_hash=spec.config_hash,
+        seed=spec.seed,
+        label=spec.label,
+        factors=spec.factors,
+    )
+    if run is None:
+        return None
+    assert run.adopted_from is not None  # set by adopt_run
+    if curve is not None:
+        for epoch, value in session.store.curve(run.adopted_from, curve):
+            trial.report(value, epoch)
+    ctx.progress.trial_adopted(spec, source=run.adopted_from, metrics=run.metrics)
+    session.count_adopted()
+    return dict(run.metrics)
+
+
 class GridStrategy:
     def sampler(self, study: Study) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=0)  # never asked: every trial is queued
@@ -161,10 +193,12 @@ class GridStrategy:
             if done is not None:  # queued twice in a race: the run is not repeated
                 values = objective_values(objectives, done)
                 return values if len(values) > 1 else values[0]
-            metrics = _run_reported(
-                session, ctx, spec, trial, number=started, total=total, prune_metric=curve
-            )
-            session.count_completed()
+            metrics = _adopted(session, ctx, spec, trial, curve=curve)
+            if metrics is None:
+                metrics = _run_reported(
+                    session, ctx, spec, trial, number=started, total=total, prune_metric=curve
+                )
+                session.count_completed()
             values = objective_values(objectives, metrics)
             return values if len(values) > 1 else values[0]
 
@@ -261,6 +295,10 @@ class SearchStrategy:
             for i, seed in enumerate(study.seeds):
                 spec = point.with_seed(seed)
                 metrics = session.store.complete_run_metrics(study.name, point.config_hash, seed)
+                if metrics is None:
+                    metrics = _adopted(
+                        session, ctx, spec, trial, curve=prune_metric if i == 0 else None
+                    )
                 if metrics is None:
                     metrics = _run_reported(
                         session,

@@ -12,11 +12,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.status import CacheStatus, RunStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
 1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_studies,
 libkd_contrasts and libkd_seed_claims (the study file as queued, declared contrasts, seeds
-added by a precision goal)."""
+added by a precision goal). 4: libkd_runs.adopted_from (a run copied from another study)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
@@ -77,6 +77,9 @@ class RunRow(Base):
     student_params: Mapped[int | None]
     top1: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]]
+    # The id of the run this row copies, trained by another study of this database with the
+    # same configuration hash and seed (None: trained for this row).
+    adopted_from: Mapped[int | None]
 
     epochs: Mapped[list[EpochRow]] = relationship(cascade="all, delete-orphan")
 

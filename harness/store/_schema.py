@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from sqlalchemy import Connection, Engine, Table, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, Table, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from harness.errors import StorageError
@@ -28,9 +28,19 @@ def _add_contrast_tables(connection: Connection) -> None:
     """2 -> 3: libkd_contrasts and libkd_seed_claims, new tables (created after the steps)."""
 
 
+def _add_adopted_from(connection: Connection) -> None:
+    """3 -> 4: libkd_runs.adopted_from; every run stored before was trained for its row.
+    (A database stamped older than its tables, as tests make, has the column already.)"""
+    columns = {column["name"] for column in inspect(connection).get_columns("libkd_runs")}
+    if "adopted_from" in columns:
+        return
+    connection.execute(text("ALTER TABLE libkd_runs ADD COLUMN adopted_from INTEGER"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _add_epoch_index,
     2: _add_contrast_tables,
+    3: _add_adopted_from,
 }
 """from-version -> the step to from-version + 1."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -230,6 +230,85 @@ class Store:
             ).first()
             return None if row is None else dict(row.metrics)
 
+    def adopt_run(
+        self,
+        *,
+        study: str,
+        trial_number: int | None,
+        config_hash: str,
+        seed: int,
+        label: str,
+        factors: dict[str, Any],
+    ) -> RunRow | None:
+        """Copy into `study` a complete run of this (configuration, seed) that another study
+        of this database trained: its row, epochs and artifact links, in one transaction.
+        The copy takes this study's trial, label and factors, and `adopted_from` names the
+        run that was trained (never a copy of it). None when no other study has one.
+
+        Same hash and seed is the same experiment (the hash covers every field training
+        reads, and the seed draws what the configuration's seed scope names); training it
+        again would only spend the time."""
+        with self.session() as s:
+            source = s.scalars(
+                select(RunRow)
+                .where(
+                    RunRow.study != study,
+                    RunRow.config_hash == config_hash,
+                    RunRow.seed == seed,
+                    RunRow.status == RunStatus.COMPLETE,
+                )
+                .order_by(RunRow.adopted_from.is_not(None), RunRow.id)
+            ).first()
+            if source is None:
+                return None
+            copied = {
+                column: getattr(source, column)
+                for column in RunRow.__table__.columns.keys()  # noqa: SIM118 (a ColumnCollection)
+                if column not in ("id", "study", "trial_number", "label", "factors")
+            }
+            copy = RunRow(
+                **copied
+                | {
+                    "study": study,
+                    "trial_number": trial_number,
+                    "label": label,
+                    "factors": factors,
+                    "adopted_from": source.adopted_from or source.id,
+                }
+            )
+            s.add(copy)
+            s.flush()
+            s.execute(
+                insert(EpochRow).from_select(
+                    ["run_id", "epoch", "name", "value"],
+                    select(literal(copy.id), EpochRow.epoch, EpochRow.name, EpochRow.value).where(
+                        EpochRow.run_id == source.id
+                    ),
+                )
+            )
+            s.execute(
+                insert(RunArtifactRow).from_select(
+                    ["run_id", "artifact_key", "role", "hit"],
+                    select(
+                        literal(copy.id),
+                        RunArtifactRow.artifact_key,
+                        RunArtifactRow.role,
+                        RunArtifactRow.hit,
+                    ).where(RunArtifactRow.run_id == source.id),
+                )
+            )
+            return copy
+
+    def curve(self, run_id: int, metric: str) -> list[tuple[int, float]]:
+        """(epoch, value) of one metric of one run, by epoch."""
+        query = (
+            select(EpochRow.epoch, EpochRow.value)
+            .where(EpochRow.run_id == run_id, EpochRow.name == metric)
+            .order_by(EpochRow.epoch)
+        )
+        with self.session() as s:
+            return [(epoch, value) for epoch, value in s.execute(query)]
+
     def save_study(
         self, name: str, *, kind: str, file: dict[str, Any], source: str, overrides: list[str]
     ) -> None:
@@ -306,7 +385,8 @@ class Store:
         """Mean seconds of the study's complete runs (teachers, caches, training and
         evaluation) per configuration hash, and over them all under None; computed by the
         database, empty before any run completes. A stem student costs 3x a token student:
-        one mean for every configuration would misstate what is left."""
+        one mean for every configuration would misstate what is left. Runs copied from
+        another study cost nothing here and are left out."""
         total = (
             RunRow.teacher_seconds
             + RunRow.cache_seconds
@@ -315,7 +395,11 @@ class Store:
         )
         query = (
             select(RunRow.config_hash, func.count(), func.sum(total))
-            .where(RunRow.study == study, RunRow.status == RunStatus.COMPLETE)
+            .where(
+                RunRow.study == study,
+                RunRow.status == RunStatus.COMPLETE,
+                RunRow.adopted_from.is_(None),
+            )
             .group_by(RunRow.config_hash)
         )
         with self.session() as s:

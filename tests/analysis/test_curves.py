@@ -18,16 +18,16 @@ def _summary(label: str, means: list[float], *, n: int = 3, name: str = "val/top
     )
 
 
-def test_a_rising_curve_has_no_plateau_and_a_flat_one_has():
+def test_a_rising_curve_is_not_flat_at_its_end_and_a_flat_one_is():
     rising = [0.1 * i for i in range(1, 9)]  # epochs 2, 4, ..., 16
     flat = [0.5, 0.7, 0.8, 0.81, 0.812, 0.813, 0.813, 0.814]
     table = curve_table(pl.concat([_summary("rising", rising), _summary("flat", flat)]))
     rows = {row["label"]: row for row in table.iter_rows(named=True)}
     # 75% of 16 epochs is epoch 12, the 6th evaluation: the gain is the last 2 evaluations.
     assert rows["rising"]["last_quarter_gain"] == pytest.approx(0.8 - 0.6)
-    assert rows["rising"]["plateau"] == "no"
+    assert rows["rising"]["flat_at_end"] == "no"
     assert rows["flat"]["last_quarter_gain"] == pytest.approx(0.814 - 0.813)
-    assert rows["flat"]["plateau"] == "yes"
+    assert rows["flat"]["flat_at_end"] == "yes"
     assert rows["flat"]["best_epoch"] == 16
 
 

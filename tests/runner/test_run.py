@@ -111,3 +111,34 @@ def test_a_stem_token_study_trains_end_to_end(storage_url, cache_dir):
     [run] = Store(storage_url).runs("tiny")
     assert run.config["student"]["tokens"] == "stem"
     assert {"val/top1_conv", "val/top1_inv", "test/top1"} <= set(run.metrics)
+
+
+def test_a_study_copies_runs_another_study_of_the_database_trained(storage_url, cache_dir):
+    """Same configuration and seed, same experiment: the second study trains only what is
+    new to the database, and its Optuna trials still carry value and curve."""
+    first = tiny_dict(name="first", seeds=[0], grid={"distill.teachers": [[], ["conv"]]})
+    run_study(study_from_dict(first), store=Store(storage_url), cache_dir=cache_dir)
+    second = tiny_dict(name="second", seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]})
+    summary = run_study(study_from_dict(second), store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.ran, summary.adopted, summary.complete) == (2, 2, 4)
+
+    store = Store(storage_url)
+    trained = {(r.config_hash, r.seed): r for r in store.runs("first")}
+    runs = store.runs("second")
+    copies = [r for r in runs if r.adopted_from is not None]
+    assert sorted(r.seed for r in copies) == [0, 0]
+    for copy in copies:
+        source = trained[(copy.config_hash, copy.seed)]
+        assert (copy.adopted_from, copy.top1) == (source.id, source.top1)
+    assert all(r.adopted_from is None and r.seed == 1 for r in runs if r not in copies)
+
+    optuna_study = optuna.load_study(study_name="second", storage=storage_url)
+    for trial in optuna_study.get_trials(states=[TrialState.COMPLETE]):
+        assert len(trial.intermediate_values) == 2  # the copied run's curve, one per epoch
+        assert trial.intermediate_values[1] == trial.values[0]
+
+    # reuse_runs: false trains every run of the study itself.
+    own = tiny_dict(name="own", seeds=[0], grid={"distill.teachers": [[]]}, reuse_runs=False)
+    summary = run_study(study_from_dict(own), store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.ran, summary.adopted) == (1, 0)
+    assert Store(storage_url).runs("own")[0].adopted_from is None

@@ -184,7 +184,18 @@ def test_a_version_1_database_is_migrated(url):
     Store(url, create=False)
     indexes = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_indexes("libkd_epochs")
     assert EPOCH_INDEX in {index["name"] for index in indexes}
-    assert stored_version(store.engine) == SCHEMA_VERSION == 3
+    assert stored_version(store.engine) == SCHEMA_VERSION == 4
+
+
+def test_a_version_3_database_gains_adopted_from_and_keeps_its_runs(url):
+    store = Store(url)
+    _start(store)
+    with store.engine.begin() as connection:
+        connection.execute(sqlalchemy.text("alter table libkd_runs drop column adopted_from"))
+        connection.execute(sqlalchemy.update(SchemaRow).values(version=3))
+    [run] = Store(url, create=False).runs("s")
+    assert (run.seed, run.adopted_from) == (0, None)
+    assert stored_version(store.engine) == SCHEMA_VERSION
 
 
 def test_a_seed_claim_goes_to_one_caller_only(url):
@@ -235,3 +246,46 @@ def test_mean_run_seconds_are_per_configuration_and_over_all(url):
     assert store.mean_run_seconds("s") == pytest.approx(
         {None: 33.0, "a" * 64: 18.0, "b" * 64: 63.0}
     )
+
+
+def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
+    store = Store(url)
+    trained = _start(store, study="a")
+    store.add_epoch(trained, 0, {"val/top1": 0.25})
+    store.add_epoch(trained, 1, {"val/top1": 0.5})
+    store.record_artifact(
+        key="k" * 64, kind="teacher", name="conv", path="p", size=1, build_seconds=2.0, meta={}
+    )
+    store.link_artifact(trained, "k" * 64, role="teacher:conv", hit=False)
+    assert store.adopt_run(**_adoption("b")) is None  # not complete yet
+    result = FinishedRun(
+        train_seconds=3.0, eval_seconds=0.25, student_params=10, top1=0.5, metrics={"a": 1}
+    )
+    store.finish_run(trained, status=RunStatus.COMPLETE, result=result)
+
+    assert store.adopt_run(**_adoption("a")) is None  # a study never adopts its own run
+    assert store.adopt_run(**_adoption("b", seed=1)) is None  # another seed is another run
+    copy = store.adopt_run(**_adoption("b"))
+    assert copy is not None
+    [run] = store.runs("b")
+    assert (run.id, run.adopted_from, run.trial_number, run.label) == (copy.id, trained, 7, "x")
+    assert (run.top1, run.metrics, run.train_seconds, run.epochs_done) == (0.5, {"a": 1}, 3.0, 2)
+    assert store.curve(run.id, "val/top1") == [(0, 0.25), (1, 0.5)]
+    assert [role for role, _ in store.study_artifacts("b")] == ["teacher:conv"]
+    # A third study adopting the copy records the run that was trained, not the copy; the
+    # ETA's mean cost counts only runs trained in the study.
+    third = store.adopt_run(**_adoption("c"))
+    assert third is not None and third.adopted_from == trained
+    assert store.mean_run_seconds("b") == {}
+    assert store.runs("a")[0].adopted_from is None
+
+
+def _adoption(study: str, *, seed: int = 0) -> dict:
+    return {
+        "study": study,
+        "trial_number": 7,
+        "config_hash": "h" * 64,
+        "seed": seed,
+        "label": "x",
+        "factors": {},
+    }
