@@ -45,6 +45,7 @@ RUN_COLUMNS = (
     "top1",
     "started_at",
     "finished_at",
+    "adopted_from",  # the run this row copies, trained by another study (None: trained here)
 )
 EXTRA_METRICS = (
     VAL_TOP1_CLS,
