@@ -22,25 +22,34 @@ def curve_table(
 ) -> pl.DataFrame:
     """One row per configuration of an `epoch_summary` frame, for `metric` (the frame also
     holds every head's curve, `val/top1_cls` and the like, which must not interleave with
-    it): n, the mean curve at up to `points` evaluated epochs (columns `epoch_<e>`,
-    1-based), the best epoch of the mean curve, and the gain over the last quarter of
-    training: the mean at the last evaluated epoch minus the mean at the last evaluated
-    epoch at or before 75% of training. `flat_at_end` is whether that gain is below
-    FLAT_GAIN."""
+    it): n, the mean curve at up to `points` evaluated epochs, the best epoch of the mean
+    curve, and the gain over the last quarter of training: the mean at the last evaluated
+    epoch minus the mean at the last evaluated epoch at or before 75% of training.
+    `flat_at_end` is whether that gain is below FLAT_GAIN.
+
+    The curve's columns are `epoch_<e>` (1-based) when every configuration trains the same
+    number of epochs. When schedules differ (a study of `train.epochs`), the same epoch
+    is early in one schedule and the end of another, so the columns are `at_<p>%`: each
+    configuration's mean at the last evaluated epoch at or before p% of its own schedule,
+    which `epochs` gives."""
+    one_metric = summary.filter(pl.col("name") == metric).sort("epoch")
+    curves = [
+        (label, curve["epoch"].to_list(), curve["mean"].to_list(), min(curve["n"].to_list()))
+        for (_, label), curve in one_metric.group_by("config_hash", "label", maintain_order=True)
+    ]
+    one_schedule = len({epochs[-1] for _, epochs, _, _ in curves}) == 1
     rows = []
-    one_metric = summary.filter(pl.col("name") == metric)
-    for (_, label), curve in one_metric.sort("epoch").group_by(
-        "config_hash", "label", maintain_order=True
-    ):
-        epochs = curve["epoch"].to_list()
-        means = curve["mean"].to_list()
-        last = epochs[-1]
-        quarter = max(i for i, e in enumerate(epochs) if e + 1 <= 0.75 * (last + 1) or i == 0)
-        gain = means[-1] - means[quarter]
-        row: dict[str, object] = {"label": label, "n": min(curve["n"].to_list())}
-        for i in _spread(len(epochs), points):
-            row[f"epoch_{epochs[i] + 1}"] = means[i]
+    for label, epochs, means, n in curves:
+        row: dict[str, object] = {"label": label, "n": n}
+        if one_schedule:
+            for i in _spread(len(epochs), points):
+                row[f"epoch_{epochs[i] + 1}"] = means[i]
+        else:
+            row["epochs"] = epochs[-1] + 1
+            for share in range(0, 101, 100 // (points - 1)):
+                row[f"at_{share}%"] = means[_at_or_before(epochs, share / 100)]
         best = max(range(len(means)), key=means.__getitem__)
+        gain = means[-1] - means[_at_or_before(epochs, 0.75)]
         row |= {
             "best_epoch": epochs[best] + 1,
             "last_quarter_gain": gain,
@@ -48,6 +57,13 @@ def curve_table(
         }
         rows.append(row)
     return pl.DataFrame(rows) if rows else pl.DataFrame()
+
+
+def _at_or_before(epochs: list[int], share: float) -> int:
+    """The index of the last evaluated epoch at or before `share` of training (0-based
+    epochs; the first evaluation when none is that early)."""
+    last = epochs[-1]
+    return max(i for i, e in enumerate(epochs) if e + 1 <= share * (last + 1) or i == 0)
 
 
 def _spread(count: int, points: int) -> list[int]:

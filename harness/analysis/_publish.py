@@ -179,7 +179,8 @@ def publish(
             "",
             "## Learning curves (validation top-1, mean over seeds)",
             "",
-            "epoch_*: the mean curve at evaluated epochs; last_quarter_gain: its rise over the "
+            "epoch_*: the mean curve at evaluated epochs (at_p%: at p% of each configuration's "
+            "own schedule, when schedules differ); last_quarter_gain: its rise over the "
             f"last quarter of training; flat_at_end: that rise is below {FLAT_GAIN}. A decaying "
             "learning rate flattens every curve at its end, so a flat end does not show "
             "convergence: whether a longer schedule pays is a contrast between schedules "

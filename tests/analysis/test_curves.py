@@ -52,3 +52,18 @@ def test_only_the_named_metric_makes_the_curve_not_the_heads_beside_it():
     assert [row[f"epoch_{e}"] for e in (2, 4, 6, 8, 10, 12)] == student
     assert row["last_quarter_gain"] == pytest.approx(0.8 - 0.78)  # from epoch 8 (75% of 12)
     assert row["best_epoch"] == 12
+
+
+def test_schedules_of_different_lengths_are_shown_at_the_same_shares_of_training():
+    short = _summary("short", [0.1 * i for i in range(1, 11)])  # epochs 2..20
+    long = _summary("long", [0.05 * i for i in range(1, 21)])  # epochs 2..40
+    rows = {
+        row["label"]: row for row in curve_table(pl.concat([short, long])).iter_rows(named=True)
+    }
+    assert not any(c.startswith("epoch_") for c in rows["short"])
+    assert (rows["short"]["epochs"], rows["long"]["epochs"]) == (20, 40)
+    # 60% of 20 epochs is epoch 12 (the 6th evaluation); of 40, epoch 24 (the 12th).
+    assert rows["short"]["at_60%"] == pytest.approx(0.6)
+    assert rows["long"]["at_60%"] == pytest.approx(0.6)
+    assert rows["short"]["at_100%"] == pytest.approx(1.0)
+    assert rows["long"]["at_0%"] == pytest.approx(0.05)  # the first evaluation
