@@ -257,7 +257,7 @@ class Store:
                     RunRow.seed == seed,
                     RunRow.status == RunStatus.COMPLETE,
                 )
-                .order_by(RunRow.adopted_from.is_not(None), RunRow.id)
+                .order_by(RunRow.id)
             ).first()
             if source is None:
                 return None
