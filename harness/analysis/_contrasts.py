@@ -16,10 +16,12 @@ from harness.analysis._aggregate import default_baseline
 from harness.analysis._inference import holm, paired_test, verdict
 from harness.analysis._load import complete_runs
 from harness.analysis._seeds import paired_values, planned_pairs
+from harness.metrics import TEST_TOP1, VAL_TOP1
 from harness.store import Store
 
-TEST_COLUMN = "test/top1"  # the final model's test top-1, what reports compare
-VAL_COLUMN = "top1"  # the final validation top-1, what the seed plan reads
+TEST_COLUMN = TEST_TOP1  # the final model's test top-1, what reports compare
+VAL_COLUMN = "top1"  # the final validation top-1
+PLAN_COLUMNS = {VAL_TOP1: VAL_COLUMN, TEST_TOP1: TEST_COLUMN}  # what a seed plan aims at
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class ContrastSpec:
     control_label: str
     margin: float | None = None
     halfwidth: float | None = None
+    target_metric: str | None = None
     min_seeds: int | None = None
     max_seeds: int | None = None
 
@@ -50,6 +53,7 @@ def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[Contra
                 r.control_label,
                 r.margin,
                 r.halfwidth,
+                r.target_metric,
                 r.min_seeds,
                 r.max_seeds,
             )
@@ -94,13 +98,14 @@ def contrast_frame(
     if done.is_empty() or not contrasts:
         return pl.DataFrame()
     column = metric or report_metric(runs)[0]
-    values, validation = _by_seed(done, column), _by_seed(done, VAL_COLUMN)
+    values = _by_seed(done, column)
     rows, tests = [], []
     for spec in contrasts:
         seeds = sorted(set(values.get(spec.treatment, {})) & set(values.get(spec.control, {})))
         first_stage = None
-        if spec.halfwidth is not None and spec.min_seeds and spec.max_seeds:
-            first = paired_values(validation, spec.treatment, spec.control, range(spec.min_seeds))
+        if spec.halfwidth is not None and spec.target_metric and spec.min_seeds and spec.max_seeds:
+            aimed = _by_seed(done, PLAN_COLUMNS[spec.target_metric])
+            first = paired_values(aimed, spec.treatment, spec.control, range(spec.min_seeds))
             if len(first) == spec.min_seeds:
                 # The seeds the plan chose from its first stage, no others: Stein's interval
                 # is exact for those.

@@ -9,6 +9,10 @@ further round. Its interval is then mean(n pairs) +- t[0.975, n0-1] * s0 / sqrt(
 than the target (unless capped at `max`), with exact 95% coverage, because the mean is
 independent of s0, the only thing the decision read.
 
+The plan aims at one metric (`target.metric`): validation top-1, or the test top-1 the
+contrasts report. Either way the rule reads only the first stage's spread, so the number of
+seeds is independent of the metric's mean and the test split chooses nothing.
+
 Why not "add a seed until the usual t interval is narrow enough": that rule stops when the
 sample std happens to be small, and its intervals cover the truth only 0.89-0.94 of the time
 (measured by `simulate_precision(rule="sequential")`). Both rules read the interval's width
@@ -26,6 +30,7 @@ import numpy as np
 
 from harness.analysis._inference import ALPHA, halfwidth, interval
 from harness.analysis._student_t import t_ppf
+from harness.metrics import VAL_TOP1
 from harness.status import RunStatus
 from harness.store import Store
 
@@ -38,6 +43,7 @@ class Aim:
     treatment: str  # configuration hash
     control: str
     target: float  # the half-width to reach
+    metric: str  # what the half-width is on (val/top1 or test/top1)
     min_seeds: int  # the first stage: n0
     max_seeds: int
 
@@ -52,6 +58,7 @@ class Precision:
     planned: int | None
     halfwidth: float | None
     target: float
+    metric: str
     max_seeds: int
     state: str  # "first stage", "running", "met", "at max"
 
@@ -91,7 +98,9 @@ def assess(
     """The state of one targeted contrast, from the runs finished so far."""
     first = paired_values(values, aim.treatment, aim.control, range(aim.min_seeds))
     if len(first) < aim.min_seeds:
-        return Precision(aim.name, len(first), None, None, aim.target, aim.max_seeds, "first stage")
+        return Precision(
+            aim.name, len(first), None, None, aim.target, aim.metric, aim.max_seeds, "first stage"
+        )
     planned = planned_pairs(first, target=aim.target, max_seeds=aim.max_seeds)
     done = all(
         s in finished.get(h, ()) for h in (aim.treatment, aim.control) for s in range(planned)
@@ -104,7 +113,7 @@ def assess(
         state = "met"
     else:
         state = "at max"
-    return Precision(aim.name, pairs, planned, width, aim.target, aim.max_seeds, state)
+    return Precision(aim.name, pairs, planned, width, aim.target, aim.metric, aim.max_seeds, state)
 
 
 def seeds_to_add(
@@ -127,28 +136,37 @@ def seeds_to_add(
 def seed_precision(store: Store, study: str) -> list[Precision]:
     """Where each contrast a seed plan aims at stands (`libkd status`, the dashboard)."""
     aims = [
-        Aim(c.name, c.treatment_hash, c.control_hash, c.halfwidth, c.min_seeds, c.max_seeds)
+        Aim(
+            c.name,
+            c.treatment_hash,
+            c.control_hash,
+            c.halfwidth,
+            c.target_metric,
+            c.min_seeds,
+            c.max_seeds,
+        )
         for c in store.contrasts(study)
-        if c.halfwidth is not None and c.min_seeds is not None and c.max_seeds is not None
+        if c.halfwidth is not None
+        and c.target_metric is not None
+        and c.min_seeds is not None
+        and c.max_seeds is not None
     ]
-    if not aims:
-        return []
-    finished, values = finished_runs(store, study)
-    return [assess(aim, finished=finished, values=values) for aim in aims]
+    runs = {metric: finished_runs(store, study, metric) for metric in {a.metric for a in aims}}
+    return [assess(aim, finished=runs[aim.metric][0], values=runs[aim.metric][1]) for aim in aims]
 
 
 def finished_runs(
-    store: Store, study: str
+    store: Store, study: str, metric: str
 ) -> tuple[dict[str, set[int]], dict[str, dict[int, float]]]:
     """What the rule reads: the seeds each configuration has finished (complete, failed or
-    pruned) and the final validation top-1 of its complete ones."""
+    pruned) and the final `metric` of its complete ones."""
     finished: dict[str, set[int]] = {}
     values: dict[str, dict[int, float]] = {}
-    for config, seed, status, top1 in store.final_values(study):
+    for config, seed, status, value in store.final_values(study, metric):
         if status in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.PRUNED):
             finished.setdefault(config, set()).add(seed)
-        if status == RunStatus.COMPLETE and top1 is not None:
-            values.setdefault(config, {})[seed] = top1
+        if status == RunStatus.COMPLETE and value is not None:
+            values.setdefault(config, {})[seed] = value
     return finished, values
 
 
@@ -222,7 +240,7 @@ def _one_contrast(
     """The paired differences a contrast ends with under `rule`, and whether it met the target."""
     if rule == "two-stage":
         # The runner's own functions, on a control whose every value is 0.
-        aim = Aim("c", "t", "control", target, min_seeds, max_seeds)
+        aim = Aim("c", "t", "control", target, VAL_TOP1, min_seeds, max_seeds)
         values = {"t": {s: float(v) for s, v in enumerate(draw)}, "control": {}}
         first = set(range(min_seeds))
         queued: dict[str, set[int]] = {"t": set(first), "control": set(first)}

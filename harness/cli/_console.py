@@ -199,7 +199,9 @@ def plan_tables(study: Study) -> list[Table]:
     if study.contrasts:
         plan = study.seed_plan
         aim = "" if plan is None else f" (seed plan: {plan.min}..{plan.max} seeds, "
-        aim += "" if plan is None else f"half-width {plan.target.halfwidth:g})"
+        aim += (
+            "" if plan is None else f"half-width {plan.target.halfwidth:g} on {plan.target.metric})"
+        )
         contrasts = Table(title=f"{escape(study.name)}: contrasts{aim}")
         for column in ("contrast", "treatment", "control", "margin", "aimed at"):
             contrasts.add_column(column)
@@ -317,10 +319,11 @@ def _duration(seconds: float | None) -> str:
 
 def precision_table(found: list[Precision], *, title: str) -> Table:
     """Per aimed contrast: pairs so far, pairs the two-stage plan asked for, the interval's
-    half-width now (Stein, validation top-1) against the target, and the state."""
+    half-width now (Stein, on the plan's metric) against the target, and the state."""
     table = Table(title=title)
-    for column in ("contrast", "pairs", "planned", "max", "half-width", "target", "state"):
-        table.add_column(column, justify="left" if column in ("contrast", "state") else "right")
+    columns = ("contrast", "pairs", "planned", "max", "half-width", "target", "metric", "state")
+    for column in columns:
+        table.add_column(column, justify="right" if column in columns[1:6] else "left")
     for p in found:
         table.add_row(
             escape(p.name),
@@ -329,6 +332,7 @@ def precision_table(found: list[Precision], *, title: str) -> Table:
             str(p.max_seeds),
             format_cell(p.halfwidth),
             format_cell(p.target),
+            p.metric,
             p.state,
         )
     return table

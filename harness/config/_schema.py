@@ -196,10 +196,14 @@ class TrialConfig(_Frozen):
 
 
 class PrecisionTarget(_Frozen):
-    """When a contrast is decided: its paired-delta 95% interval (on validation top-1) is
-    no wider than +-`halfwidth`."""
+    """When a contrast is decided: the 95% interval of its paired delta on `metric` is no
+    wider than +-`halfwidth`. `metric` is validation top-1 or the test top-1 that reports
+    compare. The plan reads only the spread of the first stage's deltas, never their mean,
+    so aiming at test sets how many seeds run and chooses nothing (no configuration, epoch
+    or hyperparameter) from the test split."""
 
     halfwidth: float = Field(gt=0, lt=1)
+    metric: Literal["val/top1", "test/top1"] = "val/top1"
     contrasts: tuple[str, ...] = ()  # the contrasts it applies to; empty: every contrast
 
 

@@ -469,13 +469,14 @@ def _precision_table(found: list[Precision]) -> str:
                 "max": p.max_seeds,
                 "half-width": p.halfwidth,
                 "target": p.target,
+                "metric": p.metric,
                 "state": p.state,
             }
             for p in found
         ]
     )
     table = _html_table(frame, frame.columns, table_id="seed-plan")
-    return "<h2>seed plan (two-stage, validation top-1)</h2>" + table
+    return "<h2>seed plan (two-stage)</h2>" + table
 
 
 def _table(report: pl.DataFrame) -> str:

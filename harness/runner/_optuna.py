@@ -243,6 +243,7 @@ def save_contrasts(store: Store, study: Study) -> None:
             control_label=contrast.control.label,
             margin=contrast.margin,
             halfwidth=plan.target.halfwidth if plan and contrast.targeted else None,
+            target_metric=plan.target.metric if plan and contrast.targeted else None,
             min_seeds=plan.min if plan and contrast.targeted else None,
             max_seeds=plan.max if plan and contrast.targeted else None,
         )
@@ -262,6 +263,7 @@ def seed_aims(study: Study) -> list[Aim]:
             c.treatment.config_hash,
             c.control.config_hash,
             plan.target.halfwidth,
+            plan.target.metric,
             plan.min,
             plan.max,
         )
@@ -273,13 +275,13 @@ def seed_aims(study: Study) -> list[Aim]:
 def seeds_wanted(opened: optuna.Study, study: Study, store: Store) -> list[TrialSpec]:
     """The (configuration, seed) runs the seed plan asks for now and that are not queued:
     for each targeted contrast whose first stage is in, the seeds its two-stage plan needs."""
-    aims = seed_aims(study)
-    if not aims:
+    plan, aims = study.seed_plan, seed_aims(study)
+    if plan is None or not aims:
         return []
     queued: dict[str, set[int]] = {}
     for config, seed in queued_pairs(opened):
         queued.setdefault(config, set()).add(seed)
-    finished, values = finished_runs(store, study.name)
+    finished, values = finished_runs(store, study.name, plan.target.metric)
     points = {point.config_hash: point for point in study.configs}
     wanted = seeds_to_add(aims, queued=queued, finished=finished, values=values)
     return [points[config].with_seed(seed) for config, seed in sorted(wanted, key=_seed_first)]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.status import CacheStatus, RunStatus
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
 1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_studies,
 libkd_contrasts and libkd_seed_claims (the study file as queued, declared contrasts, seeds
@@ -141,6 +141,7 @@ class ContrastRow(Base):
     control_label: Mapped[str] = mapped_column(Text)
     margin: Mapped[float | None] = mapped_column(Float)  # equivalence margin
     halfwidth: Mapped[float | None] = mapped_column(Float)  # the seed plan's target, if aimed
+    target_metric: Mapped[str | None] = mapped_column(String(32))  # what the target is on
     min_seeds: Mapped[int | None]
     max_seeds: Mapped[int | None]
 

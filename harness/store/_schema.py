@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, Table, insert, inspect, select, text,
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from harness.errors import StorageError
+from harness.metrics import VAL_TOP1
 from harness.store._models import EPOCH_INDEX, SCHEMA_VERSION, Base, EpochRow, SchemaRow
 
 LEGACY_VERSION = 1
@@ -37,10 +38,26 @@ def _add_adopted_from(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE libkd_runs ADD COLUMN adopted_from INTEGER"))
 
 
+def _add_target_metric(connection: Connection) -> None:
+    """4 -> 5: libkd_contrasts.target_metric; every seed plan stored before aimed at
+    validation top-1."""
+    columns = {column["name"] for column in inspect(connection).get_columns("libkd_contrasts")}
+    if "target_metric" not in columns:
+        connection.execute(text("ALTER TABLE libkd_contrasts ADD COLUMN target_metric VARCHAR(32)"))
+    connection.execute(
+        text(
+            "UPDATE libkd_contrasts SET target_metric = :metric "
+            "WHERE halfwidth IS NOT NULL AND target_metric IS NULL"
+        ),
+        {"metric": VAL_TOP1},
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _add_epoch_index,
     2: _add_contrast_tables,
     3: _add_adopted_from,
+    4: _add_target_metric,
 }
 """from-version -> the step to from-version + 1."""
 

@@ -347,13 +347,16 @@ class Store:
         except IntegrityError:
             return False
 
-    def final_values(self, study: str) -> list[tuple[str, int, RunStatus, float | None]]:
-        """(config_hash, seed, status, final validation top-1) of every run of the study."""
-        query = select(RunRow.config_hash, RunRow.seed, RunRow.status, RunRow.top1).where(
+    def final_values(
+        self, study: str, metric: str
+    ) -> list[tuple[str, int, RunStatus, float | None]]:
+        """(config_hash, seed, status, the finished run's `metric`) of every run of the study."""
+        query = select(RunRow.config_hash, RunRow.seed, RunRow.status, RunRow.metrics).where(
             RunRow.study == study
         )
         with self.session() as s:
-            return [(h, seed, status, top1) for h, seed, status, top1 in s.execute(query)]
+            rows = s.execute(query).all()
+        return [(h, seed, status, (found or {}).get(metric)) for h, seed, status, found in rows]
 
     def unresolved_failures(self, study: str, *, since: datetime) -> list[RunRow]:
         """Runs of `study` started at or after `since` that failed, of (configuration, seed)

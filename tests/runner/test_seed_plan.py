@@ -54,9 +54,10 @@ def test_an_undecided_contrast_gets_its_second_stage_and_no_other_configuration_
     again = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (again.enqueued, again.ran) == (0, 0)
     [row] = Store(storage_url).contrasts("tiny")
-    assert (row.name, row.halfwidth, row.min_seeds, row.max_seeds) == (
+    assert (row.name, row.halfwidth, row.target_metric, row.min_seeds, row.max_seeds) == (
         "conv_inv_vs_conv",
         1e-9,
+        "val/top1",  # the default
         3,
         4,
     )

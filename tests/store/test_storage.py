@@ -184,7 +184,7 @@ def test_a_version_1_database_is_migrated(url):
     Store(url, create=False)
     indexes = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_indexes("libkd_epochs")
     assert EPOCH_INDEX in {index["name"] for index in indexes}
-    assert stored_version(store.engine) == SCHEMA_VERSION == 4
+    assert stored_version(store.engine) == SCHEMA_VERSION == 5
 
 
 def test_a_version_3_database_gains_adopted_from_and_keeps_its_runs(url):
@@ -195,6 +195,34 @@ def test_a_version_3_database_gains_adopted_from_and_keeps_its_runs(url):
         connection.execute(sqlalchemy.update(SchemaRow).values(version=3))
     [run] = Store(url, create=False).runs("s")
     assert (run.seed, run.adopted_from) == (0, None)
+    assert stored_version(store.engine) == SCHEMA_VERSION
+
+
+def test_a_version_4_database_records_its_seed_plans_as_aimed_at_validation(url):
+    from harness.store import ContrastRow
+
+    store = Store(url)
+    rows = [
+        ContrastRow(
+            study="s",
+            name=name,
+            position=position,
+            treatment_hash="t",
+            control_hash="c",
+            treatment_label="T",
+            control_label="C",
+            halfwidth=halfwidth,
+            min_seeds=3,
+            max_seeds=5,
+        )
+        for position, (name, halfwidth) in enumerate([("aimed", 0.01), ("not_aimed", None)])
+    ]
+    store.save_contrasts("s", rows)
+    with store.engine.begin() as connection:
+        connection.execute(sqlalchemy.text("alter table libkd_contrasts drop column target_metric"))
+        connection.execute(sqlalchemy.update(SchemaRow).values(version=4))
+    found = {c.name: c.target_metric for c in Store(url, create=False).contrasts("s")}
+    assert found == {"aimed": "val/top1", "not_aimed": None}
     assert stored_version(store.engine) == SCHEMA_VERSION
 
 
