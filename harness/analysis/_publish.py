@@ -107,14 +107,23 @@ def per_run_table(runs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
-    environment = dict(runs[0].environment)
+    """Machine, commit and time span of the runs the study trained itself; a run copied
+    from another study of the database keeps its own (in runs.csv). Every run's, when the
+    study copied them all."""
+    trained = [r for r in runs if r.adopted_from is None] or runs
+    environment = dict(trained[0].environment)
     environment.update(
         command=command,
         runs=len(runs),
-        started=min(r.started_at for r in runs).isoformat(),
-        finished=max(r.finished_at or r.started_at for r in runs).isoformat(),
+        copied=sum(r.adopted_from is not None for r in runs),
+        started=min(r.started_at for r in trained).isoformat(),
+        finished=max(r.finished_at or r.started_at for r in trained).isoformat(),
     )
     return environment
+
+
+def _copied(count: int) -> str:
+    return f" ({count} copied from other studies of this database)" if count else ""
 
 
 def publish(
@@ -136,7 +145,8 @@ def publish(
         "",
         description,
         "",
-        f"`{command}`: {len(runs)} complete runs on {environment.get('device_name')} "
+        f"`{command}`: {len(runs)} complete runs{_copied(environment['copied'])} on "
+        f"{environment.get('device_name')} "
         f"({environment.get('device')}), torch {environment.get('torch')}, commit "
         f"{str(environment.get('commit'))[:12]}, {environment['started'][:16]} to "
         f"{environment['finished'][:16]} UTC. Splits: {splits}. Every run, seed by seed: "

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 
 import optuna
 from optuna.trial import TrialState
 
-from harness.analysis import load_runs
+from harness.analysis import load_runs, publish
 from harness.runner import run_study
 from harness.store import Store
 from harness.study import load_study, study_from_dict
@@ -113,7 +114,9 @@ def test_a_stem_token_study_trains_end_to_end(storage_url, cache_dir):
     assert {"val/top1_conv", "val/top1_inv", "test/top1"} <= set(run.metrics)
 
 
-def test_a_study_copies_runs_another_study_of_the_database_trained(storage_url, cache_dir):
+def test_a_study_copies_runs_another_study_of_the_database_trained(
+    tmp_path, storage_url, cache_dir
+):
     """Same configuration and seed, same experiment: the second study trains only what is
     new to the database, and its Optuna trials still carry value and curve."""
     first = tiny_dict(name="first", seeds=[0], grid={"distill.teachers": [[], ["conv"]]})
@@ -131,6 +134,14 @@ def test_a_study_copies_runs_another_study_of_the_database_trained(storage_url, 
         source = trained[(copy.config_hash, copy.seed)]
         assert (copy.adopted_from, copy.top1) == (source.id, source.top1)
     assert all(r.adopted_from is None and r.seed == 1 for r in runs if r not in copies)
+
+    # The published record dates the study by the runs it trained, and counts the copies.
+    out = publish(store, "second", out_dir=tmp_path / "second", command="libkd run second")
+    environment = json.loads((out.parent / "environment.json").read_text())
+    own_runs = [r for r in runs if r not in copies]
+    assert (environment["runs"], environment["copied"]) == (4, 2)
+    assert environment["started"] == min(r.started_at for r in own_runs).isoformat()
+    assert "4 complete runs (2 copied from other studies of this database)" in out.read_text()
 
     optuna_study = optuna.load_study(study_name="second", storage=storage_url)
     for trial in optuna_study.get_trials(states=[TrialState.COMPLETE]):
