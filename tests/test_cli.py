@@ -34,6 +34,42 @@ def test_validate_and_plan(tiny_study_file):
     assert result.exit_code == 2 and "train.epochz: unknown key" in result.output
 
 
+def test_plan_with_a_database_shows_the_seeds_other_studies_ran(tiny_study_file, storage_url):
+    from harness.status import CacheStatus, RunStatus
+    from harness.store import FinishedRun, Store
+    from harness.study import load_study
+
+    point = load_study(tiny_study_file).configs[1]
+    store = Store(storage_url)
+    run_id = store.start_run(
+        study="other",
+        trial_number=0,
+        config_hash=point.config_hash,
+        seed=1,
+        label=point.label,
+        factors=point.factors,
+        config={},
+        device="cpu",
+        worker="host:1",
+        environment={},
+    )
+    store.record_sources(run_id, teacher_seconds=0, cache_seconds=0, cache_status=CacheStatus.HIT)
+    result = FinishedRun(train_seconds=1, eval_seconds=0, student_params=1, top1=0.5, metrics={})
+    store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+    output = _invoke("plan", str(tiny_study_file), "--storage", storage_url).output
+    assert "seeds copied, not trained" in output
+    rows = [line for line in output.splitlines() if point.config_hash[:12] in line]
+    assert len(rows) == 1 and rows[0].rstrip(" │").endswith("1"), rows
+    others = [line for line in output.splitlines() if re.match(r"│ [02] ", line)]
+    assert len(others) == 2 and all(line.rstrip(" │").endswith("-") for line in others), others
+    # A study that trains every run itself copies nothing.
+    own = _invoke(
+        "plan", str(tiny_study_file), "--storage", storage_url, "--set", "reuse_runs=false"
+    )
+    [row] = [line for line in own.output.splitlines() if point.config_hash[:12] in line]
+    assert row.rstrip(" │").endswith("-"), row
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -111,7 +111,18 @@ def validate(
 
 @app.command(epilog="Example: libkd plan studies/quickstart.yaml --set seeds=[0,1]")
 @user_errors
-def plan(study: Annotated[Path, typer.Argument(help="Study file.")], set_: SetOpt = None) -> None:
+def plan(
+    study: Annotated[Path, typer.Argument(help="Study file.")],
+    set_: SetOpt = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="A database the study will run in: show the seeds its other studies ran, "
+            "which are copied, not trained.",
+        ),
+    ] = None,
+) -> None:
     """List the trials a study would run, the teachers it would train, its contrasts and
     seed plan, and the images in each split (train, validation for selection, test)."""
     from harness.cli._console import console, plan_tables, split_table
@@ -120,7 +131,11 @@ def plan(study: Annotated[Path, typer.Argument(help="Study file.")], set_: SetOp
     from harness.study import load_study
 
     loaded = load_study(study, overrides=set_ or ())
-    for table in plan_tables(loaded):
+    copies: set[tuple[str, int]] | None = None
+    if storage is not None:
+        found = open_store(storage, create=False).copyable(loaded.name)
+        copies = found if loaded.file.reuse_runs else set()
+    for table in plan_tables(loaded, copies=copies):
         console.print(table)
     sizes: dict[str, dict[str, int] | str] = {}
     for config in dict.fromkeys(point.config.dataset for point in loaded.configs):

@@ -177,8 +177,9 @@ def run_progress() -> RichProgress | PlainProgress:
     return RichProgress() if console.is_terminal else PlainProgress()
 
 
-def plan_tables(study: Study) -> list[Table]:
-    """The teachers a study would train (or reuse) and its configurations with their hashes."""
+def plan_tables(study: Study, *, copies: set[tuple[str, int]] | None = None) -> list[Table]:
+    """The teachers a study would train (or reuse) and its configurations with their hashes;
+    given `copies` (what other studies of a database ran), the seeds each would copy."""
     teachers = Table(title="teachers to train (or reuse from the cache)")
     for column in ("name", "arch", "width", "depth", "seed", "epochs"):
         teachers.add_column(column)
@@ -190,11 +191,17 @@ def plan_tables(study: Study) -> list[Table]:
     trials = Table(title=f"{escape(study.name)}: trials")
     for column in ("#", "configuration", "hash", "seeds", "cache"):
         trials.add_column(column)
+    if copies is not None:
+        trials.add_column("seeds copied, not trained")
     seeds = ", ".join(map(str, study.seeds))
     for i, point in enumerate(study.configs):
         cache = point.config.cache
         cache_text = f"on, {cache.views} views" if cache.enabled else "off"
-        trials.add_row(str(i), escape(point.label), point.config_hash[:12], seeds, cache_text)
+        row = [str(i), escape(point.label), point.config_hash[:12], seeds, cache_text]
+        if copies is not None:
+            copied = [s for s in study.seeds if (point.config_hash, s) in copies]
+            row.append(", ".join(map(str, copied)) or "-")
+        trials.add_row(*row)
     tables = [teachers, trials]
     if study.contrasts:
         plan = study.seed_plan

@@ -24,6 +24,7 @@ from harness.store import (
     GRACE_SECONDS,
     HASH_ATTR,
     HEARTBEAT_SECONDS,
+    SEED_ATTR,
     Store,
     count_in_state,
     optuna_storage,
@@ -141,10 +142,16 @@ class RunnerSession:
             total, work = finished + left, means.get(None, 0.0) * left * len(self.study.seeds)
         else:
             # What is left, each trial at its own configuration's mean cost (the study's
-            # mean for a configuration with no run in yet).
+            # mean for a configuration with no run in yet), nothing for one another study
+            # of the database has run (it will be copied).
             left, total = waiting + running, finished + waiting + running
             todo = self.trials(TrialState.WAITING, TrialState.RUNNING)
-            work = sum(means.get(t.user_attrs.get(HASH_ATTR), means.get(None, 0.0)) for t in todo)
+            copies = self.store.copyable(self.study.name) if self.study.file.reuse_runs else set()
+            work = sum(
+                means.get(t.user_attrs.get(HASH_ATTR), means.get(None, 0.0))
+                for t in todo
+                if (t.user_attrs.get(HASH_ATTR), t.user_attrs.get(SEED_ATTR)) not in copies
+            )
         eta = work / max(1, running) if means else None
         return StudyProgress(finished=finished, total=total, eta_seconds=eta)
 

@@ -230,6 +230,17 @@ class Store:
             ).first()
             return None if row is None else dict(row.metrics)
 
+    def copyable(self, study: str) -> set[tuple[str, int]]:
+        """(config_hash, seed) of every complete run the other studies of this database
+        hold: what `adopt_run` copies into `study` instead of training it."""
+        query = (
+            select(RunRow.config_hash, RunRow.seed)
+            .where(RunRow.study != study, RunRow.status == RunStatus.COMPLETE)
+            .distinct()
+        )
+        with self.session() as s:
+            return {(config, seed) for config, seed in s.execute(query)}
+
     def adopt_run(
         self,
         *,

@@ -47,6 +47,28 @@ def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cac
     assert re.match(r"complete val top1 0\.\d{4} \(\d+\.\d s\)", said[-1])
 
 
+def _complete(store: Store, study: str, point, seed: int, seconds: float) -> None:
+    run_id = store.start_run(
+        study=study,
+        trial_number=seed,
+        config_hash=point.config_hash,
+        seed=seed,
+        label=point.label,
+        factors=point.factors,
+        config=point.config.model_dump(mode="json"),
+        device="cpu",
+        worker="host:1",
+        environment={},
+    )
+    store.record_sources(
+        run_id, teacher_seconds=0.0, cache_seconds=0.0, cache_status=CacheStatus.HIT
+    )
+    result = FinishedRun(
+        train_seconds=seconds, eval_seconds=0.0, student_params=1, top1=0.5, metrics={}
+    )
+    store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+
+
 def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage_url):
     # Three seeds of the plain ViT and of conv queued; two plain runs in at 10 s and one
     # distilled at 40 s: what is left costs 3 x 10 + 3 x 40 s, not 6 x the mean (20 s).
@@ -56,28 +78,13 @@ def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage
     session.prepare()
     plain, distilled = study.configs
     for point, seed, seconds in ((plain, 0, 10.0), (plain, 1, 10.0), (distilled, 0, 40.0)):
-        run_id = store.start_run(
-            study=study.name,
-            trial_number=seed,
-            config_hash=point.config_hash,
-            seed=seed,
-            label=point.label,
-            factors=point.factors,
-            config=point.config.model_dump(mode="json"),
-            device="cpu",
-            worker="host:1",
-            environment={},
-        )
-        store.record_sources(
-            run_id, teacher_seconds=0.0, cache_seconds=0.0, cache_status=CacheStatus.HIT
-        )
-        result = FinishedRun(
-            train_seconds=seconds, eval_seconds=0.0, student_params=1, top1=0.5, metrics={}
-        )
-        store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+        _complete(store, study.name, point, seed, seconds)
     progress = session.progress()
     assert (progress.finished, progress.total) == (0, 6)  # no Optuna trial finished yet
     assert progress.eta_seconds == pytest.approx(3 * 10.0 + 3 * 40.0)
+    # Another study of the database ran conv's seed 2: that trial will be copied, free.
+    _complete(store, "other", distilled, 2, 500.0)
+    assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 
 
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
