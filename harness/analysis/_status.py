@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import StorageError
 from harness.store import (
+    COPIED_ATTR,
     EMPTY_ATTR,
     KIND_ATTR,
     Store,
@@ -48,10 +49,11 @@ def study_status(study: optuna.Study) -> StudyStatus:
     if starts:
         last = dt.datetime.now() if counts["running"] else max(ends or starts)
         elapsed = (last - min(starts)).total_seconds()
+    # A trial that copied another study's run took no training: it says nothing of the cost.
     durations = [
         (t.datetime_complete - t.datetime_start).total_seconds()
         for t in complete
-        if t.datetime_start and t.datetime_complete
+        if t.datetime_start and t.datetime_complete and COPIED_ATTR not in t.user_attrs
     ]
     remaining = None
     if durations:

@@ -28,7 +28,7 @@ from harness.runner._optuna import (
 )
 from harness.runner._trial import run_trial
 from harness.status import RunStatus
-from harness.store import CODES_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
+from harness.store import CODES_ATTR, COPIED_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
 from harness.study import PRUNERS, SAMPLERS, Study, TrialSpec, resolve_point, suggest
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ def _adopted(
     if run is None:
         return None
     assert run.adopted_from is not None  # set by adopt_run
+    trial.set_user_attr(COPIED_ATTR, run.adopted_from)
     if curve is not None:
         for epoch, value in session.store.curve(run.adopted_from, curve):
             trial.report(value, epoch)

@@ -28,6 +28,7 @@ from harness.store._models import (
 from harness.store._optuna import (
     CODES_ATTR,
     CONFIG_ATTR,
+    COPIED_ATTR,
     EMPTY_ATTR,
     FACTORS_ATTR,
     GRACE_SECONDS,
@@ -55,6 +56,7 @@ from harness.store._store import FinishedRun, Store, utcnow
 __all__ = [
     "CODES_ATTR",
     "CONFIG_ATTR",
+    "COPIED_ATTR",
     "EMPTY_ATTR",
     "FACTORS_ATTR",
     "HASH_ATTR",

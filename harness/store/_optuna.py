@@ -42,6 +42,7 @@ SEED_ATTR = "libkd_seed"  # trial: its seed
 FACTORS_ATTR = "libkd_factors"  # trial: the grid factors that name it
 WORKER_ATTR = "libkd_worker"  # trial: host:pid of the worker running it
 EMPTY_ATTR = "libkd_empty"  # trial: asked for when no waiting one was left
+COPIED_ATTR = "libkd_copied_from"  # trial: the run it copied from another study, untrained
 
 
 def _quiet_optuna() -> None:

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from harness.analysis import load_runs, publish
 from harness.runner import run_study
-from harness.store import Store
+from harness.store import COPIED_ATTR, Store
 from harness.study import load_study, study_from_dict
 from tests.helpers import fail_conv_trials, start_cli_run, tiny_dict, wait_mid_trial, write_study
 
@@ -147,6 +147,8 @@ def test_a_study_copies_runs_another_study_of_the_database_trained(
     for trial in optuna_study.get_trials(states=[TrialState.COMPLETE]):
         assert len(trial.intermediate_values) == 2  # the copied run's curve, one per epoch
         assert trial.intermediate_values[1] == trial.values[0]
+    marked = [t.user_attrs.get(COPIED_ATTR) for t in optuna_study.trials]
+    assert sorted(filter(None, marked)) == sorted(c.adopted_from for c in copies)
 
     # reuse_runs: false trains every run of the study itself.
     own = tiny_dict(name="own", seeds=[0], grid={"distill.teachers": [[]]}, reuse_runs=False)
