@@ -90,6 +90,7 @@ def per_run_table(runs: pl.DataFrame) -> pl.DataFrame:
         "label",
         *factor_columns(done),
         "seed",
+        "adopted_from",  # a copy of another study's run: the run it copies (empty: trained here)
         "split",
         "top1",
         VAL_TOP1_CLS,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -142,6 +143,9 @@ def test_a_study_copies_runs_another_study_of_the_database_trained(
     assert (environment["runs"], environment["copied"]) == (4, 2)
     assert environment["started"] == min(r.started_at for r in own_runs).isoformat()
     assert "4 complete runs (2 copied from other studies of this database)" in out.read_text()
+    with (out.parent / "runs.csv").open() as f:
+        sources = [row["adopted_from"] for row in csv.DictReader(f)]
+    assert sorted(sources) == ["", ""] + sorted(str(c.adopted_from) for c in copies)
 
     optuna_study = optuna.load_study(study_name="second", storage=storage_url)
     for trial in optuna_study.get_trials(states=[TrialState.COMPLETE]):
