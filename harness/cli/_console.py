@@ -205,10 +205,12 @@ def plan_tables(study: Study, *, copies: set[tuple[str, int]] | None = None) -> 
     tables = [teachers, trials]
     if study.contrasts:
         plan = study.seed_plan
-        aim = "" if plan is None else f" (seed plan: {plan.min}..{plan.max} seeds, "
-        aim += (
-            "" if plan is None else f"half-width {plan.target.halfwidth:g} on {plan.target.metric})"
-        )
+        aim = ""
+        if plan is not None:
+            aim = (
+                f" (seed plan: {plan.min}..{plan.max} seeds, "
+                f"half-width {plan.target.halfwidth:g} on {plan.target.metric})"
+            )
         contrasts = Table(title=f"{escape(study.name)}: contrasts{aim}")
         for column in ("contrast", "treatment", "control", "margin", "aimed at"):
             contrasts.add_column(column)
