@@ -16,7 +16,8 @@ SCHEMA_VERSION = 5
 """Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
 1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_studies,
 libkd_contrasts and libkd_seed_claims (the study file as queued, declared contrasts, seeds
-added by a precision goal). 4: libkd_runs.adopted_from (a run copied from another study)."""
+added by a precision goal). 4: libkd_runs.adopted_from (a run copied from another study).
+5: libkd_contrasts.target_metric (the metric a seed plan aims at)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
