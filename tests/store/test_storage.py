@@ -6,13 +6,21 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 import sqlalchemy
 
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
-from harness.store import SCHEMA_VERSION, FinishedRun, SchemaRow, Store, stored_version
+from harness.store import (
+    SCHEMA_VERSION,
+    ContrastRow,
+    FinishedRun,
+    SchemaRow,
+    Store,
+    stored_version,
+)
 from harness.store._models import EPOCH_INDEX
 from tests.postgres import fresh_database
 
@@ -198,24 +206,25 @@ def test_a_version_3_database_gains_adopted_from_and_keeps_its_runs(url):
     assert stored_version(store.engine) == SCHEMA_VERSION
 
 
-def test_a_version_4_database_records_its_seed_plans_as_aimed_at_validation(url):
-    from harness.store import ContrastRow
+def _contrast(name: str, position: int, **plan: Any) -> ContrastRow:
+    """A contrast of study "s" between two made-up configurations; `plan`: its seed plan."""
+    return ContrastRow(
+        study="s",
+        name=name,
+        position=position,
+        treatment_hash="t",
+        control_hash="c",
+        treatment_label="T",
+        control_label="C",
+        **plan,
+    )
 
+
+def test_a_version_4_database_records_its_seed_plans_as_aimed_at_validation(url):
     store = Store(url)
     rows = [
-        ContrastRow(
-            study="s",
-            name=name,
-            position=position,
-            treatment_hash="t",
-            control_hash="c",
-            treatment_label="T",
-            control_label="C",
-            halfwidth=halfwidth,
-            min_seeds=3,
-            max_seeds=5,
-        )
-        for position, (name, halfwidth) in enumerate([("aimed", 0.01), ("not_aimed", None)])
+        _contrast("aimed", 0, halfwidth=0.01, min_seeds=3, max_seeds=5),
+        _contrast("not_aimed", 1, halfwidth=None, min_seeds=3, max_seeds=5),
     ]
     store.save_contrasts("s", rows)
     with store.engine.begin() as connection:
@@ -236,24 +245,10 @@ def test_a_seed_claim_goes_to_one_caller_only(url):
 
 
 def test_contrasts_are_replaced_as_a_whole_and_read_in_order(url):
-    from harness.store import ContrastRow
-
     store = Store(url)
-
-    def row(name: str, position: int) -> ContrastRow:
-        return ContrastRow(
-            study="s",
-            name=name,
-            position=position,
-            treatment_hash="t",
-            control_hash="c",
-            treatment_label="T",
-            control_label="C",
-        )
-
-    store.save_contrasts("s", [row("b", 0), row("a", 1)])
+    store.save_contrasts("s", [_contrast("b", 0), _contrast("a", 1)])
     assert [c.name for c in store.contrasts("s")] == ["b", "a"]
-    store.save_contrasts("s", [row("c", 0)])
+    store.save_contrasts("s", [_contrast("c", 0)])
     assert [c.name for c in store.contrasts("s")] == ["c"]
     assert store.contrasts("other") == []
 
