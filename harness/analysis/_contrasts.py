@@ -99,13 +99,16 @@ def contrast_frame(
         return pl.DataFrame()
     column = metric or report_metric(runs)[0]
     values = _by_seed(done, column)
+    # What each seed plan aimed at, read once per metric (every plan of a study shares one).
+    aimed = {m: _by_seed(done, PLAN_COLUMNS[m]) for m in {c.target_metric for c in contrasts} if m}
     rows, tests = [], []
     for spec in contrasts:
         seeds = sorted(set(values.get(spec.treatment, {})) & set(values.get(spec.control, {})))
         first_stage = None
         if spec.halfwidth is not None and spec.target_metric and spec.min_seeds and spec.max_seeds:
-            aimed = _by_seed(done, PLAN_COLUMNS[spec.target_metric])
-            first = paired_values(aimed, spec.treatment, spec.control, range(spec.min_seeds))
+            first = paired_values(
+                aimed[spec.target_metric], spec.treatment, spec.control, range(spec.min_seeds)
+            )
             if len(first) == spec.min_seeds:
                 # The seeds the plan chose from its first stage, no others: Stein's interval
                 # is exact for those.
