@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import harness.runner._strategies as strategies  # noqa: E402
-from harness.runner import RunnerSession, RunOutcome  # noqa: E402
+from harness.runner import RunnerSession, RunOutcome, run_identity  # noqa: E402
 from harness.status import RunStatus  # noqa: E402
 from harness.store import Store  # noqa: E402
 from harness.study import study_from_dict  # noqa: E402
@@ -34,12 +34,7 @@ GRID = {
 
 def _stub_trial(spec, ctx, **_kwargs):  # noqa: ANN001, ANN202
     run_id = ctx.store.start_run(
-        study=ctx.study,
-        trial_number=0,
-        config_hash=spec.config_hash,
-        seed=spec.seed,
-        label=spec.label,
-        factors=spec.factors,
+        run_identity(spec, study=ctx.study, trial_number=0),
         config={},
         device="cpu",
         worker=ctx.worker,

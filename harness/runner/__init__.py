@@ -11,7 +11,7 @@ from harness.runner._context import (
 from harness.runner._optuna import enqueue_grid, open_study, spec_for
 from harness.runner._session import RunnerSession, RunnerSettings, RunSummary, run_study
 from harness.runner._strategies import STRATEGIES, GridStrategy, SearchStrategy, Strategy
-from harness.runner._trial import RunOutcome, run_trial
+from harness.runner._trial import RunOutcome, run_identity, run_trial
 from harness.runner._workers import (
     run_local_workers,
     study_from_database,
@@ -36,6 +36,7 @@ __all__ = [
     "environment",
     "open_study",
     "resolve_device",
+    "run_identity",
     "run_trial",
     "spec_for",
     "study_from_database",

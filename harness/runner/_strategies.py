@@ -26,7 +26,7 @@ from harness.runner._optuna import (
     seeds_wanted,
     spec_for,
 )
-from harness.runner._trial import run_trial
+from harness.runner._trial import run_identity, run_trial
 from harness.status import RunStatus
 from harness.store import CODES_ATTR, COPIED_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
 from harness.study import PRUNERS, SAMPLERS, Study, TrialSpec, resolve_point, suggest
@@ -115,12 +115,7 @@ def _adopted(
     if not session.study.file.reuse_runs:
         return None
     run = session.store.adopt_run(
-        study=session.study.name,
-        trial_number=trial.number,
-        config_hash=spec.config_hash,
-        seed=spec.seed,
-        label=spec.label,
-        factors=spec.factors,
+        run_identity(spec, study=session.study.name, trial_number=trial.number)
     )
     if run is None:
         return None

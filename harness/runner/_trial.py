@@ -47,7 +47,7 @@ from harness.metrics import (
 from harness.models import FLOPS_METHOD, DistilledViT, forward_flops, parameter_count
 from harness.runner._context import RunContext, environment
 from harness.status import CacheStatus, RunStatus
-from harness.store import FinishedRun
+from harness.store import FinishedRun, RunIdentity
 from harness.study import TrialSpec
 
 
@@ -174,6 +174,18 @@ def _diagnostics(
     return values
 
 
+def run_identity(spec: TrialSpec, *, study: str, trial_number: int | None) -> RunIdentity:
+    """How the run of `spec` as trial `trial_number` of `study` is named in the database."""
+    return RunIdentity(
+        study=study,
+        trial_number=trial_number,
+        config_hash=spec.config_hash,
+        seed=spec.seed,
+        label=spec.label,
+        factors=spec.factors,
+    )
+
+
 def run_trial(
     spec: TrialSpec,
     ctx: RunContext,
@@ -186,12 +198,7 @@ def run_trial(
     config = spec.config.for_seed(spec.seed)  # what the seed scopes, offset by the seed
     data = ctx.dataset(config.dataset)
     run_id = ctx.store.start_run(
-        study=ctx.study,
-        trial_number=trial_number,
-        config_hash=spec.config_hash,
-        seed=spec.seed,
-        label=spec.label,
-        factors=spec.factors,
+        run_identity(spec, study=ctx.study, trial_number=trial_number),
         config=config.model_dump(mode="json"),
         device=str(ctx.device),
         worker=ctx.worker,

@@ -51,7 +51,7 @@ from harness.store._optuna import (
     study_objectives,
 )
 from harness.store._schema import stored_version
-from harness.store._store import FinishedRun, Store, utcnow
+from harness.store._store import FinishedRun, RunIdentity, Store, utcnow
 
 __all__ = [
     "CODES_ATTR",
@@ -78,6 +78,7 @@ __all__ = [
     "EpochRow",
     "FinishedRun",
     "RunArtifactRow",
+    "RunIdentity",
     "RunRow",
     "SchemaRow",
     "SeedClaimRow",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,6 +31,20 @@ FailedRun = aliased(RunRow)
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What names a run's row: the study and trial it belongs to, the (configuration, seed)
+    it is, and the label and factors the study shows it by. A run trained here and a run
+    copied from another study are named the same way."""
+
+    study: str
+    trial_number: int | None
+    config_hash: str
+    seed: int
+    label: str
+    factors: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -74,25 +88,15 @@ class Store:
 
     def start_run(
         self,
+        identity: RunIdentity,
         *,
-        study: str,
-        trial_number: int | None,
-        config_hash: str,
-        seed: int,
-        label: str,
-        factors: dict[str, Any],
         config: dict[str, Any],
         device: str,
         worker: str,
         environment: dict[str, Any],
     ) -> int:
         row = RunRow(
-            study=study,
-            trial_number=trial_number,
-            config_hash=config_hash,
-            seed=seed,
-            label=label,
-            factors=factors,
+            **asdict(identity),
             config=config,
             device=device,
             worker=worker,
@@ -241,20 +245,12 @@ class Store:
         with self.session() as s:
             return {(config, seed) for config, seed in s.execute(query)}
 
-    def adopt_run(
-        self,
-        *,
-        study: str,
-        trial_number: int | None,
-        config_hash: str,
-        seed: int,
-        label: str,
-        factors: dict[str, Any],
-    ) -> RunRow | None:
-        """Copy into `study` a complete run of this (configuration, seed) that another study
-        of this database trained: its row, epochs and artifact links, in one transaction.
-        The copy takes this study's trial, label and factors, and `adopted_from` names the
-        run that was trained (never a copy of it). None when no other study has one.
+    def adopt_run(self, identity: RunIdentity) -> RunRow | None:
+        """Copy into `identity`'s study a complete run of its (configuration, seed) that
+        another study of this database trained: its row, epochs and artifact links, in one
+        transaction. The copy takes `identity` (this study's trial, label and factors), and
+        `adopted_from` names the run that was trained (never a copy of it). None when no
+        other study has one.
 
         Same hash and seed is the same experiment (the hash covers every field training
         reads, and the seed draws what the configuration's seed scope names); training it
@@ -263,9 +259,9 @@ class Store:
             source = s.scalars(
                 select(RunRow)
                 .where(
-                    RunRow.study != study,
-                    RunRow.config_hash == config_hash,
-                    RunRow.seed == seed,
+                    RunRow.study != identity.study,
+                    RunRow.config_hash == identity.config_hash,
+                    RunRow.seed == identity.seed,
                     RunRow.status == RunStatus.COMPLETE,
                 )
                 .order_by(RunRow.id)
@@ -275,17 +271,10 @@ class Store:
             copied = {
                 column: getattr(source, column)
                 for column in RunRow.__table__.columns.keys()  # noqa: SIM118 (a ColumnCollection)
-                if column not in ("id", "study", "trial_number", "label", "factors")
+                if column != "id"
             }
             copy = RunRow(
-                **copied
-                | {
-                    "study": study,
-                    "trial_number": trial_number,
-                    "label": label,
-                    "factors": factors,
-                    "adopted_from": source.adopted_from or source.id,
-                }
+                **copied | asdict(identity) | {"adopted_from": source.adopted_from or source.id}
             )
             s.add(copy)
             s.flush()

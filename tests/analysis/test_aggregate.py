@@ -122,17 +122,19 @@ def test_runs_stored_before_the_test_split_load_labelled(tmp_path):
     reports fall back to validation and say so."""
     from harness.analysis import load_runs, report_metric
     from harness.status import RunStatus
-    from harness.store import FinishedRun, Store
+    from harness.store import FinishedRun, RunIdentity, Store
 
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
     for seed, dataset in ((0, "fashion-mnist"), (1, "fashion-mnist")):
         run_id = store.start_run(
-            study="old",
-            trial_number=seed,
-            config_hash="a" * 64,
-            seed=seed,
-            label="base",
-            factors={},
+            RunIdentity(
+                study="old",
+                trial_number=seed,
+                config_hash="a" * 64,
+                seed=seed,
+                label="base",
+                factors={},
+            ),
             config={"dataset": {"name": dataset}, "distill": {"teachers": []}},
             device="cpu",
             worker="h:1",

@@ -17,7 +17,7 @@ from harness.analysis import (
 )
 from harness.metrics import TEST_TOP1, VAL_TOP1
 from harness.status import RunStatus
-from harness.store import ContrastRow, FinishedRun, Store
+from harness.store import ContrastRow, FinishedRun, RunIdentity, Store
 
 TREATMENT, CONTROL = "t" * 64, "c" * 64
 # Paired deltas per seed: identical on validation (spread 0), spread out on test.
@@ -48,12 +48,14 @@ def _store(url: str, target_metric: str) -> Store:
     for seed, (val, test) in enumerate(zip(VAL_DELTAS, TEST_DELTAS)):
         for config, share in ((TREATMENT, 1.0), (CONTROL, 0.0)):
             run_id = store.start_run(
-                study="s",
-                trial_number=2 * seed + (config == CONTROL),
-                config_hash=config,
-                seed=seed,
-                label=config[0].upper(),
-                factors={},
+                RunIdentity(
+                    study="s",
+                    trial_number=2 * seed + (config == CONTROL),
+                    config_hash=config,
+                    seed=seed,
+                    label=config[0].upper(),
+                    factors={},
+                ),
                 config={},
                 device="cpu",
                 worker="host:1",

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.runner import run_study
-from harness.store import Store
+from harness.store import RunIdentity, Store
 from harness.study import study_from_dict
 from tests.helpers import tiny_dict
 
@@ -54,12 +54,14 @@ def test_cache_ls_verify_prune(storage_url, cache_dir):
     assert empty.exit_code == 2 and "holds no libkd study" in empty.output
     # In another libkd database no run uses them; declining the prompt keeps them.
     Store(fresh).start_run(
-        study="other",
-        trial_number=0,
-        config_hash="0" * 64,
-        seed=0,
-        label="base",
-        factors={},
+        RunIdentity(
+            study="other",
+            trial_number=0,
+            config_hash="0" * 64,
+            seed=0,
+            label="base",
+            factors={},
+        ),
         config={},
         device="cpu",
         worker="h:1",

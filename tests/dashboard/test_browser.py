@@ -12,7 +12,7 @@ import yaml
 
 from harness.dashboard import write_dashboard
 from harness.runner import run_study
-from harness.store import Store
+from harness.store import RunIdentity, Store
 from harness.study import study_from_dict
 from tests.helpers import tiny_dict
 
@@ -124,12 +124,14 @@ def _evil_study(url: str) -> None:
     store = Store(url)
     for seed in (0, 1):
         run_id = store.start_run(
-            study="evil",
-            trial_number=seed,
-            config_hash="e" * 64,
-            seed=seed,
-            label=f"teachers={EVIL}",
-            factors={"distill.teachers": [EVIL]},
+            RunIdentity(
+                study="evil",
+                trial_number=seed,
+                config_hash="e" * 64,
+                seed=seed,
+                label=f"teachers={EVIL}",
+                factors={"distill.teachers": [EVIL]},
+            ),
             config={"distill": {"teachers": [EVIL]}},
             device="cpu",
             worker="h:1",

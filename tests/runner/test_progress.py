@@ -10,7 +10,7 @@ import pytest
 
 from harness.runner import RunnerSession
 from harness.status import CacheStatus, RunStatus
-from harness.store import FinishedRun, Store
+from harness.store import FinishedRun, RunIdentity, Store
 from harness.study import study_from_dict
 from tests.helpers import start_cli_run, tiny_dict, write_study
 
@@ -49,12 +49,14 @@ def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cac
 
 def _complete(store: Store, study: str, point, seed: int, seconds: float) -> None:
     run_id = store.start_run(
-        study=study,
-        trial_number=seed,
-        config_hash=point.config_hash,
-        seed=seed,
-        label=point.label,
-        factors=point.factors,
+        RunIdentity(
+            study=study,
+            trial_number=seed,
+            config_hash=point.config_hash,
+            seed=seed,
+            label=point.label,
+            factors=point.factors,
+        ),
         config=point.config.model_dump(mode="json"),
         device="cpu",
         worker="host:1",

@@ -17,6 +17,7 @@ from harness.store import (
     SCHEMA_VERSION,
     ContrastRow,
     FinishedRun,
+    RunIdentity,
     SchemaRow,
     Store,
     stored_version,
@@ -34,12 +35,14 @@ def url(request, tmp_path):
 
 def _start(store: Store, *, study: str = "s", seed: int = 0, config_hash: str = "h" * 64) -> int:
     return store.start_run(
-        study=study,
-        trial_number=seed,
-        config_hash=config_hash,
-        seed=seed,
-        label="teachers=conv",
-        factors={"distill.teachers": ["conv"]},
+        RunIdentity(
+            study=study,
+            trial_number=seed,
+            config_hash=config_hash,
+            seed=seed,
+            label="teachers=conv",
+            factors={"distill.teachers": ["conv"]},
+        ),
         config={"distill": {"teachers": ["conv"]}},
         device="cpu",
         worker="host:1",
@@ -280,15 +283,15 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
         key="k" * 64, kind="teacher", name="conv", path="p", size=1, build_seconds=2.0, meta={}
     )
     store.link_artifact(trained, "k" * 64, role="teacher:conv", hit=False)
-    assert store.adopt_run(**_adoption("b")) is None  # not complete yet
+    assert store.adopt_run(_adoption("b")) is None  # not complete yet
     result = FinishedRun(
         train_seconds=3.0, eval_seconds=0.25, student_params=10, top1=0.5, metrics={"a": 1}
     )
     store.finish_run(trained, status=RunStatus.COMPLETE, result=result)
 
-    assert store.adopt_run(**_adoption("a")) is None  # a study never adopts its own run
-    assert store.adopt_run(**_adoption("b", seed=1)) is None  # another seed is another run
-    copy = store.adopt_run(**_adoption("b"))
+    assert store.adopt_run(_adoption("a")) is None  # a study never adopts its own run
+    assert store.adopt_run(_adoption("b", seed=1)) is None  # another seed is another run
+    copy = store.adopt_run(_adoption("b"))
     assert copy is not None
     [run] = store.runs("b")
     assert (run.id, run.adopted_from, run.trial_number, run.label) == (copy.id, trained, 7, "x")
@@ -297,18 +300,13 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
     assert [role for role, _ in store.study_artifacts("b")] == ["teacher:conv"]
     # A third study adopting the copy records the run that was trained, not the copy; the
     # ETA's mean cost counts only runs trained in the study.
-    third = store.adopt_run(**_adoption("c"))
+    third = store.adopt_run(_adoption("c"))
     assert third is not None and third.adopted_from == trained
     assert store.mean_run_seconds("b") == {}
     assert store.runs("a")[0].adopted_from is None
 
 
-def _adoption(study: str, *, seed: int = 0) -> dict:
-    return {
-        "study": study,
-        "trial_number": 7,
-        "config_hash": "h" * 64,
-        "seed": seed,
-        "label": "x",
-        "factors": {},
-    }
+def _adoption(study: str, *, seed: int = 0) -> RunIdentity:
+    return RunIdentity(
+        study=study, trial_number=7, config_hash="h" * 64, seed=seed, label="x", factors={}
+    )
