@@ -104,11 +104,12 @@ def contrast_frame(
     rows, tests = [], []
     for spec in contrasts:
         seeds = sorted(set(values.get(spec.treatment, {})) & set(values.get(spec.control, {})))
-        first_stage = None
+        first_stage = planned = None
         if spec.halfwidth is not None and spec.target_metric and spec.min_seeds and spec.max_seeds:
             first = paired_values(
                 aimed[spec.target_metric], spec.treatment, spec.control, range(spec.min_seeds)
             )
+            planned = spec.min_seeds  # until the first stage is in
             if len(first) == spec.min_seeds:
                 # The seeds the plan chose from its first stage, no others: Stein's interval
                 # is exact for those.
@@ -129,9 +130,9 @@ def contrast_frame(
             **asdict(test),
         }
         rows.append(row)
-        tests.append(test)
-    for row, test, p in zip(rows, tests, holm([test.p_t for test in tests])):
-        row.update(p_holm=p, verdict=verdict(test, p))
+        tests.append((test, planned))
+    for row, (test, planned), p in zip(rows, tests, holm([test.p_t for test, _ in tests])):
+        row.update(p_holm=p, verdict=verdict(test, p, planned=planned))
     return pl.DataFrame(rows, infer_schema_length=None).rename(
         {
             "mean": "delta_mean",

@@ -194,12 +194,15 @@ def paired_test(
     )
 
 
-def verdict(test: PairedTest, p_holm: float | None) -> str:
+def verdict(test: PairedTest, p_holm: float | None, *, planned: int | None = None) -> str:
     """The words a report may use, following the numbers: "helps" or "hurts" (Holm-adjusted
     p < ALPHA), "equivalent within +-m" (TOST), otherwise "no difference shown", with the
-    effect the study could have detected."""
+    effect the study could have detected. While a seed plan still wants `planned` pairs, no
+    verdict: "interim" (a verdict read before the planned n would be a peek)."""
     if test.n < 2 or p_holm is None:
         return "too few pairs"
+    if planned is not None and test.n < planned:
+        return f"interim ({test.n} of {planned} planned pairs)"
     if p_holm < ALPHA:
         return "helps" if test.mean > 0 else "hurts"
     if test.equivalence == "equivalent" and test.margin is not None:

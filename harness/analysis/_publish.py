@@ -169,7 +169,8 @@ def publish(
             "two-sided; sign-flip: exact permutation test (Monte Carlo above 16 pairs) with the "
             "smallest p its n allows; Holm: adjusted across this table's contrasts; MDE: the "
             "difference detectable at 80% power (alpha 0.05). Verdict: helps/hurts only at "
-            "Holm p < 0.05; equivalent only by TOST within the declared margin.",
+            "Holm p < 0.05; equivalent only by TOST within the declared margin; interim "
+            "while a seed plan still wants more pairs.",
             "",
             markdown_table(contrasts, CONTRAST_COLUMNS),
         ]

@@ -92,6 +92,9 @@ def test_words_follow_the_numbers():
     helps = paired_test([0.05, 0.06, 0.07, 0.05, 0.06])
     assert verdict(helps, 0.001) == "helps"
     assert verdict(helps, 0.2).startswith("no difference shown (could detect ±")
+    # A seed plan that still wants pairs gets no verdict yet, however small p is.
+    assert verdict(helps, 0.001, planned=8) == "interim (5 of 8 planned pairs)"
+    assert verdict(helps, 0.001, planned=5) == "helps"
     same = paired_test([0.001, -0.001, 0.0, 0.001, -0.001], margin=0.01)
     assert same.equivalence == "equivalent"
     assert verdict(same, 0.9) == "equivalent within ±0.01"
