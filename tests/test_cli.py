@@ -35,21 +35,15 @@ def test_validate_and_plan(tiny_study_file):
 
 
 def test_plan_with_a_database_shows_the_seeds_other_studies_ran(tiny_study_file, storage_url):
+    from harness.runner import run_identity
     from harness.status import CacheStatus, RunStatus
-    from harness.store import FinishedRun, RunIdentity, Store
+    from harness.store import FinishedRun, Store
     from harness.study import load_study
 
     point = load_study(tiny_study_file).configs[1]
     store = Store(storage_url)
     run_id = store.start_run(
-        RunIdentity(
-            study="other",
-            trial_number=0,
-            config_hash=point.config_hash,
-            seed=1,
-            label=point.label,
-            factors=point.factors,
-        ),
+        run_identity(point.with_seed(1), study="other", trial_number=0),
         config={},
         device="cpu",
         worker="host:1",

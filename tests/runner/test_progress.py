@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from harness.runner import RunnerSession
+from harness.runner import RunnerSession, run_identity
 from harness.status import CacheStatus, RunStatus
-from harness.store import FinishedRun, RunIdentity, Store
+from harness.store import FinishedRun, Store
 from harness.study import study_from_dict
 from tests.helpers import start_cli_run, tiny_dict, write_study
 
@@ -49,14 +49,7 @@ def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cac
 
 def _complete(store: Store, study: str, point, seed: int, seconds: float) -> None:
     run_id = store.start_run(
-        RunIdentity(
-            study=study,
-            trial_number=seed,
-            config_hash=point.config_hash,
-            seed=seed,
-            label=point.label,
-            factors=point.factors,
-        ),
+        run_identity(point.with_seed(seed), study=study, trial_number=seed),
         config=point.config.model_dump(mode="json"),
         device="cpu",
         worker="host:1",
