@@ -109,13 +109,14 @@ def contrast_frame(
             first = paired_values(
                 aimed[spec.target_metric], spec.treatment, spec.control, range(spec.min_seeds)
             )
-            planned = spec.min_seeds  # until the first stage is in
-            if len(first) == spec.min_seeds:
-                # The seeds the plan chose from its first stage, no others: Stein's interval
-                # is exact for those.
+            if len(first) < spec.min_seeds:
+                planned = spec.min_seeds  # the plan is unknown until its first stage is in
+            else:
                 planned = planned_pairs(first, target=spec.halfwidth, max_seeds=spec.max_seeds)
-                seeds = [s for s in seeds if s < planned]
                 first_stage = spec.min_seeds
+            # The seeds the plan chose, or its first stage's while it is unknown, no others:
+            # Stein's interval is exact for those, and later seeds cannot make up a verdict.
+            seeds = [s for s in seeds if s < planned]
         test = paired_test(
             paired_values(values, spec.treatment, spec.control, seeds),
             margin=spec.margin,

@@ -25,7 +25,8 @@ VAL_DELTAS = [0.02, 0.02, 0.02, 0.02, 0.02]
 TEST_DELTAS = [0.0, 0.04, 0.08, 0.01, 0.03]
 
 
-def _store(url: str, target_metric: str) -> Store:
+def _store(url: str, target_metric: str, *, failed: tuple[str, int] | None = None) -> Store:
+    """Five seeds of T and C; the (config, seed) run named by `failed` failed."""
     store = Store(url)
     store.save_contrasts(
         "s",
@@ -69,7 +70,8 @@ def _store(url: str, target_metric: str) -> Store:
                 top1=metrics[VAL_TOP1],
                 metrics=metrics,
             )
-            store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+            status = RunStatus.FAILED if (config, seed) == failed else RunStatus.COMPLETE
+            store.finish_run(run_id, status=status, result=result)
     return store
 
 
@@ -105,3 +107,16 @@ def test_the_reported_interval_takes_the_seeds_its_plan_chose(storage_url, metri
     assert (row["metric"], row["n"], row["method"]) == (TEST_TOP1, pairs, "two-stage (Stein)")
     assert row["delta_mean"] == pytest.approx(sum(TEST_DELTAS[:pairs]) / pairs)
     assert row["verdict"].startswith(said)
+
+
+def test_a_first_stage_with_a_failed_run_stays_interim_however_many_later_seeds_pair(
+    storage_url,
+):
+    """Seeds 0-2 are the first stage; C's seed 1 failed, so the stage is not in and the plan
+    is unknown. Seeds 3 and 4 pair, which makes 4 pairs, more than the stage's 3: counting
+    them would draw a verdict on a plan that never ran. Only the first stage's 2 count."""
+    store = _store(storage_url, TEST_TOP1, failed=(CONTROL, 1))
+    runs = load_runs(store, "s")
+    [row] = contrast_frame(runs, study_contrasts(store, "s", runs)).to_dicts()
+    assert (row["n"], row["verdict"]) == (2, "interim (2 of 3 planned pairs)")
+    assert row["delta_mean"] == pytest.approx((TEST_DELTAS[0] + TEST_DELTAS[2]) / 2)
