@@ -1,5 +1,6 @@
 """Test helpers: the tiny study (a digits subset that trains in about a second), writing
-study files, and driving `libkd run` in a subprocess."""
+study files, driving `libkd run` in a subprocess, and finished runs written straight into a
+store."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from harness.metrics import VAL_TOP1
+from harness.status import CacheStatus, RunStatus
+from harness.store import FinishedRun, RunIdentity, Store
 
 TINY: dict[str, Any] = {
     "name": "tiny",
@@ -37,6 +42,39 @@ def tiny_dict(**overrides: Any) -> dict[str, Any]:
     data = copy.deepcopy(TINY)
     data.update(copy.deepcopy(overrides))
     return data
+
+
+def record_run(
+    store: Store,
+    identity: RunIdentity,
+    *,
+    config: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    epochs: list[dict[str, float]] | tuple[()] = (),
+    train_seconds: float = 1.0,
+    status: RunStatus = RunStatus.COMPLETE,
+    environment: dict[str, Any] | None = None,
+) -> int:
+    """A finished run written as the runner writes one (start, sources, epochs, finish),
+    without training: top-1 is `metrics`' validation top-1, else 0.5. Returns its id."""
+    metrics = metrics or {}
+    run_id = store.start_run(
+        identity, config=config or {}, device="cpu", worker="host:1", environment=environment or {}
+    )
+    store.record_sources(
+        run_id, teacher_seconds=0.0, cache_seconds=0.0, cache_status=CacheStatus.HIT
+    )
+    for epoch, values in enumerate(epochs):
+        store.add_epoch(run_id, epoch, values)
+    result = FinishedRun(
+        train_seconds=train_seconds,
+        eval_seconds=0.0,
+        student_params=1,
+        top1=metrics.get(VAL_TOP1, 0.5),
+        metrics=metrics,
+    )
+    store.finish_run(run_id, status=status, result=result)
+    return run_id
 
 
 def write_study(folder: Path, data: dict[str, Any], name: str = "study.yaml") -> Path:

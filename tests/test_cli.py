@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from tests.helpers import fail_conv_trials, tiny_dict, write_study
+from tests.helpers import fail_conv_trials, record_run, tiny_dict, write_study
 
 runner = CliRunner()
 
@@ -36,22 +36,12 @@ def test_validate_and_plan(tiny_study_file):
 
 def test_plan_with_a_database_shows_the_seeds_other_studies_ran(tiny_study_file, storage_url):
     from harness.runner import run_identity
-    from harness.status import CacheStatus, RunStatus
-    from harness.store import FinishedRun, Store
+    from harness.store import Store
     from harness.study import load_study
 
     point = load_study(tiny_study_file).configs[1]
     store = Store(storage_url)
-    run_id = store.start_run(
-        run_identity(point.with_seed(1), study="other", trial_number=0),
-        config={},
-        device="cpu",
-        worker="host:1",
-        environment={},
-    )
-    store.record_sources(run_id, teacher_seconds=0, cache_seconds=0, cache_status=CacheStatus.HIT)
-    result = FinishedRun(train_seconds=1, eval_seconds=0, student_params=1, top1=0.5, metrics={})
-    store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+    record_run(store, run_identity(point.with_seed(1), study="other", trial_number=0))
     output = _invoke("plan", str(tiny_study_file), "--storage", storage_url).output
     assert "seeds copied, not trained" in output
     rows = [line for line in output.splitlines() if point.config_hash[:12] in line]

@@ -121,12 +121,13 @@ def test_runs_stored_before_the_test_split_load_labelled(tmp_path):
     """A database written when validation was Fashion-MNIST's test split: no test metrics;
     reports fall back to validation and say so."""
     from harness.analysis import load_runs, report_metric
-    from harness.status import RunStatus
-    from harness.store import FinishedRun, RunIdentity, Store
+    from harness.store import RunIdentity, Store
+    from tests.helpers import record_run
 
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
     for seed, dataset in ((0, "fashion-mnist"), (1, "fashion-mnist")):
-        run_id = store.start_run(
+        record_run(
+            store,
             RunIdentity(
                 study="old",
                 trial_number=seed,
@@ -136,18 +137,8 @@ def test_runs_stored_before_the_test_split_load_labelled(tmp_path):
                 factors={},
             ),
             config={"dataset": {"name": dataset}, "distill": {"teachers": []}},
-            device="cpu",
-            worker="h:1",
-            environment={},
-        )
-        result = FinishedRun(
-            train_seconds=1.0,
-            eval_seconds=0.1,
-            student_params=1,
-            top1=0.7,
             metrics={"val/top1": 0.7},
         )
-        store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
     runs = load_runs(store, "old")
     assert runs["split"].to_list() == ["validation = test"] * 2
     column, words = report_metric(runs)

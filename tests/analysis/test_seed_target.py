@@ -17,7 +17,8 @@ from harness.analysis import (
 )
 from harness.metrics import TEST_TOP1, VAL_TOP1
 from harness.status import RunStatus
-from harness.store import ContrastRow, FinishedRun, RunIdentity, Store
+from harness.store import ContrastRow, RunIdentity, Store
+from tests.helpers import record_run
 
 TREATMENT, CONTROL = "t" * 64, "c" * 64
 # Paired deltas per seed: identical on validation (spread 0), spread out on test.
@@ -48,30 +49,20 @@ def _store(url: str, target_metric: str, *, failed: tuple[str, int] | None = Non
     )
     for seed, (val, test) in enumerate(zip(VAL_DELTAS, TEST_DELTAS)):
         for config, share in ((TREATMENT, 1.0), (CONTROL, 0.0)):
-            run_id = store.start_run(
-                RunIdentity(
-                    study="s",
-                    trial_number=2 * seed + (config == CONTROL),
-                    config_hash=config,
-                    seed=seed,
-                    label=config[0].upper(),
-                    factors={},
-                ),
-                config={},
-                device="cpu",
-                worker="host:1",
-                environment={},
+            identity = RunIdentity(
+                study="s",
+                trial_number=2 * seed + (config == CONTROL),
+                config_hash=config,
+                seed=seed,
+                label=config[0].upper(),
+                factors={},
             )
-            metrics = {VAL_TOP1: 0.7 + share * val, TEST_TOP1: 0.7 + share * test}
-            result = FinishedRun(
-                train_seconds=1.0,
-                eval_seconds=0.1,
-                student_params=10,
-                top1=metrics[VAL_TOP1],
-                metrics=metrics,
+            record_run(
+                store,
+                identity,
+                metrics={VAL_TOP1: 0.7 + share * val, TEST_TOP1: 0.7 + share * test},
+                status=RunStatus.FAILED if (config, seed) == failed else RunStatus.COMPLETE,
             )
-            status = RunStatus.FAILED if (config, seed) == failed else RunStatus.COMPLETE
-            store.finish_run(run_id, status=status, result=result)
     return store
 
 

@@ -14,7 +14,7 @@ from harness.dashboard import write_dashboard
 from harness.runner import run_study
 from harness.store import RunIdentity, Store
 from harness.study import study_from_dict
-from tests.helpers import tiny_dict
+from tests.helpers import record_run, tiny_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -118,12 +118,10 @@ EVIL = "a\"),(document['title']='PWNED6'),(\"</script><script>document.title='PW
 def _evil_study(url: str) -> None:
     """Two runs whose label, factor, head name and error carry script: a store accepts any
     strings, so the dashboard must escape them wherever they land."""
-    from harness.status import RunStatus
-    from harness.store import FinishedRun
-
     store = Store(url)
     for seed in (0, 1):
-        run_id = store.start_run(
+        record_run(
+            store,
             RunIdentity(
                 study="evil",
                 trial_number=seed,
@@ -133,17 +131,10 @@ def _evil_study(url: str) -> None:
                 factors={"distill.teachers": [EVIL]},
             ),
             config={"distill": {"teachers": [EVIL]}},
-            device="cpu",
-            worker="h:1",
+            metrics={"val/top1": 0.5, f"diag/agree/combined/{EVIL}": 0.5},
+            epochs=[{"val/top1": 0.5, f"val/top1_{EVIL}": 0.4}] * 2,
             environment={"torch": EVIL},
         )
-        for epoch in range(2):
-            store.add_epoch(run_id, epoch, {"val/top1": 0.5, f"val/top1_{EVIL}": 0.4})
-        metrics = {"val/top1": 0.5, f"diag/agree/combined/{EVIL}": 0.5}
-        result = FinishedRun(
-            train_seconds=1.0, eval_seconds=0.1, student_params=1, top1=0.5, metrics=metrics
-        )
-        store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
 
 
 def test_script_in_any_stored_name_never_runs(tmp_path, storage_url):

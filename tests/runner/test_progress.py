@@ -9,10 +9,9 @@ import re
 import pytest
 
 from harness.runner import RunnerSession, run_identity
-from harness.status import CacheStatus, RunStatus
-from harness.store import FinishedRun, Store
+from harness.store import Store
 from harness.study import study_from_dict
-from tests.helpers import start_cli_run, tiny_dict, write_study
+from tests.helpers import record_run, start_cli_run, tiny_dict, write_study
 
 
 def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cache_dir):
@@ -48,20 +47,12 @@ def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cac
 
 
 def _complete(store: Store, study: str, point, seed: int, seconds: float) -> None:
-    run_id = store.start_run(
+    record_run(
+        store,
         run_identity(point.with_seed(seed), study=study, trial_number=seed),
         config=point.config.model_dump(mode="json"),
-        device="cpu",
-        worker="host:1",
-        environment={},
+        train_seconds=seconds,
     )
-    store.record_sources(
-        run_id, teacher_seconds=0.0, cache_seconds=0.0, cache_status=CacheStatus.HIT
-    )
-    result = FinishedRun(
-        train_seconds=seconds, eval_seconds=0.0, student_params=1, top1=0.5, metrics={}
-    )
-    store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
 
 
 def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage_url):
