@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def record_run(
     *,
     config: dict[str, Any] | None = None,
     metrics: dict[str, float] | None = None,
-    epochs: list[dict[str, float]] | tuple[()] = (),
+    epochs: Sequence[dict[str, float]] = (),
     train_seconds: float = 1.0,
     status: RunStatus = RunStatus.COMPLETE,
     environment: dict[str, Any] | None = None,
