@@ -73,6 +73,25 @@ def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage
     assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 
 
+def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_train(
+    storage_url,
+):
+    # The plain ViT's seed 0 trained here (10 s); conv's seed 0 was trained by another study
+    # (40 s) and copied in. No Optuna trial has finished, so what is left is 3 plain trials
+    # and conv's seeds 1 and 2 (seed 0 is a copy): 3 x 10 + 2 x 40 s, not 5 x 10 s (conv at
+    # the mean of the runs trained here only).
+    study = study_from_dict(tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [[], ["conv"]]}))
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    plain, distilled = study.configs
+    _complete(store, study.name, plain, 0, 10.0)
+    _complete(store, "other", distilled, 0, 40.0)
+    copied = store.adopt_run(run_identity(distilled.with_seed(0), study=study.name, trial_number=1))
+    assert copied is not None
+    assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
+
+
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
     from harness.cli._console import PlainProgress
     from harness.distill import EpochReport

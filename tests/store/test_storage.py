@@ -283,6 +283,9 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
         key="k" * 64, kind="teacher", name="conv", path="p", size=1, build_seconds=2.0, meta={}
     )
     store.link_artifact(trained, "k" * 64, role="teacher:conv", hit=False)
+    store.record_sources(
+        trained, teacher_seconds=2.0, cache_seconds=0.0, cache_status=CacheStatus.BUILT
+    )
     assert store.adopt_run(_adoption("b")) is None  # not complete yet
     result = FinishedRun(
         train_seconds=3.0, eval_seconds=0.25, student_params=10, top1=0.5, metrics={"a": 1}
@@ -299,10 +302,10 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
     assert store.curve(run.id, "val/top1") == [(0, 0.25), (1, 0.5)]
     assert [role for role, _ in store.study_artifacts("b")] == ["teacher:conv"]
     # A third study adopting the copy records the run that was trained, not the copy; the
-    # ETA's mean cost counts only runs trained in the study.
+    # ETA's mean cost counts the copy at what training it took (2 + 3 + 0.25 s).
     third = store.adopt_run(_adoption("c"))
     assert third is not None and third.adopted_from == trained
-    assert store.mean_run_seconds("b") == {}
+    assert store.mean_run_seconds("b") == pytest.approx({None: 5.25, "h" * 64: 5.25})
     assert store.runs("a")[0].adopted_from is None
 
 
