@@ -140,3 +140,33 @@ def wait_mid_trial(storage_url: str, *, complete: int, timeout: float = 240) -> 
         if done >= complete and any(s == "running" and e >= 1 for s, e in rows):
             return
     raise AssertionError(f"no trial got past its first epoch after {complete} complete runs")
+
+
+def fake_trainer(monkeypatch: Any, *, interrupt_at: set[tuple[str, int]] | None = None) -> list:
+    """Replace training by a run stored in milliseconds, so the runner's queueing, claims and
+    interrupts are tested without a model: the run's top-1 is drawn from its seed and label.
+    A pair in `interrupt_at` raises KeyboardInterrupt (Ctrl-C) the first time it runs.
+    Returns the list of pairs trained, in order."""
+    import random
+
+    from harness.metrics import TEST_TOP1
+    from harness.runner import _strategies
+    from harness.runner._trial import RunOutcome, run_identity
+
+    trained: list[tuple[str, int]] = []
+    pending = set(interrupt_at or ())
+
+    def run_trial(spec, ctx, *, trial_number=None, trial=None, prune_metric=None):
+        pair = (spec.label, spec.seed)
+        if pair in pending:
+            pending.discard(pair)
+            raise KeyboardInterrupt
+        value = random.Random(f"{spec.label}/{spec.seed}").uniform(0.4, 0.6)
+        metrics = {VAL_TOP1: value, TEST_TOP1: value}
+        identity = run_identity(spec, study=ctx.study, trial_number=trial_number)
+        run_id = record_run(ctx.store, identity, metrics=metrics)
+        trained.append(pair)
+        return RunOutcome(run_id=run_id, metrics=metrics)
+
+    monkeypatch.setattr(_strategies, "run_trial", run_trial)
+    return trained

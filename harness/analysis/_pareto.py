@@ -13,7 +13,7 @@ from harness.store import (
     Store,
     load_optuna_study,
     objective_count,
-    optuna_storage,
+    reading_storage,
     study_kind,
     study_objectives,
 )
@@ -59,7 +59,7 @@ def pareto_trials(store: Store, study: str) -> pl.DataFrame:
             load_runs(store, study), study_objectives(store.engine, study)
         )
         return front.filter(pl.col("front")).drop("front") if not front.is_empty() else front
-    opened = load_optuna_study(study, optuna_storage(store.url))
+    opened = load_optuna_study(study, reading_storage(store))
     if len(opened.directions) < 2:
         return pl.DataFrame()
     names = [metric for metric, _ in study_objectives(store.engine, study)] or [

@@ -13,7 +13,7 @@ from harness.store import (
     KIND_ATTR,
     Store,
     load_optuna_study,
-    optuna_storage,
+    reading_storage,
     study_names,
 )
 
@@ -64,7 +64,7 @@ def study_status(study: optuna.Study) -> StudyStatus:
 
 def statuses(store: Store, name: str | None = None) -> list[StudyStatus]:
     """Every study in the database, or the one named (an error listing them if unknown)."""
-    storage = optuna_storage(store.url)
+    storage = reading_storage(store)
     names = study_names(storage)
     if name is not None:
         if name not in names:

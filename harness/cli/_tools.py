@@ -11,6 +11,25 @@ from harness.cli._common import CacheDirOpt, StorageOpt, open_store, user_errors
 
 cache_app = typer.Typer(help="Inspect, verify and prune the logit cache.", no_args_is_help=True)
 data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
+db_app = typer.Typer(help="The results database.", no_args_is_help=True)
+
+
+@db_app.command("upgrade", epilog="Example: libkd db upgrade --storage sqlite:///results/libkd.db")
+@user_errors
+def db_upgrade(storage: StorageOpt = None) -> None:
+    """Migrate the database's libkd tables to this libkd's version. Reading commands read an
+    older database without changing it; only this and the commands that run studies write."""
+    from sqlalchemy import create_engine
+
+    from harness.store import Store, redact, resolve_storage, stored_version
+
+    url = resolve_storage(storage, create=False)
+    Store(url, create=False)  # refuses a database without libkd tables, or a newer one
+    plain = create_engine(url)  # without the SQLite hooks: reading the version writes nothing
+    before = stored_version(plain)
+    plain.dispose()
+    after = stored_version(Store(url).engine)
+    typer.echo(f"{redact(url)}: libkd tables version {before} -> {after}")
 
 
 @cache_app.command("ls", epilog="Example: libkd cache ls --cache-dir results/cache")

@@ -55,7 +55,7 @@ from harness.metrics import TEST_TOP1, VAL_PREFIX, VAL_TOP1
 from harness.store import (
     Store,
     load_optuna_study,
-    optuna_storage,
+    reading_storage,
     redact,
     study_kind,
     study_objectives,
@@ -398,7 +398,7 @@ def _optuna_figures(store: Store, name: str) -> list[tuple[str, go.Figure]]:
         return []
     import optuna
 
-    study = load_optuna_study(name, optuna_storage(store.url))
+    study = load_optuna_study(name, reading_storage(store))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
         return []

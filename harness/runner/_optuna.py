@@ -12,7 +12,8 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.analysis import Aim, finished_runs, seeds_to_add
 from harness.config import TrialConfig
 from harness.errors import TrialError
-from harness.runner._context import pid_alive
+from harness.runner._context import pid_alive, worker_id
+from harness.runner._shield import shielded
 from harness.status import RunStatus
 from harness.store import (
     CODES_ATTR,
@@ -24,7 +25,9 @@ from harness.store import (
     SEED_ATTR,
     WORKER_ATTR,
     ContrastRow,
+    QueueClaimRow,
     Store,
+    utcnow,
 )
 from harness.study import Study, TrialSpec
 
@@ -208,24 +211,110 @@ def queued_pairs(opened: optuna.Study) -> set[tuple[str, int]]:
     return present
 
 
-def enqueue_grid(opened: optuna.Study, study: Study, specs: list[TrialSpec] | None = None) -> int:
-    """Enqueue every (configuration, seed) of `specs` (default: the study's first seeds)
-    not yet in the study; returns how many were added.
+CLAIM_CHUNK = 200
+"""Pairs claimed per transaction: each chunk is queued within seconds of its claim, far
+inside the grace after which another worker may take over a claim left unqueued."""
 
-    The trials already there are read once: Optuna's `skip_if_exists` reads them all again
-    for every trial it enqueues, which made queueing 1,000 trials take minutes.
+
+def enqueue_grid(
+    opened: optuna.Study,
+    study: Study,
+    store: Store,
+    specs: list[TrialSpec] | None = None,
+    *,
+    claimant: str | None = None,
+) -> int:
+    """Enqueue every (configuration, seed) of `specs` (default: the study's first seeds)
+    not yet in the study; returns how many this call added.
+
+    A pair is queued only by the caller whose claim on it wins (`Store.claim_pairs`), so two
+    `libkd run` of one study at once queue it once. The trials already there are read once:
+    Optuna's `skip_if_exists` reads them all again for every trial it enqueues.
     """
     present = queued_pairs(opened)
+    todo = [s for s in (study.trials() if specs is None else specs) if _pair(s) not in present]
+    if not todo:
+        return 0
     codes = update_codes(opened, study)
+    me = claimant or worker_id()
     added = 0
-    for spec in study.trials() if specs is None else specs:
-        if (spec.config_hash, spec.seed) in present:
-            continue
-        params = {**grid_params(spec, codes), "config": spec.config_hash}
-        opened.enqueue_trial(params, user_attrs=spec_attrs(spec))
-        present.add((spec.config_hash, spec.seed))
-        added += 1
+    for start in range(0, len(todo), CLAIM_CHUNK):
+        chunk = todo[start : start + CLAIM_CHUNK]
+        mine = store.claim_pairs(study.name, [_pair(s) for s in chunk], me)
+        added += _enqueue_claimed(
+            opened, store, study, [s for s in chunk if _pair(s) in mine], codes, me
+        )
     return added
+
+
+def _pair(spec: TrialSpec) -> tuple[str, int]:
+    return spec.config_hash, spec.seed
+
+
+def _enqueue_claimed(
+    opened: optuna.Study,
+    store: Store,
+    study: Study,
+    specs: list[TrialSpec],
+    codes: dict[str, list[str]],
+    me: str,
+) -> int:
+    """Queue the pairs `me` holds the claims on, and mark them queued. Stopped part-way (an
+    interrupt, a lost connection), it marks what it queued and gives back the claims it
+    never started on; the claim of the one trial in flight stays for `repair_claims`, which
+    looks in Optuna's queue before it queues anything."""
+    done: list[tuple[str, int]] = []
+    in_flight: tuple[str, int] | None = None
+    try:
+        for spec in specs:
+            in_flight = _pair(spec)
+            params = {**grid_params(spec, codes), "config": spec.config_hash}
+            opened.enqueue_trial(params, user_attrs=spec_attrs(spec))
+            done.append(in_flight)
+            in_flight = None
+    except BaseException:
+        with shielded():
+            store.mark_queued(study.name, done)
+            untouched = {_pair(s) for s in specs} - set(done) - {in_flight}
+            store.release_claims(study.name, untouched, me)
+        raise
+    store.mark_queued(study.name, done)
+    return len(done)
+
+
+def _claim_abandoned(claim: QueueClaimRow, me: str, grace: float) -> bool:
+    """Whether nobody is queueing this unqueued claim: its holder is this process (between
+    calls), a process of this host that no longer exists, or silent past the grace."""
+    if claim.claimant == me:
+        return True
+    host, _, pid = claim.claimant.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid)):
+        return True
+    return (utcnow() - claim.claimed_at).total_seconds() > grace
+
+
+def repair_claims(
+    opened: optuna.Study, study: Study, store: Store, *, grace: float, claimant: str | None = None
+) -> int:
+    """Queue the pairs whose claimant stopped between claiming and queueing them (killed,
+    SIGTERM'd, a lost connection): each abandoned claim is taken over by one worker, which
+    marks it queued if its trial is in Optuna's queue after all and queues it otherwise.
+    Returns how many trials it queued."""
+    me = claimant or worker_id()
+    pending = [c for c in store.pending_claims(study.name) if _claim_abandoned(c, me, grace)]
+    taken = [c for c in pending if store.take_over_claim(c, me)]
+    if not taken:
+        return 0
+    present = queued_pairs(opened)
+    points = {point.config_hash: point for point in study.configs}
+    store.mark_queued(
+        study.name, [(c.config_hash, c.seed) for c in taken if (c.config_hash, c.seed) in present]
+    )
+    lost = [c for c in taken if (c.config_hash, c.seed) not in present]
+    unknown = [(c.config_hash, c.seed) for c in lost if c.config_hash not in points]
+    store.release_claims(study.name, unknown, me)  # no longer in the study file
+    specs = [points[c.config_hash].with_seed(c.seed) for c in lost if c.config_hash in points]
+    return _enqueue_claimed(opened, store, study, specs, update_codes(opened, study), me)
 
 
 def save_contrasts(store: Store, study: Study) -> None:
@@ -294,23 +383,25 @@ def _seed_first(pair: tuple[str, int]) -> tuple[int, str]:
 def extend_seeds(opened: optuna.Study, study: Study, store: Store) -> int:
     """Queue what the seed plan asks for now, each (configuration, seed) only by the one
     worker whose claim on it succeeds: workers anywhere may look at the same moment."""
-    claimed = [
-        spec
-        for spec in seeds_wanted(opened, study, store)
-        if store.claim_seed(study.name, spec.config_hash, spec.seed)
-    ]
-    return enqueue_grid(opened, study, claimed) if claimed else 0
+    wanted = seeds_wanted(opened, study, store)
+    return enqueue_grid(opened, study, store, wanted) if wanted else 0
 
 
-def requeue(opened: optuna.Study, trial: FrozenTrial) -> None:
-    """A waiting copy of `trial`, linked to it (Optuna's retry bookkeeping)."""
-    latest = opened.get_trials(deepcopy=False)[trial.number]
-    RetryHeartbeatStaleTrialCallback(max_retry=None)(opened, latest)
+def requeue(opened: optuna.Study, trial: FrozenTrial) -> bool:
+    """A waiting copy of `trial`, linked to it (Optuna's retry bookkeeping), unless one was
+    made already: a trial re-queued on Ctrl-C and then found dead is re-queued once."""
+    trials = opened.get_trials(deepcopy=False)
+    if any(trial.number in t.system_attrs.get("retry_history", ()) for t in trials):
+        return False
+    RetryHeartbeatStaleTrialCallback(max_retry=None)(opened, trials[trial.number])
+    return True
 
 
 def requeue_interrupted(opened: optuna.Study, trial: optuna.Trial) -> None:
-    """Ctrl-C: put a waiting copy of the running trial back, so a re-run resumes it."""
-    requeue(opened, opened.get_trials(deepcopy=False)[trial.number])
+    """Ctrl-C or SIGTERM: put a waiting copy of the running trial back, so a re-run resumes
+    it; a second signal waits until the copy is queued."""
+    with shielded():
+        requeue(opened, opened.get_trials(deepcopy=False)[trial.number])
 
 
 def requeue_dead_local(opened: optuna.Study, storage: RDBStorage, store: Store) -> int:
@@ -330,8 +421,7 @@ def requeue_dead_local(opened: optuna.Study, storage: RDBStorage, store: Store) 
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_system_attr(trial_id, "fail_reason", f"worker {owner} died")
         if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-            requeue(opened, trial)
-            count += 1
+            count += requeue(opened, trial)
     reconcile_runs(opened, store)
     return count
 
@@ -357,6 +447,5 @@ def retry_failed(opened: optuna.Study) -> int:
     for trial in trials:
         runnable = HASH_ATTR in trial.user_attrs or trial.params
         if trial.state == TrialState.FAIL and trial.number not in retried and runnable:
-            requeue(opened, trial)
-            count += 1
+            count += requeue(opened, trial)
     return count

@@ -21,6 +21,7 @@ from harness.runner._optuna import (
     extend_seeds,
     fixed_params,
     record_params,
+    repair_claims,
     requeue_interrupted,
     save_contrasts,
     seeds_wanted,
@@ -137,15 +138,16 @@ class GridStrategy:
         return optuna.pruners.NopPruner()
 
     def enqueue(self, session: RunnerSession) -> int:
-        """The study's first seeds, and what its seed plan asks for on the runs already in
-        (a resumed study picks up its second stage even if the worker that would have
-        queued it died after claiming it)."""
-        study, store = session.study, session.store
+        """The study's first seeds, what its seed plan asks for on the runs already in, and
+        any pair another process claimed and never queued (a resumed study picks up its
+        second stage even if the worker that would have queued it died after claiming it)."""
+        opened, study, store = session.opened, session.study, session.store
         save_contrasts(store, study)
-        wanted = seeds_wanted(session.opened, study, store)
-        for spec in wanted:
-            store.claim_seed(study.name, spec.config_hash, spec.seed)
-        return enqueue_grid(session.opened, study) + enqueue_grid(session.opened, study, wanted)
+        return (
+            repair_claims(opened, study, store, grace=session.settings.grace)
+            + enqueue_grid(opened, study, store)
+            + enqueue_grid(opened, study, store, seeds_wanted(opened, study, store))
+        )
 
     def work(
         self,
@@ -218,7 +220,11 @@ class GridStrategy:
                 continue
             if extend_seeds(opened, session.study, session.store):
                 continue  # a contrast's first stage is in: its second stage is queued
-            if not session.count(TrialState.RUNNING):
+            grace = session.settings.grace
+            if repair_claims(opened, session.study, session.store, grace=grace):
+                continue  # a pair another worker claimed and never queued
+            pending = session.store.pending_claims(session.study.name)
+            if not pending and not session.count(TrialState.RUNNING):
                 break
             # Look often, so an idle worker leaves as soon as the last trial ends; check for
             # dead workers' trials once a heartbeat.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +107,34 @@ def serialize_sqlite_writes(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened before the hooks would skip them
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is not None:
+        if not _WAL_ENGINES:
+            atexit.register(_leave_rollback_journal)
+        _WAL_ENGINES.append((weakref.ref(engine), path))
+
+
+_WAL_ENGINES: list[tuple[weakref.ref[Engine], Path]] = []
+
+
+def _leave_rollback_journal() -> None:
+    """At exit, the last process out of a SQLite database turns WAL off again: a file left in
+    WAL mode cannot be read from read-only storage, even by the sqlite3 shell. Switching
+    needs the only connection, so while another process still has it open this does
+    nothing and that process does it when it exits."""
+    for ref, _ in _WAL_ENGINES:
+        engine = ref()
+        if engine is not None:
+            engine.dispose()
+    for path in dict.fromkeys(path for _, path in _WAL_ENGINES):
+        try:
+            connection = sqlite3.connect(path, timeout=0.2)
+            try:
+                connection.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            pass  # another process has it open, or it is gone
 
 
 def make_engine(url: str) -> Engine:

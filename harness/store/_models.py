@@ -6,18 +6,31 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy import Enum as SQLEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.status import CacheStatus, RunStatus
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
 1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_studies,
 libkd_contrasts and libkd_seed_claims (the study file as queued, declared contrasts, seeds
 added by a precision goal). 4: libkd_runs.adopted_from (a run copied from another study).
-5: libkd_contrasts.target_metric (the metric a seed plan aims at)."""
+5: libkd_contrasts.target_metric (the metric a seed plan aims at). 6: libkd_queue_claims, the
+claim on every queued (configuration, seed), grid and seed plan alike (was libkd_seed_claims,
+the seed plan's only, without a claimant)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
@@ -147,15 +160,21 @@ class ContrastRow(Base):
     max_seeds: Mapped[int | None]
 
 
-class SeedClaimRow(Base):
-    """A (configuration, seed) a worker queued because a precision goal asked for it: the
-    primary key makes the claim atomic, so two workers never queue the same one."""
+class QueueClaimRow(Base):
+    """The right to queue one (configuration, seed) of a study: the primary key makes the
+    claim atomic, so two processes never queue the same pair, whatever runs at once. A claim
+    is `queued` once its trial is in Optuna's queue; until then `claimant` (host:pid) holds it,
+    and a claim whose claimant died, or that stayed unqueued past the heartbeat grace, is
+    taken over and queued by any worker."""
 
-    __tablename__ = "libkd_seed_claims"
+    __tablename__ = "libkd_queue_claims"
 
     study: Mapped[str] = mapped_column(String(200), primary_key=True)
     config_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seed: Mapped[int] = mapped_column(primary_key=True)
+    seed: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    claimant: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime)
+    queued: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class StudyRow(Base):

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
 
+    from harness.store._store import Store
+
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30
 
@@ -54,9 +56,18 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
 
 
+def reading_storage(store: Store) -> RDBStorage:
+    """Optuna's storage on the data `store` reads (for commands that only read: a read-only
+    file, or the migrated in-memory copy of an older database)."""
+    opened = store.opened
+    return optuna_storage(opened.optuna_url, options=opened.optuna_options, writes=opened.writes)
+
+
 def optuna_storage(
     url: str,
     *,
+    options: dict[str, Any] | None = None,
+    writes: bool = True,
     heartbeat: int = HEARTBEAT_SECONDS,
     grace: int = GRACE_SECONDS,
     max_retry: int = 1,
@@ -72,7 +83,7 @@ def optuna_storage(
         try:
             storage = RDBStorage(
                 url,
-                engine_kwargs=engine_kwargs(url),
+                engine_kwargs=engine_kwargs(url) if options is None else options,
                 heartbeat_interval=heartbeat,
                 grace_period=grace,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
@@ -86,7 +97,7 @@ def optuna_storage(
             time.sleep(0.05 * (attempt + 1))
         except SQLAlchemyError as exc:
             raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
-    if is_sqlite(url):
+    if is_sqlite(url) and writes:
         serialize_sqlite_writes(storage.engine)
     return storage
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Connection, Engine, Table, insert, inspect, select, text, update
@@ -12,7 +13,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from harness.errors import StorageError
 from harness.metrics import VAL_TOP1
-from harness.store._models import EPOCH_INDEX, SCHEMA_VERSION, Base, EpochRow, SchemaRow
+from harness.store._models import (
+    EPOCH_INDEX,
+    SCHEMA_VERSION,
+    Base,
+    EpochRow,
+    QueueClaimRow,
+    SchemaRow,
+)
 
 LEGACY_VERSION = 1
 """Databases written before the version table (up to libkd 0.1.0 at 093ee2d) hold the
@@ -41,6 +49,8 @@ def _add_adopted_from(connection: Connection) -> None:
 def _add_target_metric(connection: Connection) -> None:
     """4 -> 5: libkd_contrasts.target_metric; every seed plan stored before aimed at
     validation top-1."""
+    if "libkd_contrasts" not in inspect(connection).get_table_names():
+        return  # a database from before version 3: the table is created with the column
     columns = {column["name"] for column in inspect(connection).get_columns("libkd_contrasts")}
     if "target_metric" not in columns:
         connection.execute(text("ALTER TABLE libkd_contrasts ADD COLUMN target_metric VARCHAR(32)"))
@@ -53,11 +63,29 @@ def _add_target_metric(connection: Connection) -> None:
     )
 
 
+def _add_queue_claims(connection: Connection) -> None:
+    """5 -> 6: libkd_queue_claims replaces libkd_seed_claims. The seed plan's claims carry
+    over unqueued and without a claimant, so the first worker checks each against Optuna's
+    queue: queued ones are marked, one whose claimant died before queueing it is queued."""
+    table = cast(Table, QueueClaimRow.__table__)
+    table.create(connection, checkfirst=True)
+    if "libkd_seed_claims" not in inspect(connection).get_table_names():
+        return
+    connection.execute(
+        text(
+            "INSERT INTO libkd_queue_claims (study, config_hash, seed, claimant, claimed_at, "
+            "queued) SELECT study, config_hash, seed, '', :epoch, :no FROM libkd_seed_claims"
+        ),
+        {"epoch": datetime(1970, 1, 1), "no": False},
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _add_epoch_index,
     2: _add_contrast_tables,
     3: _add_adopted_from,
     4: _add_target_metric,
+    5: _add_queue_claims,
 }
 """from-version -> the step to from-version + 1."""
 
@@ -89,7 +117,9 @@ def ensure_schema(engine: Engine, *, create: bool) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def _ensure(engine: Engine, *, create: bool) -> None:
+def check_version(engine: Engine, *, create: bool) -> int | None:
+    """The database's libkd version, refused when this libkd cannot use it: no libkd tables
+    (unless `create`), or tables newer than this libkd's."""
     version = stored_version(engine)
     if version is None and not create:
         raise StorageError("this database holds no libkd tables; run a study into it first")
@@ -98,6 +128,11 @@ def _ensure(engine: Engine, *, create: bool) -> None:
             f"the database's libkd tables are version {version}, newer than this libkd's "
             f"{SCHEMA_VERSION}; upgrade libkd to read it"
         )
+    return version
+
+
+def _ensure(engine: Engine, *, create: bool) -> None:
+    version = check_version(engine, create=create)
     with engine.begin() as connection:
         if version is None:
             Base.metadata.create_all(connection)

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, literal, select
+from sqlalchemy import Engine, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
-from harness.store._engine import first_line, make_engine, redact, sqlite_path
+from harness.store._engine import engine_kwargs, first_line, make_engine, redact, sqlite_path
 from harness.store._models import (
     ArtifactRow,
     ContrastRow,
     EpochRow,
+    QueueClaimRow,
     RunArtifactRow,
     RunRow,
-    SeedClaimRow,
     StudyRow,
 )
+from harness.store._read import Opened, open_for_reading
 from harness.store._schema import ensure_schema
 
 FailedRun = aliased(RunRow)
@@ -62,17 +65,23 @@ class Store:
     """The harness's tables in one database (next to Optuna's).
 
     `create=False` opens an existing libkd database only (for commands that only read):
-    a database without libkd tables is an error, and nothing is written to it.
+    a database without libkd tables is an error, and nothing is written to it, not even a
+    migration (`open_for_reading`). `opened` says how Optuna's storage reaches the same data.
     """
 
     def __init__(self, url: str, *, engine: Engine | None = None, create: bool = True) -> None:
         self.url = url
-        path = sqlite_path(url)
-        if create and path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = engine or make_engine(url)
         try:
-            ensure_schema(self.engine, create=create)
+            if create:
+                path = sqlite_path(url)
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                self.engine = engine or make_engine(url)
+                ensure_schema(self.engine, create=True)
+                self.opened = Opened(self.engine, url, engine_kwargs(url))
+            else:
+                self.opened = open_for_reading(url)
+                self.engine = self.opened.engine
         except SQLAlchemyError as exc:
             raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
 
@@ -337,15 +346,85 @@ class Store:
             query = select(ContrastRow).where(ContrastRow.study == study)
             return list(s.scalars(query.order_by(ContrastRow.position)))
 
-    def claim_seed(self, study: str, config_hash: str, seed: int) -> bool:
-        """Claim the right to queue (configuration, seed): True for the one caller that gets
-        it, False for every other, across processes and machines."""
-        try:
-            with self.session() as s:
-                s.add(SeedClaimRow(study=study, config_hash=config_hash, seed=seed))
-            return True
-        except IntegrityError:
-            return False
+    def claim_pairs(
+        self, study: str, pairs: Sequence[tuple[str, int]], claimant: str
+    ) -> set[tuple[str, int]]:
+        """Claim the right to queue each (configuration hash, seed): returns the pairs this
+        call won. Each pair goes to one caller across processes and machines (the primary
+        key; a pair someone claimed before is skipped by the database, not by a read)."""
+        if not pairs:
+            return set()
+        now = utcnow()
+        rows = [
+            dict(study=study, config_hash=h, seed=seed, claimant=claimant, claimed_at=now)
+            for h, seed in dict.fromkeys(pairs)
+        ]
+        dialect = self.engine.dialect.name
+        insert_new = (postgres_insert if dialect == "postgresql" else sqlite_insert)(QueueClaimRow)
+        with self.session() as s:
+            s.execute(insert_new.values(queued=False).on_conflict_do_nothing(), rows)
+            won = s.execute(
+                select(QueueClaimRow.config_hash, QueueClaimRow.seed).where(
+                    QueueClaimRow.study == study,
+                    QueueClaimRow.claimant == claimant,
+                    QueueClaimRow.queued.is_(False),
+                )
+            ).all()
+        wanted = set(pairs)
+        return {(h, seed) for h, seed in won if (h, seed) in wanted}
+
+    def mark_queued(self, study: str, pairs: Iterable[tuple[str, int]]) -> None:
+        """The claims on `pairs` are fulfilled: their trials are in Optuna's queue."""
+        with self.session() as s:
+            for h, seed in pairs:
+                s.execute(
+                    update(QueueClaimRow)
+                    .where(
+                        QueueClaimRow.study == study,
+                        QueueClaimRow.config_hash == h,
+                        QueueClaimRow.seed == seed,
+                    )
+                    .values(queued=True)
+                )
+
+    def release_claims(self, study: str, pairs: Iterable[tuple[str, int]], claimant: str) -> None:
+        """Give back `claimant`'s unqueued claims on `pairs` (it stops before queueing them)."""
+        with self.session() as s:
+            for h, seed in pairs:
+                s.execute(
+                    delete(QueueClaimRow).where(
+                        QueueClaimRow.study == study,
+                        QueueClaimRow.config_hash == h,
+                        QueueClaimRow.seed == seed,
+                        QueueClaimRow.claimant == claimant,
+                        QueueClaimRow.queued.is_(False),
+                    )
+                )
+
+    def pending_claims(self, study: str) -> list[QueueClaimRow]:
+        """The study's claims whose trial is not known to be queued yet."""
+        with self.session() as s:
+            query = select(QueueClaimRow).where(
+                QueueClaimRow.study == study, QueueClaimRow.queued.is_(False)
+            )
+            return list(s.scalars(query.order_by(QueueClaimRow.seed, QueueClaimRow.config_hash)))
+
+    def take_over_claim(self, claim: QueueClaimRow, claimant: str) -> bool:
+        """Make `claimant` the holder of an unqueued claim whose holder is gone: True for the
+        one caller whose update finds the claim as it was read."""
+        with self.session() as s:
+            taken = s.execute(
+                update(QueueClaimRow)
+                .where(
+                    QueueClaimRow.study == claim.study,
+                    QueueClaimRow.config_hash == claim.config_hash,
+                    QueueClaimRow.seed == claim.seed,
+                    QueueClaimRow.claimant == claim.claimant,
+                    QueueClaimRow.queued.is_(False),
+                )
+                .values(claimant=claimant, claimed_at=utcnow())
+            )
+            return bool(getattr(taken, "rowcount", 0) == 1)
 
     def final_values(
         self, study: str, metric: str

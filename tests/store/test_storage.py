@@ -192,10 +192,10 @@ def test_a_version_1_database_is_migrated(url):
     with store.engine.begin() as connection:
         connection.execute(sqlalchemy.text(f"drop index {EPOCH_INDEX}"))
         connection.execute(sqlalchemy.update(SchemaRow).values(version=1))
-    Store(url, create=False)
+    Store(url)  # a command that writes migrates
     indexes = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_indexes("libkd_epochs")
     assert EPOCH_INDEX in {index["name"] for index in indexes}
-    assert stored_version(store.engine) == SCHEMA_VERSION == 5
+    assert stored_version(store.engine) == SCHEMA_VERSION == 6
 
 
 def test_a_version_3_database_gains_adopted_from_and_keeps_its_runs(url):
@@ -204,7 +204,7 @@ def test_a_version_3_database_gains_adopted_from_and_keeps_its_runs(url):
     with store.engine.begin() as connection:
         connection.execute(sqlalchemy.text("alter table libkd_runs drop column adopted_from"))
         connection.execute(sqlalchemy.update(SchemaRow).values(version=3))
-    [run] = Store(url, create=False).runs("s")
+    [run] = Store(url).runs("s")
     assert (run.seed, run.adopted_from) == (0, None)
     assert stored_version(store.engine) == SCHEMA_VERSION
 
@@ -233,18 +233,22 @@ def test_a_version_4_database_records_its_seed_plans_as_aimed_at_validation(url)
     with store.engine.begin() as connection:
         connection.execute(sqlalchemy.text("alter table libkd_contrasts drop column target_metric"))
         connection.execute(sqlalchemy.update(SchemaRow).values(version=4))
-    found = {c.name: c.target_metric for c in Store(url, create=False).contrasts("s")}
+    found = {c.name: c.target_metric for c in Store(url).contrasts("s")}
     assert found == {"aimed": "val/top1", "not_aimed": None}
     assert stored_version(store.engine) == SCHEMA_VERSION
 
 
-def test_a_seed_claim_goes_to_one_caller_only(url):
-    """What keeps two workers from queueing the same second-stage seed: the claim's key."""
+def test_a_queue_claim_goes_to_one_caller_only(url):
+    """What keeps two processes from queueing the same (configuration, seed): the claim's
+    key, checked by the database in one statement per batch."""
     first, second = Store(url), Store(url)
-    assert first.claim_seed("s", "abc", 3) is True
-    assert second.claim_seed("s", "abc", 3) is False
-    assert first.claim_seed("s", "abc", 4) is True  # another seed
-    assert second.claim_seed("other", "abc", 3) is True  # another study
+    assert first.claim_pairs("s", [("abc", 3)], "a:1") == {("abc", 3)}
+    assert second.claim_pairs("s", [("abc", 3), ("abc", 4)], "b:2") == {("abc", 4)}
+    assert first.claim_pairs("other", [("abc", 3)], "a:1") == {("abc", 3)}  # another study
+    first.mark_queued("s", [("abc", 3)])
+    second.release_claims("s", [("abc", 3), ("abc", 4)], "b:2")  # only its unqueued one
+    assert [(c.config_hash, c.seed) for c in first.pending_claims("s")] == []
+    assert first.claim_pairs("s", [("abc", 3), ("abc", 4)], "a:1") == {("abc", 4)}
 
 
 def test_contrasts_are_replaced_as_a_whole_and_read_in_order(url):
@@ -313,3 +317,17 @@ def _adoption(study: str, *, seed: int = 0) -> RunIdentity:
     return RunIdentity(
         study=study, trial_number=7, config_hash="h" * 64, seed=seed, label="x", factors={}
     )
+
+
+def test_a_reading_store_refuses_an_old_postgres_schema_with_the_way_out(url):
+    """PostgreSQL has no cheap copy to migrate in memory: a reading command says what to run."""
+    store = Store(url)
+    with store.engine.begin() as connection:
+        connection.execute(sqlalchemy.update(SchemaRow).values(version=5))
+    if url.startswith("sqlite"):
+        assert stored_version(Store(url, create=False).engine) == SCHEMA_VERSION  # the copy
+        assert stored_version(store.engine) == 5  # the file, unchanged
+        return
+    with pytest.raises(StorageError, match="libkd db upgrade"):
+        Store(url, create=False)
+    assert stored_version(store.engine) == 5

@@ -1,0 +1,157 @@
+"""The queue under concurrency and interrupts: a (configuration, seed) is queued once whatever
+runs at once, a claim its claimant never queued is repaired by any worker, and an interrupt
+re-queues its trial however often it is pressed. Training is replaced by a stored run
+(`fake_trainer`), so these run in milliseconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from harness.runner import RunnerSession, _optuna, run_study
+from harness.status import RunStatus
+from harness.store import HASH_ATTR, SEED_ATTR, Store
+from harness.study import study_from_dict
+from tests.helpers import fake_trainer, tiny_dict
+
+
+def _queued(session: RunnerSession) -> Counter:
+    return Counter(
+        (t.user_attrs[HASH_ATTR], t.user_attrs[SEED_ATTR])
+        for t in session.opened.get_trials(deepcopy=False)
+    )
+
+
+def _complete_pairs(url: str, study: str = "tiny") -> Counter:
+    runs = Store(url).runs(study)
+    return Counter((r.label, r.seed) for r in runs if r.status == RunStatus.COMPLETE)
+
+
+def test_two_processes_queueing_one_study_at_once_queue_each_pair_once(storage_url, monkeypatch):
+    """The race two `libkd run` of one study lose without a claim: the second reads the queue
+    before the first has written it, then queues every pair again."""
+    study = study_from_dict(tiny_dict())
+    first = RunnerSession(study, store=Store(storage_url))
+    first.prepare()
+    # The second process's read of the queue came before the first's writes.
+    monkeypatch.setattr(_optuna, "queued_pairs", lambda opened: set())
+    second = RunnerSession(study, store=Store(storage_url))
+    second.prepare()
+    queued = _queued(second)
+    assert len(queued) == 6 and set(queued.values()) == {1}, queued
+    assert (first.enqueued, second.enqueued) == (6, 0)
+
+
+def _dead_pid() -> int:
+    """A pid no process of this host has (a child that already exited)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_a_claim_left_unqueued_is_queued_by_the_next_worker_that_looks(storage_url):
+    from harness.runner._optuna import repair_claims
+
+    study = study_from_dict(tiny_dict())
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    spec, spec2, spec3 = study.trials()[:3]
+    host = socket.gethostname()
+    # A claimant killed on this host, one alive elsewhere, one silent past the grace.
+    store.claim_pairs("tiny", [(spec.config_hash, spec.seed)], f"{host}:{_dead_pid()}")
+    store.claim_pairs("tiny", [(spec2.config_hash, spec2.seed)], "elsewhere:1")
+    assert repair_claims(session.opened, study, store, grace=60) == 1
+    assert _queued(session) == Counter({(spec.config_hash, spec.seed): 1})
+    # Past the grace, the silent remote claim is taken over too.
+    assert repair_claims(session.opened, study, store, grace=0) == 1
+    # A claim whose trial did reach the queue is marked, not queued again.
+    store.claim_pairs("tiny", [(spec3.config_hash, spec3.seed)], "elsewhere:2")
+    session.opened.enqueue_trial(
+        {"config": spec3.config_hash, "seed": spec3.seed},
+        user_attrs={HASH_ATTR: spec3.config_hash, SEED_ATTR: spec3.seed},
+    )
+    assert repair_claims(session.opened, study, store, grace=0) == 0
+    assert store.pending_claims("tiny") == []
+    assert set(_queued(session).values()) == {1}
+
+
+def test_a_worker_stopped_between_claiming_a_seed_and_queueing_it_loses_no_pair(
+    storage_url, cache_dir, monkeypatch
+):
+    """SIGTERM inside the seed plan's second stage, after the claim and before the queue:
+    a worker that only takes queued trials (`libkd worker`) still finishes the plan."""
+    trained = fake_trainer(monkeypatch)
+    contrast = {
+        "name": "conv_inv_vs_conv",
+        "treatment": {"distill.teachers": ["conv", "inv"]},
+        "control": {"distill.teachers": ["conv"]},
+    }
+    data = tiny_dict(
+        seeds={"min": 3, "max": 4, "target": {"halfwidth": 1e-9}}, contrasts=[contrast]
+    )
+    study = study_from_dict(data)
+    real = optuna.Study.enqueue_trial
+    calls = {"n": 0}
+
+    def enqueue(self, params, *args, **kwargs):
+        if params.get("seed") == 3:  # the second stage: stopped inside the window
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise KeyboardInterrupt
+        return real(self, params, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", enqueue)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    worker = RunnerSession(study, store=Store(storage_url))
+    worker.prepare(enqueue=False)
+    worker.work(cache_dir=cache_dir)
+    assert sorted(Counter(trained).values()) == [1] * 11  # 3 x 3 seeds + 2 x the 4th seed
+    assert len(_complete_pairs(storage_url)) == 11
+    assert Store(storage_url).pending_claims("tiny") == []
+
+
+class _SecondCtrlC:
+    """Optuna's retry callback, with a second Ctrl-C arriving as it starts."""
+
+    def __init__(self, max_retry=None):
+        self.inner = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study, trial):
+        os.kill(os.getpid(), signal.SIGINT)
+        self.inner(study, trial)
+
+
+def test_ctrl_c_twice_re_queues_the_trial_and_the_resume_runs_every_pair(
+    storage_url, cache_dir, monkeypatch
+):
+    study = study_from_dict(tiny_dict())
+    first = study.trials()[0]
+    trained = fake_trainer(monkeypatch, interrupt_at={(first.label, first.seed)})
+    monkeypatch.setattr(_optuna, "RetryHeartbeatStaleTrialCallback", _SecondCtrlC)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    session = RunnerSession(study, store=Store(storage_url))
+    assert len(session.trials(TrialState.WAITING)) == 6  # the interrupted pair is back
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.complete, summary.waiting) == (6, 0)
+    assert sorted(Counter(trained).values()) == [1] * 6
+
+
+def test_a_trial_re_queued_on_interrupt_and_then_found_dead_is_re_queued_once(storage_url):
+    study = study_from_dict(tiny_dict())
+    session = RunnerSession(study, store=Store(storage_url))
+    session.prepare()
+    trial = session.opened.ask()
+    frozen = session.opened.get_trials(deepcopy=False)[trial.number]
+    assert _optuna.requeue(session.opened, frozen) is True
+    assert _optuna.requeue(session.opened, frozen) is False
+    assert len(session.trials(TrialState.WAITING)) == 6
