@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class _Frozen(BaseModel):
@@ -155,6 +155,22 @@ class SearchConfig(_Frozen):
 
 SeedScope = Literal["student", "augment", "subset", "teacher"]
 
+RESERVED_TEACHER_NAMES = ("cls", "combined", "labels", "loss", "shared")
+"""Names libkd's own heads, loss terms and diagnostics go by (`val/top1_cls`,
+`diag/agree/<head>/labels`, the `cls` weight): a teacher under one would overwrite them."""
+
+
+def _free_name(name: str) -> str:
+    if name in RESERVED_TEACHER_NAMES:
+        raise ValueError(
+            f"teacher name {name!r} is reserved for libkd's own metrics "
+            f"({', '.join(RESERVED_TEACHER_NAMES)}); rename the teacher"
+        )
+    return name
+
+
+TeacherName = Annotated[str, AfterValidator(_free_name)]
+
 
 class TrialConfig(_Frozen):
     """Everything that defines one experiment; its hash identifies the configuration.
@@ -168,7 +184,7 @@ class TrialConfig(_Frozen):
 
     dataset: DatasetConfig = DatasetConfig()
     augment: AugmentConfig = AugmentConfig()
-    teachers: dict[str, TeacherConfig] = Field(default_factory=dict)
+    teachers: dict[TeacherName, TeacherConfig] = Field(default_factory=dict)
     student: StudentConfig = StudentConfig()
     train: TrainRecipe = TrainRecipe()
     distill: DistillConfig = DistillConfig()

@@ -332,3 +332,14 @@ def test_include_is_refused_beside_a_search():
     search = {"space": {"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2}}}
     with pytest.raises(StudyError, match="include: a search samples its configurations"):
         study_from_dict(tiny_dict(grid={}, search=search, include=[{"student.inference": "cls"}]))
+
+
+@pytest.mark.parametrize("name", ["cls", "labels", "combined"])
+def test_a_teacher_named_like_a_libkd_metric_is_refused_with_the_list(tmp_path, name):
+    """A teacher `cls` stored its head under `val/top1_cls` (the student's class head) and
+    took the `cls` weight; `labels` took the place of the labels in `diag/agree/*`."""
+    data = tiny_dict(grid={})
+    data["teachers"][name] = data["teachers"].pop("conv")
+    data["distill"]["teachers"] = [name, "inv"]
+    with pytest.raises(StudyError, match=rf"teachers\.{name}: .*reserved .*cls, combined, labels"):
+        load_study(write_study(tmp_path, data))
