@@ -55,12 +55,18 @@ def record_run(
     train_seconds: float = 1.0,
     status: RunStatus = RunStatus.COMPLETE,
     environment: dict[str, Any] | None = None,
+    inputs: str | None = None,
 ) -> int:
     """A finished run written as the runner writes one (start, sources, epochs, finish),
     without training: top-1 is `metrics`' validation top-1, else 0.5. Returns its id."""
     metrics = metrics or {}
     run_id = store.start_run(
-        identity, config=config or {}, device="cpu", worker="host:1", environment=environment or {}
+        identity,
+        config=config or {},
+        device="cpu",
+        worker="host:1",
+        environment=environment or {},
+        inputs=inputs,
     )
     store.record_sources(
         run_id, teacher_seconds=0.0, cache_seconds=0.0, cache_status=CacheStatus.HIT

@@ -14,10 +14,12 @@ from typing import Any, Protocol
 import torch
 
 import harness
-from harness.config import DatasetConfig
+from harness._atomic import digest_file
+from harness.config import DatasetConfig, TrialConfig
 from harness.data import Dataset, load_dataset
 from harness.distill import EpochReport
 from harness.errors import LibKDError
+from harness.inputs import inputs_key, legacy_inputs_key, reads_user_files
 from harness.status import RunStatus
 from harness.store import Store
 from harness.study import TrialSpec
@@ -174,3 +176,32 @@ class RunContext:
         if config not in self._data:
             self._data[config] = load_dataset(config).to(self.device)
         return self._data[config]
+
+    def inputs_keys(self, config: TrialConfig) -> tuple[str, ...]:
+        """The inputs keys (`harness.inputs`) a run of `config` trained here has: the full
+        key, and the legacy key of runs stored before keys when it reads no user file. The
+        first is what a run trained now stores; a stored run with either may be copied."""
+        data = self.dataset(config.dataset)
+        checkpoints = {
+            name: _file_digest(Path(str(config.teachers[name].checkpoint)))
+            for name in config.distill.teachers
+            if config.teachers[name].checkpoint
+        }
+        kind, precision = self.device.type, config.train.precision
+        full = inputs_key(
+            device_kind=kind, precision=precision, data=data.fingerprint, checkpoints=checkpoints
+        )
+        if reads_user_files(config.model_dump(mode="json")):
+            return (full,)
+        return full, legacy_inputs_key(device_kind=kind, precision=precision)
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, read once per process while its size and modification time hold."""
+    stat = path.stat()
+    return _digest_at(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _digest_at(path: Path, size: int, mtime_ns: int) -> str:
+    return digest_file(path)

@@ -116,7 +116,8 @@ def _adopted(
     if not session.study.file.reuse_runs:
         return None
     run = session.store.adopt_run(
-        run_identity(spec, study=session.study.name, trial_number=trial.number)
+        run_identity(spec, study=session.study.name, trial_number=trial.number),
+        inputs=ctx.inputs_keys(spec.config.for_seed(spec.seed)),
     )
     if run is None:
         return None

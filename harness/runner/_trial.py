@@ -203,6 +203,7 @@ def run_trial(
         device=str(ctx.device),
         worker=ctx.worker,
         environment=environment(ctx.device),
+        inputs=ctx.inputs_keys(config)[0],
     )
     try:
         start = time.perf_counter()

@@ -30,7 +30,8 @@ libkd_contrasts and libkd_seed_claims (the study file as queued, declared contra
 added by a precision goal). 4: libkd_runs.adopted_from (a run copied from another study).
 5: libkd_contrasts.target_metric (the metric a seed plan aims at). 6: libkd_queue_claims, the
 claim on every queued (configuration, seed), grid and seed plan alike (was libkd_seed_claims,
-the seed plan's only, without a claimant)."""
+the seed plan's only, without a claimant), and libkd_runs.inputs (what a run read besides its
+configuration, which run reuse matches)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
@@ -94,6 +95,9 @@ class RunRow(Base):
     # The id of the run this row copies, trained by another study of this database with the
     # same configuration hash and seed (None: trained for this row).
     adopted_from: Mapped[int | None]
+    # What the run read besides its configuration (harness.inputs): a run is copied only into
+    # a study whose run would read the same. None: stored before libkd kept it, and not keyable.
+    inputs: Mapped[str | None] = mapped_column(String(64))
 
     epochs: Mapped[list[EpochRow]] = relationship(cascade="all, delete-orphan")
 

@@ -3,6 +3,7 @@ Store opens. Each migration takes a database from version v to v + 1."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, Engine, Table, insert, inspect, select, text,
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from harness.errors import StorageError
+from harness.inputs import legacy_inputs_key, reads_user_files
 from harness.metrics import VAL_TOP1
 from harness.store._models import (
     EPOCH_INDEX,
@@ -63,10 +65,29 @@ def _add_target_metric(connection: Connection) -> None:
     )
 
 
-def _add_queue_claims(connection: Connection) -> None:
-    """5 -> 6: libkd_queue_claims replaces libkd_seed_claims. The seed plan's claims carry
-    over unqueued and without a claimant, so the first worker checks each against Optuna's
-    queue: queued ones are marked, one whose claimant died before queueing it is queued."""
+def _add_queue_claims_and_inputs(connection: Connection) -> None:
+    """5 -> 6: libkd_queue_claims replaces libkd_seed_claims, and libkd_runs gains `inputs`.
+
+    The seed plan's claims carry over unqueued and without a claimant, so the first worker
+    checks each against Optuna's queue: queued ones are marked, one whose claimant died
+    before queueing it is queued. A stored run's inputs key is what its row can vouch for:
+    the legacy key of its device and precision where it read no file a user can change;
+    none (never copied) where it read a dataset folder or a checkpoint."""
+    columns = {column["name"] for column in inspect(connection).get_columns("libkd_runs")}
+    if "inputs" not in columns:
+        connection.execute(text("ALTER TABLE libkd_runs ADD COLUMN inputs VARCHAR(64)"))
+    runs = connection.execute(
+        text("SELECT id, config, device FROM libkd_runs WHERE inputs IS NULL")
+    ).all()
+    for run_id, config, device in runs:
+        config = json.loads(config) if isinstance(config, str) else (config or {})
+        if reads_user_files(config):
+            continue
+        precision = (config.get("train") or {}).get("precision", "auto")
+        key = legacy_inputs_key(device_kind=str(device).split(":")[0], precision=precision)
+        connection.execute(
+            text("UPDATE libkd_runs SET inputs = :key WHERE id = :id"), {"key": key, "id": run_id}
+        )
     table = cast(Table, QueueClaimRow.__table__)
     table.create(connection, checkfirst=True)
     if "libkd_seed_claims" not in inspect(connection).get_table_names():
@@ -85,7 +106,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_contrast_tables,
     3: _add_adopted_from,
     4: _add_target_metric,
-    5: _add_queue_claims,
+    5: _add_queue_claims_and_inputs,
 }
 """from-version -> the step to from-version + 1."""
 

@@ -103,9 +103,11 @@ class Store:
         device: str,
         worker: str,
         environment: dict[str, Any],
+        inputs: str | None = None,
     ) -> int:
         row = RunRow(
             **asdict(identity),
+            inputs=inputs,
             config=config,
             device=device,
             worker=worker,
@@ -254,16 +256,19 @@ class Store:
         with self.session() as s:
             return {(config, seed) for config, seed in s.execute(query)}
 
-    def adopt_run(self, identity: RunIdentity) -> RunRow | None:
+    def adopt_run(self, identity: RunIdentity, *, inputs: Sequence[str]) -> RunRow | None:
         """Copy into `identity`'s study a complete run of its (configuration, seed) that
-        another study of this database trained: its row, epochs and artifact links, in one
-        transaction. The copy takes `identity` (this study's trial, label and factors), and
-        `adopted_from` names the run that was trained (never a copy of it). None when no
-        other study has one.
+        another study of this database trained from the same inputs: its row, epochs and
+        artifact links, in one transaction. The copy takes `identity` (this study's trial,
+        label and factors), and `adopted_from` names the run that was trained (never a copy
+        of it). None when no other study has one.
 
-        Same hash and seed is the same experiment (the hash covers every field training
-        reads, and the seed draws what the configuration's seed scope names); training it
-        again would only spend the time."""
+        Same hash, seed and inputs key is the same experiment: the hash covers every field
+        training reads, the seed draws what the configuration's seed scope names, and the
+        inputs key (`harness.inputs`: one of `inputs`) what it read from disk, where and how
+        it ran, and the training code's behaviour. Training it again would only spend time."""
+        if not inputs:
+            return None
         with self.session() as s:
             source = s.scalars(
                 select(RunRow)
@@ -272,6 +277,7 @@ class Store:
                     RunRow.config_hash == identity.config_hash,
                     RunRow.seed == identity.seed,
                     RunRow.status == RunStatus.COMPLETE,
+                    RunRow.inputs.in_(list(inputs)),
                 )
                 .order_by(RunRow.id)
             ).first()

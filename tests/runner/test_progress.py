@@ -52,6 +52,7 @@ def _complete(store: Store, study: str, point, seed: int, seconds: float) -> Non
         run_identity(point.with_seed(seed), study=study, trial_number=seed),
         config=point.config.model_dump(mode="json"),
         train_seconds=seconds,
+        inputs="i" * 64,
     )
 
 
@@ -87,7 +88,8 @@ def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_t
     plain, distilled = study.configs
     _complete(store, study.name, plain, 0, 10.0)
     _complete(store, "other", distilled, 0, 40.0)
-    copied = store.adopt_run(run_identity(distilled.with_seed(0), study=study.name, trial_number=1))
+    identity = run_identity(distilled.with_seed(0), study=study.name, trial_number=1)
+    copied = store.adopt_run(identity, inputs=["i" * 64])
     assert copied is not None
     assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 

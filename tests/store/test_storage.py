@@ -47,6 +47,7 @@ def _start(store: Store, *, study: str = "s", seed: int = 0, config_hash: str = 
         device="cpu",
         worker="host:1",
         environment={"torch": "x"},
+        inputs="i" * 64,
     )
 
 
@@ -290,15 +291,17 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
     store.record_sources(
         trained, teacher_seconds=2.0, cache_seconds=0.0, cache_status=CacheStatus.BUILT
     )
-    assert store.adopt_run(_adoption("b")) is None  # not complete yet
+    assert store.adopt_run(_adoption("b"), inputs=SAME) is None  # not complete yet
     result = FinishedRun(
         train_seconds=3.0, eval_seconds=0.25, student_params=10, top1=0.5, metrics={"a": 1}
     )
     store.finish_run(trained, status=RunStatus.COMPLETE, result=result)
 
-    assert store.adopt_run(_adoption("a")) is None  # a study never adopts its own run
-    assert store.adopt_run(_adoption("b", seed=1)) is None  # another seed is another run
-    copy = store.adopt_run(_adoption("b"))
+    assert store.adopt_run(_adoption("a"), inputs=SAME) is None  # never a study's own run
+    assert store.adopt_run(_adoption("b", seed=1), inputs=SAME) is None  # another seed
+    # Read from other files, on another device or by other training code: another run.
+    assert store.adopt_run(_adoption("b"), inputs=["j" * 64]) is None
+    copy = store.adopt_run(_adoption("b"), inputs=SAME)
     assert copy is not None
     [run] = store.runs("b")
     assert (run.id, run.adopted_from, run.trial_number, run.label) == (copy.id, trained, 7, "x")
@@ -307,10 +310,13 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
     assert [role for role, _ in store.study_artifacts("b")] == ["teacher:conv"]
     # A third study adopting the copy records the run that was trained, not the copy; the
     # ETA's mean cost counts the copy at what training it took (2 + 3 + 0.25 s).
-    third = store.adopt_run(_adoption("c"))
+    third = store.adopt_run(_adoption("c"), inputs=SAME)
     assert third is not None and third.adopted_from == trained
     assert store.mean_run_seconds("b") == pytest.approx({None: 5.25, "h" * 64: 5.25})
     assert store.runs("a")[0].adopted_from is None
+
+
+SAME = ["i" * 64]  # the inputs key of the runs `_start` writes
 
 
 def _adoption(study: str, *, seed: int = 0) -> RunIdentity:
