@@ -8,10 +8,11 @@ from typing import Any, Literal
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import ValidationError
 
 from harness.analysis import Aim, finished_runs, seeds_to_add
-from harness.config import TrialConfig
-from harness.errors import TrialError
+from harness.config import StudyFile, TrialConfig
+from harness.errors import StudyError, TrialError
 from harness.runner._context import pid_alive, worker_id
 from harness.runner._shield import shielded
 from harness.status import RunStatus
@@ -29,7 +30,7 @@ from harness.store import (
     Store,
     utcnow,
 )
-from harness.study import Study, TrialSpec
+from harness.study import Study, TrialSpec, quote
 
 
 def directions(study: Study) -> list[Literal["maximize", "minimize"]]:
@@ -45,7 +46,10 @@ def open_study(
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
     """Optuna's study for `study` (created or resumed), its objectives named; the study
-    file itself is recorded in libkd's table, where workers read it."""
+    file itself is recorded in libkd's table, where workers read it. A study name binds one
+    recipe: another recipe under a name the database holds is refused before anything is
+    written."""
+    check_recipe(store, study)
     opened = optuna.create_study(
         study_name=study.name,
         storage=storage,
@@ -64,6 +68,53 @@ def open_study(
         overrides=list(study.overrides),
     )
     return opened
+
+
+# What may change under one study name: the description, and which configurations and seeds
+# it runs (a grid grows, a seed list extends); everything else is the recipe they share.
+_NOT_RECIPE = {"description", "grid", "include"}
+
+
+def recipe(file: StudyFile) -> dict[str, Any]:
+    dumped = file.model_dump(mode="json", exclude=_NOT_RECIPE)
+    if isinstance(file.seeds, tuple):
+        dumped.pop("seeds")  # a seed list may grow; a seed plan is part of the recipe
+    return dumped
+
+
+def first_difference(before: Any, after: Any, path: str = "") -> str | None:
+    """The first dotted path where two JSON values differ, as `path: old -> new`."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after)):
+            found = first_difference(
+                before.get(key), after.get(key), f"{path}.{key}" if path else key
+            )
+            if found:
+                return found
+        return None
+    if before != after:
+        return f"{path or '(top level)'}: {quote(before)} -> {quote(after)}"
+    return None
+
+
+def check_recipe(store: Store, study: Study) -> None:
+    """Refuse a recipe other than the one `study.name` was queued with in this database
+    (an edited file, or `--set name=` of an existing study): its runs would be mixed with
+    the first recipe's under the same labels, and its contrasts would replace the first's."""
+    record = store.study_record(study.name)
+    if record is None:
+        return
+    try:
+        queued = StudyFile.model_validate(record.file)
+    except ValidationError:
+        return  # recorded by a libkd whose schema this one no longer reads: nothing to match
+    changed = first_difference(recipe(queued), recipe(study.file))
+    if changed:
+        raise StudyError(
+            f"study {study.name!r} in this database was queued from another recipe "
+            f"({changed}); run the changed file under a new name (--set name={study.name}-2) "
+            "or into another database (--storage)"
+        )
 
 
 def spec_attrs(spec: TrialSpec) -> dict[str, Any]:

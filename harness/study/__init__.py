@@ -13,6 +13,7 @@ from harness.study._load import (
 from harness.study._point import ConfigPoint, TrialSpec, config_hash, factor_label
 from harness.study._resolve import canonical, check_config, check_search
 from harness.study._samplers import PRUNERS, SAMPLERS, SamplerInfo, suggest
+from harness.study._yaml import quote
 
 __all__ = [
     "PRUNERS",
@@ -30,6 +31,7 @@ __all__ = [
     "config_hash",
     "factor_label",
     "load_study",
+    "quote",
     "resolve_point",
     "study_from_dict",
     "suggest",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
 from pydantic import ValidationError
 
 from harness.config import (
@@ -28,7 +28,7 @@ from harness.metrics import OBJECTIVE_METRICS, TEST_PREFIX, VAL_PREFIX
 from harness.study._errors import describe
 from harness.study._point import ConfigPoint, TrialSpec, config_hash
 from harness.study._resolve import canonical, check_config, check_search
-from harness.study._yaml import quote, read_study_yaml
+from harness.study._yaml import check_size, quote, read_override_yaml, read_study_yaml
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,7 @@ def load_study(path: str | Path, *, overrides: Sequence[str] = ()) -> Study:
     declared = {point.config_hash for point in study_from_dict(data, source=source).configs}
     if {point.config_hash for point in study.configs} <= declared:
         return study
-    digest = hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
-    changed["name"] = f"{study.name}-{digest}"
+    changed["name"] = f"{study.name}-{override_digest(study)}"
     return replace(study_from_dict(changed, source=source), overrides=tuple(overrides))
 
 
@@ -140,21 +139,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     `grid.<dotted>` and `search.space.<dotted>` name one grid or search entry."""
     changed = copy.deepcopy(data)
     for override in overrides:
-        path, sep, text = override.partition("=")
-        path = path.strip()
-        if not sep or not path:
-            raise StudyError(f"--set {override!r}: write path=value, e.g. train.epochs=3")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or type(exc).__name__
-            raise StudyError(f"--set {override!r}: the value is not YAML ({problem})") from None
-        for section in ("grid.", "search.space."):
-            if path.startswith(section) and len(path) > len(section):
-                parts = [*section.rstrip(".").split("."), path[len(section) :]]
-                break
-        else:
-            parts = path.split(".")
+        parts, value = parse_override(override)
         node = changed
         for part in parts[:-1]:
             if node.get(part) is None:
@@ -163,7 +148,37 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 raise StudyError(f"--set {override!r}: {part} holds a value, not keys")
             node = node[part]
         node[parts[-1]] = value
+    check_size(changed, "the study file with its --set overrides")
     return changed
+
+
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """The keys a `path=value` override sets, outermost first, and its value (YAML).
+    `grid.<dotted>` and `search.space.<dotted>` name one grid or search entry."""
+    path, sep, text = override.partition("=")
+    path = path.strip()
+    if not sep or not path:
+        raise StudyError(f"--set {quote(override)}: write path=value, e.g. train.epochs=3")
+    value = read_override_yaml(override, text)
+    for section in ("grid.", "search.space."):
+        if path.startswith(section) and len(path) > len(section):
+            return [*section.rstrip(".").split("."), path[len(section) :]], value
+    return path.split("."), value
+
+
+def override_digest(study: Study) -> str:
+    """8 hex digits naming what the overrides changed, read back from the validated file:
+    `train.epochs=4`, `= 4` and `=4.0` set the same value and name the same study."""
+    dumped = study.file.model_dump(mode="json")
+    settled = []
+    for override in study.overrides:
+        parts, _ = parse_override(override)
+        node: Any = dumped
+        for part in parts:
+            node = node.get(part) if isinstance(node, dict) else None
+        settled.append([".".join(parts), node])
+    text = json.dumps(sorted(settled, key=lambda item: item[0]), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> Study:

@@ -73,9 +73,28 @@ def read_study_yaml(source: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise StudyError(f"{source}:{where}: not valid YAML ({exc.__class__.__name__})") from None
+    check_size(data, f"{source}")
+    return data
+
+
+def read_override_yaml(override: str, text: str) -> Any:
+    """The value of one `--set path=value`, read as the study file is: the same loader and
+    the same cap on what its aliases expand to."""
+    try:
+        value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+    except StudyError as exc:
+        raise StudyError(f"--set {quote(override)}: {exc}") from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise StudyError(f"--set {quote(override)}: the value is not YAML ({problem})") from None
+    check_size(value, f"--set {quote(override)}")
+    return value
+
+
+def check_size(data: Any, where: str) -> None:
+    """A study's data is small: more than MAX_VALUES values is an alias bomb, refused."""
     if _expanded_size(data) > MAX_VALUES:
         raise StudyError(
-            f"{source}: expands to more than {MAX_VALUES:,} values (YAML aliases); "
+            f"{where}: expands to more than {MAX_VALUES:,} values (YAML aliases); "
             "a study file is small: write its values out"
         )
-    return data

@@ -155,3 +155,58 @@ def test_a_trial_re_queued_on_interrupt_and_then_found_dead_is_re_queued_once(st
     assert _optuna.requeue(session.opened, frozen) is True
     assert _optuna.requeue(session.opened, frozen) is False
     assert len(session.trials(TrialState.WAITING)) == 6
+
+
+def test_a_study_name_binds_one_recipe(tmp_path, storage_url):
+    """An edited file under the same name mixed two recipes (each label twice in the report,
+    the first recipe's contrasts replaced): it is refused, and nothing is written."""
+    from harness.errors import StudyError
+    from harness.study import load_study
+    from tests.helpers import write_study
+
+    store = Store(storage_url)
+    RunnerSession(study_from_dict(tiny_dict()), store=store).prepare()
+    edited = tiny_dict(train={**tiny_dict()["train"], "epochs": 3})
+    with pytest.raises(StudyError, match=r"another recipe \(train\.epochs: 2 -> 3\).*--set name="):
+        RunnerSession(study_from_dict(edited), store=store)
+    # `--set name=` of an existing study, with a changed recipe, is the same mistake.
+    path = write_study(tmp_path, tiny_dict())
+    renamed = load_study(path, overrides=["train.lr=0.01", "name=tiny"])
+    with pytest.raises(StudyError, match="another recipe"):
+        RunnerSession(renamed, store=store)
+    assert store.study_record("tiny").file["train"]["epochs"] == 2
+    session = RunnerSession(study_from_dict(tiny_dict()), store=store)
+    assert len(session.trials()) == 6  # nothing queued by the refused ones
+    # What may change under one name: the description, a grown grid, more seeds.
+    grown = tiny_dict(description="now with inv alone", seeds=[0, 1, 2])
+    grown["grid"]["distill.teachers"].append(["inv"])
+    RunnerSession(study_from_dict(grown), store=store).prepare()
+
+
+def test_one_override_spelled_three_ways_names_one_study(tmp_path):
+    from harness.study import load_study
+    from tests.helpers import write_study
+
+    path = write_study(tmp_path, tiny_dict())
+    names = {
+        load_study(path, overrides=[o]).name
+        for o in ("train.epochs=4", "train.epochs= 4", "train.epochs=4.0")
+    }
+    assert len(names) == 1 and names.pop().startswith("tiny-")
+
+
+def test_an_override_value_is_capped_like_a_study_file(tmp_path):
+    """309 bytes of anchors in one `--set` value were stored as a 35 MB database."""
+    from harness.errors import StudyError
+    from harness.study import load_study
+    from tests.helpers import write_study
+
+    levels = ["a: &a [x,x,x,x,x,x,x,x,x,x]"]
+    for name, below in zip("bcde", "abcd"):
+        levels.append(f"{name}: &{name} [{','.join([f'*{below}'] * 10)}]")
+    bomb = "{" + ", ".join(levels) + "}"  # 10^5 values from about 200 bytes
+    path = write_study(tmp_path, tiny_dict())
+    with pytest.raises(
+        StudyError, match=r"--set 'description=.*expands to more than 100,000 values"
+    ):
+        load_study(path, overrides=[f"description={bomb}"])
