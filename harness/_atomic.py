@@ -108,5 +108,36 @@ def publish(tmp: Path, final: Path) -> bool:
     return True
 
 
+def replace_files(folder: Path, files: dict[str, str], *, obsolete: tuple[str, ...] = ()) -> None:
+    """Write a set of files into `folder` as one record: every file is written and synced to
+    a temporary name first, and only when all are on disk are they renamed over the old
+    ones (and the `obsolete` ones removed). A failure while writing (a full disk, a quota)
+    leaves the old record as it was and no temporary file behind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, text in files.items():
+            handle, tmp_name = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{name}-", dir=folder)
+            staged.append((Path(tmp_name), folder / name))
+            os.fchmod(handle, 0o644)  # mkstemp's 0600 would make the record private
+            with os.fdopen(handle, "wb") as out:
+                out.write(text.encode())
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        for staged_file, _ in staged:
+            staged_file.unlink(missing_ok=True)
+        raise
+    for staged_file, final in staged:
+        os.replace(staged_file, final)
+    for name in obsolete:
+        if name not in files:
+            (folder / name).unlink(missing_ok=True)
+
+
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    path.write_text(json_text(data))

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from harness._atomic import write_json
+from harness._atomic import json_text, replace_files
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     contrast_frame,
@@ -79,6 +79,8 @@ def _diagnostics(runs: pl.DataFrame) -> pl.DataFrame:
 
 RUNS_FILE = "runs.csv"
 FOREST_FILE = "forest.svg"
+REPORT_FILE = "report.md"
+ENVIRONMENT_FILE = "environment.json"
 
 
 def per_run_table(runs: pl.DataFrame) -> pl.DataFrame:
@@ -153,10 +155,10 @@ def publish(
         f"{environment['finished'][:16]} UTC. Splits: {splits}. Every run, seed by seed: "
         f"[{RUNS_FILE}]({RUNS_FILE}).",
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
     if not contrasts.is_empty():
-        (out_dir / FOREST_FILE).write_text(
-            forest_svg(contrasts, title=f"{study}: paired difference in {words}, 95% CI")
+        files[FOREST_FILE] = forest_svg(
+            contrasts, title=f"{study}: paired difference in {words}, 95% CI"
         )
         parts += [
             "",
@@ -217,8 +219,14 @@ def publish(
             "",
             markdown_table(diagnostics),
         ]
-    per_run_table(frame_runs).write_csv(out_dir / RUNS_FILE)
-    report = out_dir / "report.md"
-    report.write_text("\n".join(parts) + "\n")
-    write_json(out_dir / "environment.json", environment)
-    return report
+    files[RUNS_FILE] = per_run_table(frame_runs).write_csv()
+    files[REPORT_FILE] = "\n".join(parts) + "\n"
+    files[ENVIRONMENT_FILE] = json_text(environment)
+    try:
+        replace_files(out_dir, files, obsolete=(FOREST_FILE,))
+    except OSError as exc:
+        raise LibKDError(
+            f"publish: could not write {out_dir} ({exc.strerror or exc}); the record there is "
+            "unchanged: free some space, or publish elsewhere with --out"
+        ) from None
+    return out_dir / REPORT_FILE
