@@ -134,7 +134,7 @@ def plan(
     loaded = load_study(study, overrides=set_ or ())
     copies: set[tuple[str, int]] | None = None
     if storage is not None:
-        found = open_store(storage, create=False).copyable(loaded.name)
+        found = open_store(storage, read_only=True).copyable(loaded.name)
         copies = found if loaded.file.reuse_runs else set()
     for table in plan_tables(loaded, copies=copies):
         console.print(table)
@@ -342,7 +342,7 @@ def status(
     from harness.analysis import seed_precision, statuses
     from harness.cli._console import console, precision_table, status_table
 
-    store = open_store(storage, create=False)
+    store = open_store(storage, read_only=True)
     found = statuses(store, study_name(study) if study else None)
     console.print(status_table(found))
     for one in found:
@@ -377,7 +377,7 @@ def report(
     if format == ReportFormat.PARQUET and out is None:
         raise LibKDError("--format parquet: binary output needs --out FILE")
     name = study_name(study)
-    store = open_store(storage, create=False)
+    store = open_store(storage, read_only=True)
     runs = load_runs(store, name)
     frame = report_frame(store, name, baseline=baseline, runs=runs)
     if format == ReportFormat.TABLE:
@@ -426,7 +426,7 @@ def publish(
             break
         header.append(line.removeprefix("#").strip())  # only the marker: '# #15' keeps '#15'
     report = write_record(
-        open_store(storage, create=False),
+        open_store(storage, read_only=True),
         loaded.name,
         out_dir=out or Path("results") / loaded.name,
         command=command or f"libkd run {study}",
@@ -448,7 +448,7 @@ def export(
     from harness.analysis import load_epochs, load_runs
 
     name = study_name(study)
-    store = open_store(storage, create=False)
+    store = open_store(storage, read_only=True)
     runs = load_runs(store, name)
     if runs.is_empty():
         raise store.no_runs_error(name)
@@ -471,7 +471,7 @@ def dashboard(
 
     source = Path(study) if Path(study).is_file() else None
     path = write_dashboard(
-        open_store(storage, create=False), study_name(study), out=out, study_file=source
+        open_store(storage, read_only=True), study_name(study), out=out, study_file=source
     )
     typer.echo(f"dashboard: {path}")
     if open_:

@@ -106,12 +106,14 @@ def study_name(arg: str) -> str:
     return arg
 
 
-def open_store(storage: str | None, *, create: bool = True) -> Store:
-    """The store of `--storage` (or $LIBKD_STORAGE, or the default). Commands that only read
-    open it with `create=False`: a database that does not exist is an error, never made."""
+def open_store(storage: str | None, *, create: bool = True, read_only: bool = False) -> Store:
+    """The store of `--storage` (or $LIBKD_STORAGE, or the default). Commands that work on a
+    study already queued open it with `create=False` (a database that does not exist is an
+    error, never made), commands that only read with `read_only=True` (nothing written)."""
     from harness.store import Store, resolve_storage
 
-    return Store(resolve_storage(storage, create=create), create=create)
+    create = create and not read_only
+    return Store(resolve_storage(storage, create=create), create=create, read_only=read_only)
 
 
 __all__ = [

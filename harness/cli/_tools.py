@@ -24,7 +24,7 @@ def db_upgrade(storage: StorageOpt = None) -> None:
     from harness.store import Store, redact, resolve_storage, stored_version
 
     url = resolve_storage(storage, create=False)
-    Store(url, create=False)  # refuses a database without libkd tables, or a newer one
+    Store(url, read_only=True)  # refuses a database without libkd tables, or a newer one
     plain = create_engine(url)  # without the SQLite hooks: reading the version writes nothing
     before = stored_version(plain)
     plain.dispose()
@@ -41,7 +41,7 @@ def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
     from harness.store import resolve_cache_dir
 
     root = resolve_cache_dir(cache_dir)
-    uses = open_store(storage, create=False).artifact_use_counts()
+    uses = open_store(storage, read_only=True).artifact_use_counts()
     console.print(cache_table(root, list_caches(root), uses))
 
 

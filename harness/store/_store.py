@@ -64,24 +64,31 @@ class FinishedRun:
 class Store:
     """The harness's tables in one database (next to Optuna's).
 
-    `create=False` opens an existing libkd database only (for commands that only read):
-    a database without libkd tables is an error, and nothing is written to it, not even a
+    `create=False` opens an existing libkd database only: one without libkd tables is an
+    error. `read_only=True` (the commands that only read) writes nothing to it, not even a
     migration (`open_for_reading`). `opened` says how Optuna's storage reaches the same data.
     """
 
-    def __init__(self, url: str, *, engine: Engine | None = None, create: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine: Engine | None = None,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
         self.url = url
         try:
-            if create:
-                path = sqlite_path(url)
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                self.engine = engine or make_engine(url)
-                ensure_schema(self.engine, create=True)
-                self.opened = Opened(self.engine, url, engine_kwargs(url))
-            else:
+            if read_only:
                 self.opened = open_for_reading(url)
                 self.engine = self.opened.engine
+            else:
+                path = sqlite_path(url)
+                if create and path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                self.engine = engine or make_engine(url)
+                ensure_schema(self.engine, create=create)
+                self.opened = Opened(self.engine, url, engine_kwargs(url))
         except SQLAlchemyError as exc:
             raise StorageError(f"{redact(url)}: {first_line(exc)}") from None
 

@@ -54,8 +54,8 @@ def test_an_old_database_opens_in_every_reading_command_and_is_left_as_it_was(tm
     # A command that writes migrates it; `libkd db upgrade` does only that.
     result = CliRunner().invoke(app, ["db", "upgrade", "--storage", url])
     assert result.exit_code == 0 and f"-> {SCHEMA_VERSION}" in result.output
-    assert stored_version(Store(url, create=False).engine) == SCHEMA_VERSION
-    assert len(Store(url, create=False).runs("legacy")) == 4
+    assert stored_version(Store(url, read_only=True).engine) == SCHEMA_VERSION
+    assert len(Store(url, read_only=True).runs("legacy")) == 4
 
 
 def test_a_process_that_wrote_a_database_leaves_it_out_of_wal_mode(tmp_path):

@@ -136,7 +136,7 @@ def test_an_unstamped_database_from_before_versions_is_stamped(url):
 
 def test_reading_a_database_without_libkd_tables_writes_nothing(url):
     with pytest.raises(StorageError, match="holds no libkd tables"):
-        Store(url, create=False)
+        Store(url, read_only=True)
     assert sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names() == []
 
 
@@ -331,9 +331,9 @@ def test_a_reading_store_refuses_an_old_postgres_schema_with_the_way_out(url):
     with store.engine.begin() as connection:
         connection.execute(sqlalchemy.update(SchemaRow).values(version=5))
     if url.startswith("sqlite"):
-        assert stored_version(Store(url, create=False).engine) == SCHEMA_VERSION  # the copy
+        assert stored_version(Store(url, read_only=True).engine) == SCHEMA_VERSION  # the copy
         assert stored_version(store.engine) == 5  # the file, unchanged
         return
     with pytest.raises(StorageError, match="libkd db upgrade"):
-        Store(url, create=False)
+        Store(url, read_only=True)
     assert stored_version(store.engine) == 5
