@@ -41,6 +41,35 @@ def key_lock(root: Path, key: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def use_lock(root: Path, key: str) -> Iterator[None]:
+    """A shared hold on one published entry while a run reads it (from finding or building it
+    to having loaded it): `cache prune` deletes only entries nobody holds."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{key}.use", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def try_sole_use(root: Path, key: str) -> Iterator[bool]:
+    """True while nobody holds `use_lock` on the key (and nobody can take it); False at once
+    if a run holds it."""
+    with open(root / f".{key}.use", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 STAGING_PREFIX = ".tmp-"
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors.torch import load_file
 
-from harness._atomic import digest_file, key_lock, remove_stale_staging
+from harness._atomic import digest_file, key_lock, remove_stale_staging, try_sole_use
 from harness.cache._logits import (
     DAMAGED,
     LOGITS_DIR,
@@ -109,12 +110,27 @@ def remove_abandoned_staging(root: Path) -> int:
     return sum(remove_stale_staging(root / folder) for folder in (LOGITS_DIR, "teachers"))
 
 
-def prune_entries(entries: list[LogitCache], store: Store) -> int:
+@dataclass(frozen=True)
+class Pruned:
+    deleted: int
+    in_use: int  # held by a running trial: kept
+
+
+def prune_entries(entries: list[LogitCache]) -> Pruned:
+    """Delete the entries' folders, skipping any a running trial holds (`use_lock`: from
+    finding or building an entry to having loaded it, the window before the database
+    records that the run uses it). The database is not touched: the runs that used an
+    entry keep their links and one-off costs, and a later run that needs it rebuilds it."""
+    deleted = in_use = 0
     for entry in entries:
-        with key_lock(entry.path.parent, entry.key):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        store.forget_artifact(entry.key)
-    return len(entries)
+        with try_sole_use(entry.path.parent, entry.key) as free:
+            if not free:
+                in_use += 1
+                continue
+            with key_lock(entry.path.parent, entry.key):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            deleted += 1
+    return Pruned(deleted, in_use)
 
 
 __all__ = [

@@ -13,6 +13,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from harness._atomic import (
     key_lock,
     publish,
     staging_dir,
+    use_lock,
     write_json,
 )
 from harness._precision import autocast
@@ -213,6 +215,12 @@ class CacheResult:
     cache: LogitCache
     built: bool
     seconds: float
+
+
+def hold_entry(root: Path, spec: CacheSpec) -> AbstractContextManager[None]:
+    """Hold the entry of `spec` while a run finds or builds it and loads it: `cache prune`
+    never deletes an entry a run holds (the window before the run's use is recorded)."""
+    return use_lock(root / LOGITS_DIR, spec.key)
 
 
 def build_or_load(

@@ -98,7 +98,9 @@ def cache_prune(
         typer.echo(f"{entry.key[:16]}  {entry.meta.get('teacher')}  {entry.bytes} bytes")
     if not yes and not typer.confirm(f"delete these {len(victims)} entries?"):
         raise typer.Exit(1)
-    typer.echo(f"deleted {prune_entries(victims, store)} entries")
+    pruned = prune_entries(victims)
+    kept = f"; {pruned.in_use} in use by a running trial, kept" if pruned.in_use else ""
+    typer.echo(f"deleted {pruned.deleted} entries{kept}")
 
 
 @data_app.command("download", epilog="Example: libkd data download fashion-mnist")

@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 
 from harness._precision import resolve_precision
-from harness.cache import CacheSpec, build_or_load
+from harness.cache import CacheSpec, build_or_load, hold_entry
 from harness.config import TrialConfig
 from harness.data import Dataset
 from harness.distill import (
@@ -124,28 +124,30 @@ def _source(
             cache=config.cache,
             precision=precision,
         )
-        result = build_or_load(
-            cache_spec,
-            teacher=artifact.model,
-            teacher_name=name,
-            data=data,
-            root=ctx.cache_dir,
-            on_view=_phase(ctx, spec, f"cache {name} view"),
-        )
-        ctx.store.record_artifact(
-            key=result.cache.key,
-            kind="cache",
-            name=f"{name}:{data.name}",
-            path=str(result.cache.path),
-            size=result.cache.bytes,
-            build_seconds=result.seconds,
-            meta={k: v for k, v in result.cache.meta.items() if k not in ("files", "shapes")},
-        )
-        ctx.store.link_artifact(
-            run_id, result.cache.key, role=f"cache:{name}", hit=not result.built
-        )
-        start = time.perf_counter()
-        tables[name] = result.cache.dense().to(ctx.device)
+        # Held until the logits are loaded: `cache prune` skips an entry a run holds.
+        with hold_entry(ctx.cache_dir, cache_spec):
+            result = build_or_load(
+                cache_spec,
+                teacher=artifact.model,
+                teacher_name=name,
+                data=data,
+                root=ctx.cache_dir,
+                on_view=_phase(ctx, spec, f"cache {name} view"),
+            )
+            ctx.store.record_artifact(
+                key=result.cache.key,
+                kind="cache",
+                name=f"{name}:{data.name}",
+                path=str(result.cache.path),
+                size=result.cache.bytes,
+                build_seconds=result.seconds,
+                meta={k: v for k, v in result.cache.meta.items() if k not in ("files", "shapes")},
+            )
+            ctx.store.link_artifact(
+                run_id, result.cache.key, role=f"cache:{name}", hit=not result.built
+            )
+            start = time.perf_counter()
+            tables[name] = result.cache.dense().to(ctx.device)
         seconds += result.seconds + (time.perf_counter() - start)
         built = built or result.built
     return CachedTeachers(tables), seconds, CacheStatus.BUILT if built else CacheStatus.HIT

@@ -555,11 +555,3 @@ class Store:
                 RunArtifactRow.artifact_key, func.count(func.distinct(RunArtifactRow.run_id))
             ).group_by(RunArtifactRow.artifact_key)
             return {key: count for key, count in s.execute(query).all()}
-
-    def forget_artifact(self, key: str) -> None:
-        with self.session() as s:
-            for link in s.scalars(select(RunArtifactRow).where(RunArtifactRow.artifact_key == key)):
-                s.delete(link)
-            row = s.get(ArtifactRow, key)
-            if row is not None:
-                s.delete(row)
