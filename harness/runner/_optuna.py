@@ -29,6 +29,7 @@ from harness.store import (
     QueueClaimRow,
     Store,
     utcnow,
+    waiting_trial_ids,
 )
 from harness.study import Study, TrialSpec, quote
 
@@ -366,6 +367,30 @@ def repair_claims(
     store.release_claims(study.name, unknown, me)  # no longer in the study file
     specs = [points[c.config_hash].with_seed(c.seed) for c in lost if c.config_hash in points]
     return _enqueue_claimed(opened, store, study, specs, update_codes(opened, study), me)
+
+
+def take_oldest_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
+    """Make `opened` take its next waiting trial by a lookup that costs the same at 10 or
+    10,000 waiting trials. Optuna's `ask` builds every waiting trial, with its params and
+    attributes, to take the first (about 2 s per trial at 10,000 queued); this asks the
+    database for the oldest few and takes the first whose state change succeeds, as
+    Optuna does: another worker may take any of them first."""
+    engine, name = storage.engine, opened.study_name
+
+    def pop_waiting_trial_id() -> int | None:
+        while True:
+            candidates = waiting_trial_ids(engine, name, limit=8)
+            if not candidates:
+                return None
+            for trial_id in candidates:
+                try:
+                    if opened._storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                        return trial_id
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue
+
+    # Optuna's queue lookup is a private method of Study; replaced on this instance only.
+    opened._pop_waiting_trial_id = pop_waiting_trial_id  # type: ignore[method-assign]
 
 
 def save_contrasts(store: Store, study: Study) -> None:

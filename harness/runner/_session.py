@@ -18,16 +18,21 @@ from harness.runner._context import (
     StudyProgress,
     resolve_device,
 )
-from harness.runner._optuna import open_study, reconcile_runs, requeue_dead_local, retry_failed
+from harness.runner._optuna import (
+    open_study,
+    reconcile_runs,
+    requeue_dead_local,
+    retry_failed,
+    take_oldest_waiting,
+)
 from harness.runner._strategies import strategy_for
 from harness.store import (
     GRACE_SECONDS,
-    HASH_ATTR,
     HEARTBEAT_SECONDS,
-    SEED_ATTR,
     Store,
     count_in_state,
     optuna_storage,
+    pending_pairs,
     utcnow,
 )
 from harness.study import Study
@@ -88,6 +93,7 @@ class RunnerSession:
             sampler=self.strategy.sampler(study),
             pruner=self.strategy.pruner(study),
         )
+        take_oldest_waiting(self.opened, self.storage)
         self.enqueued = self.requeued = self.ran = self.adopted = 0
         self.started_at = utcnow()
         self.worker_exit_codes: list[int] = []  # of local worker processes, if any
@@ -145,12 +151,12 @@ class RunnerSession:
             # mean for a configuration with no run in yet), nothing for one another study
             # of the database has run (it will be copied).
             left, total = waiting + running, finished + waiting + running
-            todo = self.trials(TrialState.WAITING, TrialState.RUNNING)
+            todo = pending_pairs(self.storage.engine, self.study.name)
             copies = self.store.copyable(self.study.name) if self.study.file.reuse_runs else set()
             work = sum(
-                means.get(t.user_attrs.get(HASH_ATTR), means.get(None, 0.0))
-                for t in todo
-                if (t.user_attrs.get(HASH_ATTR), t.user_attrs.get(SEED_ATTR)) not in copies
+                means.get(config, means.get(None, 0.0)) * count
+                for (config, seed), count in todo.items()
+                if (config, seed) not in copies
             )
         eta = work / max(1, running) if means else None
         return StudyProgress(finished=finished, total=total, eta_seconds=eta)

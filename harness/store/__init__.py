@@ -46,10 +46,12 @@ from harness.store._optuna import (
     objective_count,
     optuna_storage,
     optuna_study_names,
+    pending_pairs,
     reading_storage,
     study_kind,
     study_names,
     study_objectives,
+    waiting_trial_ids,
 )
 from harness.store._schema import stored_version
 from harness.store._store import FinishedRun, RunIdentity, Store, utcnow
@@ -94,6 +96,7 @@ __all__ = [
     "objective_count",
     "optuna_storage",
     "optuna_study_names",
+    "pending_pairs",
     "reading_storage",
     "redact",
     "resolve_cache_dir",
@@ -102,6 +105,7 @@ __all__ = [
     "stored_version",
     "study_kind",
     "study_objectives",
+    "waiting_trial_ids",
     "study_names",
     "utcnow",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, inspect, text
@@ -149,6 +150,37 @@ def count_in_state(engine: Engine, study: str, state: str) -> int:
     )
     with engine.connect() as connection:
         return int(connection.execute(query, {"name": study, "state": state}).scalar() or 0)
+
+
+def waiting_trial_ids(engine: Engine, study: str, *, limit: int) -> list[int]:
+    """The first `limit` waiting trials of the study, oldest first: what Optuna's queue
+    takes next, read without building every waiting trial (Optuna's own lookup does that
+    at every ask, seconds per trial at 10,000 queued)."""
+    query = text(
+        "SELECT t.trial_id FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "WHERE s.study_name = :name AND t.state = 'WAITING' ORDER BY t.trial_id LIMIT :limit"
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query, {"name": study, "limit": limit})
+        return [int(trial_id) for (trial_id,) in rows]
+
+
+def pending_pairs(engine: Engine, study: str) -> Counter[tuple[str, int]]:
+    """How many waiting or running trials each (configuration hash, seed) of the study has,
+    counted by the database from the trials' libkd attributes."""
+    query = text(
+        "SELECT h.value_json, s2.value_json FROM trials t "
+        "JOIN studies s ON s.study_id = t.study_id "
+        "JOIN trial_user_attributes h ON h.trial_id = t.trial_id AND h.key = :hash "
+        "JOIN trial_user_attributes s2 ON s2.trial_id = t.trial_id AND s2.key = :seed "
+        "WHERE s.study_name = :name AND t.state IN ('WAITING', 'RUNNING')"
+    )
+    found: Counter[tuple[str, int]] = Counter()
+    with engine.connect() as connection:
+        rows = connection.execute(query, {"name": study, "hash": HASH_ATTR, "seed": SEED_ATTR})
+        for config, seed in rows:
+            found[(json.loads(config), int(json.loads(seed)))] += 1
+    return found
 
 
 def _study_attr(engine: Engine, study: str, key: str) -> Any:
