@@ -18,7 +18,7 @@ from harness.analysis._contrasts import (
 from harness.analysis._curves import FLAT_GAIN, curve_table
 from harness.analysis._forest import forest_svg
 from harness.analysis._load import complete_runs, epoch_summary, factor_columns, load_runs
-from harness.analysis._report import REPORT_COLUMNS, markdown_table, report_frame
+from harness.analysis._report import REPORT_COLUMNS, markdown_table, markdown_text, report_frame
 from harness.errors import LibKDError
 from harness.metrics import (
     AGREE_COMBINED_PREFIX,
@@ -146,7 +146,7 @@ def publish(
     parts = [
         f"# {study}",
         "",
-        description,
+        markdown_text(description),
         "",
         f"`{command}`: {len(runs)} complete runs{_copied(environment['copied'])} on "
         f"{environment.get('device_name')} "

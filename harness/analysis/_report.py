@@ -3,6 +3,8 @@ and its plain-text forms (markdown, one cell's text). Drawing it is the CLI's bu
 
 from __future__ import annotations
 
+import html
+
 import polars as pl
 
 from harness.analysis._aggregate import aggregate, paired_deltas
@@ -110,10 +112,16 @@ REPORT_COLUMNS = (
 )
 
 
+def markdown_text(text: str) -> str:
+    """Text as markdown shows it, never as markup: a label or description holding `<script>`
+    or a `|` reads as typed (GitHub renders raw HTML in markdown)."""
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
 def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...] | None = None) -> str:
     """A GitHub markdown table of `columns` (those present; default all) of `frame`."""
     names = frame.columns if columns is None else [c for c in columns if c in frame.columns]
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for row in frame.select(names).iter_rows():
-        lines.append("| " + " | ".join(format_cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(markdown_text(format_cell(v)) for v in row) + " |")
     return "\n".join(lines)

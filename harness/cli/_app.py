@@ -187,7 +187,7 @@ def run(
     resolve_device(device_name)
     check_runnable(loaded)
     store = open_store(storage)
-    cache = resolve_cache_dir(cache_dir)
+    cache = resolve_cache_dir(cache_dir, loaded.file.cache.dir)
     console.print(f"study [bold]{loaded.name}[/] -> {redact(store.url)}, cache {cache}")
     if loaded.overrides:
         console.print(f"overrides: {' '.join(loaded.overrides)}", markup=False)
@@ -317,7 +317,7 @@ def worker(
     sigterm_as_interrupt()
     try:
         summary = session.work(
-            cache_dir=resolve_cache_dir(cache_dir),
+            cache_dir=resolve_cache_dir(cache_dir, session.study.file.cache.dir),
             device=device,
             progress=SilentProgress() if quiet else PlainProgress(),
             max_trials=max_trials,

@@ -21,7 +21,10 @@ def config_hash(config: TrialConfig) -> str:
     split scheme is always in: it changed what every configuration trains on.
     """
     data = config.model_dump(mode="json", exclude_defaults=True)
-    data.get("cache", {}).pop("dir", None)
+    cache = data.get("cache", {})
+    cache.pop("dir", None)
+    if not cache:
+        data.pop("cache", None)  # `cache: {dir: ...}` alone is the default cache
     data.setdefault("dataset", {})["split"] = SPLIT_SCHEME
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

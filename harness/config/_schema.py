@@ -116,6 +116,8 @@ class CacheConfig(_Frozen):
     views: int = Field(8, ge=0)
     dtype: Literal["float16", "float32"] = "float16"
     top_k: int | None = Field(None, ge=1)
+    # Where teachers and logit caches live for this study, unless --cache-dir or
+    # $LIBKD_CACHE_DIR name a folder; not part of the configuration's hash.
     dir: str | None = None
 
 
@@ -243,13 +245,18 @@ class Contrast(_Frozen):
     margin: float | None = Field(None, gt=0, lt=1)  # equivalence margin (top-1 points / 100)
 
 
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+"""A run's seed: stored as a database integer and offset into the seeds it scopes."""
+
+
 class StudyFile(TrialConfig):
     """A whole study file: the base configuration plus seeds, grid or search, objectives."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # A study's name names files (its dashboard, its published folder) and database rows.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    seeds: Annotated[tuple[int, ...], Field(min_length=1)] | SeedPlan = (0,)
+    seeds: Annotated[tuple[Seed, ...], Field(min_length=1)] | SeedPlan = (0,)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     # Configurations added beside the grid's crossing, each by its factors (dotted path ->
     # value): a control that no crossing gives, without running every crossing it would need.

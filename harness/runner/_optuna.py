@@ -372,10 +372,27 @@ def repair_claims(
 def take_oldest_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
     """Make `opened` take its next waiting trial by a lookup that costs the same at 10 or
     10,000 waiting trials. Optuna's `ask` builds every waiting trial, with its params and
-    attributes, to take the first (about 2 s per trial at 10,000 queued); this asks the
-    database for the oldest few and takes the first whose state change succeeds, as
-    Optuna does: another worker may take any of them first."""
+    attributes, to take the first (about 0.2 s per trial at 10,000 queued); this asks the
+    database for the oldest few and takes the first whose state change succeeds, as Optuna
+    does (another worker may take any of them first), then tells Optuna's trial cache about
+    it as its own lookup would have. Where Optuna's cache is not the one this was written
+    against, Optuna's lookup stays."""
+    try:
+        from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
+    except ImportError:
+        return
+    cached = opened._storage
+    if not isinstance(cached, _CachedStorage) or not hasattr(cached, "_add_trials_to_cache"):
+        return
     engine, name = storage.engine, opened.study_name
+    study_id = storage.get_study_id_from_name(name)
+
+    def remember(trial_id: int) -> None:
+        trial = storage.get_trial(trial_id)
+        with cached._lock:
+            info = cached._studies.setdefault(study_id, _StudyInfo())
+            cached._add_trials_to_cache(study_id, [trial])
+            info.unfinished_trial_ids.add(trial_id)
 
     def pop_waiting_trial_id() -> int | None:
         while True:
@@ -384,7 +401,8 @@ def take_oldest_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
                 return None
             for trial_id in candidates:
                 try:
-                    if opened._storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                        remember(trial_id)
                         return trial_id
                 except optuna.exceptions.UpdateFinishedTrialError:
                     continue
@@ -503,15 +521,21 @@ def requeue_dead_local(opened: optuna.Study, storage: RDBStorage, store: Store) 
 
 
 def reconcile_runs(opened: optuna.Study, store: Store) -> None:
-    """Run rows left 'running' by a worker that died: mark them failed."""
-    states = {t.number: t.state for t in opened.get_trials(deepcopy=False)}
-    for run in store.runs(opened.study_name):
+    """Run rows left 'running' by a worker that died: mark them failed. Only the trials of
+    such rows are read (a study of 10,000 waiting trials has a handful running)."""
+    running = [r for r in store.runs(opened.study_name, status=RunStatus.RUNNING)]
+    if not running:
+        return
+    storage = opened._storage
+    study_id = storage.get_study_id_from_name(opened.study_name)
+    for run in running:
         if run.trial_number is None:
             continue
-        if run.status == RunStatus.RUNNING and states.get(run.trial_number) not in (
-            TrialState.RUNNING,
-            None,
-        ):
+        try:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, run.trial_number)
+        except KeyError:
+            continue  # no such trial (a row written outside Optuna's queue)
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
             store.finish_run(run.id, status=RunStatus.FAILED, error=f"worker {run.worker} died")
 
 

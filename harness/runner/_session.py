@@ -32,7 +32,7 @@ from harness.store import (
     Store,
     count_in_state,
     optuna_storage,
-    pending_pairs,
+    pending_by_config,
     utcnow,
 )
 from harness.study import Study
@@ -151,13 +151,9 @@ class RunnerSession:
             # mean for a configuration with no run in yet), nothing for one another study
             # of the database has run (it will be copied).
             left, total = waiting + running, finished + waiting + running
-            todo = pending_pairs(self.storage.engine, self.study.name)
             copies = self.store.copyable(self.study.name) if self.study.file.reuse_runs else set()
-            work = sum(
-                means.get(config, means.get(None, 0.0)) * count
-                for (config, seed), count in todo.items()
-                if (config, seed) not in copies
-            )
+            todo = pending_by_config(self.storage.engine, self.study.name, except_pairs=copies)
+            work = sum(means.get(config, means.get(None, 0.0)) * n for config, n in todo.items())
         eta = work / max(1, running) if means else None
         return StudyProgress(finished=finished, total=total, eta_seconds=eta)
 

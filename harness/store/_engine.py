@@ -61,8 +61,10 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def resolve_cache_dir(explicit: str | Path | None = None) -> Path:
-    return Path(explicit or os.environ.get("LIBKD_CACHE_DIR") or DEFAULT_CACHE_DIR)
+def resolve_cache_dir(explicit: str | Path | None = None, study: str | None = None) -> Path:
+    """--cache-dir beats $LIBKD_CACHE_DIR beats the study file's `cache.dir` beats the
+    default folder under results/."""
+    return Path(explicit or os.environ.get("LIBKD_CACHE_DIR") or study or DEFAULT_CACHE_DIR)
 
 
 def redact(url: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections import Counter
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, bindparam, inspect, text
 
 from harness.errors import StorageError
 from harness.store._engine import (
@@ -165,21 +165,38 @@ def waiting_trial_ids(engine: Engine, study: str, *, limit: int) -> list[int]:
         return [int(trial_id) for (trial_id,) in rows]
 
 
-def pending_pairs(engine: Engine, study: str) -> Counter[tuple[str, int]]:
-    """How many waiting or running trials each (configuration hash, seed) of the study has,
-    counted by the database from the trials' libkd attributes."""
-    query = text(
-        "SELECT h.value_json, s2.value_json FROM trials t "
-        "JOIN studies s ON s.study_id = t.study_id "
-        "JOIN trial_user_attributes h ON h.trial_id = t.trial_id AND h.key = :hash "
-        "JOIN trial_user_attributes s2 ON s2.trial_id = t.trial_id AND s2.key = :seed "
-        "WHERE s.study_name = :name AND t.state IN ('WAITING', 'RUNNING')"
-    )
-    found: Counter[tuple[str, int]] = Counter()
+_PENDING = (
+    "FROM trials t JOIN studies s ON s.study_id = t.study_id "
+    "JOIN trial_user_attributes h ON h.trial_id = t.trial_id AND h.key = :hash "
+    "{seed_join}WHERE s.study_name = :name AND t.state IN ('WAITING', 'RUNNING')"
+)
+
+
+def pending_by_config(
+    engine: Engine, study: str, *, except_pairs: AbstractSet[tuple[str, int]] = frozenset()
+) -> dict[str, int]:
+    """How many waiting or running trials each configuration hash of the study has, counted
+    by the database (one row per configuration, whatever the queue's size), less those of
+    the (configuration, seed) pairs in `except_pairs`."""
+    params = {"name": study, "hash": HASH_ATTR, "seed": SEED_ATTR}
+    by_config = _PENDING.format(seed_join="")
+    found: dict[str, int] = {}
     with engine.connect() as connection:
-        rows = connection.execute(query, {"name": study, "hash": HASH_ATTR, "seed": SEED_ATTR})
-        for config, seed in rows:
-            found[(json.loads(config), int(json.loads(seed)))] += 1
+        query = text(f"SELECT h.value_json, count(*) {by_config} GROUP BY h.value_json")
+        for config, count in connection.execute(query, params):
+            found[json.loads(config)] = int(count)
+        excepted = sorted({config for config, _ in except_pairs if config in found})
+        if not excepted:
+            return found
+        seed_join = "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = :seed "
+        query = text(
+            f"SELECT h.value_json, a.value_json {_PENDING.format(seed_join=seed_join)} "
+            "AND h.value_json IN :configs"
+        ).bindparams(bindparam("configs", expanding=True))
+        configs = [json.dumps(config) for config in excepted]
+        for config, seed in connection.execute(query, {**params, "configs": configs}):
+            if (json.loads(config), int(json.loads(seed))) in except_pairs:
+                found[json.loads(config)] -= 1
     return found
 
 

@@ -207,11 +207,13 @@ class Store:
         with self.session() as s:
             s.add(RunArtifactRow(run_id=run_id, artifact_key=key, role=role, hit=hit))
 
-    def runs(self, study: str | None = None) -> list[RunRow]:
+    def runs(self, study: str | None = None, *, status: RunStatus | None = None) -> list[RunRow]:
         with self.session() as s:
             query = select(RunRow).order_by(RunRow.id)
             if study is not None:
                 query = query.where(RunRow.study == study)
+            if status is not None:
+                query = query.where(RunRow.status == status)
             return list(s.scalars(query))
 
     def study_names(self) -> list[str]:

@@ -210,3 +210,18 @@ def test_an_override_value_is_capped_like_a_study_file(tmp_path):
         StudyError, match=r"--set 'description=.*expands to more than 100,000 values"
     ):
         load_study(path, overrides=[f"description={bomb}"])
+
+
+def test_a_session_that_queued_nothing_takes_the_oldest_waiting_trials(
+    storage_url, cache_dir, monkeypatch
+):
+    """The queue lookup by SQL: a worker that never read the study's trials (a fresh
+    `libkd worker`) takes them in queue order, and Optuna records their params."""
+    trained = fake_trainer(monkeypatch)
+    study = study_from_dict(tiny_dict())
+    RunnerSession(study, store=Store(storage_url)).prepare()
+    worker = RunnerSession(study, store=Store(storage_url))
+    summary = worker.work(cache_dir=cache_dir)
+    assert (summary.complete, summary.failed, summary.waiting) == (6, 0, 0)
+    assert trained == [(spec.label, spec.seed) for spec in study.trials()]
+    assert all(t.params for t in worker.trials())  # Optuna's own record of each trial
