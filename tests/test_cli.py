@@ -396,3 +396,17 @@ def test_validate_checks_a_checkpoint_fits_its_architecture(tmp_path):
     assert "for resnet width 16 depth 1; give weights of that architecture" in wider.output
     other = validate(str(tmp_path / "other.safetensors"), 8)
     assert other.exit_code == 2 and "lacks" in other.output
+
+
+@pytest.mark.slow
+def test_a_study_s_cache_dir_is_where_its_teachers_and_caches_go(tmp_path, monkeypatch):
+    """`cache.dir` was accepted and never used; --cache-dir and $LIBKD_CACHE_DIR still win."""
+    monkeypatch.delenv("LIBKD_CACHE_DIR", raising=False)
+    folder = tmp_path / "study-cache"
+    data = tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})
+    data["cache"] = {**data["cache"], "dir": str(folder)}
+    path = write_study(tmp_path, data)
+    storage = f"sqlite:///{tmp_path / 'libkd.db'}"
+    result = _invoke("run", str(path), "--storage", storage, "--no-dashboard")
+    assert result.exit_code == 0, result.output
+    assert list((folder / "teachers").glob("[0-9a-f]*")) and list((folder / "logits").iterdir())

@@ -101,21 +101,31 @@ def _timm(config: TeacherConfig, image: ImageSpec) -> nn.Module:
 
 
 def timm_size_problem(config: TeacherConfig, image_size: int) -> str | None:
-    """Why a timm teacher would see nothing of the images (its total stride or patch
-    exceeds the side it is fed), or None."""
+    """Why a timm teacher cannot take the images it is fed (a patch or kernel larger than
+    the side), or None. Tried, not computed from the model's stride: a convolution network
+    whose total stride exceeds the side still sees the image through a padded 1x1 map (a
+    stride-32 ResNet learns 8x8 digits), a ViT with 16-pixel patches on 8 pixels sees
+    nothing."""
     if not config.arch.startswith(TIMM_PREFIX):
         return None
     side = config.input_size or image_size
-    model = _timm(config, ImageSpec(channels=1, size=side, num_classes=2))
+    model: nn.Module | None = None
+    try:
+        model = _timm(config, ImageSpec(channels=1, size=side, num_classes=2)).eval()
+        with torch.no_grad():
+            out = model(torch.zeros(2, 1, side, side))
+        if out.shape == (2, 2) and bool(torch.isfinite(out).all()):
+            return None
+        reason = f"it gives {tuple(out.shape)} for 2 images of 2 classes"
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
     inner = model.model if isinstance(model, Resized) else model
     info = getattr(inner, "feature_info", None) or []
-    reduction = max((int(f.get("reduction", 1)) for f in info), default=1)
-    if side // reduction >= 2:
-        return None
-    need = 2 * reduction
+    reduction = max((int(f.get("reduction", 1)) for f in info), default=side)
+    del model
     return (
-        f"{config.arch} reduces {side}x{side} images by {reduction} (nothing is left of "
-        f"them); set input_size to {need} or more (images are resized) or pick another model"
+        f"{config.arch} cannot take {side}x{side} images ({reason}); set input_size to "
+        f"{2 * reduction} or more (images are resized) or pick another model"
     )
 
 

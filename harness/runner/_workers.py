@@ -21,6 +21,7 @@ from harness.store import (
     SOURCE_ATTR,
     STUDY_FILE_ATTR,
     Store,
+    count_copied,
     load_optuna_study,
     optuna_storage,
     study_names,
@@ -100,6 +101,7 @@ def run_local_workers(
     stops every worker from starting another trial. The session counts what they completed.
     """
     before = session.count(TrialState.COMPLETE)
+    copied_before = count_copied(session.storage.engine, session.study.name)
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -149,5 +151,7 @@ def run_local_workers(
     # A worker that died (killed, out of memory) is no failure by itself: its trial is
     # retried by the others, and the summary says what is left undone.
     session.worker_exit_codes = codes
-    session.ran = session.count(TrialState.COMPLETE) - before
+    # Every worker's trials count, the copies apart: a copy is no trial run now.
+    session.adopted = count_copied(session.storage.engine, session.study.name) - copied_before
+    session.ran = session.count(TrialState.COMPLETE) - before - session.adopted
     return session.summary()

@@ -152,6 +152,18 @@ def count_in_state(engine: Engine, study: str, state: str) -> int:
         return int(connection.execute(query, {"name": study, "state": state}).scalar() or 0)
 
 
+def count_copied(engine: Engine, study: str) -> int:
+    """How many complete trials of the study copied another study's run instead of training."""
+    query = text(
+        "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = :copied "
+        "WHERE s.study_name = :name AND t.state = 'COMPLETE'"
+    )
+    with engine.connect() as connection:
+        found = connection.execute(query, {"name": study, "copied": COPIED_ATTR}).scalar()
+        return int(found or 0)
+
+
 def waiting_trial_ids(engine: Engine, study: str, *, limit: int) -> list[int]:
     """The first `limit` waiting trials of the study, oldest first: what Optuna's queue
     takes next, read without building every waiting trial (Optuna's own lookup does that

@@ -84,3 +84,21 @@ def test_publish_on_a_full_disk_says_so_in_one_line_and_keeps_the_old_record(
     listed = {line[5:] for line in done.stdout.splitlines() if line.startswith("file:")}
     assert listed == set(before), out  # no temporary file left beside the record
     shutil.rmtree(old)
+
+
+def test_report_md_shows_a_description_and_labels_as_typed_never_as_html(finished_study, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    data = yaml.safe_load(Path(finished_study["path"]).read_text())
+    data["description"] = "<script>alert(1)</script> & <b>bold</b>"
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "record"
+    args = ["publish", str(path), "--storage", str(finished_study["storage"]), "--out", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    report = (out / "report.md").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in report
+    assert "<script>" not in report and "<b>" not in report

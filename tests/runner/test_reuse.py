@@ -101,3 +101,27 @@ def test_device_kind_and_resolved_precision_are_part_of_the_key():
     assert legacy_inputs_key(device_kind="cpu", precision="auto") != legacy_inputs_key(
         device_kind="cuda", precision="auto"
     )
+
+
+def test_local_workers_count_copied_runs_as_copied_not_as_run(tmp_path, cache_dir):
+    """`libkd run --workers 2` counted every trial completed by any worker as run now,
+    copies included."""
+    import torch
+
+    from harness.runner import RunnerSession, run_local_workers
+
+    url = f"sqlite:///{tmp_path / 'libkd.db'}"
+    store = Store(url)
+    study = study_from_dict(tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
+    ctx = RunContext(store=store, cache_dir=cache_dir, device=torch.device("cpu"), study="x")
+    for spec in study.trials():  # every run trained by another study, from the same inputs
+        record_run(
+            store,
+            run_identity(spec, study="trained", trial_number=0),
+            metrics={"val/top1": 0.5, "test/top1": 0.5},
+            inputs=ctx.inputs_keys(spec.config.for_seed(spec.seed))[0],
+        )
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    summary = run_local_workers(session, cache_dir=cache_dir, device="cpu", workers=2)
+    assert (summary.complete, summary.ran, summary.adopted) == (4, 0, 4)

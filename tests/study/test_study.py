@@ -343,3 +343,31 @@ def test_a_teacher_named_like_a_libkd_metric_is_refused_with_the_list(tmp_path, 
     data["distill"]["teachers"] = [name, "inv"]
     with pytest.raises(StudyError, match=rf"teachers\.{name}: .*reserved .*cls, combined, labels"):
         load_study(write_study(tmp_path, data))
+
+
+def test_cache_dir_is_not_part_of_the_configuration(tmp_path):
+    """`cache: {dir: ...}` alone changed the hash (an empty `cache` key was left in it)."""
+    plain = study_from_dict(tiny_dict(cache={"enabled": False}))
+    placed = study_from_dict(tiny_dict(cache={"enabled": False, "dir": str(tmp_path)}))
+    assert [p.config_hash for p in plain.configs] == [p.config_hash for p in placed.configs]
+    base = tiny_dict()
+    del base["cache"]
+    moved = tiny_dict(cache={"dir": str(tmp_path)})
+    assert [p.config_hash for p in study_from_dict(base).configs] == [
+        p.config_hash for p in study_from_dict(moved).configs
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seeds": [2**63]}, r"seeds\[0\]: Input should be less than or equal to 2147483647"),
+        ({"seeds": [-1]}, r"seeds\[0\]: Input should be greater than or equal to 0"),
+        ({"name": "a" * 300}, "name: String should have at most 100 characters"),
+    ],
+)
+def test_seeds_and_names_the_database_and_files_cannot_hold_are_refused(changes, message):
+    """A seed past int64 passed and failed every trial; a 300-character name ran the whole
+    study, then could not name its dashboard file."""
+    with pytest.raises(StudyError, match=message):
+        study_from_dict(tiny_dict(**changes))
