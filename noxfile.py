@@ -51,3 +51,17 @@ def bench(session: nox.Session) -> None:
 def bench_analysis(session: nox.Session) -> None:
     """Reading 1,000 runs x 50 epochs on SQLite and PostgreSQL: results/bench-analysis.json."""
     session.run(sys.executable, "scripts/bench_analysis.py", *session.posargs, external=True)
+
+
+@nox.session(name="bench_queue")
+def bench_queue(session: nox.Session) -> None:
+    """The runner's bookkeeping per trial at 10, 1,000 and 10,000 queued trials, and two
+    `libkd run` of one study racing to queue it: results/bench-queue.json."""
+    session.run(
+        sys.executable,
+        "benchmarks/queue_overhead.py",
+        "--out",
+        "results/bench-queue.json",
+        *session.posargs,
+        external=True,
+    )
