@@ -172,14 +172,22 @@ def test_local_workers_share_the_trial_budget_and_the_deadline(tmp_path, storage
 def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
     tmp_path, storage_url, cache_dir
 ):
-    data = tiny_dict(seeds=[0, 1], train={"epochs": 20, "batch_size": 16, "lr": 1.0e-3})
+    # Twelve trials: on a loaded machine `libkd run` could finish six alone before the
+    # other worker had imported torch, and the test waited for a trial that never came.
+    data = tiny_dict(seeds=[0, 1, 2, 3], train={"epochs": 20, "batch_size": 16, "lr": 1.0e-3})
     path = write_study(tmp_path, data)
     options = ("--workers", "2", "--heartbeat", "1", "--grace", "3")
     parent = start_cli_run(path, storage_url, cache_dir, *options, threads=2)
     # `libkd run` is the first worker; kill the other one in the middle of a trial.
     deadline = time.time() + 240
     while time.time() < deadline:
-        wait_mid_trial(storage_url, complete=0)
+        try:
+            wait_mid_trial(storage_url, complete=0, timeout=30)
+        except AssertionError:
+            if parent.poll() is None:
+                continue
+            output = parent.communicate()[0]
+            raise AssertionError(f"libkd run ended before its worker took a trial:\n{output}")
         pids = {int(r.worker.rsplit(":", 1)[1]) for r in Store(storage_url).runs("tiny")}
         if pids - {parent.pid}:
             break
@@ -189,4 +197,4 @@ def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
     assert parent.returncode == 0, output
     assert "a worker exited with code -9" in output
     assert "teachers=conv+inv" in output  # the results table
-    _assert_complete_once(storage_url, "tiny", 6)
+    _assert_complete_once(storage_url, "tiny", 12)
