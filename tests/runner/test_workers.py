@@ -187,7 +187,9 @@ def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
             if parent.poll() is None:
                 continue
             output = parent.communicate()[0]
-            raise AssertionError(f"libkd run ended before its worker took a trial:\n{output}") from None
+            raise AssertionError(
+                f"libkd run ended before its worker took a trial:\n{output}"
+            ) from None
         pids = {int(r.worker.rsplit(":", 1)[1]) for r in Store(storage_url).runs("tiny")}
         if pids - {parent.pid}:
             break
