@@ -10,7 +10,7 @@ import sys
 import nox
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "e2e"]
 
 
 def _run(session: nox.Session, *args: str) -> None:
@@ -20,13 +20,19 @@ def _run(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole suite (slow, postgres and browser tests included where they can run)."""
-    _run(session, "pytest")
+    """The fast tier: everything that neither trains a model nor starts a process."""
+    _run(session, "pytest", "-m", "not e2e")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """The end-to-end tier: studies trained, workers, PostgreSQL, Chromium, CLI processes."""
+    _run(session, "pytest", "-m", "e2e")
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    _run(session, "ruff", "check", "harness", "tests", "noxfile.py")
+    _run(session, "ruff", "check", "harness", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

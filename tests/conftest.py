@@ -9,6 +9,14 @@ import pytest
 from tests.helpers import tiny_dict, write_study
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start PostgreSQL or Chromium belong to the end-to-end tier, whatever their
+    own marks say."""
+    for item in items:
+        if item.get_closest_marker("postgres") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def tiny_study_file(tmp_path: Path) -> Path:
     return write_study(tmp_path, tiny_dict())

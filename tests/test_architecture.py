@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import import_graph  # noqa: E402
 
 
+@pytest.mark.e2e
 def test_packages_form_layers_without_cycles():
     edges = import_graph.graph()
     _, cyclic = import_graph.layers(edges)
@@ -39,6 +40,7 @@ def test_a_cycle_is_found(monkeypatch):
         ("harness.store", ["torch", "optuna"]),
     ],
 )
+@pytest.mark.e2e
 def test_reading_packages_do_not_load_torch(module, absent):
     loaded = f"[m for m in {absent!r} if m in sys.modules]"
     code = f"import sys, json, {module}; print(json.dumps({loaded}))"

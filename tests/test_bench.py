@@ -11,6 +11,7 @@ from harness.cli import app
 from tests.helpers import tiny_dict, write_study
 
 
+@pytest.mark.e2e
 def test_bench_writes_every_mode_and_ratio(tmp_path):
     study = write_study(tmp_path, tiny_dict())
     out = tmp_path / "bench.json"

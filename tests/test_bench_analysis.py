@@ -14,6 +14,7 @@ from harness.cli import app
 from harness.store import Store, load_optuna_study, optuna_storage
 
 
+@pytest.mark.e2e
 def test_synthetic_study_reads_like_a_real_one(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     counts = synthesize(store, name="s", seeds=3, epochs=5)
@@ -25,6 +26,7 @@ def test_synthetic_study_reads_like_a_real_one(tmp_path):
     assert len(trials) == 60 and all(t.value is not None for t in trials)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_bench_analysis_times_every_command(tmp_path):
     out = tmp_path / "bench.json"

@@ -83,6 +83,7 @@ def test_bad_storage_url_is_a_one_line_error(tiny_study_file):
     assert result.exit_code == 2 and "backend 'mysql' is not supported" in result.output
 
 
+@pytest.mark.e2e
 def test_run_then_rerun_does_nothing(tmp_path):
     path = write_study(tmp_path, tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
     common = [
@@ -211,6 +212,7 @@ def test_validate_rejects_what_a_run_would_reject(tmp_path, change, message):
     assert message in lines[0]
 
 
+@pytest.mark.e2e
 def test_run_exits_1_naming_the_trials_that_failed(tmp_path, monkeypatch):
     from harness.runner import _trial
 
@@ -332,6 +334,7 @@ print(",".join(m for m in ("torch", "timm", "torchvision", "optuna") if m in sys
     "args",
     [[], ["run"], ["worker"], ["report"], ["dashboard"], ["status"], ["cache", "verify"]],
 )
+@pytest.mark.e2e
 def test_help_loads_no_model_library_and_shows_an_example(args):
     import subprocess
     import sys
@@ -398,6 +401,7 @@ def test_validate_checks_a_checkpoint_fits_its_architecture(tmp_path):
     assert other.exit_code == 2 and "lacks" in other.output
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_study_s_cache_dir_is_where_its_teachers_and_caches_go(tmp_path, monkeypatch):
     """`cache.dir` was accepted and never used; --cache-dir and $LIBKD_CACHE_DIR still win."""

@@ -60,6 +60,7 @@ def test_bf16_loss_close_to_fp32_on_a_fixed_batch():
     assert abs(bf16.item() - fp32.item()) / fp32.item() < 0.02
 
 
+@pytest.mark.e2e
 @pytest.mark.gpu
 @needs_cuda
 def test_cached_equals_online_on_gpu(tmp_path):
@@ -85,6 +86,7 @@ def test_cached_equals_online_on_gpu(tmp_path):
     assert torch.allclose(cached["conv"], online["conv"], atol=1e-5, rtol=0)
 
 
+@pytest.mark.e2e
 @pytest.mark.gpu
 @needs_cuda
 def test_two_epoch_trial_end_to_end_on_cuda(tmp_path):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import tiny_dict, write_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.e2e
 def test_the_python_api_example_runs(tmp_path, monkeypatch):
     readme = (ROOT / "README.md").read_text()
     [code] = re.findall(r"## Python API.*?```python\n(.*?)```", readme, flags=re.S)

@@ -50,6 +50,7 @@ def _tmpfs_works(tmp_path: Path) -> bool:
     return done.returncode == 0
 
 
+@pytest.mark.e2e
 def test_publish_on_a_full_disk_says_so_in_one_line_and_keeps_the_old_record(
     finished_study, tmp_path
 ):

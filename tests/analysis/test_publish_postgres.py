@@ -14,6 +14,7 @@ from tests.helpers import tiny_dict, write_study
 from tests.postgres import fresh_database
 
 
+@pytest.mark.e2e
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_publish_a_study_with_teachers_on_postgres(tmp_path, postgres_url):

@@ -32,6 +32,7 @@ def _setup(dtype="float32", views=3, top_k=None):
     return config, data, teacher, spec
 
 
+@pytest.mark.e2e
 def test_cached_logits_equal_online_logits_for_the_same_views(tmp_path):
     config, data, teacher, spec = _setup("float32")
     result = build_or_load(spec, teacher=teacher, teacher_name="conv", data=data, root=tmp_path)
@@ -48,6 +49,7 @@ def test_cached_logits_equal_online_logits_for_the_same_views(tmp_path):
         assert torch.allclose(cached, online, atol=1e-5, rtol=0)
 
 
+@pytest.mark.e2e
 def test_float16_is_within_its_rounding(tmp_path):
     _, data, teacher, spec = _setup("float16")
     cache = build_or_load(
@@ -59,6 +61,7 @@ def test_float16_is_within_its_rounding(tmp_path):
     assert (cache.path / "logits.npy").stat().st_size < exact.numel() * 2 + 256
 
 
+@pytest.mark.e2e
 def test_top_k_keeps_the_top_classes_and_spreads_the_rest(tmp_path):
     _, data, teacher, spec = _setup("float32", top_k=3)
     cache = build_or_load(
@@ -77,6 +80,7 @@ def test_top_k_keeps_the_top_classes_and_spreads_the_rest(tmp_path):
     assert torch.equal(dense.argmax(-1), exact.argmax(-1))
 
 
+@pytest.mark.e2e
 def test_same_key_is_a_hit_and_key_covers_every_input(tmp_path):
     config, data, teacher, spec = _setup()
     first = build_or_load(spec, teacher=teacher, teacher_name="conv", data=data, root=tmp_path)
@@ -106,6 +110,7 @@ def test_same_key_is_a_hit_and_key_covers_every_input(tmp_path):
     assert len({spec.key, *(v.key for v in variants)}) == 5
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "drop_meta"])
 def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
     _, data, teacher, spec = _setup()
@@ -127,6 +132,7 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
     assert torch.allclose(rebuilt.cache.dense(), compute_all(teacher, data, spec), atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_verify_reports_small_error_for_a_good_cache(tmp_path):
     _, data, teacher, spec = _setup("float16")
     cache = build_or_load(
@@ -169,6 +175,7 @@ def _builder(root: Path, mode: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.e2e
 def test_build_killed_midway_leaves_nothing_readable(tmp_path):
     proc = _builder(tmp_path, "slow")
     assert proc.stdout.readline().strip() == "WRITTEN"
@@ -184,6 +191,7 @@ def test_build_killed_midway_leaves_nothing_readable(tmp_path):
     assert list((tmp_path / "logits").glob(".tmp-*")) == []
 
 
+@pytest.mark.e2e
 def test_two_concurrent_builders_produce_one_valid_cache(tmp_path):
     procs = [_builder(tmp_path, "fast") for _ in range(2)]
     outputs = sorted(p.communicate(timeout=120)[0].split()[0] for p in procs)
@@ -194,6 +202,7 @@ def test_two_concurrent_builders_produce_one_valid_cache(tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.e2e
 def test_cached_and_online_training_are_the_same_experiment(tmp_path):
     config, data, teacher, spec = _setup("float32")
     table = build_or_load(

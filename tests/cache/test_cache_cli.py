@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -13,6 +14,7 @@ from tests.helpers import tiny_dict
 runner = CliRunner()
 
 
+@pytest.mark.e2e
 def test_second_study_reuses_teachers_and_caches(storage_url, cache_dir):
     first = study_from_dict(tiny_dict(seeds=[0]))
     run_study(first, store=Store(storage_url), cache_dir=cache_dir)
@@ -30,6 +32,7 @@ def test_second_study_reuses_teachers_and_caches(storage_url, cache_dir):
     assert run.cache_status == "hit" and run.teacher_seconds == 0.0
 
 
+@pytest.mark.e2e
 def test_cache_ls_verify_prune(storage_url, cache_dir):
     run_study(study_from_dict(tiny_dict(seeds=[0])), store=Store(storage_url), cache_dir=cache_dir)
     common = ["--cache-dir", str(cache_dir)]
@@ -74,6 +77,7 @@ def test_cache_ls_verify_prune(storage_url, cache_dir):
     assert list((cache_dir / "logits").glob("[0-9a-f]*")) == []
 
 
+@pytest.mark.e2e
 def test_verify_fails_on_a_mismatching_entry(storage_url, cache_dir):
     run_study(
         study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})),
@@ -88,6 +92,7 @@ def test_verify_fails_on_a_mismatching_entry(storage_url, cache_dir):
     assert result.exit_code == 1 and "MISMATCH" in result.output
 
 
+@pytest.mark.e2e
 def test_damaged_records_are_named_not_crashed_on(storage_url, cache_dir):
     run_study(
         study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})),

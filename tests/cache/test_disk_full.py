@@ -59,6 +59,7 @@ def _staging(root: Path) -> list[Path]:
     return [*root.glob("*/.tmp-*")]
 
 
+@pytest.mark.e2e
 def test_a_full_disk_is_found_before_writing(full_disk):
     _, data, teacher, spec = _setup()
     with pytest.raises(CacheError, match="needs .* MiB but .* free"):
@@ -66,6 +67,7 @@ def test_a_full_disk_is_found_before_writing(full_disk):
     assert _staging(full_disk) == [] and list_caches(full_disk) == []
 
 
+@pytest.mark.e2e
 def test_a_write_that_hits_a_full_disk_fails_with_the_reason(full_disk, monkeypatch):
     # As if the size were unknown: the write itself runs out of space.
     monkeypatch.setattr("harness.cache._logits.ensure_free_space", lambda *a, **k: None)
@@ -75,6 +77,7 @@ def test_a_write_that_hits_a_full_disk_fails_with_the_reason(full_disk, monkeypa
     assert _staging(full_disk) == [] and list_caches(full_disk) == []
 
 
+@pytest.mark.e2e
 def test_a_teacher_on_a_full_disk_fails_with_the_reason(full_disk):
     config = study_from_dict(tiny_dict()).configs[-1].config
     data = _setup()[1]

@@ -30,6 +30,7 @@ def _chromium() -> str:
     return path
 
 
+@pytest.mark.e2e
 def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, cache_dir):
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -137,6 +138,7 @@ def _evil_study(url: str) -> None:
         )
 
 
+@pytest.mark.e2e
 def test_script_in_any_stored_name_never_runs(tmp_path, storage_url):
     sync_api = pytest.importorskip("playwright.sync_api")
     chromium = _chromium()

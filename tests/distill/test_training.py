@@ -29,6 +29,7 @@ def _plain(config, **train):
     )
 
 
+@pytest.mark.e2e
 def test_teacher_is_trained_once_and_then_reused(tmp_path):
     _, config, data = _setup(tmp_path)
     args = dict(data=data, augment=config.augment, cache_dir=tmp_path, device=torch.device("cpu"))
@@ -41,6 +42,7 @@ def test_teacher_is_trained_once_and_then_reused(tmp_path):
     assert torch.equal(first.model(x), second.model(x))
 
 
+@pytest.mark.e2e
 def test_corrupt_teacher_checkpoint_is_retrained(tmp_path):
     _, config, data = _setup(tmp_path)
     args = dict(data=data, augment=config.augment, cache_dir=tmp_path, device=torch.device("cpu"))
@@ -51,6 +53,7 @@ def test_corrupt_teacher_checkpoint_is_retrained(tmp_path):
     assert again.built
 
 
+@pytest.mark.e2e
 def test_teacher_from_local_checkpoint(tmp_path):
     _, config, data = _setup(tmp_path)
     args = dict(data=data, augment=config.augment, cache_dir=tmp_path, device=torch.device("cpu"))
@@ -62,6 +65,7 @@ def test_teacher_from_local_checkpoint(tmp_path):
     assert imported.key != trained.key and imported.digest == trained.digest
 
 
+@pytest.mark.e2e
 def test_training_records_every_term_and_head_each_epoch(tmp_path):
     _, config, data = _setup(tmp_path)
     teachers = {
@@ -102,6 +106,7 @@ def test_training_records_every_term_and_head_each_epoch(tmp_path):
     assert 0.0 <= metrics["val/top1"] <= 1.0
 
 
+@pytest.mark.e2e
 def test_same_seed_same_result(tmp_path):
     _, config, data = _setup(tmp_path)
     plain = _plain(config)
@@ -110,6 +115,7 @@ def test_same_seed_same_result(tmp_path):
     assert a.final["train/loss"] == b.final["train/loss"]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_compiled_student_trains_and_records_compile_time_apart(tmp_path):
     _, config, data = _setup(tmp_path)
@@ -121,6 +127,7 @@ def test_compiled_student_trains_and_records_compile_time_apart(tmp_path):
     assert math.isfinite(result.final["train/loss"]) and 0 <= result.final["val/top1"] <= 1
 
 
+@pytest.mark.e2e
 def test_eval_every_validates_every_k_epochs_and_after_the_last(tmp_path):
     _, config, data = _setup(tmp_path)
     plain = _plain(config, epochs=5, eval_every=2)

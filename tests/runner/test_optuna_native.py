@@ -37,6 +37,7 @@ def _get(app, path: str) -> dict:
     return json.loads(body)
 
 
+@pytest.mark.e2e
 def test_grid_trials_are_native_optuna_trials_and_the_grid_may_grow(storage_url, cache_dir):
     optuna_dashboard = pytest.importorskip("optuna_dashboard")
     small = tiny_dict(
@@ -75,6 +76,7 @@ def test_grid_trials_are_native_optuna_trials_and_the_grid_may_grow(storage_url,
         assert trial["intermediate_values"][-1]["value"] == trial["values"][0]
 
 
+@pytest.mark.e2e
 def test_an_included_configuration_records_its_own_factors_as_params(storage_url, cache_dir):
     import optuna
 

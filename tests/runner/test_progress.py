@@ -14,6 +14,7 @@ from harness.study import study_from_dict
 from tests.helpers import record_run, start_cli_run, tiny_dict, write_study
 
 
+@pytest.mark.e2e
 def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cache_dir):
     data = tiny_dict(seeds=[0], grid={"distill.teachers": [[], ["conv", "inv"]]})
     path = write_study(tmp_path, data)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 CODE = (
     "import json; from harness.runner._context import provenance; print(json.dumps(provenance()))"
@@ -19,6 +21,7 @@ def _git(folder: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.e2e
 def test_libkd_commit_is_the_package_s_and_the_user_s_repository_is_apart(tmp_path):
     user = tmp_path / "my-study-repo"
     user.mkdir()

@@ -83,6 +83,7 @@ def test_a_claim_left_unqueued_is_queued_by_the_next_worker_that_looks(storage_u
     assert set(_queued(session).values()) == {1}
 
 
+@pytest.mark.e2e
 def test_a_worker_stopped_between_claiming_a_seed_and_queueing_it_loses_no_pair(
     storage_url, cache_dir, monkeypatch
 ):
@@ -130,6 +131,7 @@ class _SecondCtrlC:
         self.inner(study, trial)
 
 
+@pytest.mark.e2e
 def test_ctrl_c_twice_re_queues_the_trial_and_the_resume_runs_every_pair(
     storage_url, cache_dir, monkeypatch
 ):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import torch
 
 from harness.data import load_dataset
@@ -37,6 +38,7 @@ def _folder_study(root, name):
     return study_from_dict(tiny_dict(name=name, dataset=dataset, grid={}, seeds=[0]))
 
 
+@pytest.mark.e2e
 def test_a_run_whose_dataset_folder_changed_is_trained_not_copied(tmp_path, monkeypatch):
     """The finding: two class folders swapped, and a new study copied the old run's 0.76."""
     data_root = tmp_path / "data"
@@ -103,6 +105,7 @@ def test_device_kind_and_resolved_precision_are_part_of_the_key():
     )
 
 
+@pytest.mark.e2e
 def test_local_workers_count_copied_runs_as_copied_not_as_run(tmp_path, cache_dir):
     """`libkd run --workers 2` counted every trial completed by any worker as run now,
     copies included."""

@@ -6,6 +6,7 @@ import os
 import signal
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from harness.analysis import load_runs, publish
@@ -21,6 +22,7 @@ def _complete_pairs(url: str, study: str) -> list[tuple[str, int]]:
     return sorted(zip(done["config_hash"].to_list(), done["seed"].to_list()))
 
 
+@pytest.mark.e2e
 def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_url, cache_dir):
     study = study_from_dict(tiny_dict(seeds=[0]))
     first = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
@@ -40,6 +42,7 @@ def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_u
     assert (more.enqueued, more.ran) == (3, 3)
 
 
+@pytest.mark.e2e
 def test_failing_trial_is_recorded_and_the_study_goes_on(storage_url, cache_dir, monkeypatch):
     from harness.runner import _trial
 
@@ -55,6 +58,7 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(storage_url, cache_dir,
     assert (retried.requeued, retried.ran, retried.complete) == (1, 1, 3)
 
 
+@pytest.mark.e2e
 def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_url, cache_dir):
     data = tiny_dict(seeds=[0, 1], train={"epochs": 25, "batch_size": 32, "lr": 1.0e-3})
     path = write_study(tmp_path, data)
@@ -76,6 +80,7 @@ def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_ur
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
 
 
+@pytest.mark.e2e
 def test_seed_scope_varies_teachers_views_and_subset_with_the_seed(storage_url, cache_dir):
     from harness.config import TrialConfig
 
@@ -105,6 +110,7 @@ def test_seed_scope_varies_teachers_views_and_subset_with_the_seed(storage_url, 
     assert kinds.count("teacher") == 2 and kinds.count("cache") == 2
 
 
+@pytest.mark.e2e
 def test_a_stem_token_study_trains_end_to_end(storage_url, cache_dir):
     data = tiny_dict(seeds=[0], grid={"distill.teachers": [["conv", "inv"]]})
     data["student"] = {**data["student"], "tokens": "stem"}
@@ -115,6 +121,7 @@ def test_a_stem_token_study_trains_end_to_end(storage_url, cache_dir):
     assert {"val/top1_conv", "val/top1_inv", "test/top1"} <= set(run.metrics)
 
 
+@pytest.mark.e2e
 def test_a_study_copies_runs_another_study_of_the_database_trained(
     tmp_path, storage_url, cache_dir
 ):

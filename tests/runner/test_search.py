@@ -62,6 +62,7 @@ def test_bad_distributions_name_their_path(space, message):
         study_from_dict(_search_dict(space=space))
 
 
+@pytest.mark.e2e
 def test_search_trial_averages_seeds_and_stores_a_run_per_seed(storage_url, cache_dir):
     study = study_from_dict(_search_dict(n_trials=2))
     summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
@@ -80,6 +81,7 @@ def test_search_trial_averages_seeds_and_stores_a_run_per_seed(storage_url, cach
     assert extended.ran == 1 and extended.complete == 3
 
 
+@pytest.mark.e2e
 def test_pruned_trial_keeps_its_state_and_partial_rows(storage_url, cache_dir, monkeypatch):
     # A pruner that prunes every trial once it has reported its first epoch.
     monkeypatch.setitem(
@@ -95,6 +97,7 @@ def test_pruned_trial_keeps_its_state_and_partial_rows(storage_url, cache_dir, m
     assert run.status == "pruned" and run.epochs_done == 1 and "epoch 0" in run.error
 
 
+@pytest.mark.e2e
 def test_nan_loss_fails_the_trial_with_reason_and_the_next_runs(storage_url, cache_dir):
     study = study_from_dict(
         tiny_dict(seeds=[0], grid={"distill.teachers": [[]], "train.lr": [1.0e30, 1.0e-3]})
@@ -110,6 +113,7 @@ def test_nan_loss_fails_the_trial_with_reason_and_the_next_runs(storage_url, cac
 @pytest.mark.parametrize(
     ("sent", "reason"), [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")]
 )
+@pytest.mark.e2e
 def test_interrupt_then_rerun_completes_without_duplicates(
     tmp_path, storage_url, cache_dir, sent, reason
 ):
@@ -135,6 +139,7 @@ def test_interrupt_then_rerun_completes_without_duplicates(
     assert len(done) == len(set(done)) == 6
 
 
+@pytest.mark.e2e
 def test_two_objectives_list_pareto_trials_and_draw_optuna_figures(storage_url, cache_dir):
     from typer.testing import CliRunner
 

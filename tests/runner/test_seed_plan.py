@@ -37,6 +37,7 @@ def _seeds_by_label(url: str) -> dict[str, list[int]]:
     return seeds
 
 
+@pytest.mark.e2e
 def test_an_undecided_contrast_gets_its_second_stage_and_no_other_configuration_does(
     storage_url, cache_dir
 ):
@@ -64,6 +65,7 @@ def test_an_undecided_contrast_gets_its_second_stage_and_no_other_configuration_
     assert (row.treatment_label, row.control_label) == ("teachers=conv+inv", "teachers=conv")
 
 
+@pytest.mark.e2e
 def test_a_decided_contrast_stops_at_its_first_stage(storage_url, cache_dir):
     study = study_from_dict(_planned(halfwidth=0.99))
     summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
@@ -71,6 +73,7 @@ def test_a_decided_contrast_stops_at_its_first_stage(storage_url, cache_dir):
     assert set(map(tuple, _seeds_by_label(storage_url).values())) == {(0, 1, 2)}
 
 
+@pytest.mark.e2e
 def test_two_local_workers_queue_the_second_stage_once(tmp_path, storage_url, cache_dir):
     study = load_study(write_study(tmp_path, _planned(halfwidth=1e-9)))
     session = RunnerSession(study, store=Store(storage_url))
@@ -81,6 +84,7 @@ def test_two_local_workers_queue_the_second_stage_once(tmp_path, storage_url, ca
     assert seeds["teachers=conv+inv"] == seeds["teachers=conv"] == [0, 1, 2, 3]
 
 
+@pytest.mark.e2e
 def test_status_shows_each_aimed_contrast_and_its_half_width(storage_url, cache_dir):
     from typer.testing import CliRunner
 
@@ -98,6 +102,7 @@ def test_status_shows_each_aimed_contrast_and_its_half_width(storage_url, cache_
     assert "at max" in line
 
 
+@pytest.mark.e2e
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_postgres_workers_spend_the_plan_once(tmp_path, postgres_url, cache_dir):

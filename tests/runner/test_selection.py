@@ -29,6 +29,7 @@ def poisoned_test_split(monkeypatch):
     monkeypatch.setattr(_trial, "evaluate", evaluate)
 
 
+@pytest.mark.e2e
 def test_search_objective_pruning_and_best_epoch_read_validation_only(
     storage_url, cache_dir, poisoned_test_split
 ):

@@ -56,6 +56,7 @@ def _start_worker(name: str, url: str, cache_dir, *, settings: RunnerSettings):
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_four_workers_on_postgres_run_24_trials_exactly_once(tmp_path, pg_url, cache_dir):
@@ -72,6 +73,7 @@ def test_four_workers_on_postgres_run_24_trials_exactly_once(tmp_path, pg_url, c
     assert "postgres@" not in "".join(outputs) or "***" in "".join(outputs)
 
 
+@pytest.mark.e2e
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
@@ -113,6 +115,7 @@ def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
     assert len(dead) == 1 and "died" in dead[0].error
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir):
     study = load_study(write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3], grid=GRID_24)))
@@ -159,6 +162,7 @@ def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path, monke
         assert connection.connection.driver_connection.isolation_level is None
 
 
+@pytest.mark.e2e
 def test_local_workers_share_the_trial_budget_and_the_deadline(tmp_path, storage_url, cache_dir):
     study = load_study(write_study(tmp_path, tiny_dict(grid={"distill.teachers": [[]]})))
     session = RunnerSession(study, store=Store(storage_url))
@@ -168,6 +172,7 @@ def test_local_workers_share_the_trial_budget_and_the_deadline(tmp_path, storage
     assert run_local_workers(session, **common, max_trials=1).complete == 1  # one in all
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
     tmp_path, storage_url, cache_dir

@@ -39,6 +39,7 @@ def _reading_commands(url: str, out: Path) -> list[list[str]]:
     ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", OLD)
 def test_an_old_database_opens_in_every_reading_command_and_is_left_as_it_was(tmp_path, name):
     db = tmp_path / name
@@ -58,6 +59,7 @@ def test_an_old_database_opens_in_every_reading_command_and_is_left_as_it_was(tm
     assert len(Store(url, read_only=True).runs("legacy")) == 4
 
 
+@pytest.mark.e2e
 def test_a_process_that_wrote_a_database_leaves_it_out_of_wal_mode(tmp_path):
     db = tmp_path / "libkd.db"
     url = f"sqlite:///{db}"
@@ -80,6 +82,7 @@ def _read_only_mount_works(tmp_path: Path) -> bool:
     return done.returncode == 0
 
 
+@pytest.mark.e2e
 def test_reading_commands_work_on_read_only_storage_even_in_wal_mode(tmp_path):
     """The database of a study, as copied onto read-only storage (a mounted archive, a
     shared read-only folder), with a WAL file still beside it."""

@@ -167,6 +167,7 @@ Store(url)
 """
 
 
+@pytest.mark.e2e
 def test_processes_opening_a_new_database_at_once_all_succeed(url):
     """Optuna's tables, its alembic version row and libkd's, created by whoever wins."""
     start = time.time() + 2.0
