@@ -14,7 +14,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import import_graph  # noqa: E402
 
 
-@pytest.mark.e2e
 def test_packages_form_layers_without_cycles():
     edges = import_graph.graph()
     _, cyclic = import_graph.layers(edges)

@@ -14,7 +14,6 @@ from harness.cli import app
 from harness.store import Store, load_optuna_study, optuna_storage
 
 
-@pytest.mark.e2e
 def test_synthetic_study_reads_like_a_real_one(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     counts = synthesize(store, name="s", seeds=3, epochs=5)

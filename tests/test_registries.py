@@ -130,7 +130,6 @@ def test_every_loss_kind_says_truly_whether_the_temperature_matters(name):
     assert torch.isfinite(kind.ensemble_term(student, log_probs, 2.0))
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_every_dataset_has_the_image_side_it_declares(name, tmp_path):
     config = DatasetConfig(name=name)

@@ -103,7 +103,6 @@ def test_words_follow_the_numbers():
     assert verdict(paired_test([0.1]), None) == "too few pairs"
 
 
-@pytest.mark.e2e
 def test_two_stage_seed_plan_keeps_coverage_and_saves_seeds():
     """The simulation of the runner's rule: 4,000 synthetic studies x 3 contrasts with known
     effects; the reported 95% intervals must cover the truth 93-97% of the time, with fewer

@@ -62,7 +62,6 @@ def test_involution_gradients_reach_input_and_kernel_generator():
     assert module.span.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("stride", [1, 2])
 def test_involution_gradients_match_the_naive_loop(stride):
     torch.manual_seed(0)

@@ -39,7 +39,6 @@ def _reading_commands(url: str, out: Path) -> list[list[str]]:
     ]
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("name", OLD)
 def test_an_old_database_opens_in_every_reading_command_and_is_left_as_it_was(tmp_path, name):
     db = tmp_path / name
