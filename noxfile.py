@@ -56,7 +56,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(name="bench_analysis")
 def bench_analysis(session: nox.Session) -> None:
     """Reading 1,000 runs x 50 epochs on SQLite and PostgreSQL: results/bench-analysis.json."""
-    session.run(sys.executable, "scripts/bench_analysis.py", *session.posargs, external=True)
+    session.run(sys.executable, "benchmarks/analysis_at_scale.py", *session.posargs, external=True)
 
 
 @nox.session(name="bench_queue")

@@ -3,14 +3,10 @@ study is what a real one looks like to the reading commands."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from typer.testing import CliRunner
 
+from benchmarks.analysis_at_scale import run_analysis_bench, synthesize
 from harness.analysis import best_values, load_runs, report_frame
-from harness.bench_analysis import synthesize
-from harness.cli import app
 from harness.store import Store, load_optuna_study, optuna_storage
 
 
@@ -28,12 +24,7 @@ def test_synthetic_study_reads_like_a_real_one(tmp_path):
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_bench_analysis_times_every_command(tmp_path):
-    out = tmp_path / "bench.json"
-    result = CliRunner().invoke(
-        app, ["bench-analysis", "--seeds", "2", "--repeats", "1", "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    bench = json.loads(out.read_text())
+    bench = run_analysis_bench(seeds=2, repeats=1)
     assert bench["study"]["runs"] == 40 and bench["backend"] == "sqlite"
     for command in ("report", "dashboard", "status", "export"):
         timing = bench["commands"][command]

@@ -26,7 +26,7 @@ from harness.cli._common import (
     study_name,
     user_errors,
 )
-from harness.cli._tools import bench, bench_analysis, cache_app, data_app, db_app
+from harness.cli._tools import bench, cache_app, data_app, db_app
 from harness.errors import LibKDError
 
 if TYPE_CHECKING:
@@ -43,9 +43,6 @@ app.add_typer(cache_app, name="cache")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.command(epilog="Example: libkd bench --out results/bench-cpu.json")(bench)
-app.command("bench-analysis", epilog="Example: libkd bench-analysis --out bench.json")(
-    bench_analysis
-)
 
 WORKER_EXAMPLE = "libkd worker quickstart --storage postgresql+psycopg://me@dbhost/libkd"
 

@@ -138,27 +138,3 @@ def bench(
         out=out,
     )
     print_bench(result)
-
-
-@user_errors
-def bench_analysis(
-    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
-    storage: Annotated[
-        str | None,
-        typer.Option(help="An empty database to fill (default: a temporary SQLite file)."),
-    ] = None,
-    seeds: Annotated[int, typer.Option(min=2, help="Seeds of each of the 20 configurations.")] = 50,
-    repeats: Annotated[int, typer.Option(min=1, help="Timed repeats (median).")] = 3,
-) -> None:
-    """Time report, dashboard, status and export on a synthetic study of 20 configurations x
-    SEEDS seeds x 50 epochs (1,000 runs by default), in process and as commands."""
-    import json
-
-    from harness.bench_analysis import run_analysis_bench
-
-    result = run_analysis_bench(storage, seeds=seeds, repeats=repeats)
-    text = json.dumps(result, indent=2)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-    typer.echo(text)

@@ -10,8 +10,8 @@ from harness.cli import app
 from harness.runner import run_study
 from harness.store import Store
 from harness.study import load_study
+from harness.testing.postgres import fresh_database
 from tests.helpers import tiny_dict, write_study
-from tests.postgres import fresh_database
 
 
 @pytest.mark.e2e

@@ -112,7 +112,7 @@ def test_two_postgres_workers_spend_the_plan_once(tmp_path, postgres_url, cache_
     import subprocess
 
     from harness.runner import RunnerSettings, worker_command
-    from tests.postgres import fresh_database
+    from harness.testing.postgres import fresh_database
 
     url = fresh_database(postgres_url)
     study = load_study(write_study(tmp_path, _planned(halfwidth=1e-9)))

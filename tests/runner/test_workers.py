@@ -15,8 +15,8 @@ from harness.analysis import load_epochs, load_runs
 from harness.runner import RunnerSession, RunnerSettings, run_local_workers, worker_command
 from harness.store import Store, load_optuna_study, make_engine, optuna_storage, redact
 from harness.study import load_study
+from harness.testing.postgres import fresh_database
 from tests.helpers import start_cli_run, tiny_dict, wait_mid_trial, write_study
-from tests.postgres import fresh_database
 
 GRID_24 = {  # 6 configurations x 4 seeds = 24 trials
     "distill.teachers": [["conv"], ["conv", "inv"]],

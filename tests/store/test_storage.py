@@ -23,7 +23,7 @@ from harness.store import (
     stored_version,
 )
 from harness.store._models import EPOCH_INDEX
-from tests.postgres import fresh_database
+from harness.testing.postgres import fresh_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

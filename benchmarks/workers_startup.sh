@@ -1,6 +1,6 @@
 #!/bin/bash
-# Start-up and idle-exit of `libkd run --workers 2`, as measured for issue 17:
-#   STUDY=qs3.yaml CACHE=cache PYTHON=.venv/bin/python scripts/measure_workers.sh CODE_DIR DB
+# Start-up and idle exit of `libkd run --workers 2`:
+#   STUDY=qs3.yaml CACHE=cache PYTHON=.venv/bin/python benchmarks/workers_startup.sh CODE_DIR DB
 # CODE_DIR: a checkout of libkd (the code that runs); DB: a new SQLite file. STUDY was the
 # quickstart with seeds [0] and grid distill.teachers [[conv], [inv], [conv, inv]], CACHE a
 # cache folder where one earlier `libkd run` of it had built the teachers and logits.

@@ -1,4 +1,8 @@
-"""`libkd bench-analysis`: how fast results are read at scale. It writes a synthetic grid
+"""How fast results are read at scale (`nox -s bench_analysis`):
+
+    python benchmarks/analysis_at_scale.py [--seeds 50] [--repeats 3] [--out F.json]
+
+It writes a synthetic grid
 study (by default 20 configurations x 50 seeds = 1,000 complete runs x 50 epochs, with every
 metric name a real run writes and the Optuna trials the runner creates) into a fresh
 database, then times `report`, `dashboard`, `status` and `export` in this process and as
@@ -329,3 +333,37 @@ def run_analysis_bench(
             "dashboard_data_bytes": len(html.encode()) - len(get_plotlyjs().encode()),
             "query_plans": query_plans(store, name),
         }
+
+
+def main() -> None:
+    """SQLite, then a temporary PostgreSQL server (initdb and pg_ctl on PATH), into one file."""
+    import argparse
+    import json
+    import os
+    import platform
+
+    from harness.testing.postgres import fresh_database, postgres_server
+
+    root = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=root / "results" / "bench-analysis.json")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"sqlite": run_analysis_bench(seeds=args.seeds, repeats=args.repeats)}
+    with postgres_server() as server:
+        results["postgresql"] = run_analysis_bench(
+            fresh_database(server), seeds=args.seeds, repeats=args.repeats
+        )
+    results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count() or 1}
+    results["command"] = (
+        f"python benchmarks/analysis_at_scale.py --seeds {args.seeds} --repeats {args.repeats}"
+    )
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    for backend in ("sqlite", "postgresql"):
+        for command, timing in results[backend]["commands"].items():
+            print(backend, command, timing)
+
+
+if __name__ == "__main__":
+    main()

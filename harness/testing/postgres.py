@@ -1,5 +1,5 @@
-"""A real PostgreSQL server for tests: initdb + pg_ctl on a loopback port in a temporary
-directory, stopped afterwards. As root, the server runs as the `postgres` system user."""
+"""A real PostgreSQL server for tests and benchmarks: initdb + pg_ctl on a loopback port in
+a temporary directory, stopped afterwards. As root, the server runs as the `postgres` user."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
+
+class PostgresUnavailable(RuntimeError):
+    """This machine cannot start a server (initdb or pg_ctl missing from PATH)."""
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -27,26 +30,28 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
+def _run(command: list[str]) -> None:
+    subprocess.run(
+        _as_server_user(command), check=True, capture_output=True, text=True, timeout=120
+    )
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    """Yields a postgresql+psycopg URL of a fresh database `libkd`."""
+    """Yields a postgresql+psycopg URL of a fresh database `libkd`; PostgresUnavailable where
+    the server binaries are not on PATH."""
     if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        if os.environ.get("LIBKD_REQUIRE_POSTGRES"):
-            pytest.fail("initdb/pg_ctl are not on PATH but LIBKD_REQUIRE_POSTGRES is set")
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not on PATH")
+        raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) are not on PATH")
     root = tempfile.mkdtemp(prefix="libkd-pg-", dir="/tmp")
     data, port = os.path.join(root, "data"), _free_port()
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
-    run = lambda cmd: subprocess.run(  # noqa: E731
-        _as_server_user(cmd), check=True, capture_output=True, text=True, timeout=120
-    )
     try:
-        run(["initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+        _run(["initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"])
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=100"
-        run(["pg_ctl", "-D", data, "-o", options, "-l", os.path.join(root, "log"), "-w", "start"])
-        run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "libkd"])
+        _run(["pg_ctl", "-D", data, "-o", options, "-l", os.path.join(root, "log"), "-w", "start"])
+        _run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "libkd"])
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/libkd"
     finally:
         subprocess.run(
@@ -58,9 +63,7 @@ def postgres_server() -> Iterator[str]:
 
 
 def fresh_database(server_url: str, prefix: str = "t") -> str:
-    """The URL of a new, empty database on the test server."""
-    import uuid
-
+    """The URL of a new, empty database on the server."""
     import sqlalchemy
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
