@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,11 @@ def digest_file(path: Path) -> str:
 
 
 @contextmanager
-def key_lock(root: Path, key: str) -> Iterator[None]:
-    """Exclusive lock on one key: a second builder waits, then finds the published entry."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{key}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _held(path: Path, mode: int) -> Iterator[None]:
+    """An flock on `path` for the block (released by the kernel if the holder is killed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, mode)
         try:
             yield
         finally:
@@ -42,23 +42,10 @@ def key_lock(root: Path, key: str) -> Iterator[None]:
 
 
 @contextmanager
-def use_lock(root: Path, key: str) -> Iterator[None]:
-    """A shared hold on one published entry while a run reads it (from finding or building it
-    to having loaded it): `cache prune` deletes only entries nobody holds."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{key}.use", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def try_sole_use(root: Path, key: str) -> Iterator[bool]:
-    """True while nobody holds `use_lock` on the key (and nobody can take it); False at once
-    if a run holds it."""
-    with open(root / f".{key}.use", "w") as handle:
+def _held_if_free(path: Path) -> Iterator[bool]:
+    """The exclusive flock on `path` if nobody holds it (True), without waiting; False if
+    somebody does."""
+    with open(path, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -68,6 +55,23 @@ def try_sole_use(root: Path, key: str) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def key_lock(root: Path, key: str) -> AbstractContextManager[None]:
+    """Exclusive lock on one key: a second builder waits, then finds the published entry."""
+    return _held(root / f".{key}.lock", fcntl.LOCK_EX)
+
+
+def use_lock(root: Path, key: str) -> AbstractContextManager[None]:
+    """A shared hold on one published entry while a run reads it (from finding or building it
+    to having loaded it): `cache prune` deletes only entries nobody holds."""
+    return _held(root / f".{key}.use", fcntl.LOCK_SH)
+
+
+def try_sole_use(root: Path, key: str) -> AbstractContextManager[bool]:
+    """True while nobody holds `use_lock` on the key (and nobody can take it); False at once
+    if a run holds it."""
+    return _held_if_free(root / f".{key}.use")
 
 
 STAGING_PREFIX = ".tmp-"
@@ -102,19 +106,9 @@ def remove_stale_staging(root: Path) -> int:
     return removed
 
 
-@contextmanager
-def try_key_lock(root: Path, key: str) -> Iterator[bool]:
+def try_key_lock(root: Path, key: str) -> AbstractContextManager[bool]:
     """The key's lock if nobody holds it (True), without waiting; False if a builder does."""
-    with open(root / f".{key}.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return _held_if_free(root / f".{key}.lock")
 
 
 def ensure_free_space(folder: Path, needed: int, *, what: str) -> None:
