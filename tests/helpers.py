@@ -136,7 +136,7 @@ def wait_mid_trial(storage_url: str, *, complete: int, timeout: float = 240) -> 
     db = storage_url.removeprefix("sqlite:///")
     deadline = time.time() + timeout
     while time.time() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.1)  # tiny trials last about a second: look often, or miss the last one
         try:
             rows = sqlite3.connect(db).execute("select status, epochs_done from libkd_runs")
             rows = rows.fetchall()

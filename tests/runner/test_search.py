@@ -118,7 +118,9 @@ def test_interrupt_then_rerun_completes_without_duplicates(
     tmp_path, storage_url, cache_dir, sent, reason
 ):
     """Ctrl-C, and SIGTERM (what schedulers send before they kill), re-queue the trial."""
-    data = tiny_dict(seeds=[0, 1], train={"epochs": 30, "batch_size": 16, "lr": 1.0e-3})
+    # 60 epochs: on a loaded machine a 1-second trial could end, and the study with it,
+    # between the look that saw it running and the signal.
+    data = tiny_dict(seeds=[0, 1], train={"epochs": 60, "batch_size": 16, "lr": 1.0e-3})
     path = write_study(tmp_path, data)
     proc = start_cli_run(path, storage_url, cache_dir)
     wait_mid_trial(storage_url, complete=1)
