@@ -66,7 +66,7 @@ def record_run(
         device="cpu",
         worker="host:1",
         environment=environment or {},
-        inputs=inputs,
+        **({} if inputs is None else {"inputs": inputs}),
     )
     store.record_sources(
         run_id, teacher_seconds=0.0, cache_seconds=0.0, cache_status=CacheStatus.HIT
