@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -112,7 +113,14 @@ def start_cli_run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A suite started in the background by a shell (`pytest &`) ignores SIGINT, and a
+        # child inherits that: Ctrl-C tests would send a signal nobody hears.
+        preexec_fn=_hear_sigint,
     )
+
+
+def _hear_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def fail_conv_trials(monkeypatch: Any) -> Any:
