@@ -8,7 +8,8 @@ from harness.runner._context import (
     environment,
     resolve_device,
 )
-from harness.runner._optuna import enqueue_grid, open_study, spec_for
+from harness.runner._optuna import open_study, spec_for
+from harness.runner._queue import enqueue_grid
 from harness.runner._session import RunnerSession, RunnerSettings, RunSummary, run_study
 from harness.runner._strategies import STRATEGIES, GridStrategy, SearchStrategy, Strategy
 from harness.runner._trial import RunOutcome, run_identity, run_trial

@@ -18,13 +18,9 @@ from harness.runner._context import (
     StudyProgress,
     resolve_device,
 )
-from harness.runner._optuna import (
-    open_study,
-    reconcile_runs,
-    requeue_dead_local,
-    retry_failed,
-    take_oldest_waiting,
-)
+from harness.runner._optuna import open_study
+from harness.runner._queue import take_oldest_waiting
+from harness.runner._retry import reconcile_runs, requeue_dead_local, retry_failed
 from harness.runner._strategies import strategy_for
 from harness.store import (
     GRACE_SECONDS,

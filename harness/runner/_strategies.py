@@ -16,17 +16,10 @@ from harness.config import Objective
 from harness.errors import StudyError, TrialError
 from harness.metrics import CURVE_METRICS
 from harness.runner._context import RunContext
-from harness.runner._optuna import (
-    enqueue_grid,
-    extend_seeds,
-    fixed_params,
-    record_params,
-    repair_claims,
-    requeue_interrupted,
-    save_contrasts,
-    seeds_wanted,
-    spec_for,
-)
+from harness.runner._optuna import fixed_params, record_params, spec_for
+from harness.runner._queue import enqueue_grid, repair_claims
+from harness.runner._retry import requeue_interrupted
+from harness.runner._seed_plan import extend_seeds, save_contrasts, seeds_wanted
 from harness.runner._trial import run_identity, run_trial
 from harness.status import RunStatus
 from harness.store import CODES_ATTR, COPIED_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from harness.runner import RunnerSession, _optuna, run_study
+from harness.runner import RunnerSession, _queue, _retry, run_study
 from harness.status import RunStatus
 from harness.store import HASH_ATTR, SEED_ATTR, Store
 from harness.study import study_from_dict
@@ -40,7 +40,7 @@ def test_two_processes_queueing_one_study_at_once_queue_each_pair_once(storage_u
     first = RunnerSession(study, store=Store(storage_url))
     first.prepare()
     # The second process's read of the queue came before the first's writes.
-    monkeypatch.setattr(_optuna, "queued_pairs", lambda opened: set())
+    monkeypatch.setattr(_queue, "queued_pairs", lambda opened: set())
     second = RunnerSession(study, store=Store(storage_url))
     second.prepare()
     queued = _queued(second)
@@ -58,7 +58,7 @@ def _dead_pid() -> int:
 
 
 def test_a_claim_left_unqueued_is_queued_by_the_next_worker_that_looks(storage_url):
-    from harness.runner._optuna import repair_claims
+    from harness.runner._queue import repair_claims
 
     study = study_from_dict(tiny_dict())
     store = Store(storage_url)
@@ -138,7 +138,7 @@ def test_ctrl_c_twice_re_queues_the_trial_and_the_resume_runs_every_pair(
     study = study_from_dict(tiny_dict())
     first = study.trials()[0]
     trained = fake_trainer(monkeypatch, interrupt_at={(first.label, first.seed)})
-    monkeypatch.setattr(_optuna, "RetryHeartbeatStaleTrialCallback", _SecondCtrlC)
+    monkeypatch.setattr(_retry, "RetryHeartbeatStaleTrialCallback", _SecondCtrlC)
     with pytest.raises(KeyboardInterrupt):
         run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     session = RunnerSession(study, store=Store(storage_url))
@@ -154,8 +154,8 @@ def test_a_trial_re_queued_on_interrupt_and_then_found_dead_is_re_queued_once(st
     session.prepare()
     trial = session.opened.ask()
     frozen = session.opened.get_trials(deepcopy=False)[trial.number]
-    assert _optuna.requeue(session.opened, frozen) is True
-    assert _optuna.requeue(session.opened, frozen) is False
+    assert _retry.requeue(session.opened, frozen) is True
+    assert _retry.requeue(session.opened, frozen) is False
     assert len(session.trials(TrialState.WAITING)) == 6
 
 
