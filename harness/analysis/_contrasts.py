@@ -9,6 +9,7 @@ before contrasts existed get the old default, each configuration against the pla
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import polars as pl
 
@@ -71,14 +72,21 @@ def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[Contra
     ]
 
 
-def report_metric(runs: pl.DataFrame) -> tuple[str, str]:
-    """(column, words) of the metric reports compare: the test top-1 of the final model
-    when every complete run has one, else (older databases) the final validation top-1."""
+class ReportMetric(NamedTuple):
+    """The metric reports compare: its column in the runs frame, and how a reader is told."""
+
+    column: str
+    words: str
+
+
+def report_metric(runs: pl.DataFrame) -> ReportMetric:
+    """The test top-1 of the final model when every complete run has one, else (older
+    databases) the final validation top-1."""
     done = complete_runs(runs)
     if TEST_COLUMN in done.columns and done[TEST_COLUMN].null_count() == 0 and len(done):
-        return TEST_COLUMN, "test top-1 of the final model (last epoch)"
+        return ReportMetric(TEST_COLUMN, "test top-1 of the final model (last epoch)")
     split = done["split"][0] if "split" in done.columns and len(done) else "train/val"
-    return VAL_COLUMN, f"validation top-1 of the final model (last epoch; {split})"
+    return ReportMetric(VAL_COLUMN, f"validation top-1 of the final model (last epoch; {split})")
 
 
 def _by_seed(done: pl.DataFrame, column: str) -> dict[str, dict[int, float]]:
@@ -97,7 +105,7 @@ def contrast_frame(
     done = complete_runs(runs)
     if done.is_empty() or not contrasts:
         return pl.DataFrame()
-    column = metric or report_metric(runs)[0]
+    column = metric or report_metric(runs).column
     values = _by_seed(done, column)
     # What each seed plan aimed at, read once per metric (every plan of a study shares one).
     aimed = {m: _by_seed(done, PLAN_COLUMNS[m]) for m in {c.target_metric for c in contrasts} if m}

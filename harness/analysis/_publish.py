@@ -139,7 +139,7 @@ def publish(
         raise LibKDError(f"study {study!r} has no complete runs in this database; run it first")
     frame_runs = load_runs(store, study)
     frame = report_frame(store, study, runs=frame_runs)
-    words = report_metric(frame_runs)[1]
+    words = report_metric(frame_runs).words
     contrasts = contrast_frame(frame_runs, study_contrasts(store, study, frame_runs))
     splits = ", ".join(sorted(set(complete_runs(frame_runs)["split"].to_list())))
     environment = _environment(runs, command)

@@ -43,7 +43,7 @@ def report_frame(
     summary = aggregate(runs, best=best)
     if summary.is_empty():
         raise LibKDError(f"study {study!r} has no complete runs yet")
-    metric = report_metric(runs)[0]
+    metric = report_metric(runs).column
     deltas = paired_deltas(runs, baseline=_resolve_baseline(runs, baseline), metric=metric)
     if not deltas.is_empty():
         summary = summary.join(

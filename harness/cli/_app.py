@@ -273,7 +273,7 @@ def _print_results(store: Store, name: str) -> None:
     except LibKDError as exc:
         console.print(str(exc))
         return
-    words = report_metric(runs)[1]
+    words = report_metric(runs).words
     console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))
     contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
     if not contrasts.is_empty():
@@ -381,7 +381,7 @@ def report(
         if baseline is None:
             _print_results(store, name)
         else:
-            words = report_metric(runs)[1]
+            words = report_metric(runs).words
             console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))
         front = pareto_trials(store, name)
         if not front.is_empty():

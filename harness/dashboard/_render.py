@@ -303,7 +303,7 @@ def _figures(
     """Every figure of a study as (key, figure): each drawn from its own figure data."""
     usage = cache_usage(runs)
     profile = attention_profile(runs)
-    column = report_metric(runs)[0]
+    column = report_metric(runs).column
     metric = "test top-1" if column == TEST_TOP1 else "val top-1"
     # A search samples numbers: its factors are drawn by the slice plots, not as categories.
     factors = [] if search else factor_columns(runs)
@@ -514,7 +514,7 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
     report = report_frame(store, name, runs=runs, best=best_values(store, name))
     summary = epoch_summary(store, name, prefix=VAL_TOP1)
     finals = final_values(store, name, prefix=VAL_TOP1)
-    words = report_metric(runs)[1]
+    words = report_metric(runs).words
     contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
     figures = _figures(
         runs,
