@@ -184,3 +184,21 @@ def fake_trainer(monkeypatch: Any, *, interrupt_at: set[tuple[str, int]] | None 
 
     monkeypatch.setattr(_strategies, "run_trial", run_trial)
     return trained
+
+
+def write_image_folder(
+    root: Path, *, train: int, val: int, shape: tuple[int, int] = (24, 30)
+) -> None:
+    """An imagefolder tree of random RGB PNGs: `train` and `val` images per class under
+    root/{train,val}/{cat,dog}/."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("val", val)):
+        for label in ("cat", "dog"):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 255, (*shape, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")

@@ -10,6 +10,7 @@ import torch
 from harness.config import DatasetConfig
 from harness.data import load_dataset, read_idx
 from harness.errors import DataError
+from tests.helpers import write_image_folder
 
 
 def _samples(x: torch.Tensor, y: torch.Tensor) -> Counter[tuple[bytes, int]]:
@@ -130,14 +131,7 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
 def test_imagefolder_tree_is_decoded_resized_and_labelled(tmp_path):
     from PIL import Image
 
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 3), ("val", 2)):
-        for label in ("cat", "dog"):
-            folder = tmp_path / split / label
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 255, (24, 30, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.png")
+    write_image_folder(tmp_path, train=3, val=2)
     Image.fromarray(np.zeros((20, 20), dtype=np.uint8)).save(tmp_path / "train" / "dog" / "g.png")
     load_dataset.cache_clear()
     data = load_dataset(DatasetConfig(name="imagefolder", path=str(tmp_path), image_size=16))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
@@ -16,21 +15,7 @@ from harness.runner import run_identity, run_study
 from harness.runner._context import RunContext
 from harness.store import Store
 from harness.study import study_from_dict
-from tests.helpers import fake_trainer, record_run, tiny_dict
-
-
-def _image_tree(root):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 6), ("val", 3)):
-        for label in ("cat", "dog"):
-            folder = root / split / label
-            folder.mkdir(parents=True)
-            for i in range(count):
-                shade = 40 if label == "cat" else 200
-                pixels = rng.integers(shade - 30, shade + 30, (20, 20, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.png")
+from tests.helpers import fake_trainer, record_run, tiny_dict, write_image_folder
 
 
 def _folder_study(root, name):
@@ -42,7 +27,7 @@ def _folder_study(root, name):
 def test_a_run_whose_dataset_folder_changed_is_trained_not_copied(tmp_path, monkeypatch):
     """The finding: two class folders swapped, and a new study copied the old run's 0.76."""
     data_root = tmp_path / "data"
-    _image_tree(data_root)
+    write_image_folder(data_root, train=6, val=3, shape=(20, 20))
     url = f"sqlite:///{tmp_path / 'libkd.db'}"
     store = Store(url)
     first = _folder_study(data_root, "first")
