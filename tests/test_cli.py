@@ -143,7 +143,7 @@ def test_publish_export_dashboard(finished_study, tmp_path):
     # The contrast first, its forest plot beside the report, every run in runs.csv.
     assert text.index("## Contrasts (test top-1") < text.index("## Student top-1 per config")
     assert "![forest plot of the contrasts](forest.svg)" in text
-    assert "| teachers=conv vs teachers=none | 2 |" in text
+    assert "| teachers=conv vs teachers=none | test/top1 | 2 |" in text
     svg = (record / "forest.svg").read_text()
     assert svg.count('class="whisker"') == 1 and 'class="zero"' in svg
     runs_csv = (record / "runs.csv").read_text().splitlines()

@@ -45,6 +45,7 @@ from harness.analysis._publish import publish
 from harness.analysis._report import REPORT_COLUMNS, format_cell, markdown_table, report_frame
 from harness.analysis._seeds import (
     Aim,
+    Leg,
     Precision,
     SimulationResult,
     assess,
@@ -53,16 +54,23 @@ from harness.analysis._seeds import (
     seed_precision,
     seeds_to_add,
     simulate_precision,
+    trend_legs,
 )
 from harness.analysis._status import StudyStatus, statuses, study_status
+from harness.analysis._trends import TREND_COLUMNS, TrendSpec, study_trends, trend_frames
 
 __all__ = [
+    "TREND_COLUMNS",
+    "TrendSpec",
+    "study_trends",
+    "trend_frames",
     "CONTRAST_COLUMNS",
     "ContrastSpec",
     "contrast_frame",
     "report_metric",
     "study_contrasts",
     "Aim",
+    "Leg",
     "Interval",
     "PairedTest",
     "Precision",
@@ -75,6 +83,7 @@ __all__ = [
     "paired_test",
     "planned_pairs",
     "seed_precision",
+    "trend_legs",
     "seeds_to_add",
     "sign_flip_p",
     "simulate_precision",

@@ -22,7 +22,18 @@ from harness.store import Store
 
 TEST_COLUMN = TEST_TOP1  # the final model's test top-1, what reports compare
 VAL_COLUMN = "top1"  # the final validation top-1
-PLAN_COLUMNS = {VAL_TOP1: VAL_COLUMN, TEST_TOP1: TEST_COLUMN}  # what a seed plan aims at
+
+
+def metric_column(metric: str) -> str:
+    """The runs frame's column of a compared metric (the final validation top-1 is `top1`)."""
+    return VAL_COLUMN if metric == VAL_TOP1 else metric
+
+
+def head_twin(metric: str) -> tuple[str, str]:
+    """The combined prediction's and the class head's metric on the split `metric` reads:
+    every contrast table shows both, whichever the contrast was declared on."""
+    split = metric.split("/")[0] if "/" in metric else "val"
+    return f"{split}/top1", f"{split}/top1_cls"
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class ContrastSpec:
     target_metric: str | None = None
     min_seeds: int | None = None
     max_seeds: int | None = None
+    metric: str | None = None  # None: the report's metric
 
 
 def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[ContrastSpec]:
@@ -57,6 +69,7 @@ def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[Contra
                 r.target_metric,
                 r.min_seeds,
                 r.max_seeds,
+                r.metric,
             )
             for r in recorded
         ]
@@ -100,22 +113,32 @@ def _by_seed(done: pl.DataFrame, column: str) -> dict[str, dict[int, float]]:
 def contrast_frame(
     runs: pl.DataFrame, contrasts: list[ContrastSpec], *, metric: str | None = None
 ) -> pl.DataFrame:
-    """One row per contrast (see the module docstring), in the given order; Holm adjusts
-    the t-test p-values across all of them."""
+    """One row per contrast (see the module docstring), in the given order, each on its
+    declared metric (else `metric`, else the report's); Holm adjusts the t-test p-values
+    across all of them. Beside it, on the same seeds, the combined prediction's and the
+    class head's deltas (`combined_*`, `cls_*`): a student with more heads averages more
+    of them, so the class head is the figure that compares like with like."""
     done = complete_runs(runs)
     if done.is_empty() or not contrasts:
         return pl.DataFrame()
-    column = metric or report_metric(runs).column
-    values = _by_seed(done, column)
-    # What each seed plan aimed at, read once per metric (every plan of a study shares one).
-    aimed = {m: _by_seed(done, PLAN_COLUMNS[m]) for m in {c.target_metric for c in contrasts} if m}
+    default = metric or report_metric(runs).column
+    by_metric: dict[str, dict[str, dict[int, float]]] = {}
+
+    def values_of(name: str) -> dict[str, dict[int, float]]:
+        column = metric_column(name)
+        if column not in by_metric:
+            by_metric[column] = _by_seed(done, column) if column in done.columns else {}
+        return by_metric[column]
+
     rows, tests = [], []
     for spec in contrasts:
+        column = metric_column(spec.metric) if spec.metric else default
+        values = values_of(column)
         seeds = sorted(set(values.get(spec.treatment, {})) & set(values.get(spec.control, {})))
         first_stage = planned = None
         if spec.halfwidth is not None and spec.target_metric and spec.min_seeds and spec.max_seeds:
             first = paired_values(
-                aimed[spec.target_metric], spec.treatment, spec.control, range(spec.min_seeds)
+                values_of(spec.target_metric), spec.treatment, spec.control, range(spec.min_seeds)
             )
             if len(first) < spec.min_seeds:
                 planned = spec.min_seeds  # the plan is unknown until its first stage is in
@@ -138,6 +161,19 @@ def contrast_frame(
             "target": spec.halfwidth,
             **asdict(test),
         }
+        for head, twin in zip(("combined", "cls"), head_twin(column)):
+            side = paired_test(
+                paired_values(values_of(twin), spec.treatment, spec.control, seeds),
+                first_stage=first_stage,
+            )
+            row.update(
+                {
+                    f"{head}_delta": side.mean,
+                    f"{head}_ci_low": side.ci_low,
+                    f"{head}_ci_high": side.ci_high,
+                    HEAD_COLUMNS[head]: delta_text(side.mean, side.ci_low, side.ci_high),
+                }
+            )
         rows.append(row)
         tests.append((test, planned))
     for row, (test, planned), p in zip(rows, tests, holm([test.p_t for test, _ in tests])):
@@ -152,20 +188,34 @@ def contrast_frame(
     )
 
 
+HEAD_COLUMNS = {"combined": "combined [95% CI]", "cls": "class head [95% CI]"}
+
+
+def delta_text(mean: float, low: float | None, high: float | None) -> str:
+    """A delta and its interval as one cell: `+0.0123 [-0.0010, +0.0256]`."""
+    if mean != mean:  # NaN: no pair
+        return "-"
+    if low is None or high is None:
+        return f"{mean:+.4f}"
+    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
 CONTRAST_COLUMNS = (
     "contrast",
+    "metric",
     "n",
     "delta_mean",
     "delta_ci_low",
     "delta_ci_high",
+    "verdict",
+    "p_holm",
+    "mde",
+    *HEAD_COLUMNS.values(),
     "delta_std",
     "method",
     "p_t",
     "p_sign_flip",
     "p_sign_flip_min",
-    "p_holm",
-    "mde",
     "margin",
     "equivalence",
-    "verdict",
 )

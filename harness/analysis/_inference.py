@@ -194,18 +194,25 @@ def paired_test(
     )
 
 
-def verdict(test: PairedTest, p_holm: float | None, *, planned: int | None = None) -> str:
+def verdict(
+    test: PairedTest,
+    p_holm: float | None,
+    *,
+    planned: int | None = None,
+    words: tuple[str, str, str] = ("helps", "hurts", "no difference shown"),
+) -> str:
     """The words a report may use, following the numbers: "helps" or "hurts" (Holm-adjusted
     p < ALPHA), "equivalent within +-m" (TOST), otherwise "no difference shown", with the
     effect the study could have detected. While a seed plan still wants `planned` pairs, no
-    verdict: "interim" (a verdict read before the planned n would be a peek)."""
+    verdict: "interim" (a verdict read before the planned n would be a peek). `words`: what
+    a positive, a negative and an undecided estimate are called (a trend's differ)."""
     if test.n < 2 or p_holm is None:
         return "too few pairs"
     if planned is not None and test.n < planned:
         return f"interim ({test.n} of {planned} planned pairs)"
     if p_holm < ALPHA:
-        return "helps" if test.mean > 0 else "hurts"
+        return words[0] if test.mean > 0 else words[1]
     if test.equivalence == "equivalent" and test.margin is not None:
         return f"equivalent within ±{test.margin:g}"
     detectable = f" (could detect ±{test.mde:.3g} at 80% power)" if test.mde else ""
-    return "no difference shown" + detectable
+    return words[2] + detectable

@@ -19,6 +19,7 @@ from harness.analysis._curves import FLAT_GAIN, curve_table
 from harness.analysis._forest import forest_svg
 from harness.analysis._load import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, markdown_text, report_frame
+from harness.analysis._trends import TREND_COLUMNS, study_trends, trend_frames
 from harness.errors import LibKDError
 from harness.metrics import (
     AGREE_COMBINED_PREFIX,
@@ -125,8 +126,34 @@ def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
     return environment
 
 
+def training_views(config: dict[str, Any]) -> str:
+    """The augmented views a run's student trains on, in words: the replayable views are
+    what the teachers' logits were cached for, and every configuration of a study sees the
+    same ones, those without teachers too (so a comparison changes the teachers alone)."""
+    augment, views = config.get("augment", {}), config.get("cache", {}).get("views", 8)
+    pad, flip = int(augment.get("pad_crop", 1)), bool(augment.get("hflip", False))
+    distinct = (2 * pad + 1) ** 2 * (2 if flip else 1)  # harness.data.view_space's rule
+    if views == 0:
+        return "the clean images (no augmentation)"
+    shown = min(views, distinct)
+    return f"{shown} fixed view{'s' * (shown != 1)} per image of the {distinct} distinct ones"
+
+
+def _views_rows(runs: list[RunRow]) -> list[dict[str, str]]:
+    seen: dict[str, str] = {}
+    for run in runs:
+        seen.setdefault(run.label, training_views(run.config))
+    return [{"configuration": label, "student trains on": text} for label, text in seen.items()]
+
+
 def _copied(count: int) -> str:
     return f" ({count} copied from other studies of this database)" if count else ""
+
+
+def _metrics_words(contrasts: pl.DataFrame, words: str) -> str:
+    """The contrasts' heading: the report's metric, or that each row names its own."""
+    metrics = set(contrasts["metric"].to_list()) if "metric" in contrasts.columns else set()
+    return words if len(metrics) <= 1 else "each on the metric its row names"
 
 
 def publish(
@@ -162,7 +189,7 @@ def publish(
         )
         parts += [
             "",
-            f"## Contrasts ({words})",
+            f"## Contrasts ({_metrics_words(contrasts, words)})",
             "",
             f"![forest plot of the contrasts]({FOREST_FILE})",
             "",
@@ -172,9 +199,27 @@ def publish(
             "smallest p its n allows; Holm: adjusted across this table's contrasts; MDE: the "
             "difference detectable at 80% power (alpha 0.05). Verdict: helps/hurts only at "
             "Holm p < 0.05; equivalent only by TOST within the declared margin; interim "
-            "while a seed plan still wants more pairs.",
+            "while a seed plan still wants more pairs. Combined and class head: the same "
+            "pairs' delta of the prediction averaged over every head and of the class head "
+            "alone (a student with more distillation heads averages more of them).",
             "",
             markdown_table(contrasts, CONTRAST_COLUMNS),
+        ]
+    trends, levels = trend_frames(frame_runs, study_trends(store, study))
+    if not trends.is_empty():
+        parts += [
+            "",
+            "## Trends",
+            "",
+            "Slope of the paired delta (treatment minus control) against the factor (its "
+            "natural log on scale log), one least-squares slope per seed that ran every "
+            "level, summarised over seeds like a contrast's deltas (95% interval, t and "
+            "sign-flip p, Holm across this table's trends, MDE). Levels: each level's delta "
+            "[95% CI] on the same seeds.",
+            "",
+            markdown_table(trends, TREND_COLUMNS),
+            "",
+            markdown_table(levels),
         ]
     parts += [
         "",
@@ -186,6 +231,12 @@ def publish(
         f"t-interval; delta: {words}, paired by seed against the plain ViT.",
         "",
         markdown_table(frame, REPORT_COLUMNS),
+    ]
+    parts += [
+        "",
+        "### What each configuration's student trains on",
+        "",
+        markdown_table(pl.DataFrame(_views_rows(runs))),
     ]
     curves = curve_table(epoch_summary(store, study))
     if not curves.is_empty():

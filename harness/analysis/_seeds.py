@@ -22,9 +22,9 @@ only, never the estimate's sign or size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -36,16 +36,68 @@ from harness.store import Store
 
 
 @dataclass(frozen=True)
-class Aim:
-    """A targeted contrast as the rule sees it."""
+class Leg:
+    """One paired comparison of an aim: treatment minus control, at `x` on a trend's axis
+    (the factor's value or its log; 0 for a contrast, which has one leg)."""
 
-    name: str
+    x: float
     treatment: str  # configuration hash
     control: str
+
+
+@dataclass(frozen=True)
+class Aim:
+    """A targeted contrast or trend as the rule sees it: a per-seed value (a contrast's
+    paired difference, a trend's slope over its legs) whose interval is to reach `target`."""
+
+    name: str
+    legs: tuple[Leg, ...]
     target: float  # the half-width to reach
-    metric: str  # what the half-width is on (val/top1 or test/top1)
+    metric: str  # what the half-width is on
     min_seeds: int  # the first stage: n0
     max_seeds: int
+
+    @classmethod
+    def contrast(
+        cls, name: str, treatment: str, control: str, target: float, metric: str, lo: int, hi: int
+    ) -> Aim:
+        return cls(name, (Leg(0.0, treatment, control),), target, metric, lo, hi)
+
+    @property
+    def configs(self) -> tuple[str, ...]:
+        """Every configuration the aim compares."""
+        return tuple(dict.fromkeys(h for leg in self.legs for h in (leg.treatment, leg.control)))
+
+    def per_seed(
+        self, values: Mapping[str, Mapping[int, float]], seeds: Iterable[int]
+    ) -> list[float]:
+        return per_seed_values(self.legs, values, seeds)
+
+
+def per_seed_values(
+    legs: tuple[Leg, ...], values: Mapping[str, Mapping[int, float]], seeds: Iterable[int]
+) -> list[float]:
+    """A contrast's paired differences, or a trend's per-seed slopes: for each seed with
+    every leg, the least-squares slope of its differences against the legs' x."""
+    if len(legs) == 1:
+        return paired_values(values, legs[0].treatment, legs[0].control, seeds)
+    out = []
+    for seed in seeds:
+        deltas = [
+            values[leg.treatment][seed] - values[leg.control][seed]
+            for leg in legs
+            if seed in values.get(leg.treatment, {}) and seed in values.get(leg.control, {})
+        ]
+        if len(deltas) == len(legs):
+            out.append(slope([leg.x for leg in legs], deltas))
+    return out
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """The least-squares slope of ys against xs."""
+    mx, my = math.fsum(xs) / len(xs), math.fsum(ys) / len(ys)
+    sxx = math.fsum((x - mx) ** 2 for x in xs)
+    return math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
 
 
 @dataclass(frozen=True)
@@ -96,16 +148,14 @@ def assess(
     values: Mapping[str, Mapping[int, float]],
 ) -> Precision:
     """The state of one targeted contrast, from the runs finished so far."""
-    first = paired_values(values, aim.treatment, aim.control, range(aim.min_seeds))
+    first = aim.per_seed(values, range(aim.min_seeds))
     if len(first) < aim.min_seeds:
         return Precision(
             aim.name, len(first), None, None, aim.target, aim.metric, aim.max_seeds, "first stage"
         )
     planned = planned_pairs(first, target=aim.target, max_seeds=aim.max_seeds)
-    done = all(
-        s in finished.get(h, ()) for h in (aim.treatment, aim.control) for s in range(planned)
-    )
-    pairs = len(paired_values(values, aim.treatment, aim.control, range(planned)))
+    done = all(s in finished.get(h, ()) for h in aim.configs for s in range(planned))
+    pairs = len(aim.per_seed(values, range(planned)))
     width = stein_halfwidth(first, pairs)
     if not done:
         state = "running"
@@ -128,15 +178,35 @@ def seeds_to_add(
     wanted: set[tuple[str, int]] = set()
     for aim in aims:
         state = assess(aim, finished=finished, values=values)
-        for config in (aim.treatment, aim.control):
+        for config in aim.configs:
             wanted.update((config, s) for s in state.needs if s not in queued.get(config, ()))
     return wanted
 
 
 def seed_precision(store: Store, study: str) -> list[Precision]:
-    """Where each contrast a seed plan aims at stands (`libkd status`, the dashboard)."""
+    """Where each contrast and trend a seed plan aims at stands (`libkd status`, the
+    dashboard)."""
+    aims = stored_aims(store, study)
+    runs = {metric: finished_runs(store, study, metric) for metric in {a.metric for a in aims}}
+    return [assess(aim, finished=runs[aim.metric][0], values=runs[aim.metric][1]) for aim in aims]
+
+
+def trend_legs(levels: Sequence[Mapping[str, Any]], scale: str) -> tuple[Leg, ...]:
+    """A stored trend's levels as legs on its axis (the log of the factor for scale log)."""
+    return tuple(
+        Leg(
+            math.log(float(level["value"])) if scale == "log" else float(level["value"]),
+            str(level["treatment_hash"]),
+            str(level["control_hash"]),
+        )
+        for level in levels
+    )
+
+
+def stored_aims(store: Store, study: str) -> list[Aim]:
+    """The contrasts and trends the study's seed plan aims at, as recorded when queued."""
     aims = [
-        Aim(
+        Aim.contrast(
             c.name,
             c.treatment_hash,
             c.control_hash,
@@ -151,8 +221,22 @@ def seed_precision(store: Store, study: str) -> list[Precision]:
         and c.min_seeds is not None
         and c.max_seeds is not None
     ]
-    runs = {metric: finished_runs(store, study, metric) for metric in {a.metric for a in aims}}
-    return [assess(aim, finished=runs[aim.metric][0], values=runs[aim.metric][1]) for aim in aims]
+    aims += [
+        Aim(
+            t.name,
+            trend_legs(t.levels, t.scale),
+            t.halfwidth,
+            t.target_metric,
+            t.min_seeds,
+            t.max_seeds,
+        )
+        for t in store.trends(study)
+        if t.halfwidth is not None
+        and t.target_metric is not None
+        and t.min_seeds is not None
+        and t.max_seeds is not None
+    ]
+    return aims
 
 
 def finished_runs(
@@ -240,7 +324,7 @@ def _one_contrast(
     """The paired differences a contrast ends with under `rule`, and whether it met the target."""
     if rule == "two-stage":
         # The runner's own functions, on a control whose every value is 0.
-        aim = Aim("c", "t", "control", target, VAL_TOP1, min_seeds, max_seeds)
+        aim = Aim.contrast("c", "t", "control", target, VAL_TOP1, min_seeds, max_seeds)
         values = {"t": {s: float(v) for s, v in enumerate(draw)}, "control": {}}
         first = set(range(min_seeds))
         queued: dict[str, set[int]] = {"t": set(first), "control": set(first)}

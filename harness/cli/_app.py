@@ -88,11 +88,13 @@ def validate(
     expands to."""
     from harness.config import StudyKind
     from harness.runner import resolve_device
-    from harness.study import check_runnable, load_study
+    from harness.study import check_runnable, load_study, mixed_head_warnings
 
     loaded = load_study(study, overrides=set_ or ())
     check_runnable(loaded)
     resolve_device(loaded.file.device)
+    for line in mixed_head_warnings(loaded.contrasts, loaded.trends):
+        typer.echo(line, err=True)
     n_configs, n_seeds = len(loaded.configs), len(loaded.seeds)
     search = loaded.file.search
     if loaded.kind == StudyKind.SEARCH and search is not None:
@@ -126,9 +128,11 @@ def plan(
     from harness.cli._console import console, plan_tables, split_table
     from harness.data import load_dataset
     from harness.errors import DataError
-    from harness.study import load_study
+    from harness.study import load_study, mixed_head_warnings
 
     loaded = load_study(study, overrides=set_ or ())
+    for line in mixed_head_warnings(loaded.contrasts, loaded.trends):
+        typer.echo(line, err=True)
     copies: set[tuple[str, int]] | None = None
     if storage is not None:
         found = open_store(storage, read_only=True).copyable(loaded.name)
@@ -264,8 +268,10 @@ def _print_results(store: Store, name: str) -> None:
         report_frame,
         report_metric,
         study_contrasts,
+        study_trends,
+        trend_frames,
     )
-    from harness.cli._console import console, contrasts_table, results_table
+    from harness.cli._console import console, contrasts_table, results_table, trends_table
 
     runs = load_runs(store, name)
     try:
@@ -277,7 +283,10 @@ def _print_results(store: Store, name: str) -> None:
     console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))
     contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
     if not contrasts.is_empty():
-        console.print(contrasts_table(contrasts, title=f"{name}: contrasts ({words})"))
+        console.print(contrasts_table(contrasts, title=f"{name}: contrasts"))
+    trends, _ = trend_frames(runs, study_trends(store, name))
+    if not trends.is_empty():
+        console.print(trends_table(trends, title=f"{name}: trends"))
 
 
 @app.command(epilog=f"Example: {WORKER_EXAMPLE}")

@@ -212,17 +212,33 @@ def plan_tables(study: Study, *, copies: set[tuple[str, int]] | None = None) -> 
                 f"half-width {plan.target.halfwidth:g} on {plan.target.metric})"
             )
         contrasts = Table(title=f"{escape(study.name)}: contrasts{aim}")
-        for column in ("contrast", "treatment", "control", "margin", "aimed at"):
+        for column in ("contrast", "treatment", "control", "metric", "margin", "aimed at"):
             contrasts.add_column(column)
         for c in study.contrasts:
             contrasts.add_row(
                 escape(c.name),
                 escape(c.treatment.label),
                 escape(c.control.label),
+                escape(c.metric or "report's (test/top1)"),
                 "-" if c.margin is None else f"±{c.margin:g}",
                 "yes" if c.targeted else "-",
             )
         tables.append(contrasts)
+    if study.trends:
+        trends = Table(title=f"{escape(study.name)}: trends")
+        for column in ("trend", "factor", "levels", "treatment", "control", "metric", "aimed at"):
+            trends.add_column(column)
+        for trend in study.trends:
+            trends.add_row(
+                escape(trend.name),
+                escape(f"{trend.factor} ({trend.scale})"),
+                ", ".join(f"{level.value:g}" for level in trend.levels),
+                escape(trend.levels[0].treatment.label),
+                escape(trend.levels[0].control.label),
+                escape(trend.metric or "report's (test/top1)"),
+                "yes" if trend.targeted else "-",
+            )
+        tables.append(trends)
     return tables
 
 
@@ -281,11 +297,13 @@ def results_table(report: pl.DataFrame, *, title: str) -> Table:
 
 
 def contrasts_table(contrasts: pl.DataFrame, *, title: str) -> Table:
-    """Per contrast: n, the paired delta with its 95% CI (and the method), the p-values
-    (t, sign-flip with its floor, Holm-adjusted), the MDE at 80% power, and the verdict."""
+    """Per contrast: the metric, n, the paired delta with its 95% CI and the verdict beside
+    it, Holm's p, the MDE at 80% power, the combined and class-head deltas on the same
+    pairs, then the method and the other p-values."""
     table = Table(title=title)
-    columns = ("contrast", "n", "delta [95% CI]", "method", "p (t)", "p (sign-flip, min)")
-    for column in (*columns, "p (Holm)", "MDE", "equivalence", "verdict"):
+    columns = ("contrast", "metric", "n", "delta [95% CI]", "verdict", "p (Holm)", "MDE")
+    more = ("combined", "class head", "method", "p (t)", "p (sign-flip, min)", "equivalence")
+    for column in (*columns, *more):
         table.add_column(column, justify="left" if column in ("contrast", "verdict") else "right")
     for row in contrasts.iter_rows(named=True):
         delta = (
@@ -297,15 +315,49 @@ def contrasts_table(contrasts: pl.DataFrame, *, title: str) -> Table:
             equivalence = f"{row['equivalence']} (±{row['margin']:g})"
         table.add_row(
             escape(row["contrast"]),
+            escape(str(row["metric"])),
             str(row["n"]),
             delta,
+            escape(row["verdict"]),
+            format_cell(row["p_holm"], 3),
+            format_cell(row["mde"]),
+            row["combined [95% CI]"],
+            row["class head [95% CI]"],
             row["method"],
             format_cell(row["p_t"], 3),
             flip,
+            equivalence,
+        )
+    return table
+
+
+def trends_table(trends: pl.DataFrame, *, title: str) -> Table:
+    """Per trend: the metric, the seeds with every level, the slope with its 95% CI and the
+    verdict beside it, Holm's p, the MDE, and each level's delta."""
+    table = Table(title=title)
+    for column in (
+        "trend",
+        "metric",
+        "n",
+        "slope [95% CI]",
+        "verdict",
+        "p (Holm)",
+        "MDE",
+        "levels: delta [95% CI]",
+    ):
+        table.add_column(column, justify="left" if column in ("trend", "verdict") else "right")
+    for row in trends.iter_rows(named=True):
+        axis = f"per log {row['factor']}" if row["scale"] == "log" else f"per {row['factor']}"
+        interval = _interval(row["slope_ci_low"], row["slope_ci_high"], "+")
+        table.add_row(
+            escape(row["trend"]),
+            escape(str(row["metric"])),
+            str(row["n"]),
+            f"{row['slope']:+.4f} {interval} {escape(axis)}",
+            escape(row["verdict"]),
             format_cell(row["p_holm"], 3),
             format_cell(row["mde"]),
-            equivalence,
-            escape(row["verdict"]),
+            escape(row["levels"]),
         )
     return table
 

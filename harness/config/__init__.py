@@ -2,10 +2,12 @@
 
 from harness.config._hash import config_hash
 from harness.config._schema import (
+    BORN_AGAIN,
     TRIAL_FIELDS,
     AugmentConfig,
     CacheConfig,
     CategoricalParam,
+    ComparedMetric,
     Contrast,
     DatasetConfig,
     DistillConfig,
@@ -20,14 +22,18 @@ from harness.config._schema import (
     StudyKind,
     TeacherConfig,
     TrainRecipe,
+    Trend,
     TrialConfig,
+    plain_student,
 )
 
 __all__ = [
+    "BORN_AGAIN",
     "TRIAL_FIELDS",
     "AugmentConfig",
     "CacheConfig",
     "CategoricalParam",
+    "ComparedMetric",
     "Contrast",
     "DatasetConfig",
     "DistillConfig",
@@ -42,6 +48,8 @@ __all__ = [
     "StudyKind",
     "TeacherConfig",
     "TrainRecipe",
+    "Trend",
     "TrialConfig",
     "config_hash",
+    "plain_student",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class _Frozen(BaseModel):
@@ -45,7 +45,13 @@ class AugmentConfig(_Frozen):
 
 
 class TrainRecipe(_Frozen):
+    """How long and how a network trains. `steps` (optimiser steps) instead of `epochs`
+    gives configurations with different amounts of data equal training: the last epoch
+    stops part-way, and the schedule (warm-up `warmup_steps`, cosine decay) counts steps."""
+
     epochs: int = Field(30, ge=1)
+    steps: int | None = Field(None, ge=1)
+    warmup_steps: int = Field(0, ge=0)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(0.05, ge=0)
@@ -56,19 +62,33 @@ class TrainRecipe(_Frozen):
     compile: bool = False  # torch.compile the student (compile time is recorded apart)
     eval_every: int = Field(1, ge=1)  # validate every k epochs (and after the last one)
 
+    @model_validator(mode="after")
+    def _one_length(self) -> TrainRecipe:
+        # epochs stays at its default under a step budget (which it would not change), so
+        # a dumped and re-read recipe validates alike and hashes alike.
+        if self.steps is not None and self.epochs != type(self).model_fields["epochs"].default:
+            raise ValueError(
+                f"epochs ({self.epochs}) and steps ({self.steps}) both set; give one "
+                "(steps: equal training whatever the data size)"
+            )
+        if self.warmup_steps and self.warmup_epochs:
+            raise ValueError(
+                f"warmup_epochs ({self.warmup_epochs}) and warmup_steps ({self.warmup_steps}) "
+                "both set; give one (with steps, warmup_steps)"
+            )
+        return self
 
-class TeacherConfig(_Frozen):
-    """A named teacher: architecture, size, its own training recipe, or a local checkpoint."""
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """Optimiser steps of the whole training."""
+        return self.steps if self.steps is not None else self.epochs * steps_per_epoch
 
-    arch: str
-    width: int = Field(32, ge=4)
-    depth: int = Field(1, ge=1)
-    seed: int = 0
-    checkpoint: str | None = None
-    train: TrainRecipe = TrainRecipe(epochs=20)
-    # timm teachers: images are resized to this side first (small images through networks
-    # built for 224 px); None feeds them as they are.
-    input_size: int | None = Field(None, ge=8)
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs (passes over the data, the last one maybe part-way) training takes."""
+        return -(-self.total_steps(steps_per_epoch) // steps_per_epoch)
+
+    def warmup(self, steps_per_epoch: int) -> int:
+        """Warm-up steps."""
+        return self.warmup_steps or self.warmup_epochs * steps_per_epoch
 
 
 class StudentConfig(_Frozen):
@@ -81,6 +101,45 @@ class StudentConfig(_Frozen):
     drop_path: float = Field(0.0, ge=0, lt=1)
     tokens: Literal["none", "per_teacher", "shared", "stem"] = "per_teacher"
     inference: Literal["mean", "cls"] = "mean"
+
+
+BORN_AGAIN = "student"
+"""The teacher architecture that is the student's own ViT."""
+
+
+def plain_student(student: StudentConfig) -> StudentConfig:
+    """A student's ViT as a born-again teacher trains it: no distillation token, so the
+    teacher (and its cache key) is the same whatever token mode its own students use."""
+    return student.model_copy(update={"tokens": "none", "inference": "mean"})
+
+
+class TeacherConfig(_Frozen):
+    """A named teacher: architecture, size, its own training recipe, or a local checkpoint.
+
+    `arch: student` is a born-again teacher: the student's own ViT (its `student` fields,
+    filled from the configuration's student unless given), trained without distillation."""
+
+    arch: str
+    width: int = Field(32, ge=4)
+    depth: int = Field(1, ge=1)
+    seed: int = 0
+    checkpoint: str | None = None
+    train: TrainRecipe = TrainRecipe(epochs=20)
+    # timm teachers: images are resized to this side first (small images through networks
+    # built for 224 px); None feeds them as they are.
+    input_size: int | None = Field(None, ge=8)
+    # arch: student only; unless given, the configuration's student (`harness.study`
+    # fills it in when it makes a configuration canonical).
+    student: StudentConfig | None = None
+
+    @model_validator(mode="after")
+    def _student_fields(self) -> TeacherConfig:
+        if self.student is not None and self.arch != BORN_AGAIN:
+            raise ValueError(
+                f"student fields are for arch: {BORN_AGAIN} (a born-again teacher); "
+                f"arch {self.arch!r} takes width and depth; remove them"
+            )
+        return self
 
 
 class DistillConfig(_Frozen):
@@ -213,6 +272,12 @@ class TrialConfig(_Frozen):
         return self.model_copy(update=update) if update else self
 
 
+ComparedMetric = Literal["test/top1", "test/top1_cls", "val/top1", "val/top1_cls"]
+"""What a contrast or trend compares: the final model's top-1, of the combined prediction
+(`top1`: the mean of every head) or of the class head alone (`top1_cls`, the same head
+whatever the number of teachers), on the test split (reports) or validation."""
+
+
 class PrecisionTarget(_Frozen):
     """When a contrast is decided: the 95% interval of its paired delta on `metric` is no
     wider than +-`halfwidth`. `metric` is validation top-1 or the test top-1 that reports
@@ -221,8 +286,10 @@ class PrecisionTarget(_Frozen):
     or hyperparameter) from the test split."""
 
     halfwidth: float = Field(gt=0, lt=1)
-    metric: Literal["val/top1", "test/top1"] = "val/top1"
-    contrasts: tuple[str, ...] = ()  # the contrasts it applies to; empty: every contrast
+    metric: ComparedMetric = "val/top1"
+    # The contrasts and trends it applies to; empty: every contrast. On a trend the target
+    # is the half-width of its slope's interval.
+    contrasts: tuple[str, ...] = ()
 
 
 class SeedPlan(_Frozen):
@@ -243,6 +310,21 @@ class Contrast(_Frozen):
     treatment: dict[str, Any] = Field(min_length=1)
     control: dict[str, Any] = Field(min_length=1)
     margin: float | None = Field(None, gt=0, lt=1)  # equivalence margin (top-1 points / 100)
+    metric: ComparedMetric | None = None  # None: the report's (test top-1 of the prediction)
+
+
+class Trend(_Frozen):
+    """How a paired delta (treatment minus control, by seed) changes along a numeric grid
+    factor: the slope of the delta against the factor (or its log), estimated per seed and
+    summarised across seeds. `treatment` and `control` pick the two configurations at every
+    level of `factor` (which they do not give)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    factor: str
+    treatment: dict[str, Any] = Field(min_length=1)
+    control: dict[str, Any] = Field(min_length=1)
+    scale: Literal["linear", "log"] = "log"
+    metric: ComparedMetric | None = None
 
 
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -264,6 +346,7 @@ class StudyFile(TrialConfig):
     search: SearchConfig | None = None
     objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1)
     contrasts: tuple[Contrast, ...] = ()  # default: each configuration vs the plain ViT
+    trends: tuple[Trend, ...] = ()
     equivalence_margin: float | None = Field(None, gt=0, lt=1)  # for every contrast
     # A complete run of the same configuration and seed that another study of the database
     # trained is copied in, not trained again (false: every run of this study trains here).

@@ -268,9 +268,10 @@ def forest(contrasts: pl.DataFrame) -> list[ForestRow]:
 
 def teacher_references(store: Store, study: str) -> dict[str, float]:
     """Each teacher's own test top-1 (validation for teachers recorded before the test
-    split), by teacher name: the reference lines of the accuracy charts."""
-    found: dict[str, float] = {}
-    for role, artifact in store.study_artifacts(study):
+    split), by teacher name, averaged over its instances (one per seed where the seed scope
+    includes the teacher): the reference lines of the accuracy charts."""
+    found: dict[str, list[float]] = {}
+    for role, artifact in store.study_artifacts(study):  # each (role, instance) once
         if artifact.kind != "teacher":
             continue
         accuracy = artifact.meta.get("test_top1")
@@ -278,5 +279,5 @@ def teacher_references(store: Store, study: str) -> dict[str, float]:
         if accuracy is None and artifact.meta.get("val_top1") is not None:
             accuracy, name = artifact.meta["val_top1"], f"{name} (val)"
         if accuracy is not None:
-            found[name] = float(accuracy)
-    return dict(sorted(found.items()))
+            found.setdefault(name, []).append(float(accuracy))
+    return {name: sum(values) / len(values) for name, values in sorted(found.items())}

@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 
 from harness.analysis import (
     CONTRAST_COLUMNS,
+    TREND_COLUMNS,
     Precision,
     best_values,
     complete_runs,
@@ -31,6 +32,8 @@ from harness.analysis import (
     report_metric,
     seed_precision,
     study_contrasts,
+    study_trends,
+    trend_frames,
 )
 from harness.dashboard._figures import (
     CacheData,
@@ -116,6 +119,50 @@ def forest_figure(rows: list[ForestRow], *, metric: str) -> go.Figure:
         xaxis_title=f"treatment minus control ({metric})",
         yaxis={"autorange": "reversed", "type": "category"},
         height=160 + 40 * len(rows),
+    )
+    return fig
+
+
+def trend_figure(trend: dict[str, Any], levels: pl.DataFrame) -> go.Figure:
+    """A trend: each level's paired delta with its 95% CI, and the fitted slope (the mean of
+    the per-seed slopes) through the levels' mean; the verdict in the title."""
+    values, deltas = levels["value"].to_list(), levels["delta_mean"].to_list()
+    log = trend["scale"] == "log"
+    axis = [math.log(v) if log else v for v in values]
+    middle_x, middle_y = sum(axis) / len(axis), sum(deltas) / len(deltas)
+    fitted = [middle_y + trend["slope"] * (a - middle_x) for a in axis]
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=values,
+                y=deltas,
+                mode="markers",
+                marker={"size": 10, "color": PALETTE[0]},
+                error_y=_error_bars(
+                    deltas, levels["delta_ci_low"].to_list(), levels["delta_ci_high"].to_list()
+                ),
+                name="delta per level (95% CI)",
+            ),
+            go.Scatter(
+                x=values,
+                y=fitted,
+                mode="lines",
+                line={"color": PALETTE[1], "dash": "dot"},
+                name=f"fitted slope {trend['slope']:+.4f}",
+            ),
+        ]
+    )
+    fig.add_hline(y=0, line_dash="dash", line_color="#888")
+    interval = f"[{trend['slope_ci_low']:+.4f}, {trend['slope_ci_high']:+.4f}]"
+    fig.update_layout(
+        title=(
+            f"{trend['trend']}: {trend['verdict']}; slope {trend['slope']:+.4f} {interval} per "
+            f"{'log ' if log else ''}{trend['factor']} (n={trend['n']}, Holm p "
+            f"{format_cell(trend['p_holm'], 3)})"
+        ),
+        xaxis={"title": trend["factor"], "type": "log" if log else "linear"},
+        yaxis_title=f"treatment minus control ({trend['metric']})",
+        height=420,
     )
     return fig
 
@@ -456,6 +503,14 @@ def _contrast_table(contrasts: pl.DataFrame) -> str:
     return "<h2>contrasts</h2>" + _html_table(contrasts, columns, table_id="contrasts")
 
 
+def _trend_table(trends: pl.DataFrame) -> str:
+    """The trends' numbers under their figures."""
+    if trends.is_empty():
+        return ""
+    columns = [c for c in (*TREND_COLUMNS, "target") if c in trends.columns]
+    return "<h2>trends</h2>" + _html_table(trends, columns, table_id="trends")
+
+
 def _precision_table(found: list[Precision]) -> str:
     """The seed plan: seeds each aimed contrast has and needs, its half-width and target."""
     if not found:
@@ -526,6 +581,11 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
         search=study_kind(store.engine, name) == "search",
     )
     figures += _optuna_figures(store, name)
+    trends, levels = trend_frames(runs, study_trends(store, name))
+    for i, trend in enumerate(trends.iter_rows(named=True)):
+        mine = levels.filter(pl.col("trend") == trend["trend"])
+        if trend["slope_ci_low"] is not None and not mine.is_empty():
+            figures.insert(i, (f"trend-{trend['trend']}", trend_figure(trend, mine)))
     if not contrasts.is_empty():  # the main result: first
         figures.insert(0, ("forest", forest_figure(forest(contrasts), metric=words)))
     counts = runs.group_by("status").len().sort("status")
@@ -556,6 +616,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 <h2>summary over seeds (deltas: {html.escape(words)}, paired against the plain ViT)</h2>
 {_table(report)}
 {_contrast_table(contrasts)}
+{_trend_table(trends)}
 {_precision_table(seed_precision(store, name))}
 </body></html>
 """

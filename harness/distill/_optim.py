@@ -28,8 +28,8 @@ def make_optimizer(
         lr=recipe.lr,
         fused=True,  # one kernel for all parameters: 4x faster than the per-tensor loop on CPU
     )
-    warmup = recipe.warmup_epochs * steps_per_epoch
-    total = max(1, recipe.epochs * steps_per_epoch)
+    warmup = recipe.warmup(steps_per_epoch)
+    total = max(1, recipe.total_steps(steps_per_epoch))
 
     def factor(step: int) -> float:
         if step < warmup:

@@ -102,16 +102,17 @@ def train_teacher(
     recipe = config.train
     precision = resolve_precision(recipe.precision, device)
     n = len(data.train_y)
-    optimizer, scheduler = make_optimizer(
-        model, recipe, steps_per_epoch=math.ceil(n / recipe.batch_size)
-    )
+    per_epoch = math.ceil(n / recipe.batch_size)
+    optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch=per_epoch)
     schedule = ViewSchedule(policy=augment, views=TEACHER_VIEWS)
     generator = torch.Generator().manual_seed(config.seed)
-    for epoch in range(recipe.epochs):
+    epochs, left = recipe.epochs_for(per_epoch), recipe.total_steps(per_epoch)
+    for epoch in range(epochs):
         if on_epoch is not None:
-            on_epoch(epoch, recipe.epochs)
+            on_epoch(epoch, epochs)
         model.train()
-        for indices in batches(n, recipe.batch_size, generator=generator, device=device):
+        epoch_batches = batches(n, recipe.batch_size, generator=generator, device=device)
+        for indices in epoch_batches[:left]:
             # A fresh view each epoch: view index e walks the sample's distinct views.
             views = torch.full_like(indices, epoch + config.seed * 7919)
             images = data.normalize(schedule.images(data.train_x, indices, views))
@@ -126,6 +127,7 @@ def train_teacher(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             optimizer.step()
             scheduler.step()
+        left -= len(epoch_batches)
     return model.eval()
 
 

@@ -159,17 +159,21 @@ def train_student(
         config=config, seed=seed, data=data, teachers=teachers, device=device
     )
     model, recipe, n = train_step.model, config.train, len(data.train_y)
+    per_epoch = math.ceil(n / recipe.batch_size)
+    epochs, left = recipe.epochs_for(per_epoch), recipe.total_steps(per_epoch)
     generator = torch.Generator().manual_seed(seed)
     result = StudentResult(model=model)
-    for epoch in range(recipe.epochs):
+    for epoch in range(epochs):
         start = time.perf_counter()
         model.train()
         sums: dict[str, torch.Tensor] = {}
-        for step, indices in enumerate(
-            batches(n, recipe.batch_size, generator=generator, device=device)
-        ):
+        seen = 0
+        # A step budget ends the last epoch part-way: its loss averages the batches it ran.
+        epoch_batches = batches(n, recipe.batch_size, generator=generator, device=device)
+        for step, indices in enumerate(epoch_batches[:left]):
             step_start = time.perf_counter()
             terms = train_step(epoch, indices)
+            seen += len(indices)
             # Loss terms stay on the device until the epoch ends: no per-step synchronisation.
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach().float() * len(indices)
@@ -178,19 +182,20 @@ def train_student(
                     torch.cuda.synchronize(device)
                 result.compile_seconds = time.perf_counter() - step_start
                 start += result.compile_seconds
+        left -= len(epoch_batches)
         train_seconds = time.perf_counter() - start
-        metrics = {f"train/{name}": float(total) / n for name, total in sums.items()}
+        metrics = {f"train/{name}": float(total) / seen for name, total in sums.items()}
         if not math.isfinite(metrics["train/loss"]):
             raise TrialError(f"training loss became {metrics['train/loss']} in epoch {epoch}")
         eval_start = time.perf_counter()
-        if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == recipe.epochs:
+        if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == epochs:
             metrics.update(evaluate(model, data, precision=train_step.precision))
         eval_seconds = time.perf_counter() - eval_start
         metrics.update(
             {
                 "lr": train_step.optimizer.param_groups[0]["lr"],
                 "epoch_seconds": train_seconds,
-                "samples_per_second": n / train_seconds,
+                "samples_per_second": seen / train_seconds,
             }
         )
         result.train_seconds += train_seconds

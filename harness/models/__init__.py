@@ -6,6 +6,7 @@ from harness.models._flops import (
     parameter_count,
     train_step_flops,
 )
+from harness.models._image import ImageSpec
 from harness.models._involution import Involution2d, RedNet, rednet_width_problem
 from harness.models._student import (
     SHARED_TOKEN,
@@ -20,7 +21,6 @@ from harness.models._student import (
 from harness.models._teachers import (
     TEACHERS,
     TIMM_PREFIX,
-    ImageSpec,
     Resized,
     TeacherArch,
     build_teacher,

@@ -13,8 +13,8 @@ from torch import nn
 from harness._registry import Registry
 from harness.config import DistillConfig, StudentConfig
 from harness.errors import StudyError
+from harness.models._image import ImageSpec
 from harness.models._involution import GROUP_CHANNELS, Involution2d
-from harness.models._teachers import ImageSpec
 
 SHARED_TOKEN = "shared"
 

@@ -13,18 +13,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness._registry import Registry
-from harness.config import TeacherConfig
+from harness.config import BORN_AGAIN, DistillConfig, StudentConfig, TeacherConfig, plain_student
+from harness.models._image import ImageSpec
 from harness.models._involution import RedNet, rednet_width_problem
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """What a model must accept and predict."""
-
-    channels: int
-    size: int
-    num_classes: int
-
+from harness.models._student import build_student
 
 TeacherFactory = Callable[[TeacherConfig, ImageSpec], nn.Module]
 
@@ -70,6 +62,13 @@ def _rednet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
         width=config.width,
         depth=config.depth,
     )
+
+
+def _born_again(config: TeacherConfig, image: ImageSpec) -> nn.Module:
+    """The student's ViT without distillation tokens (its `forward` is the class head): the
+    configuration's student, which a study fills in, else the default student."""
+    student = config.student or plain_student(StudentConfig())
+    return build_student(student, DistillConfig(), image, seed=config.seed)
 
 
 class Resized(nn.Module):
@@ -137,6 +136,7 @@ TEACHERS.register("rednet")(
         width_hint="use 8, 16 or a multiple of 32",
     )
 )
+TEACHERS.register(BORN_AGAIN)(TeacherArch(build=_born_again))
 _TIMM = TeacherArch(build=_timm)
 
 

@@ -3,19 +3,31 @@ contrast still needs once its first stage is in, queued like the grid's first se
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 
-from harness.analysis import Aim, finished_runs, seeds_to_add
+from harness.analysis import Aim, finished_runs, seeds_to_add, trend_legs
 from harness.runner._optuna import queued_pairs
 from harness.runner._queue import enqueue_grid
-from harness.store import ContrastRow, Store
-from harness.study import Study, TrialSpec
+from harness.store import ContrastRow, Store, TrendRow
+from harness.study import Study, StudyTrend, TrialSpec
 
 
 def save_contrasts(store: Store, study: Study) -> None:
-    """Record the study's contrasts (and the seed plan's target on those it aims at), so
-    reports and `status` read them from the database alone."""
+    """Record the study's contrasts and trends (and the seed plan's target on those it aims
+    at), so reports and `status` read them from the database alone."""
     plan = study.seed_plan
+
+    def target(targeted: bool) -> dict[str, Any]:
+        aimed = plan is not None and targeted
+        return {
+            "halfwidth": plan.target.halfwidth if plan and aimed else None,
+            "target_metric": plan.target.metric if plan and aimed else None,
+            "min_seeds": plan.min if plan and aimed else None,
+            "max_seeds": plan.max if plan and aimed else None,
+        }
+
     rows = [
         ContrastRow(
             study=study.name,
@@ -26,34 +38,66 @@ def save_contrasts(store: Store, study: Study) -> None:
             treatment_label=contrast.treatment.label,
             control_label=contrast.control.label,
             margin=contrast.margin,
-            halfwidth=plan.target.halfwidth if plan and contrast.targeted else None,
-            target_metric=plan.target.metric if plan and contrast.targeted else None,
-            min_seeds=plan.min if plan and contrast.targeted else None,
-            max_seeds=plan.max if plan and contrast.targeted else None,
+            metric=contrast.metric,
+            **target(contrast.targeted),
         )
         for position, contrast in enumerate(study.contrasts)
     ]
     store.save_contrasts(study.name, rows)
+    trends = [
+        TrendRow(
+            study=study.name,
+            name=trend.name,
+            position=position,
+            factor=trend.factor,
+            scale=trend.scale,
+            metric=trend.metric,
+            levels=_levels(trend),
+            **target(trend.targeted),
+        )
+        for position, trend in enumerate(study.trends)
+    ]
+    store.save_trends(study.name, trends)
+
+
+def _levels(trend: StudyTrend) -> list[dict[str, Any]]:
+    """A trend's levels as stored (`libkd_trends.levels`)."""
+    return [
+        {
+            "value": level.value,
+            "treatment_hash": level.treatment.config_hash,
+            "control_hash": level.control.config_hash,
+            "treatment_label": level.treatment.label,
+            "control_label": level.control.label,
+        }
+        for level in trend.levels
+    ]
 
 
 def seed_aims(study: Study) -> list[Aim]:
-    """The seed plan's targeted contrasts as the precision rule reads them."""
+    """The seed plan's targeted contrasts and trends as the precision rule reads them."""
     plan = study.seed_plan
     if plan is None:
         return []
-    return [
-        Aim(
+    target, metric = plan.target.halfwidth, plan.target.metric
+    aims = [
+        Aim.contrast(
             c.name,
             c.treatment.config_hash,
             c.control.config_hash,
-            plan.target.halfwidth,
-            plan.target.metric,
+            target,
+            metric,
             plan.min,
             plan.max,
         )
         for c in study.contrasts
         if c.targeted
     ]
+    for trend in study.trends:
+        if trend.targeted:
+            legs = trend_legs(_levels(trend), trend.scale)
+            aims.append(Aim(trend.name, legs, target, metric, plan.min, plan.max))
+    return aims
 
 
 def seeds_wanted(opened: optuna.Study, study: Study, store: Store) -> list[TrialSpec]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -219,9 +220,11 @@ def run_trial(
             cache_status=cache_status,
         )
 
+        epochs = config.train.epochs_for(math.ceil(len(data.train_y) / config.train.batch_size))
+
         def on_epoch(report: EpochReport) -> None:
             ctx.store.add_epoch(run_id, report.epoch, report.metrics)
-            ctx.progress.epoch_done(spec, report, epochs=config.train.epochs)
+            ctx.progress.epoch_done(spec, report, epochs=epochs)
             if trial is not None and prune_metric in report.metrics:
                 trial.report(report.metrics[prune_metric], report.epoch)
                 if trial.should_prune():

@@ -24,6 +24,7 @@ from harness.store._models import (
     RunRow,
     SchemaRow,
     StudyRow,
+    TrendRow,
 )
 from harness.store._optuna import (
     CODES_ATTR,
@@ -88,6 +89,7 @@ __all__ = [
     "QueueClaimRow",
     "StudyRow",
     "Store",
+    "TrendRow",
     "count_copied",
     "count_in_state",
     "engine_kwargs",

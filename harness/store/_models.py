@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.status import CacheStatus, RunStatus
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Version of the libkd_ tables below; bump it with a migration in `_schema.py`.
 1: the tables of libkd 0.1.0. 2: the covering index of libkd_epochs. 3: libkd_studies,
 libkd_contrasts and libkd_seed_claims (the study file as queued, declared contrasts, seeds
@@ -31,7 +31,8 @@ added by a precision goal). 4: libkd_runs.adopted_from (a run copied from anothe
 5: libkd_contrasts.target_metric (the metric a seed plan aims at). 6: libkd_queue_claims, the
 claim on every queued (configuration, seed), grid and seed plan alike (was libkd_seed_claims,
 the seed plan's only, without a claimant), and libkd_runs.inputs (what a run read besides its
-configuration, which run reuse matches)."""
+configuration, which run reuse matches). 7: libkd_contrasts.metric (what a contrast compares)
+and libkd_trends (a delta's slope along a numeric factor)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 
 E = TypeVar("E", bound=Enum)
@@ -160,6 +161,27 @@ class ContrastRow(Base):
     margin: Mapped[float | None] = mapped_column(Float)  # equivalence margin
     halfwidth: Mapped[float | None] = mapped_column(Float)  # the seed plan's target, if aimed
     target_metric: Mapped[str | None] = mapped_column(String(32))  # what the target is on
+    min_seeds: Mapped[int | None]
+    max_seeds: Mapped[int | None]
+    metric: Mapped[str | None] = mapped_column(String(32))  # None: the report's metric
+
+
+class TrendRow(Base):
+    """A study's trend, resolved when the study was queued: at each level of a numeric
+    factor (`levels`: value, treatment and control hashes and labels, in increasing
+    order), a contrast; the trend is the slope of its delta against the factor or its log."""
+
+    __tablename__ = "libkd_trends"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int]
+    factor: Mapped[str] = mapped_column(Text)
+    scale: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str | None] = mapped_column(String(32))
+    levels: Mapped[list[Any]] = mapped_column(JSON)
+    halfwidth: Mapped[float | None] = mapped_column(Float)
+    target_metric: Mapped[str | None] = mapped_column(String(32))
     min_seeds: Mapped[int | None]
     max_seeds: Mapped[int | None]
 

@@ -101,12 +101,23 @@ def _add_queue_claims_and_inputs(connection: Connection) -> None:
     )
 
 
+def _add_contrast_metric(connection: Connection) -> None:
+    """6 -> 7: libkd_contrasts.metric (every contrast stored before compared the report's
+    metric: None) and libkd_trends (a new table, created after the steps)."""
+    if "libkd_contrasts" not in inspect(connection).get_table_names():
+        return  # a database from before version 3: the table is created with the column
+    columns = {column["name"] for column in inspect(connection).get_columns("libkd_contrasts")}
+    if "metric" not in columns:
+        connection.execute(text("ALTER TABLE libkd_contrasts ADD COLUMN metric VARCHAR(32)"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _add_epoch_index,
     2: _add_contrast_tables,
     3: _add_adopted_from,
     4: _add_target_metric,
     5: _add_queue_claims_and_inputs,
+    6: _add_contrast_metric,
 }
 """from-version -> the step to from-version + 1."""
 

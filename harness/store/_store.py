@@ -25,6 +25,7 @@ from harness.store._models import (
     RunArtifactRow,
     RunRow,
     StudyRow,
+    TrendRow,
 )
 from harness.store._read import Opened, open_for_reading
 from harness.store._schema import ensure_schema
@@ -360,6 +361,18 @@ class Store:
         with self.session() as s:
             query = select(ContrastRow).where(ContrastRow.study == study)
             return list(s.scalars(query.order_by(ContrastRow.position)))
+
+    def save_trends(self, study: str, trends: list[TrendRow]) -> None:
+        """Replace the study's trends (the study file, as queued now, is the truth)."""
+        with self.session() as s:
+            s.execute(delete(TrendRow).where(TrendRow.study == study))
+            s.add_all(trends)
+
+    def trends(self, study: str) -> list[TrendRow]:
+        """The study's trends in declared order."""
+        with self.session() as s:
+            query = select(TrendRow).where(TrendRow.study == study)
+            return list(s.scalars(query.order_by(TrendRow.position)))
 
     def claim_pairs(
         self, study: str, pairs: Sequence[tuple[str, int]], claimant: str

@@ -1,9 +1,14 @@
 """The resolve step: study files loaded, checked against the registries, made canonical,
 expanded into configuration points and hashed."""
 
+from harness.study._contrasts import (
+    StudyContrast,
+    StudyTrend,
+    TrendLevel,
+    mixed_head_warnings,
+)
 from harness.study._load import (
     Study,
-    StudyContrast,
     apply_overrides,
     check_runnable,
     load_study,
@@ -22,6 +27,8 @@ __all__ = [
     "SamplerInfo",
     "Study",
     "StudyContrast",
+    "StudyTrend",
+    "TrendLevel",
     "TrialSpec",
     "apply_overrides",
     "canonical",
@@ -31,6 +38,7 @@ __all__ = [
     "config_hash",
     "factor_label",
     "load_study",
+    "mixed_head_warnings",
     "quote",
     "resolve_point",
     "study_from_dict",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,21 +24,12 @@ from harness.data import DATASETS, load_dataset
 from harness.distill import checkpoint_problem
 from harness.errors import LibKDError, StudyError
 from harness.metrics import OBJECTIVE_METRICS, TEST_PREFIX, VAL_PREFIX
+from harness.study._contrasts import StudyContrast, StudyTrend, resolve_contrasts
 from harness.study._errors import describe
-from harness.study._point import ConfigPoint, TrialSpec, config_hash
-from harness.study._resolve import canonical, check_config, check_search
+from harness.study._grid import check_path, factor_values, grid_points, resolve_factors
+from harness.study._point import ConfigPoint, TrialSpec
+from harness.study._resolve import check_config, check_search
 from harness.study._yaml import check_size, quote, read_override_yaml, read_study_yaml
-
-
-@dataclass(frozen=True)
-class StudyContrast:
-    """A contrast resolved to two configurations of the study (treatment minus control)."""
-
-    name: str
-    treatment: ConfigPoint
-    control: ConfigPoint
-    margin: float | None = None  # equivalence margin, if declared
-    targeted: bool = False  # whether the seed plan's precision target applies to it
 
 
 @dataclass(frozen=True)
@@ -51,6 +41,7 @@ class Study:
     kind: StudyKind
     configs: tuple[ConfigPoint, ...]
     contrasts: tuple[StudyContrast, ...] = ()
+    trends: tuple[StudyTrend, ...] = ()
     overrides: tuple[str, ...] = ()  # `--set path=value` applied to the file
 
     @property
@@ -93,7 +84,7 @@ class Study:
     @property
     def factor_values(self) -> dict[str, list[Any]]:
         """Every value each factor takes: the grid's, then the included configurations'."""
-        return _factor_values(self.file)
+        return factor_values(self.file)
 
     @property
     def factor_paths(self) -> tuple[str, ...]:
@@ -201,192 +192,31 @@ def study_from_dict(data: dict[str, Any], *, source: Path = Path("<study>")) -> 
         kind = StudyKind.SEARCH
         check_search(file.search, where=where)
         for dotted in file.search.space:
-            _check_path(base, dotted, where, section="search.space")
-    grid = _grid_points(file, base, where)
-    paths = tuple(_factor_values(file))
+            check_path(base, dotted, where, section="search.space")
+    grid = grid_points(file, base, where)
+    paths = tuple(factor_values(file))
     points: dict[str, ConfigPoint] = {}
     for i, factors in enumerate(file.include):
         if not factors:
             raise StudyError(f"{where}include[{i}]: empty; give the factors (path: value)")
         for dotted in factors:
-            _check_path(base, dotted, where, section=f"include[{i}]")
+            check_path(base, dotted, where, section=f"include[{i}]")
     named = [(f"grid point {quote(factors)}", factors) for factors in grid]
     named += [(f"include[{i}]", factors) for i, factors in enumerate(file.include)]
     for at, factors in named:
-        point = _resolve(base, factors, where=f"{where}{at}: ", paths=paths)
+        point = resolve_factors(base, factors, where=f"{where}{at}: ", paths=paths)
         points.setdefault(point.config_hash, point)
     configs = tuple(points.values())
-    contrasts = _contrasts(file, kind, base, points, where)
-    return Study(file=file, source=source, kind=kind, configs=configs, contrasts=contrasts)
-
-
-def _contrasts(
-    file: StudyFile,
-    kind: StudyKind,
-    base: dict[str, Any],
-    points: dict[str, ConfigPoint],
-    where: str,
-) -> tuple[StudyContrast, ...]:
-    """The declared contrasts resolved to configurations of the grid, or by default each
-    configuration against the plain ViT; checked against the seed plan's target."""
-    plan = file.seeds if isinstance(file.seeds, SeedPlan) else None
-    if kind is StudyKind.SEARCH and (plan or file.contrasts):
-        field = "seeds" if plan else "contrasts"
-        raise StudyError(
-            f"{where}{field}: seed plans and contrasts compare grid configurations; a search "
-            "evaluates every seed of each trial: give seeds as a list and drop contrasts"
-        )
-    if plan and plan.max < plan.min:
-        raise StudyError(f"{where}seeds.max: {plan.max} is below seeds.min {plan.min}; raise it")
-    margin = file.equivalence_margin
-    contrasts: list[StudyContrast] = []
-    for i, declared in enumerate(file.contrasts):
-        at = f"contrasts[{i}]"
-        if any(c.name == declared.name for c in contrasts):
-            raise StudyError(f"{where}{at}.name: {quote(declared.name)} is used twice; rename one")
-        treatment = _grid_config(base, declared.treatment, points, where, f"{at}.treatment")
-        control = _grid_config(base, declared.control, points, where, f"{at}.control")
-        if treatment.config_hash == control.config_hash:
-            raise StudyError(
-                f"{where}{at}: treatment and control are the same configuration "
-                f"({treatment.label}); make them differ in a grid factor"
-            )
-        contrasts.append(
-            StudyContrast(declared.name, treatment, control, declared.margin or margin)
-        )
-    if not file.contrasts:
-        plain = [p for p in points.values() if not p.config.distill.teachers]
-        if len(plain) == 1:
-            contrasts = [
-                StudyContrast(f"{p.label} vs {plain[0].label}", p, plain[0], margin)
-                for p in points.values()
-                if p is not plain[0]
-            ]
-    if plan is None:
-        return tuple(contrasts)
-    wanted = plan.target.contrasts or tuple(c.name for c in contrasts)
-    unknown = [name for name in wanted if name not in {c.name for c in contrasts}]
-    if unknown or not contrasts:
-        known = ", ".join(c.name for c in contrasts) or "none"
-        raise StudyError(
-            f"{where}seeds.target.contrasts: no contrast {quote(unknown[0] if unknown else '')}"
-            f" to aim at; contrasts: {known} (declare contrasts, or give the grid one plain "
-            "ViT, distill.teachers: [], to compare every configuration against)"
-        )
-    return tuple(replace(c, targeted=c.name in wanted) for c in contrasts)
-
-
-def _grid_config(
-    base: dict[str, Any],
-    factors: dict[str, Any],
-    points: dict[str, ConfigPoint],
-    where: str,
-    field: str,
-) -> ConfigPoint:
-    """The configuration of the grid that `factors` (applied to the base) resolves to."""
-    for dotted in factors:
-        _check_path(base, dotted, where, section=field)
-    point = _resolve(base, factors, where=f"{where}{field}: ")
-    found = points.get(point.config_hash)
-    if found is None:
-        labels = "; ".join(p.label for p in points.values())
-        raise StudyError(
-            f"{where}{field}: {quote(factors)} is not a configuration of the grid; give the grid "
-            f"factors of one of: {labels}"
-        )
-    return found
+    contrasts, trends = resolve_contrasts(file, kind, base, points, where)
+    return Study(
+        file=file, source=source, kind=kind, configs=configs, contrasts=contrasts, trends=trends
+    )
 
 
 def resolve_point(study: Study, factors: dict[str, Any]) -> ConfigPoint:
     """The canonical configuration of the study's base with `factors` (dotted paths) applied."""
     where = f"{study.source}: point {quote(factors)}: "
-    return _resolve(study.base(), factors, where=where, paths=study.factor_paths)
-
-
-def _resolve(
-    base: dict[str, Any], factors: dict[str, Any], *, where: str, paths: tuple[str, ...] = ()
-) -> ConfigPoint:
-    point = copy.deepcopy(base)
-    for dotted, value in factors.items():
-        _set_path(point, dotted, value)
-    try:
-        config = TrialConfig.model_validate(point)
-    except ValidationError as exc:
-        raise StudyError(where + describe(exc, TrialConfig)) from None
-    check_config(config, where=where)
-    config = canonical(config)
-    return ConfigPoint(config, config_hash(config), _as_run(config, factors), paths)
-
-
-def _as_run(config: TrialConfig, factors: dict[str, Any]) -> dict[str, Any]:
-    """The factors that the canonical configuration still has as the grid set them. The
-    rest cannot matter and would mislabel it: the plain ViT of a grid over token modes has
-    no tokens, hard distillation no temperature."""
-    dumped = config.model_dump(mode="json")
-    kept = {}
-    for dotted, value in factors.items():
-        node: Any = dumped
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node == value or _sets_keys(node, value):
-            kept[dotted] = value
-    return kept
-
-
-def _sets_keys(node: Any, value: Any) -> bool:
-    """Whether a mapping factor (teacher weights) still holds each key it set: the canonical
-    configuration spells out the keys it left at their defaults."""
-    if not (isinstance(node, dict) and isinstance(value, dict)):
-        return False
-    return all(key in node and node[key] == item for key, item in value.items())
-
-
-def _factor_values(file: StudyFile) -> dict[str, list[Any]]:
-    values = {path: list(choices) for path, choices in file.grid.items()}
-    for factors in file.include:
-        for path, value in factors.items():
-            known = values.setdefault(path, [])
-            if value not in known:
-                known.append(value)
-    return values
-
-
-def _grid_points(file: StudyFile, base: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    for dotted, values in file.grid.items():
-        if not values:
-            raise StudyError(f"{where}grid.{dotted}: an empty list; give at least one value")
-        _check_path(base, dotted, where)
-    paths = list(file.grid)
-    return [dict(zip(paths, combo)) for combo in itertools.product(*file.grid.values())]
-
-
-_FREE_MAPPINGS = {"teachers", "distill.temperature", "distill.weights"}
-
-
-def _check_path(base: dict[str, Any], dotted: str, where: str, *, section: str = "grid") -> None:
-    node: Any = base
-    walked: list[str] = []
-    for part in dotted.split("."):
-        parent = ".".join(walked)
-        if isinstance(node, dict) and (part in node or parent in _FREE_MAPPINGS):
-            node = node.get(part)
-            walked.append(part)
-            continue
-        known = ", ".join(node) if isinstance(node, dict) else "none (not a mapping)"
-        raise StudyError(
-            f"{where}{section}.{dotted}: no such parameter; keys under "
-            f"'{parent or '(top level)'}': {known}"
-        )
-
-
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    node = data
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[last] = copy.deepcopy(value)
+    return resolve_factors(study.base(), factors, where=where, paths=study.factor_paths)
 
 
 def _check_objectives(file: StudyFile, where: str) -> None:

@@ -12,7 +12,7 @@ import math
 import re
 from pathlib import Path
 
-from harness.config import SearchConfig, TrialConfig
+from harness.config import BORN_AGAIN, SearchConfig, TrialConfig, plain_student
 from harness.data import DATASETS
 from harness.distill import temperature_matters
 from harness.errors import StudyError
@@ -43,6 +43,7 @@ def canonical(config: TrialConfig) -> TrialConfig:
     """
     distill = config.distill
     used = distill.teachers
+    config = _born_again_fields(config)
     # What a seed varies is a set: one order; teachers' instances only where there are any.
     scope = sorted(set(config.seed_scope) - (set() if used else {"teacher"}))
     config = config.model_copy(update={"seed_scope": tuple(scope)})
@@ -76,6 +77,19 @@ def canonical(config: TrialConfig) -> TrialConfig:
             "distill": distill.model_copy(update={"temperature": temperature, "weights": weights}),
         }
     )
+
+
+def _born_again_fields(config: TrialConfig) -> TrialConfig:
+    """A born-again teacher without student fields is the configuration's own student,
+    as a plain ViT: a grid over the student's fields changes its teacher alike."""
+    filled = {
+        name: teacher.model_copy(update={"student": plain_student(config.student)})
+        for name, teacher in config.teachers.items()
+        if teacher.arch == BORN_AGAIN and teacher.student is None
+    }
+    if not filled:
+        return config
+    return config.model_copy(update={"teachers": {**config.teachers, **filled}})
 
 
 def check_config(config: TrialConfig, *, where: str) -> None:

@@ -73,7 +73,7 @@ def test_a_plan_aimed_at_test_reads_the_test_spread_and_asks_for_more_seeds(stor
     assert (state.metric, state.planned, state.state) == (TEST_TOP1, 10, "running")
     finished, values = finished_runs(store, "s", TEST_TOP1)
     assert values[TREATMENT][2] == pytest.approx(0.78)
-    aim = Aim("t_vs_c", TREATMENT, CONTROL, 0.01, TEST_TOP1, 3, 10)
+    aim = Aim.contrast("t_vs_c", TREATMENT, CONTROL, 0.01, TEST_TOP1, 3, 10)
     wanted = seeds_to_add([aim], queued=finished, finished=finished, values=values)
     assert wanted == {(config, s) for config in (TREATMENT, CONTROL) for s in range(5, 10)}
 

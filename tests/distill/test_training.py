@@ -137,3 +137,54 @@ def test_eval_every_validates_every_k_epochs_and_after_the_last(tmp_path):
     evaluated = [r.epoch for r in result.history if "val/top1" in r.metrics]
     assert evaluated == [1, 3, 4]
     assert all("train/loss" in r.metrics for r in result.history)
+
+
+@pytest.mark.e2e
+def test_a_step_budget_trains_exactly_that_many_steps_whatever_the_data_size(tmp_path, monkeypatch):
+    _, config, data = _setup(tmp_path)
+    per_epoch = math.ceil(len(data.train_y) / config.train.batch_size)
+    budget = 2 * per_epoch + 1  # the third epoch stops after one batch
+    recipe = config.train.model_copy(
+        update={"steps": budget, "warmup_steps": 2, "warmup_epochs": 0}
+    )
+    plain = _plain(config).model_copy(update={"train": recipe})
+    steps = []
+    real = torch.optim.AdamW.step
+
+    def counted(self, *args, **kwargs):
+        steps.append(self.param_groups[0]["lr"])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
+    seen = []
+    train_student(
+        config=plain,
+        seed=0,
+        data=data,
+        teachers=None,
+        device=torch.device("cpu"),
+        on_epoch=seen.append,
+    )
+    assert len(steps) == budget
+    assert [r.epoch for r in seen] == [0, 1, 2]
+    assert "val/top1" in seen[-1].metrics  # the last (partial) epoch is evaluated
+    # Warm-up counts steps; the cosine reaches its end at the budget's last step.
+    assert steps[0] == pytest.approx(recipe.lr / 2)
+    assert steps[1] == pytest.approx(recipe.lr)
+    assert seen[-1].metrics["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.e2e
+def test_a_born_again_teacher_is_the_students_vit_trained_and_kept_like_any_teacher(tmp_path):
+    data_dict = tiny_dict()
+    data_dict["teachers"]["self"] = {"arch": "student", "train": {"epochs": 1, "batch_size": 32}}
+    data_dict["grid"] = {"distill.teachers": [["self"]]}
+    config = study_from_dict(data_dict).configs[0].config
+    data = load_dataset(config.dataset)
+    args = dict(data=data, augment=config.augment, cache_dir=tmp_path, device=torch.device("cpu"))
+    built = obtain_teacher("self", config.teachers["self"], **args)
+    again = obtain_teacher("self", config.teachers["self"], **args)
+    assert built.built and not again.built and built.key == again.key
+    assert type(built.model).__name__ == "DistilledViT"
+    assert built.model.embed_dim == config.student.embed_dim
+    assert built.model(data.normalize(data.val_x[:3])).shape == (3, 10)

@@ -195,7 +195,7 @@ def test_a_version_1_database_is_migrated(url):
     Store(url)  # a command that writes migrates
     indexes = sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_indexes("libkd_epochs")
     assert EPOCH_INDEX in {index["name"] for index in indexes}
-    assert stored_version(store.engine) == SCHEMA_VERSION == 6
+    assert stored_version(store.engine) == SCHEMA_VERSION == 7
 
 
 def test_a_version_3_database_gains_adopted_from_and_keeps_its_runs(url):

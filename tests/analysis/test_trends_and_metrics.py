@@ -1,0 +1,216 @@
+"""Trend contrasts: the slope of a paired delta against a numeric factor, one least-squares
+slope per seed, summarised over seeds; checked against a hand computation (numpy's fit per
+seed, the t interval from scipy), and the seed plan aimed at a slope."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.analysis import (
+    Aim,
+    assess,
+    contrast_frame,
+    finished_runs,
+    load_runs,
+    publish,
+    seeds_to_add,
+    study_contrasts,
+    study_trends,
+    trend_frames,
+    trend_legs,
+)
+from harness.analysis._publish import training_views
+from harness.dashboard import render_dashboard
+from harness.metrics import TEST_TOP1, TEST_TOP1_CLS, VAL_TOP1
+from harness.store import ContrastRow, RunIdentity, Store, TrendRow
+from tests.helpers import record_run
+
+FRACTIONS = [0.0125, 0.05, 0.2]
+# Per seed and level: treatment minus control on test top-1 of the class head.
+DELTAS = [
+    [0.010, 0.020, 0.045],
+    [0.000, 0.025, 0.030],
+    [0.015, 0.010, 0.040],
+    [0.005, 0.030, 0.035],
+]
+
+
+def _hashes(level: int) -> tuple[str, str]:
+    return f"t{level}".ljust(64, "0"), f"c{level}".ljust(64, "0")
+
+
+def _trend_store(url: str, *, halfwidth: float | None = None, seeds: int = 4) -> Store:
+    store = Store(url)
+    levels = []
+    for level, fraction in enumerate(FRACTIONS):
+        treatment, control = _hashes(level)
+        levels.append(
+            {
+                "value": fraction,
+                "treatment_hash": treatment,
+                "control_hash": control,
+                "treatment_label": f"kd @ {fraction}",
+                "control_label": f"plain @ {fraction}",
+            }
+        )
+    aimed = {"halfwidth": halfwidth, "target_metric": TEST_TOP1_CLS, "min_seeds": 3}
+    store.save_trends(
+        "s",
+        [
+            TrendRow(
+                study="s",
+                name="gain_vs_data",
+                position=0,
+                factor="dataset.train_fraction",
+                scale="log",
+                metric=TEST_TOP1_CLS,
+                levels=levels,
+                **(aimed | {"max_seeds": 12} if halfwidth else {}),
+            )
+        ],
+    )
+    number = 0
+    for seed in range(seeds):
+        for level in range(len(FRACTIONS)):
+            for config, delta in zip(_hashes(level), (DELTAS[seed][level], 0.0)):
+                identity = RunIdentity("s", number, config, seed, config[:2], {})
+                number += 1
+                # The combined metric moves the other way: the trend must read the class head.
+                metrics = {VAL_TOP1: 0.6, TEST_TOP1: 0.7 - delta, TEST_TOP1_CLS: 0.7 + delta}
+                record_run(store, identity, metrics=metrics)
+    return store
+
+
+def test_the_slope_its_interval_and_p_are_the_hand_computed_ones(storage_url):
+    store = _trend_store(storage_url)
+    trends, levels = trend_frames(load_runs(store, "s"), study_trends(store, "s"))
+    x = np.log(FRACTIONS)
+    slopes = [np.polyfit(x, row, 1)[0] for row in DELTAS]
+    mean, se = np.mean(slopes), np.std(slopes, ddof=1) / math.sqrt(len(slopes))
+    half = stats.t.ppf(0.975, len(slopes) - 1) * se
+    [row] = trends.iter_rows(named=True)
+    assert row["metric"] == TEST_TOP1_CLS
+    assert row["n"] == 4
+    assert row["slope"] == pytest.approx(mean, abs=1e-12)
+    assert (row["slope_ci_low"], row["slope_ci_high"]) == pytest.approx(
+        (mean - half, mean + half), abs=1e-12
+    )
+    assert row["p_t"] == pytest.approx(2 * stats.t.sf(abs(mean / se), 3), rel=1e-9)
+    assert row["verdict"].startswith("grows with log dataset.train_fraction")
+    # Each level's delta on the same seeds, in increasing order of the factor.
+    assert levels["value"].to_list() == FRACTIONS
+    assert levels["delta_mean"].to_list() == pytest.approx(np.mean(DELTAS, axis=0).tolist())
+
+
+def test_a_seed_missing_a_level_gives_no_slope(storage_url):
+    store = _trend_store(storage_url)
+    runs = load_runs(store, "s")
+    # Drop seed 3's treatment at the middle level: three seeds have every level.
+    runs = runs.filter(~((runs["seed"] == 3) & (runs["config_hash"] == _hashes(1)[0])))
+    trends, levels = trend_frames(runs, study_trends(store, "s"))
+    assert trends["n"].to_list() == [3]
+    assert levels["n"].to_list() == [3, 3, 3]
+
+
+def test_a_seed_plan_aimed_at_a_slope_asks_every_level_for_more_seeds(storage_url):
+    store = _trend_store(storage_url, halfwidth=0.001, seeds=3)
+    [trend] = study_trends(store, "s")
+    legs = trend_legs(trend.levels, trend.scale)
+    aim = Aim(trend.name, legs, 0.001, TEST_TOP1_CLS, 3, 12)
+    finished, values = finished_runs(store, "s", TEST_TOP1_CLS)
+    state = assess(aim, finished=finished, values=values)
+    first = [np.polyfit(np.log(FRACTIONS), row, 1)[0] for row in DELTAS[:3]]
+    need = math.ceil((stats.t.ppf(0.975, 2) * np.std(first, ddof=1) / 0.001) ** 2)
+    assert state.planned == min(12, need) == 12
+    wanted = seeds_to_add([aim], queued=finished, finished=finished, values=values)
+    every = {h for level in range(3) for h in _hashes(level)}
+    assert wanted == {(h, s) for h in every for s in range(3, 12)}
+    # The report holds the verdict until the planned seeds are in.
+    trends, _ = trend_frames(load_runs(store, "s"), [trend])
+    assert trends["verdict"][0].startswith("interim (3 of 12")
+
+
+def _contrast_store(store: Store) -> None:
+    """Beside the trend, two contrasts at the largest level: one declared on the class head,
+    one on the report's metric (the combined prediction)."""
+    treatment, control = _hashes(2)
+    store.save_contrasts(
+        "s",
+        [
+            ContrastRow(
+                study="s",
+                name="on_cls",
+                position=0,
+                treatment_hash=treatment,
+                control_hash=control,
+                treatment_label="kd",
+                control_label="plain",
+                metric=TEST_TOP1_CLS,
+            ),
+            ContrastRow(
+                study="s",
+                name="on_combined",
+                position=1,
+                treatment_hash=treatment,
+                control_hash=control,
+                treatment_label="kd",
+                control_label="plain",
+            ),
+        ],
+    )
+
+
+def test_each_contrast_compares_its_declared_metric_with_both_heads_beside(storage_url):
+    store = _trend_store(storage_url)
+    _contrast_store(store)
+    runs = load_runs(store, "s")
+    frame = contrast_frame(runs, study_contrasts(store, "s", runs))
+    on_cls, on_combined = frame.iter_rows(named=True)
+    deltas = [row[2] for row in DELTAS]
+    assert on_cls["metric"] == TEST_TOP1_CLS
+    assert on_cls["delta_mean"] == pytest.approx(np.mean(deltas))
+    assert on_combined["metric"] == TEST_TOP1
+    assert on_combined["delta_mean"] == pytest.approx(-np.mean(deltas))
+    for row in (on_cls, on_combined):
+        assert row["cls_delta"] == pytest.approx(np.mean(deltas))
+        assert row["combined_delta"] == pytest.approx(-np.mean(deltas))
+        assert row["class head [95% CI]"].startswith(f"{np.mean(deltas):+.4f} [")
+
+
+def test_report_publish_and_dashboard_show_metrics_trends_and_views(storage_url, tmp_path):
+    store = _trend_store(storage_url)
+    _contrast_store(store)
+    out = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml")
+    report = out.read_text()
+    assert "## Contrasts (each on the metric its row names)" in report
+    header = next(line for line in report.splitlines() if line.startswith("| contrast |"))
+    assert header.split(" | ")[:7] == [
+        "| contrast",
+        "metric",
+        "n",
+        "delta_mean",
+        "delta_ci_low",
+        "delta_ci_high",
+        "verdict",
+    ]
+    assert "class head [95% CI]" in header and "combined [95% CI]" in header
+    assert "## Trends" in report
+    assert "| gain_vs_data | test/top1_cls | 4 |" in report
+    assert "### What each configuration's student trains on" in report
+    page = render_dashboard(store, "s")
+    assert "id='trend-gain_vs_data'" in page
+    assert "grows with log dataset.train_fraction" in page
+    assert "<h2>trends</h2>" in page
+
+
+def test_views_a_student_trains_on_in_words():
+    config = {"augment": {"pad_crop": 2, "hflip": True}, "cache": {"views": 8}}
+    assert training_views(config) == "8 fixed views per image of the 50 distinct ones"
+    config["cache"]["views"] = 50
+    assert training_views(config) == "50 fixed views per image of the 50 distinct ones"
+    config["cache"]["views"] = 0
+    assert training_views(config) == "the clean images (no augmentation)"
