@@ -9,6 +9,11 @@ import pytest
 
 from tests.helpers import tiny_dict, write_study
 
+# `libkd run` picks its workers itself (--workers auto); the tests that drive it in this
+# process (monkeypatched trainers, counted calls) need it in this process, so one worker
+# unless a test asks for more (`--workers 2`, `--workers auto`).
+os.environ["LIBKD_WORKERS"] = "1"
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that start PostgreSQL or Chromium belong to the end-to-end tier, whatever their

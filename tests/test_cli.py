@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 import pytest
 from typer.testing import CliRunner
@@ -224,16 +225,27 @@ def test_run_exits_1_naming_the_trials_that_failed(tmp_path, monkeypatch):
         "--cache-dir",
         str(tmp_path / "c"),
     ]
-    result = runner.invoke(app, ["run", str(path), *common, "--no-dashboard"])
+    overrides = ["--set", "train.lr=0.002"]  # a study of its own: tiny-<digest>
+    result = runner.invoke(app, ["run", str(path), *common, *overrides, "--no-dashboard"])
     assert result.exit_code == 1
     assert "1 trial(s) failed in this call" in result.output
     assert "teachers=conv, seed 0: RuntimeError: boom" in result.output
-    assert f"libkd run {path} --retry-failed" in result.output
+    # The hint repeats the database and the overrides: following it retries this study.
+    [hint] = re.findall(r"fix the cause, then run `(.*)`", result.output)
+    assert shlex.split(hint) == [
+        "libkd",
+        "run",
+        str(path),
+        *common[:2],
+        *overrides,
+        "--retry-failed",
+    ]
     assert "teachers=none" in result.output  # the results table is still printed
-    # Fixed and retried: the call that completes it exits 0.
+    # Fixed and retried by the hint's command: the call that completes it exits 0.
     monkeypatch.setattr(_trial, "train_student", real)
-    retried = runner.invoke(app, ["run", str(path), *common, "--no-dashboard", "--retry-failed"])
+    retried = runner.invoke(app, [*shlex.split(hint)[1:], *common[2:], "--no-dashboard"])
     assert retried.exit_code == 0, retried.output
+    assert "0 newly queued, 1 re-queued" in retried.output, retried.output
 
 
 def test_worker_refuses_a_study_that_is_not_queued(tmp_path, finished_study):

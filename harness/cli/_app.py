@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -167,7 +168,14 @@ def run(
         float | None, typer.Option(min=0, help="Stop starting trials after seconds.")
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="Re-queue failed trials first.")] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Workers on this machine.")] = 1,
+    workers: Annotated[
+        str,
+        typer.Option(
+            envvar="LIBKD_WORKERS",
+            help="Workers on this machine: a number, or auto (one per GPU; on CPU one per "
+            "core with one thread each, at most the trials waiting).",
+        ),
+    ] = "auto",
     dashboard: Annotated[bool, typer.Option(help="Write the dashboard at the end.")] = True,
     heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
     grace: GraceOpt = GRACE_SECONDS,
@@ -177,10 +185,17 @@ def run(
     """Run (or resume) a study, then print its results table."""
     from harness.study import check_runnable, load_study
 
-    # A bad file or override stops here, before the database is touched.
+    # A bad file, override or option stops here, before the database is touched.
+    count = _worker_count(workers)
     loaded = load_study(study, overrides=set_ or ())
     from harness.cli._console import console, run_progress
-    from harness.runner import RunnerSession, RunnerSettings, resolve_device, run_local_workers
+    from harness.runner import (
+        RunnerSession,
+        RunnerSettings,
+        auto_workers,
+        resolve_device,
+        run_local_workers,
+    )
     from harness.store import redact, resolve_cache_dir
 
     device_name = device.value if device is not None else loaded.file.device
@@ -195,15 +210,22 @@ def run(
     settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
     session = RunnerSession(loaded, store=store, settings=settings)
     session.prepare(retry=retry_failed)
+    if count is None:
+        from optuna.trial import TrialState
+
+        waiting = session.count(TrialState.WAITING)
+        count = auto_workers(device_name, waiting=min(waiting, n_trials or waiting))
+        if count > 1:
+            console.print(f"workers: {count} (auto)")
     sigterm_as_interrupt()
     try:
         with run_progress() as progress:
-            if workers > 1:
+            if count > 1:
                 summary = run_local_workers(
                     session,
                     cache_dir=cache,
                     device=device_name,
-                    workers=workers,
+                    workers=count,
                     progress=progress,
                     max_trials=n_trials,
                     timeout=timeout,
@@ -228,7 +250,7 @@ def run(
 
         path = write_dashboard(store, loaded.name, study_file=loaded.source)
         console.print(f"dashboard: {path}")
-    _exit_if_undone(summary, retry_hint=f"libkd run {study} --retry-failed")
+    _exit_if_undone(summary, retry_hint=_retry_command(study, storage, set_ or ()))
     if died and summary.waiting:
         typer.echo(
             f"error: {summary.waiting} trial(s) still waiting after a worker died; run the "
@@ -236,6 +258,22 @@ def run(
             err=True,
         )
         raise typer.Exit(1)
+
+
+def _worker_count(text: str) -> int | None:
+    """`--workers`: a number of at least 1, or None for auto."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise LibKDError(
+            f"--workers: {text!r} is neither a number of workers (1 or more) nor auto; "
+            "give e.g. 2 or auto"
+        )
+    return count
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -247,6 +285,19 @@ def _print_summary(summary: RunSummary) -> None:
         + (f", {summary.adopted} run(s) copied from other studies" if summary.adopted else "")
         + ")"
     )
+
+
+def _retry_command(study: Path, storage: str | None, overrides: Sequence[str]) -> str:
+    """The command that retries this run's failures: the same file, database and overrides
+    (a password in the URL shown as ***: give it again, or through LIBKD_STORAGE)."""
+    from harness.store import redact
+
+    parts = ["libkd", "run", str(study)]
+    if storage is not None:
+        parts += ["--storage", redact(storage)]
+    for override in overrides:
+        parts += ["--set", override]
+    return shlex.join([*parts, "--retry-failed"])
 
 
 def _exit_if_undone(summary: RunSummary, *, retry_hint: str) -> None:

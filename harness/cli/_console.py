@@ -23,6 +23,7 @@ from harness.status import RunStatus
 
 if TYPE_CHECKING:
     from harness.cache import LogitCache
+    from harness.config import TrainRecipe
     from harness.distill import EpochReport
     from harness.runner import StudyProgress
     from harness.study import Study, TrialSpec
@@ -177,17 +178,22 @@ def run_progress() -> RichProgress | PlainProgress:
     return RichProgress() if console.is_terminal else PlainProgress()
 
 
+def _length(recipe: TrainRecipe) -> str:
+    return f"{recipe.steps} steps" if recipe.steps is not None else f"{recipe.epochs} epochs"
+
+
 def plan_tables(study: Study, *, copies: set[tuple[str, int]] | None = None) -> list[Table]:
     """The teachers a study would train (or reuse) and its configurations with their hashes;
     given `copies` (what other studies of a database ran), the seeds each would copy."""
     teachers = Table(title="teachers to train (or reuse from the cache)")
-    for column in ("name", "arch", "width", "depth", "seed", "epochs"):
+    for column in ("name", "arch", "width", "depth", "seed", "training"):
         teachers.add_column(column)
     for name, t in study.teachers_to_train():
-        source = f"checkpoint {t.checkpoint}" if t.checkpoint else str(t.train.epochs)
-        teachers.add_row(
-            escape(name), escape(t.arch), str(t.width), str(t.depth), str(t.seed), source
-        )
+        source = f"checkpoint {t.checkpoint}" if t.checkpoint else _length(t.train)
+        width, depth = str(t.width), str(t.depth)
+        if t.student is not None:  # a born-again teacher: the student's ViT
+            width, depth = f"dim {t.student.embed_dim}", str(t.student.depth)
+        teachers.add_row(escape(name), escape(t.arch), width, depth, str(t.seed), source)
     trials = Table(title=f"{escape(study.name)}: trials")
     for column in ("#", "configuration", "hash", "seeds", "cache"):
         trials.add_column(column)

@@ -14,6 +14,7 @@ from harness.runner._session import RunnerSession, RunnerSettings, RunSummary, r
 from harness.runner._strategies import STRATEGIES, GridStrategy, SearchStrategy, Strategy
 from harness.runner._trial import RunOutcome, run_identity, run_trial
 from harness.runner._workers import (
+    auto_workers,
     run_local_workers,
     study_from_database,
     worker_command,
@@ -43,6 +44,7 @@ __all__ = [
     "study_from_database",
     "worker_command",
     "worker_session",
+    "auto_workers",
     "run_local_workers",
     "run_study",
 ]

@@ -83,6 +83,17 @@ def worker_command(
     ]
 
 
+def auto_workers(device: str, *, waiting: int, cores: int | None = None) -> int:
+    """`--workers auto`: one worker per GPU on a CUDA machine; on CPU one single-threaded
+    worker per core, never more than the trials waiting. Small students use a core's
+    threads poorly: on 2 cores, 2 workers x 1 thread ran a study's trials faster than 1 x 2
+    (`benchmarks/workers_throughput.py`), and OpenMP threads of several processes left
+    to themselves oversubscribe the cores."""
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return max(1, min(torch.cuda.device_count(), waiting))
+    return max(1, min(cores or os.cpu_count() or 1, waiting))
+
+
 def run_local_workers(
     session: RunnerSession,
     *,

@@ -205,3 +205,48 @@ def test_a_killed_local_worker_does_not_fail_a_study_the_other_completes(
     assert "a worker exited with code -9" in output
     assert "teachers=conv+inv" in output  # the results table
     _assert_complete_once(storage_url, "tiny", 12)
+
+
+def test_auto_workers_is_one_single_threaded_worker_per_core_at_most_the_trials_waiting(
+    monkeypatch,
+):
+    from harness.runner import auto_workers
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert auto_workers("cpu", waiting=12, cores=2) == 2
+    assert auto_workers("auto", waiting=1, cores=2) == 1
+    assert auto_workers("cpu", waiting=3, cores=16) == 3
+    assert auto_workers("cpu", waiting=0, cores=16) == 1
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 4)
+    assert auto_workers("cuda", waiting=12, cores=16) == 4
+
+
+def test_a_bad_workers_count_is_one_line_and_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    db = tmp_path / "libkd.db"
+    path = write_study(tmp_path, tiny_dict())
+    for value in ("x", "0"):
+        result = CliRunner().invoke(
+            app, ["run", str(path), "--workers", value, "--storage", f"sqlite:///{db}"]
+        )
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            f"error: --workers: '{value}' is neither a number of workers (1 or more) nor auto; "
+            "give e.g. 2 or auto"
+        ]
+    assert not db.exists()
+
+
+@pytest.mark.e2e
+def test_workers_auto_runs_one_worker_per_core_and_every_trial_once(tmp_path, storage_url):
+    path = write_study(tmp_path, tiny_dict(seeds=[0, 1]))
+    process = start_cli_run(path, storage_url, tmp_path / "cache", "--workers", "auto")
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    expected = min(os.cpu_count() or 1, 6)
+    assert (f"workers: {expected} (auto)" in output) == (expected > 1)
+    _assert_complete_once(storage_url, "tiny", 6)
