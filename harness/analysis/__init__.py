@@ -18,6 +18,7 @@ from harness.analysis._contrasts import (
     report_metric,
     study_contrasts,
 )
+from harness.analysis._index import claims_table, read_claims, update_index
 from harness.analysis._inference import (
     Interval,
     PairedTest,
@@ -60,6 +61,9 @@ from harness.analysis._status import StudyStatus, statuses, study_status
 from harness.analysis._trends import TREND_COLUMNS, TrendSpec, study_trends, trend_frames
 
 __all__ = [
+    "claims_table",
+    "read_claims",
+    "update_index",
     "TREND_COLUMNS",
     "TrendSpec",
     "study_trends",

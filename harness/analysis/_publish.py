@@ -17,6 +17,7 @@ from harness.analysis._contrasts import (
 )
 from harness.analysis._curves import FLAT_GAIN, curve_table
 from harness.analysis._forest import forest_svg
+from harness.analysis._index import CONTRASTS_FILE, TRENDS_FILE
 from harness.analysis._load import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, markdown_text, report_frame
 from harness.analysis._trends import TREND_COLUMNS, study_trends, trend_frames
@@ -271,10 +272,20 @@ def publish(
             markdown_table(diagnostics),
         ]
     files[RUNS_FILE] = per_run_table(frame_runs).write_csv()
+    if not contrasts.is_empty():  # what the results index reads (never retyped)
+        columns = ["contrast", "treatment", "control", *CONTRAST_COLUMNS]
+        files[CONTRASTS_FILE] = contrasts.select(
+            [c for c in dict.fromkeys(columns) if c in contrasts.columns]
+        ).write_csv()
+    if not trends.is_empty():
+        columns = ["trend", "factor", "scale", *TREND_COLUMNS]
+        files[TRENDS_FILE] = trends.select(
+            [c for c in dict.fromkeys(columns) if c in trends.columns]
+        ).write_csv()
     files[REPORT_FILE] = "\n".join(parts) + "\n"
     files[ENVIRONMENT_FILE] = json_text(environment)
     try:
-        replace_files(out_dir, files, obsolete=(FOREST_FILE,))
+        replace_files(out_dir, files, obsolete=(FOREST_FILE, CONTRASTS_FILE, TRENDS_FILE))
     except OSError as exc:
         raise LibKDError(
             f"publish: could not write {out_dir} ({exc.strerror or exc}); the record there is "

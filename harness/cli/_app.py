@@ -465,31 +465,61 @@ def report(
 @app.command(epilog="Example: libkd publish studies/quickstart.yaml")
 @user_errors
 def publish(
-    study: Annotated[Path, typer.Argument(help="Study file.")],
+    study: Annotated[
+        str,
+        typer.Argument(
+            help="Study file, or the name of a study in the database (one run with --set)."
+        ),
+    ],
     storage: StorageOpt = None,
     out: Annotated[Path | None, typer.Option(help="Folder (default results/<study name>).")] = None,
     command: Annotated[
         str | None, typer.Option(help="The command that ran it (default: libkd run STUDY).")
     ] = None,
 ) -> None:
-    """Write results/<study>/report.md and environment.json: the study's committed record."""
+    """Write results/<study>/report.md, contrasts.csv and environment.json (the study's
+    committed record), then the claims index (results/README.md and README.md) where
+    results/claims.yaml names the claims."""
     from harness.analysis import publish as write_record
-    from harness.study import load_study
+    from harness.analysis import update_index
 
-    loaded = load_study(study)
-    header = []  # the file's top comment, else its description
-    for line in study.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        header.append(line.removeprefix("#").strip())  # only the marker: '# #15' keeps '#15'
+    store = open_store(storage, read_only=True)
+    name, description, ran = _published_study(study, store)
+    folder = out or Path("results") / name
     report = write_record(
-        open_store(storage, read_only=True),
-        loaded.name,
-        out_dir=out or Path("results") / loaded.name,
-        command=command or f"libkd run {study}",
-        description=" ".join(header) or loaded.file.description,
+        store, name, out_dir=folder, command=command or ran, description=description
     )
     typer.echo(f"wrote {report} and {report.with_name('environment.json')}")
+    for path in update_index(folder.parent, documents=(Path("README.md"), Path("docs/results.md"))):
+        typer.echo(f"claims index: {path}")
+
+
+def _published_study(study: str, store: Store) -> tuple[str, str, str]:
+    """(name, description, the command that ran it) of a study file or of a study the
+    database recorded (its file as queued, with the --set overrides it ran with)."""
+    from harness.store import redact
+    from harness.study import load_study
+
+    path = Path(study)
+    if path.is_file():
+        loaded = load_study(path)
+        header = []  # the file's top comment, else its description
+        for line in path.read_text().splitlines():
+            if not line.startswith("#"):
+                break
+            header.append(line.removeprefix("#").strip())  # only the marker: '# #15' keeps '#15'
+        return loaded.name, " ".join(header) or loaded.file.description, f"libkd run {study}"
+    record = store.study_record(study)
+    if record is None:
+        raise LibKDError(
+            f"{study}: neither a study file nor a study recorded in {redact(store.url)}; "
+            "give the file, or the name `libkd status` lists"
+        )
+    overrides = record.overrides.get("set", [])
+    ran = shlex.join(
+        ["libkd", "run", record.source, *(part for o in overrides for part in ("--set", o))]
+    )
+    return record.name, str(record.file.get("description", "")), ran
 
 
 @app.command(epilog="Example: libkd export quickstart --out results/export")

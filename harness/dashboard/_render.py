@@ -83,9 +83,10 @@ def _error_bars(
 
 
 def forest_figure(rows: list[ForestRow], *, metric: str) -> go.Figure:
-    """Each contrast's paired delta with its 95% CI (whiskers), n in the label, a zero line
-    and, where declared, the equivalence band; the first contrast on top."""
-    labels = [f"{r.name} (n={r.n})" for r in rows]
+    """Each contrast's paired delta with its 95% CI (whiskers), n and the verdict in the
+    label, a zero line and, where declared, the equivalence band; the first contrast on top."""
+    # The verdict beside each interval, not on hover only: "helps", "no difference shown"...
+    labels = [f"{r.name} (n={r.n}): {r.verdict.split(' (')[0]}" for r in rows]
     fig = go.Figure(
         go.Scatter(
             x=[r.delta for r in rows],

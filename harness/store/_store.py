@@ -204,6 +204,12 @@ class Store:
                 continue  # another worker inserted it between our read and our write
         raise StorageError(f"could not record artifact {key} in {redact(self.url)}")
 
+    def artifact_meta(self, key: str) -> dict[str, Any] | None:
+        """What was recorded about the artifact `key` (None: nothing yet)."""
+        with self.session() as s:
+            row = s.get(ArtifactRow, key)
+            return None if row is None else dict(row.meta)
+
     def link_artifact(self, run_id: int, key: str, *, role: str, hit: bool) -> None:
         with self.session() as s:
             s.add(RunArtifactRow(run_id=run_id, artifact_key=key, role=role, hit=hit))

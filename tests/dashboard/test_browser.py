@@ -89,7 +89,10 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
     assert figures[0][0] == "forest"
     points, whiskers, rows = forest
     assert points == whiskers == len(rows) == len(study.configs) - 1
-    assert all(" vs teachers=none" in row and row.endswith("(n=2)") for row in rows), rows
+    # Each row's label carries its verdict, not only its hover text.
+    assert all(" vs teachers=none (n=2): " in row for row in rows), rows
+    verdicts = {row.split("(n=2): ")[1] for row in rows}
+    assert verdicts <= {"helps", "hurts", "no difference shown"}, rows
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
     ids = {fig_id for fig_id, _, _ in figures}

@@ -166,3 +166,27 @@ def test_a_study_copies_runs_another_study_of_the_database_trained(
     summary = run_study(study_from_dict(own), store=Store(storage_url), cache_dir=cache_dir)
     assert (summary.ran, summary.adopted) == (1, 0)
     assert Store(storage_url).runs("own")[0].adopted_from is None
+
+
+@pytest.mark.e2e
+def test_a_cached_teacher_is_evaluated_on_test_once_not_every_trial(
+    storage_url, cache_dir, monkeypatch
+):
+    from harness.runner import _trial
+
+    calls = []
+    real = _trial.top1
+
+    def counted(model, data, *, split="val", **kwargs):
+        calls.append(split)
+        return real(model, data, split=split, **kwargs)
+
+    monkeypatch.setattr(_trial, "top1", counted)
+    grid = {"distill.teachers": [["conv"], ["conv", "inv"]]}
+    study = study_from_dict(tiny_dict(seeds=[0], grid=grid))
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert summary.complete == 2
+    assert calls == ["test", "test"]  # conv once (the second trial reads it back), inv once
+    store = Store(storage_url)
+    metas = [a.meta for _, a in store.study_artifacts("tiny") if a.kind == "teacher"]
+    assert len(metas) == 2 and all(0.0 <= m["test_top1"] <= 1.0 for m in metas)

@@ -1,0 +1,66 @@
+"""The docs say what the databases say: the claims table in the README, results/README.md
+and docs/results.md is the one the published records give, and each published contrast
+recomputes exactly from the study's committed database. Product docs speak of the
+product: no issue numbers, no work sessions."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from harness.analysis import claims_table, contrast_frame, load_runs, read_claims, study_contrasts
+from harness.analysis._index import BEGIN, END
+from harness.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+DOCUMENTS = [ROOT / "README.md", RESULTS / "README.md", ROOT / "docs" / "results.md"]
+PRODUCT_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_claims_table_is_the_generated_one(path):
+    text = path.read_text()
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert block == claims_table(RESULTS, base=path.parent), (
+        f"{path.relative_to(ROOT)} holds another claims table than the records give: "
+        "run `libkd publish` for the study that changed"
+    )
+
+
+def _published(study: str) -> dict[str, dict]:
+    frame = pl.read_csv(RESULTS / study / "contrasts.csv")
+    return {row["contrast"]: row for row in frame.iter_rows(named=True)}
+
+
+@pytest.mark.parametrize(
+    "claim", read_claims(RESULTS), ids=lambda c: f"{c.study}/{c.comparison}"
+)
+def test_each_claim_recomputes_from_its_committed_database(claim):
+    if claim.database is None:
+        pytest.skip("no committed database named for this claim")
+    store = Store(f"sqlite:///{ROOT / claim.database}", read_only=True)
+    runs = load_runs(store, claim.study)
+    fresh = {
+        row["contrast"]: row
+        for row in contrast_frame(runs, study_contrasts(store, claim.study, runs)).iter_rows(
+            named=True
+        )
+    }
+    published = _published(claim.study)[claim.comparison]
+    again = fresh[claim.comparison]
+    assert published["n"] == again["n"]
+    assert published["verdict"] == again["verdict"]
+    for column in ("delta_mean", "delta_ci_low", "delta_ci_high", "p_holm"):
+        assert math.isclose(published[column], again[column], abs_tol=1e-12), column
+
+
+@pytest.mark.parametrize("path", PRODUCT_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_product_docs_name_no_issue_or_work_session(path):
+    text = path.read_text()
+    assert not re.findall(r"(?<![\w&])#\d+\b", text), "an issue number in product docs"
+    assert not re.findall(r"\b[Ss]ession \d", text), "a work session in product docs"
