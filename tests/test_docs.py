@@ -37,9 +37,7 @@ def _published(study: str) -> dict[str, dict]:
     return {row["contrast"]: row for row in frame.iter_rows(named=True)}
 
 
-@pytest.mark.parametrize(
-    "claim", read_claims(RESULTS), ids=lambda c: f"{c.study}/{c.comparison}"
-)
+@pytest.mark.parametrize("claim", read_claims(RESULTS), ids=lambda c: f"{c.study}/{c.comparison}")
 def test_each_claim_recomputes_from_its_committed_database(claim):
     if claim.database is None:
         pytest.skip("no committed database named for this claim")
