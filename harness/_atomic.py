@@ -10,10 +10,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
 def digest_json(data: Any) -> str:
@@ -92,6 +92,36 @@ def staging_dir(root: Path, key: str) -> Iterator[Path]:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+T = TypeVar("T")
+
+
+def build_or_load(
+    root: Path, key: str, *, load: Callable[[Path], T | None], build: Callable[[Path], None]
+) -> tuple[T, bool]:
+    """The entry `key` under `root` as `load` reads it, and whether this call built it.
+
+    Under the key's lock: the published entry if `load` reads it whole; otherwise the
+    folder is removed (corrupt or half-written: never read), `build(staging)` writes the
+    entry's files into a private staging folder, which is renamed into place, and the entry
+    is read back through `load` like any other. A second builder of the same key waits on
+    the lock and then finds the first one's entry. Both stores (teachers, logit caches) go
+    through here; an OSError while writing (a full disk) propagates with nothing published.
+    """
+    final = root / key
+    with key_lock(root, key):
+        found = load(final)
+        if found is not None:
+            return found, False
+        shutil.rmtree(final, ignore_errors=True)
+        with staging_dir(root, key) as tmp:
+            build(tmp)
+            publish(tmp, final)
+        made = load(final)
+    if made is None:  # only if the filesystem lost the rename
+        raise OSError(errno.EIO, f"{final} vanished right after it was written")
+    return made, True
 
 
 def remove_stale_staging(root: Path) -> int:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -124,7 +124,58 @@ def _time_windows(
     return rates
 
 
-def paired_ratio(rates: dict[str, list[float]], mode: str, reference: str) -> dict[str, Any]:
+class Ratio(TypedDict):
+    """A throughput ratio over paired rounds: its median, 95% interval and range."""
+
+    median: float
+    ci95: list[float]
+    min: float
+    max: float
+
+
+class StudentStepCost(TypedDict):
+    flops: float
+    tflops_per_second: float
+    bf16_peak_tflops_per_second: float | None
+    fraction_of_bf16_peak: float | None
+
+
+class BatchResult(TypedDict):
+    """One batch size: samples/s per mode (median, and every window), the student step's
+    FLOP rate, the separately timed parts, and the paired ratios."""
+
+    samples_per_second: dict[str, float]
+    windows: dict[str, list[float]]
+    student_step: StudentStepCost
+    parts: dict[str, Any]
+    ratios: dict[str, Ratio | float]
+
+
+class CachePart(TypedDict):
+    build_seconds: float
+    build_entries_per_second: float
+    raw_inference_samples_per_second: float
+    bytes_on_disk: int
+    bytes_per_sample: float
+
+
+class BenchReport(TypedDict):
+    """What `libkd bench` measured (also its JSON file)."""
+
+    study: str
+    teachers: list[str]
+    environment: dict[str, Any]
+    threads: int
+    windows: int
+    steps_per_window: int
+    batch_sizes: dict[str, BatchResult]
+    ratios: dict[str, Ratio | float]
+    cache: dict[str, CachePart]
+    peak_memory_mib: float
+    peak_memory_kind: str
+
+
+def paired_ratio(rates: dict[str, list[float]], mode: str, reference: str) -> Ratio:
     """Median, its 95% confidence interval and the range over rounds of mode/reference
     throughput within the same round: a slow spell of the machine hits both sides of each
     ratio. The interval is distribution-free (order statistics of Binomial(n, 1/2))."""
@@ -188,7 +239,7 @@ def run_bench(
     windows: int = 300,
     steps: int = 1,
     out: Path | None = None,
-) -> dict[str, Any]:
+) -> BenchReport:
     config = _bench_config(load_study(study_file), study_file)
     names = tuple(config.distill.teachers)
     dev = resolve_device(device)
@@ -211,7 +262,7 @@ def run_bench(
         )
         for n in names
     }
-    cache_parts: dict[str, Any] = {}
+    cache_parts: dict[str, CachePart] = {}
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in names:
@@ -230,7 +281,7 @@ def run_bench(
                 "bytes_on_disk": result.cache.bytes,
                 "bytes_per_sample": result.cache.bytes / len(data.train_y),
             }
-    results: dict[str, Any] = {}
+    results: dict[str, BatchResult] = {}
     for batch_size in batch_sizes:
         modes = {
             "plain": _step_fn(config, (), None, data, batch_size, dev),
@@ -300,7 +351,7 @@ def run_bench(
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
     first = results[str(batch_sizes[0])]
-    report = {
+    report: BenchReport = {
         "study": str(study_file),
         "teachers": list(names),
         "environment": environment(dev),

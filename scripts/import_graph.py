@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "harness"
 
 
 def unit(module: str) -> str:
-    """harness.study._load -> study; harness.metrics -> metrics."""
+    """harness.study._study -> study; harness.metrics -> metrics."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "harness"
 

@@ -7,7 +7,6 @@ Nothing here imports torch or the runner: reading results is cheap.
 from harness.analysis._aggregate import (
     aggregate,
     best_of_epochs,
-    default_baseline,
     paired_deltas,
     t_interval,
 )
@@ -18,19 +17,7 @@ from harness.analysis._contrasts import (
     report_metric,
     study_contrasts,
 )
-from harness.analysis._index import claims_table, read_claims, update_index
-from harness.analysis._inference import (
-    Interval,
-    PairedTest,
-    holm,
-    interval,
-    minimum_detectable_effect,
-    paired_test,
-    sign_flip_p,
-    tost,
-    verdict,
-)
-from harness.analysis._load import (
+from harness.analysis._frames import (
     aggregate_queries,
     best_values,
     complete_runs,
@@ -41,17 +28,26 @@ from harness.analysis._load import (
     load_runs,
     summarize_epochs,
 )
+from harness.analysis._index import claims_table, read_claims, update_index
+from harness.analysis._inference import (
+    PairedTest,
+    holm,
+    interval,
+    minimum_detectable_effect,
+    paired_test,
+    sign_flip_p,
+    tost,
+    verdict,
+)
 from harness.analysis._pareto import pareto_configurations, pareto_trials
 from harness.analysis._publish import publish
 from harness.analysis._report import REPORT_COLUMNS, format_cell, markdown_table, report_frame
 from harness.analysis._seeds import (
     Aim,
-    Leg,
     Precision,
     SimulationResult,
     assess,
     finished_runs,
-    planned_pairs,
     seed_precision,
     seeds_to_add,
     simulate_precision,
@@ -74,8 +70,6 @@ __all__ = [
     "report_metric",
     "study_contrasts",
     "Aim",
-    "Leg",
-    "Interval",
     "PairedTest",
     "Precision",
     "SimulationResult",
@@ -85,7 +79,6 @@ __all__ = [
     "interval",
     "minimum_detectable_effect",
     "paired_test",
-    "planned_pairs",
     "seed_precision",
     "trend_legs",
     "seeds_to_add",
@@ -100,7 +93,6 @@ __all__ = [
     "best_of_epochs",
     "best_values",
     "complete_runs",
-    "default_baseline",
     "epoch_summary",
     "factor_columns",
     "final_values",

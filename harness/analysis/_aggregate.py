@@ -7,7 +7,7 @@ import math
 import numpy as np
 import polars as pl
 
-from harness.analysis._load import complete_runs, factor_columns
+from harness.analysis._frames import complete_runs, factor_columns
 from harness.analysis._student_t import t_ppf, t_sf
 from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, TEST_TOP1, TEST_TOP1_CLS, VAL_TOP1
 

@@ -14,8 +14,8 @@ from typing import NamedTuple
 import polars as pl
 
 from harness.analysis._aggregate import default_baseline
+from harness.analysis._frames import complete_runs
 from harness.analysis._inference import holm, paired_test, verdict
-from harness.analysis._load import complete_runs
 from harness.analysis._seeds import paired_values, planned_pairs
 from harness.metrics import TEST_TOP1, VAL_TOP1
 from harness.store import Store

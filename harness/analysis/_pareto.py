@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from harness.analysis._load import complete_runs, load_runs
+from harness.analysis._frames import complete_runs, load_runs
 from harness.metrics import COST_TRAIN_SECONDS, STUDENT_PARAMS, VAL_TOP1
 from harness.store import (
     FACTORS_ATTR,

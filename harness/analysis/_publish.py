@@ -17,8 +17,8 @@ from harness.analysis._contrasts import (
 )
 from harness.analysis._curves import FLAT_GAIN, curve_table
 from harness.analysis._forest import forest_svg
+from harness.analysis._frames import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._index import CONTRASTS_FILE, TRENDS_FILE
-from harness.analysis._load import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, markdown_text, report_frame
 from harness.analysis._trends import TREND_COLUMNS, study_trends, trend_frames
 from harness.errors import LibKDError

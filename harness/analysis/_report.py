@@ -9,7 +9,7 @@ import polars as pl
 
 from harness.analysis._aggregate import aggregate, paired_deltas
 from harness.analysis._contrasts import report_metric
-from harness.analysis._load import best_values, load_runs
+from harness.analysis._frames import best_values, load_runs
 from harness.errors import LibKDError
 from harness.store import Store
 

@@ -1,4 +1,5 @@
-"""The augmentation-consistent, content-addressed logit cache."""
+"""The cache directory: the teacher store and the augmentation-consistent logit caches,
+both content-addressed and built or read through one rule (`harness._atomic.build_or_load`)."""
 
 from harness.cache._admin import (
     prune_candidates,
@@ -7,7 +8,6 @@ from harness.cache._admin import (
     verify_caches,
 )
 from harness.cache._logits import (
-    CACHE_FORMAT,
     CacheResult,
     CacheSpec,
     LogitCache,
@@ -20,17 +20,22 @@ from harness.cache._logits import (
     teacher_logits,
     verify,
 )
+from harness.cache._teacher_store import (
+    TeacherArtifact,
+    obtain_teacher,
+)
 
 __all__ = [
-    "CACHE_FORMAT",
     "CacheResult",
     "CacheSpec",
     "LogitCache",
+    "TeacherArtifact",
     "VerifyReport",
     "build_or_load",
     "compute_all",
     "hold_entry",
     "list_caches",
+    "obtain_teacher",
     "open_cache",
     "prune_candidates",
     "prune_entries",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from harness.cache._logits import (
     list_caches,
     verify,
 )
+from harness.cache._teacher_store import TEACHERS_DIR, WEIGHTS, stored_teachers
 from harness.config import AugmentConfig, DatasetConfig, TeacherConfig
 from harness.data import load_dataset
 from harness.distill import image_spec
@@ -29,14 +29,10 @@ from harness.store import Store
 
 
 def _teacher_for(root: Path, digest: str) -> tuple[TeacherConfig, Path]:
-    for meta_path in (root / "teachers").glob("*/meta.json"):
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (ValueError, OSError):
-            continue  # a damaged teacher record is no match
-        if isinstance(meta, dict) and meta.get("sha256") == digest:
-            return TeacherConfig.model_validate(meta["config"]), meta_path.parent
-    raise CacheError(f"teacher {digest[:16]} of this cache is not in {root / 'teachers'}")
+    for stored in stored_teachers(root):
+        if stored.digest == digest:
+            return stored.config, stored.path
+    raise CacheError(f"teacher {digest[:16]} of this cache is not in {root / TEACHERS_DIR}")
 
 
 def _verify_entry(root: Path, entry: LogitCache, samples: int) -> VerifyReport:
@@ -48,7 +44,7 @@ def _verify_entry(root: Path, entry: LogitCache, samples: int) -> VerifyReport:
         config, folder = _teacher_for(root, m["teacher_digest"])
     except CacheError as exc:
         return VerifyReport.unchecked(entry.key, str(exc))
-    weights = folder / "teacher.safetensors"
+    weights = folder / WEIGHTS
     if not weights.is_file() or digest_file(weights) != m["teacher_digest"]:
         # Its weights changed on disk: the cache cannot be judged by them.
         return VerifyReport.unchecked(

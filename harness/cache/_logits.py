@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -23,13 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harness._atomic import build_or_load as atomic_build_or_load
 from harness._atomic import (
     digest_file,
     digest_json,
     ensure_free_space,
-    key_lock,
-    publish,
-    staging_dir,
     use_lock,
     write_json,
 )
@@ -234,62 +231,40 @@ def build_or_load(
 ) -> CacheResult:
     """Load the cache of this key, or build it (`on_view` follows the build, view by view);
     a corrupt entry is rebuilt, never read."""
-    folder = root / LOGITS_DIR
-    key = spec.key
-    final = folder / key
-    with key_lock(folder, key):
-        existing = open_cache(final)
-        if existing is not None:
-            return CacheResult(existing, built=False, seconds=0.0)
-        shutil.rmtree(final, ignore_errors=True)
-        start = time.perf_counter()
+    start = time.perf_counter()
+
+    def build(tmp: Path) -> None:
         logits = compute_all(teacher, data, spec, on_view=on_view)
-        try:
-            with staging_dir(folder, key) as tmp:
-                return _publish_arrays(tmp, final, logits, spec, data, teacher_name, start)
-        except OSError as exc:  # a full disk, a read-only folder: the trial fails with why
-            raise CacheError(f"logit cache {key[:16]} not written: {exc}") from None
+        files = _write_arrays(tmp, logits, spec)
+        meta = {
+            "key": spec.key,
+            "format": CACHE_FORMAT,
+            "teacher": teacher_name,
+            "teacher_digest": spec.teacher_digest,
+            "dataset": data.name,
+            "dataset_fingerprint": spec.dataset_fingerprint,
+            "dataset_config": data.config.model_dump(mode="json"),
+            "augment": spec.augment.model_dump(mode="json"),
+            "views": spec.views,
+            "dtype": spec.dtype,
+            "top_k": spec.top_k,
+            "precision": spec.precision,
+            "num_samples": len(data.train_y),
+            "num_classes": data.num_classes,
+            "files": files,
+            "shapes": {name: list(np.load(tmp / name, mmap_mode="r").shape) for name in files},
+            "build_seconds": time.perf_counter() - start,
+            "created": time.time(),
+        }
+        write_json(tmp / "meta.json", meta)
 
-
-def _publish_arrays(
-    tmp: Path,
-    final: Path,
-    logits: torch.Tensor,
-    spec: CacheSpec,
-    data: Dataset,
-    teacher_name: str,
-    start: float,
-) -> CacheResult:
-    """Write the entry into its staging folder `tmp`, then rename it to `final`."""
-    key = spec.key
-    files = _write_arrays(tmp, logits, spec)
-    seconds = time.perf_counter() - start
-    meta = {
-        "key": key,
-        "format": CACHE_FORMAT,
-        "teacher": teacher_name,
-        "teacher_digest": spec.teacher_digest,
-        "dataset": data.name,
-        "dataset_fingerprint": spec.dataset_fingerprint,
-        "dataset_config": data.config.model_dump(mode="json"),
-        "augment": spec.augment.model_dump(mode="json"),
-        "views": spec.views,
-        "dtype": spec.dtype,
-        "top_k": spec.top_k,
-        "precision": spec.precision,
-        "num_samples": len(data.train_y),
-        "num_classes": data.num_classes,
-        "files": files,
-        "shapes": {name: list(np.load(tmp / name, mmap_mode="r").shape) for name in files},
-        "build_seconds": seconds,
-        "created": time.time(),
-    }
-    write_json(tmp / "meta.json", meta)
-    publish(tmp, final)
-    cache = open_cache(final)
-    if cache is None:  # only if the filesystem lost our rename
-        raise CacheError(f"cache {key} vanished right after it was written")
-    return CacheResult(cache, built=True, seconds=seconds)
+    try:
+        cache, built = atomic_build_or_load(
+            root / LOGITS_DIR, spec.key, load=open_cache, build=build
+        )
+    except OSError as exc:  # a full disk, a read-only folder: the trial fails with why
+        raise CacheError(f"logit cache {spec.key[:16]} not written: {exc}") from None
+    return CacheResult(cache, built=built, seconds=cache.meta["build_seconds"] if built else 0.0)
 
 
 DAMAGED = "damaged"  # the meta key of an entry whose meta.json cannot be read

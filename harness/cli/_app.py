@@ -126,7 +126,8 @@ def plan(
 ) -> None:
     """List the trials a study would run, the teachers it would train, its contrasts and
     seed plan, and the images in each split (train, validation for selection, test)."""
-    from harness.cli._console import console, plan_tables, split_table
+    from harness.cli._console import console
+    from harness.cli._tables import plan_tables, split_table
     from harness.data import load_dataset
     from harness.errors import DataError
     from harness.study import load_study, mixed_head_warnings
@@ -188,7 +189,8 @@ def run(
     # A bad file, override or option stops here, before the database is touched.
     count = _worker_count(workers)
     loaded = load_study(study, overrides=set_ or ())
-    from harness.cli._console import console, run_progress
+    from harness.cli._console import console
+    from harness.cli._progress import run_progress
     from harness.runner import (
         RunnerSession,
         RunnerSettings,
@@ -282,7 +284,7 @@ def _print_summary(summary: RunSummary) -> None:
     console.print(
         f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
         f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued"
-        + (f", {summary.adopted} run(s) copied from other studies" if summary.adopted else "")
+        + (f", {summary.copied} run(s) copied from other studies" if summary.copied else "")
         + ")"
     )
 
@@ -322,7 +324,8 @@ def _print_results(store: Store, name: str) -> None:
         study_trends,
         trend_frames,
     )
-    from harness.cli._console import console, contrasts_table, results_table, trends_table
+    from harness.cli._console import console
+    from harness.cli._tables import contrasts_table, results_table, trends_table
 
     runs = load_runs(store, name)
     try:
@@ -362,7 +365,7 @@ def worker(
 ) -> None:
     """Take waiting trials of a queued study until none is waiting or running, printing one
     line per event (trial, teacher and cache steps, student epochs, with the study's ETA)."""
-    from harness.cli._console import PlainProgress
+    from harness.cli._progress import PlainProgress
     from harness.runner import RunnerSettings, SilentProgress, worker_session
     from harness.store import resolve_cache_dir
 
@@ -397,7 +400,8 @@ def status(
     """Trial counts, best value, elapsed and remaining time of each study; for a study with
     a seed plan, each aimed contrast's seeds and current half-width against its target."""
     from harness.analysis import seed_precision, statuses
-    from harness.cli._console import console, precision_table, status_table
+    from harness.cli._console import console
+    from harness.cli._tables import precision_table, status_table
 
     store = open_store(storage, read_only=True)
     found = statuses(store, study_name(study) if study else None)
@@ -429,7 +433,8 @@ def report(
         report_frame,
         report_metric,
     )
-    from harness.cli._console import console, frame_table, results_table
+    from harness.cli._console import console
+    from harness.cli._tables import frame_table, results_table
 
     if format == ReportFormat.PARQUET and out is None:
         raise LibKDError("--format parquet: binary output needs --out FILE")

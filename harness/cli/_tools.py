@@ -37,7 +37,8 @@ def db_upgrade(storage: StorageOpt = None) -> None:
 def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
     """Every cache entry: key, teacher, dataset, views, dtype, size, created, runs using it."""
     from harness.cache import list_caches
-    from harness.cli._console import cache_table, console
+    from harness.cli._console import console
+    from harness.cli._tables import cache_table
     from harness.store import resolve_cache_dir
 
     root = resolve_cache_dir(cache_dir)
@@ -127,7 +128,7 @@ def bench(
 ) -> None:
     """Student throughput without KD, with cached and with online KD; cache build cost."""
     from harness.bench import run_bench
-    from harness.cli._console import print_bench
+    from harness.cli._tables import print_bench
 
     result = run_bench(
         study_file=study,

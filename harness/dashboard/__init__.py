@@ -3,16 +3,15 @@
 from harness.dashboard._figures import (
     cache_usage,
     factor_comparison,
-    head_accuracy,
     learning_curves,
     pareto,
 )
-from harness.dashboard._render import importance_target, render_dashboard, write_dashboard
+from harness.dashboard._page import render_dashboard, write_dashboard
+from harness.dashboard._plots import importance_target
 
 __all__ = [
     "cache_usage",
     "factor_comparison",
-    "head_accuracy",
     "importance_target",
     "learning_curves",
     "pareto",

@@ -8,18 +8,16 @@ from harness.distill._diagnostics import (
 from harness.distill._loss import (
     LOSSES,
     DistillationLoss,
-    LossKind,
     hard_kd,
     soft_kd,
     temperature_matters,
 )
-from harness.distill._sources import CachedTeachers, OnlineTeachers, TeacherSource
-from harness.distill._teachers import (
-    TeacherArtifact,
+from harness.distill._teacher_logits import CachedTeachers, OnlineTeachers, TeacherSource
+from harness.distill._teacher_training import (
     checkpoint_problem,
-    obtain_teacher,
-    teacher_key,
+    read_checkpoint,
     top1,
+    train_teacher,
 )
 from harness.distill._train import (
     EpochReport,
@@ -35,11 +33,9 @@ __all__ = [
     "CachedTeachers",
     "DistillationLoss",
     "EpochReport",
-    "LossKind",
     "OnlineTeachers",
     "StudentResult",
     "StudentStep",
-    "TeacherArtifact",
     "TeacherSource",
     "agreement",
     "attention_distance",
@@ -47,11 +43,11 @@ __all__ = [
     "evaluate",
     "hard_kd",
     "image_spec",
-    "obtain_teacher",
+    "read_checkpoint",
     "soft_kd",
-    "teacher_key",
     "temperature_matters",
     "top1",
     "uniform_attention_distance",
     "train_student",
+    "train_teacher",
 ]

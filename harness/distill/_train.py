@@ -15,7 +15,7 @@ from harness.config import TrialConfig
 from harness.data import Dataset, ViewSchedule
 from harness.distill._loss import DistillationLoss
 from harness.distill._optim import batches, make_optimizer
-from harness.distill._sources import TeacherSource
+from harness.distill._teacher_logits import TeacherSource
 from harness.errors import TrialError
 from harness.models import DistilledViT, ImageSpec, StudentOutput, build_student
 

@@ -21,7 +21,6 @@ from harness.models._student import (
 from harness.models._teachers import (
     TEACHERS,
     TIMM_PREFIX,
-    Resized,
     TeacherArch,
     build_teacher,
     teacher_arch,
@@ -39,7 +38,6 @@ __all__ = [
     "ImageSpec",
     "Involution2d",
     "RedNet",
-    "Resized",
     "StudentOutput",
     "TeacherArch",
     "TokenMode",

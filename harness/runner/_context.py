@@ -21,8 +21,18 @@ from harness.distill import EpochReport
 from harness.errors import LibKDError
 from harness.inputs import inputs_key, legacy_inputs_key, reads_user_files
 from harness.status import RunStatus
-from harness.store import Store
+from harness.store import GRACE_SECONDS, HEARTBEAT_SECONDS, Store
 from harness.study import TrialSpec
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How workers watch each other: heartbeats, the grace before a silent trial is failed,
+    and how often such a trial is retried."""
+
+    heartbeat: int = HEARTBEAT_SECONDS
+    grace: int = GRACE_SECONDS
+    max_retry: int = 1
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class Progress(Protocol):
         self, spec: TrialSpec, *, status: RunStatus, metrics: dict[str, Any]
     ) -> None: ...
 
-    def trial_adopted(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
+    def trial_copied(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
         """Another study's run `source` of the same configuration and seed was copied in."""
         ...
 
@@ -76,7 +86,7 @@ class SilentProgress:
     ) -> None:
         pass
 
-    def trial_adopted(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
+    def trial_copied(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
         pass
 
 

@@ -10,7 +10,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from harness.runner._context import pid_alive, worker_id
-from harness.runner._optuna import grid_params, queued_pairs, spec_attrs, update_codes
+from harness.runner._optuna_study import grid_params, queued_pairs, spec_attrs, update_codes
 from harness.runner._shield import shielded
 from harness.store import QueueClaimRow, Store, utcnow, waiting_trial_ids
 from harness.study import Study, TrialSpec

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 
 from harness.analysis import Aim, finished_runs, seeds_to_add, trend_legs
-from harness.runner._optuna import queued_pairs
+from harness.runner._optuna_study import queued_pairs
 from harness.runner._queue import enqueue_grid
 from harness.store import ContrastRow, Store, TrendRow
 from harness.study import Study, StudyTrend, TrialSpec

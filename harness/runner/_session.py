@@ -14,17 +14,16 @@ from harness.config import StudyKind
 from harness.runner._context import (
     Progress,
     RunContext,
+    RunnerSettings,
     SilentProgress,
     StudyProgress,
     resolve_device,
 )
-from harness.runner._optuna import open_study
+from harness.runner._optuna_study import open_study
 from harness.runner._queue import take_oldest_waiting
 from harness.runner._retry import reconcile_runs, requeue_dead_local, retry_failed
 from harness.runner._strategies import strategy_for
 from harness.store import (
-    GRACE_SECONDS,
-    HEARTBEAT_SECONDS,
     Store,
     count_in_state,
     optuna_storage,
@@ -32,16 +31,6 @@ from harness.store import (
     utcnow,
 )
 from harness.study import Study
-
-
-@dataclass(frozen=True)
-class RunnerSettings:
-    """How workers watch each other: heartbeats, the grace before a silent trial is failed,
-    and how often such a trial is retried."""
-
-    heartbeat: int = HEARTBEAT_SECONDS
-    grace: int = GRACE_SECONDS
-    max_retry: int = 1
 
 
 @dataclass(frozen=True)
@@ -53,7 +42,7 @@ class FailedTrial:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What one call did (`enqueued`, `requeued`, `ran`, the trials it left failed, `adopted`:
+    """What one call did (`enqueued`, `requeued`, `ran`, the trials it left failed, `copied`:
     the runs it copied from other studies instead of training) and where the study stands
     (`complete`, `failed`, `waiting` trials in all)."""
 
@@ -65,7 +54,7 @@ class RunSummary:
     failed: int
     waiting: int = 0
     failed_now: tuple[FailedTrial, ...] = ()
-    adopted: int = 0
+    copied: int = 0
 
 
 class RunnerSession:
@@ -90,7 +79,7 @@ class RunnerSession:
             pruner=self.strategy.pruner(study),
         )
         take_oldest_waiting(self.opened, self.storage)
-        self.enqueued = self.requeued = self.ran = self.adopted = 0
+        self.enqueued = self.requeued = self.ran = self.copied = 0
         self.started_at = utcnow()
         self.worker_exit_codes: list[int] = []  # of local worker processes, if any
 
@@ -120,15 +109,11 @@ class RunnerSession:
             study=self.study.name,
             progress=progress or SilentProgress(),
         )
-        self.strategy.work(self, ctx, max_trials=max_trials, timeout=timeout)
+        counts = self.strategy.work(self, ctx, max_trials=max_trials, timeout=timeout)
+        self.ran += counts.ran
+        self.copied += counts.copied
         reconcile_runs(self.opened, self.store)
         return self.summary()
-
-    def count_completed(self) -> None:
-        self.ran += 1
-
-    def count_adopted(self) -> None:
-        self.adopted += 1
 
     def trials(self, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
         return self.opened.get_trials(deepcopy=False, states=states or None)
@@ -168,7 +153,7 @@ class RunnerSession:
             failed=self.count(TrialState.FAIL),
             waiting=self.count(TrialState.WAITING),
             failed_now=tuple(FailedTrial(r.label, r.seed, r.error or "") for r in failures),
-            adopted=self.adopted,
+            copied=self.copied,
         )
 
 

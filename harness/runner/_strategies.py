@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
@@ -15,18 +16,45 @@ from harness._registry import Registry
 from harness.config import Objective
 from harness.errors import StudyError, TrialError
 from harness.metrics import CURVE_METRICS
-from harness.runner._context import RunContext
-from harness.runner._optuna import fixed_params, record_params, spec_for
+from harness.runner._context import RunContext, RunnerSettings, StudyProgress
+from harness.runner._optuna_study import fixed_params, record_params, spec_for
 from harness.runner._queue import enqueue_grid, repair_claims
 from harness.runner._retry import requeue_interrupted
 from harness.runner._seed_plan import extend_seeds, save_contrasts, seeds_wanted
 from harness.runner._trial import run_identity, run_trial
 from harness.status import RunStatus
-from harness.store import CODES_ATTR, COPIED_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR
+from harness.store import CODES_ATTR, COPIED_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR, Store
 from harness.study import PRUNERS, SAMPLERS, Study, TrialSpec, resolve_point, suggest
 
 if TYPE_CHECKING:
-    from harness.runner._session import RunnerSession
+    from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
+
+
+class StudyView(Protocol):
+    """What a strategy reads of a runner session: the study, its store, Optuna's study and
+    storage, the workers' settings, and counts and progress from the database. A strategy
+    writes nothing back: `work` returns what it did."""
+
+    study: Study
+    store: Store
+    storage: RDBStorage
+    opened: optuna.Study
+    settings: RunnerSettings
+
+    def count(self, state: TrialState) -> int: ...
+
+    def trials(self, *states: TrialState) -> list[FrozenTrial]: ...
+
+    def progress(self) -> StudyProgress: ...
+
+
+@dataclass
+class WorkCounts:
+    """What one call of a strategy's `work` did in this process."""
+
+    ran: int = 0  # trials trained here
+    copied: int = 0  # runs copied from another study of the database
 
 
 class Strategy(Protocol):
@@ -36,20 +64,19 @@ class Strategy(Protocol):
 
     def pruner(self, study: Study) -> optuna.pruners.BasePruner: ...
 
-    def enqueue(self, session: RunnerSession) -> int:
+    def enqueue(self, session: StudyView) -> int:
         """Queue what the study declares and is not queued yet; returns how many."""
         ...
 
     def work(
         self,
-        session: RunnerSession,
+        session: StudyView,
         ctx: RunContext,
         *,
         max_trials: int | None,
         timeout: float | None,
-    ) -> None:
-        """Run trials until the study is done or a limit is reached; count each completed
-        one with `session.count_completed()`."""
+    ) -> WorkCounts:
+        """Run trials until the study is done or a limit is reached; return what ran."""
         ...
 
 
@@ -67,7 +94,7 @@ def strategy_for(study: Study) -> Strategy:
 
 
 def _run_reported(
-    session: RunnerSession,
+    session: StudyView,
     ctx: RunContext,
     spec: TrialSpec,
     trial: optuna.Trial,
@@ -95,32 +122,33 @@ def _run_reported(
     return metrics
 
 
-def _adopted(
-    session: RunnerSession,
+def _copy_into(
+    session: StudyView,
     ctx: RunContext,
     spec: TrialSpec,
     trial: optuna.Trial,
     *,
     curve: str | None,
+    counts: WorkCounts,
 ) -> dict[str, Any] | None:
     """The metrics of another study's complete run of `spec`, copied into this study (its
     curve reported to the Optuna trial, as a run trained here reports it); None when the
     study trains every run itself or no other study has one."""
     if not session.study.file.reuse_runs:
         return None
-    run = session.store.adopt_run(
+    run = session.store.copy_run(
         run_identity(spec, study=session.study.name, trial_number=trial.number),
         inputs=ctx.inputs_keys(spec.config.for_seed(spec.seed)),
     )
     if run is None:
         return None
-    assert run.adopted_from is not None  # set by adopt_run
+    assert run.adopted_from is not None  # set by copy_run
     trial.set_user_attr(COPIED_ATTR, run.adopted_from)
     if curve is not None:
         for epoch, value in session.store.curve(run.adopted_from, curve):
             trial.report(value, epoch)
-    ctx.progress.trial_adopted(spec, source=run.adopted_from, metrics=run.metrics)
-    session.count_adopted()
+    ctx.progress.trial_copied(spec, source=run.adopted_from, metrics=run.metrics)
+    counts.copied += 1
     return dict(run.metrics)
 
 
@@ -131,7 +159,7 @@ class GridStrategy:
     def pruner(self, study: Study) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
 
-    def enqueue(self, session: RunnerSession) -> int:
+    def enqueue(self, session: StudyView) -> int:
         """The study's first seeds, what its seed plan asks for on the runs already in, and
         any pair another process claimed and never queued (a resumed study picks up its
         second stage even if the worker that would have queued it died after claiming it)."""
@@ -145,17 +173,17 @@ class GridStrategy:
 
     def work(
         self,
-        session: RunnerSession,
+        session: StudyView,
         ctx: RunContext,
         *,
         max_trials: int | None,
         timeout: float | None,
-    ) -> None:
+    ) -> WorkCounts:
         """Take waiting trials until none is waiting or running. While other workers still
         run trials, wait and check their heartbeats: a trial whose worker died is failed
         after the grace period, re-queued, and taken here."""
         opened, objectives = session.opened, session.study.file.objectives
-
+        counts = WorkCounts()
         budget = max_trials if max_trials is not None else float("inf")
         deadline = time.monotonic() + timeout if timeout is not None else float("inf")
         total = session.count(TrialState.WAITING)
@@ -185,12 +213,12 @@ class GridStrategy:
             if done is not None:  # queued twice in a race: the run is not repeated
                 values = objective_values(objectives, done)
                 return values if len(values) > 1 else values[0]
-            metrics = _adopted(session, ctx, spec, trial, curve=curve)
+            metrics = _copy_into(session, ctx, spec, trial, curve=curve, counts=counts)
             if metrics is None:
                 metrics = _run_reported(
                     session, ctx, spec, trial, number=started, total=total, prune_metric=curve
                 )
-                session.count_completed()
+                counts.ran += 1
             values = objective_values(objectives, metrics)
             return values if len(values) > 1 else values[0]
 
@@ -226,6 +254,7 @@ class GridStrategy:
             if time.monotonic() - last_stale_check >= session.settings.heartbeat:
                 optuna.storages.fail_stale_trials(opened)
                 last_stale_check = time.monotonic()
+        return counts
 
 
 class SearchStrategy:
@@ -240,17 +269,17 @@ class SearchStrategy:
         assert study.file.search is not None
         return PRUNERS.get(study.file.search.pruner)(study.file.search, study.file.train.epochs)
 
-    def enqueue(self, session: RunnerSession) -> int:
+    def enqueue(self, session: StudyView) -> int:
         return 0  # the sampler proposes each trial when it starts
 
     def work(
         self,
-        session: RunnerSession,
+        session: StudyView,
         ctx: RunContext,
         *,
         max_trials: int | None,
         timeout: float | None,
-    ) -> None:
+    ) -> WorkCounts:
         """Run until `search.n_trials` trials are finished, or `max_trials` more."""
         search = session.study.file.search
         assert search is not None
@@ -258,17 +287,19 @@ class SearchStrategy:
         waiting = session.count(TrialState.WAITING)
         todo = max_trials if max_trials is not None else max(0, search.n_trials - len(finished))
         todo += waiting if max_trials is None else 0
+        counts = WorkCounts()
         if todo:
             session.opened.optimize(
-                self._objective(session, ctx, todo),
+                self._objective(session, ctx, todo, counts),
                 n_trials=todo,
                 timeout=timeout,
                 catch=(Exception,),
                 gc_after_trial=False,
             )
+        return counts
 
     def _objective(
-        self, session: RunnerSession, ctx: RunContext, total: int
+        self, session: StudyView, ctx: RunContext, total: int, counts: WorkCounts
     ) -> Callable[[optuna.Trial], list[float] | float]:
         study = session.study
         search, objectives = study.file.search, study.file.objectives
@@ -292,8 +323,13 @@ class SearchStrategy:
                 spec = point.with_seed(seed)
                 metrics = session.store.complete_run_metrics(study.name, point.config_hash, seed)
                 if metrics is None:
-                    metrics = _adopted(
-                        session, ctx, spec, trial, curve=prune_metric if i == 0 else None
+                    metrics = _copy_into(
+                        session,
+                        ctx,
+                        spec,
+                        trial,
+                        curve=prune_metric if i == 0 else None,
+                        counts=counts,
                     )
                 if metrics is None:
                     metrics = _run_reported(
@@ -306,7 +342,7 @@ class SearchStrategy:
                         prune_metric=prune_metric if i == 0 else None,
                     )
                 per_seed.append(objective_values(objectives, metrics))
-            session.count_completed()
+            counts.ran += 1
             means = [statistics.fmean(values) for values in zip(*per_seed)]
             return means if len(means) > 1 else means[0]
 

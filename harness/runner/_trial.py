@@ -11,19 +11,17 @@ from typing import Any
 import optuna
 
 from harness._precision import resolve_precision
-from harness.cache import CacheSpec, build_or_load, hold_entry
+from harness.cache import CacheSpec, TeacherArtifact, build_or_load, hold_entry, obtain_teacher
 from harness.config import TrialConfig
 from harness.data import Dataset
 from harness.distill import (
     CachedTeachers,
     EpochReport,
     OnlineTeachers,
-    TeacherArtifact,
     TeacherSource,
     agreement,
     attention_distance,
     evaluate,
-    obtain_teacher,
     top1,
     train_student,
     uniform_attention_distance,

@@ -15,8 +15,8 @@ import torch
 from optuna.trial import TrialState
 
 from harness.errors import LibKDError, StorageError
-from harness.runner._context import Progress
-from harness.runner._session import RunnerSession, RunnerSettings, RunSummary
+from harness.runner._context import Progress, RunnerSettings
+from harness.runner._session import RunnerSession, RunSummary
 from harness.store import (
     SOURCE_ATTR,
     STUDY_FILE_ATTR,
@@ -163,6 +163,6 @@ def run_local_workers(
     # retried by the others, and the summary says what is left undone.
     session.worker_exit_codes = codes
     # Every worker's trials count, the copies apart: a copy is no trial run now.
-    session.adopted = count_copied(session.storage.engine, session.study.name) - copied_before
-    session.ran = session.count(TrialState.COMPLETE) - before - session.adopted
+    session.copied = count_copied(session.storage.engine, session.study.name) - copied_before
+    session.ran = session.count(TrialState.COMPLETE) - before - session.copied
     return session.summary()

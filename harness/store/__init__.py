@@ -2,17 +2,13 @@
 storage in the same database."""
 
 from harness.store._engine import (
-    DEFAULT_CACHE_DIR,
-    DEFAULT_STORAGE,
-    engine_kwargs,
     first_line,
-    is_sqlite,
     make_engine,
     redact,
     resolve_cache_dir,
     resolve_storage,
-    serialize_sqlite_writes,
 )
+from harness.store._migrations import stored_version
 from harness.store._models import (
     SCHEMA_VERSION,
     ArtifactRow,
@@ -37,7 +33,6 @@ from harness.store._optuna import (
     HEARTBEAT_SECONDS,
     KIND_ATTR,
     LABEL_ATTR,
-    OVERRIDES_ATTR,
     SEED_ATTR,
     SOURCE_ATTR,
     STUDY_FILE_ATTR,
@@ -47,7 +42,6 @@ from harness.store._optuna import (
     load_optuna_study,
     objective_count,
     optuna_storage,
-    optuna_study_names,
     pending_by_config,
     reading_storage,
     study_kind,
@@ -55,7 +49,6 @@ from harness.store._optuna import (
     study_objectives,
     waiting_trial_ids,
 )
-from harness.store._schema import stored_version
 from harness.store._store import FinishedRun, RunIdentity, Store, utcnow
 
 __all__ = [
@@ -67,13 +60,10 @@ __all__ = [
     "HASH_ATTR",
     "KIND_ATTR",
     "LABEL_ATTR",
-    "OVERRIDES_ATTR",
     "SEED_ATTR",
     "SOURCE_ATTR",
     "STUDY_FILE_ATTR",
     "WORKER_ATTR",
-    "DEFAULT_CACHE_DIR",
-    "DEFAULT_STORAGE",
     "GRACE_SECONDS",
     "HEARTBEAT_SECONDS",
     "SCHEMA_VERSION",
@@ -92,20 +82,16 @@ __all__ = [
     "TrendRow",
     "count_copied",
     "count_in_state",
-    "engine_kwargs",
     "first_line",
-    "is_sqlite",
     "load_optuna_study",
     "make_engine",
     "objective_count",
     "optuna_storage",
-    "optuna_study_names",
     "pending_by_config",
     "reading_storage",
     "redact",
     "resolve_cache_dir",
     "resolve_storage",
-    "serialize_sqlite_writes",
     "stored_version",
     "study_kind",
     "study_objectives",

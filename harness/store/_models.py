@@ -31,7 +31,7 @@ added by a precision goal). 4: libkd_runs.adopted_from (a run copied from anothe
 5: libkd_contrasts.target_metric (the metric a seed plan aims at). 6: libkd_queue_claims, the
 claim on every queued (configuration, seed), grid and seed plan alike (was libkd_seed_claims,
 the seed plan's only, without a claimant), and libkd_runs.inputs (what a run read besides its
-configuration, which run reuse matches). 7: libkd_contrasts.metric (what a contrast compares)
+configuration, which a copy must match). 7: libkd_contrasts.metric (what a contrast compares)
 and libkd_trends (a delta's slope along a numeric factor)."""
 EPOCH_INDEX = "ix_libkd_epochs_run_name_epoch_value"
 

@@ -14,8 +14,8 @@ from sqlalchemy.pool import StaticPool
 
 from harness.errors import StorageError
 from harness.store._engine import SQLITE_BUSY_MS, engine_kwargs, make_engine, redact, sqlite_path
+from harness.store._migrations import check_version, ensure_schema, stored_version
 from harness.store._models import SCHEMA_VERSION
-from harness.store._schema import check_version, ensure_schema, stored_version
 
 
 @dataclass(frozen=True)

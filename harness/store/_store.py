@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from harness.errors import StorageError
 from harness.status import CacheStatus, RunStatus
 from harness.store._engine import engine_kwargs, first_line, make_engine, redact, sqlite_path
+from harness.store._migrations import ensure_schema
 from harness.store._models import (
     ArtifactRow,
     ContrastRow,
@@ -28,7 +29,6 @@ from harness.store._models import (
     TrendRow,
 )
 from harness.store._read import Opened, open_for_reading
-from harness.store._schema import ensure_schema
 
 FailedRun = aliased(RunRow)
 
@@ -263,7 +263,7 @@ class Store:
 
     def copyable(self, study: str) -> set[tuple[str, int]]:
         """(config_hash, seed) of every complete run the other studies of this database
-        hold: what `adopt_run` copies into `study` instead of training it."""
+        hold: what `copy_run` copies into `study` instead of training it."""
         query = (
             select(RunRow.config_hash, RunRow.seed)
             .where(RunRow.study != study, RunRow.status == RunStatus.COMPLETE)
@@ -272,7 +272,7 @@ class Store:
         with self.session() as s:
             return {(config, seed) for config, seed in s.execute(query)}
 
-    def adopt_run(self, identity: RunIdentity, *, inputs: Sequence[str]) -> RunRow | None:
+    def copy_run(self, identity: RunIdentity, *, inputs: Sequence[str]) -> RunRow | None:
         """Copy into `identity`'s study a complete run of its (configuration, seed) that
         another study of this database trained from the same inputs: its row, epochs and
         artifact links, in one transaction. The copy takes `identity` (this study's trial,

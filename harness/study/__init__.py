@@ -1,23 +1,21 @@
 """The resolve step: study files loaded, checked against the registries, made canonical,
 expanded into configuration points and hashed."""
 
-from harness.study._contrasts import (
+from harness.study._comparisons import (
     StudyContrast,
     StudyTrend,
-    TrendLevel,
     mixed_head_warnings,
 )
-from harness.study._load import (
+from harness.study._point import ConfigPoint, TrialSpec, config_hash, factor_label
+from harness.study._resolve import canonical, check_config, check_search
+from harness.study._samplers import PRUNERS, SAMPLERS, SamplerInfo, suggest
+from harness.study._study import (
     Study,
-    apply_overrides,
     check_runnable,
     load_study,
     resolve_point,
     study_from_dict,
 )
-from harness.study._point import ConfigPoint, TrialSpec, config_hash, factor_label
-from harness.study._resolve import canonical, check_config, check_search
-from harness.study._samplers import PRUNERS, SAMPLERS, SamplerInfo, suggest
 from harness.study._yaml import quote
 
 __all__ = [
@@ -28,9 +26,7 @@ __all__ = [
     "Study",
     "StudyContrast",
     "StudyTrend",
-    "TrendLevel",
     "TrialSpec",
-    "apply_overrides",
     "canonical",
     "check_runnable",
     "check_config",

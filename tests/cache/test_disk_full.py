@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from harness._atomic import remove_stale_staging
-from harness.cache import build_or_load, list_caches
-from harness.distill import obtain_teacher
+from harness.cache import build_or_load, list_caches, obtain_teacher
 from harness.errors import CacheError
 from harness.study import study_from_dict
 from tests.cache.test_cache import _setup

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
+from harness.cache import obtain_teacher
 from harness.data import load_dataset
-from harness.distill import OnlineTeachers, obtain_teacher, train_student
+from harness.distill import OnlineTeachers, train_student
 from harness.study import study_from_dict
 from tests.helpers import tiny_dict
 

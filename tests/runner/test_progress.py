@@ -90,13 +90,13 @@ def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_t
     _complete(store, study.name, plain, 0, 10.0)
     _complete(store, "other", distilled, 0, 40.0)
     identity = run_identity(distilled.with_seed(0), study=study.name, trial_number=1)
-    copied = store.adopt_run(identity, inputs=["i" * 64])
+    copied = store.copy_run(identity, inputs=["i" * 64])
     assert copied is not None
     assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 
 
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
-    from harness.cli._console import PlainProgress
+    from harness.cli._progress import PlainProgress
     from harness.distill import EpochReport
 
     spec = study_from_dict(tiny_dict()).trials()[0]

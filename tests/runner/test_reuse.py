@@ -45,14 +45,14 @@ def test_a_run_whose_dataset_folder_changed_is_trained_not_copied(tmp_path, monk
     )
     trained = fake_trainer(monkeypatch)
     summary = run_study(first, store=store, cache_dir=tmp_path / "cache")
-    assert (summary.adopted, trained) == (1, [])  # same folder: copied
+    assert (summary.copied, trained) == (1, [])  # same folder: copied
     for split in ("train", "val"):
         (data_root / split / "cat").rename(data_root / split / "tmp")
         (data_root / split / "dog").rename(data_root / split / "cat")
         (data_root / split / "tmp").rename(data_root / split / "dog")
     load_dataset.cache_clear()
     summary = run_study(_folder_study(data_root, "second"), store=store, cache_dir=tmp_path / "c")
-    assert summary.adopted == 0 and len(trained) == 1  # the labels changed: trained again
+    assert summary.copied == 0 and len(trained) == 1  # the labels changed: trained again
     load_dataset.cache_clear()
 
 
@@ -112,4 +112,4 @@ def test_local_workers_count_copied_runs_as_copied_not_as_run(tmp_path, cache_di
     session = RunnerSession(study, store=store)
     session.prepare()
     summary = run_local_workers(session, cache_dir=cache_dir, device="cpu", workers=2)
-    assert (summary.complete, summary.ran, summary.adopted) == (4, 0, 4)
+    assert (summary.complete, summary.ran, summary.copied) == (4, 0, 4)

@@ -131,7 +131,7 @@ def test_a_study_copies_runs_another_study_of_the_database_trained(
     run_study(study_from_dict(first), store=Store(storage_url), cache_dir=cache_dir)
     second = tiny_dict(name="second", seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]})
     summary = run_study(study_from_dict(second), store=Store(storage_url), cache_dir=cache_dir)
-    assert (summary.ran, summary.adopted, summary.complete) == (2, 2, 4)
+    assert (summary.ran, summary.copied, summary.complete) == (2, 2, 4)
 
     store = Store(storage_url)
     trained = {(r.config_hash, r.seed): r for r in store.runs("first")}
@@ -164,7 +164,7 @@ def test_a_study_copies_runs_another_study_of_the_database_trained(
     # reuse_runs: false trains every run of the study itself.
     own = tiny_dict(name="own", seeds=[0], grid={"distill.teachers": [[]]}, reuse_runs=False)
     summary = run_study(study_from_dict(own), store=Store(storage_url), cache_dir=cache_dir)
-    assert (summary.ran, summary.adopted) == (1, 0)
+    assert (summary.ran, summary.copied) == (1, 0)
     assert Store(storage_url).runs("own")[0].adopted_from is None
 
 

@@ -290,26 +290,26 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
     store.record_sources(
         trained, teacher_seconds=2.0, cache_seconds=0.0, cache_status=CacheStatus.BUILT
     )
-    assert store.adopt_run(_adoption("b"), inputs=SAME) is None  # not complete yet
+    assert store.copy_run(_copy_of("b"), inputs=SAME) is None  # not complete yet
     result = FinishedRun(
         train_seconds=3.0, eval_seconds=0.25, student_params=10, top1=0.5, metrics={"a": 1}
     )
     store.finish_run(trained, status=RunStatus.COMPLETE, result=result)
 
-    assert store.adopt_run(_adoption("a"), inputs=SAME) is None  # never a study's own run
-    assert store.adopt_run(_adoption("b", seed=1), inputs=SAME) is None  # another seed
+    assert store.copy_run(_copy_of("a"), inputs=SAME) is None  # never a study's own run
+    assert store.copy_run(_copy_of("b", seed=1), inputs=SAME) is None  # another seed
     # Read from other files, on another device or by other training code: another run.
-    assert store.adopt_run(_adoption("b"), inputs=["j" * 64]) is None
-    copy = store.adopt_run(_adoption("b"), inputs=SAME)
+    assert store.copy_run(_copy_of("b"), inputs=["j" * 64]) is None
+    copy = store.copy_run(_copy_of("b"), inputs=SAME)
     assert copy is not None
     [run] = store.runs("b")
     assert (run.id, run.adopted_from, run.trial_number, run.label) == (copy.id, trained, 7, "x")
     assert (run.top1, run.metrics, run.train_seconds, run.epochs_done) == (0.5, {"a": 1}, 3.0, 2)
     assert store.curve(run.id, "val/top1") == [(0, 0.25), (1, 0.5)]
     assert [role for role, _ in store.study_artifacts("b")] == ["teacher:conv"]
-    # A third study adopting the copy records the run that was trained, not the copy; the
+    # A third study copying the copy records the run that was trained, not the copy; the
     # ETA's mean cost counts the copy at what training it took (2 + 3 + 0.25 s).
-    third = store.adopt_run(_adoption("c"), inputs=SAME)
+    third = store.copy_run(_copy_of("c"), inputs=SAME)
     assert third is not None and third.adopted_from == trained
     assert store.mean_run_seconds("b") == pytest.approx({None: 5.25, "h" * 64: 5.25})
     assert store.runs("a")[0].adopted_from is None
@@ -318,7 +318,7 @@ def test_a_run_is_adopted_from_another_study_with_its_epochs_and_artifacts(url):
 SAME = ["i" * 64]  # the inputs key of the runs `_start` writes
 
 
-def _adoption(study: str, *, seed: int = 0) -> RunIdentity:
+def _copy_of(study: str, *, seed: int = 0) -> RunIdentity:
     return RunIdentity(
         study=study, trial_number=7, config_hash="h" * 64, seed=seed, label="x", factors={}
     )

@@ -24,7 +24,7 @@ from harness.data import DATASETS, load_dataset
 from harness.distill import checkpoint_problem
 from harness.errors import LibKDError, StudyError
 from harness.metrics import OBJECTIVE_METRICS, TEST_PREFIX, VAL_PREFIX
-from harness.study._contrasts import StudyContrast, StudyTrend, resolve_contrasts
+from harness.study._comparisons import StudyContrast, StudyTrend, resolve_contrasts
 from harness.study._errors import describe
 from harness.study._grid import check_path, factor_values, grid_points, resolve_factors
 from harness.study._point import ConfigPoint, TrialSpec

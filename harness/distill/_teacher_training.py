@@ -1,0 +1,125 @@
+"""Teachers trained by the harness (plain supervised training with the replayable
+augmentation), their top-1, and local checkpoints read and checked against their
+architecture. Where trained teachers are kept is the cache's teacher store."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.nn import functional as F
+
+from harness._precision import autocast, resolve_precision
+from harness.config import AugmentConfig, TeacherConfig
+from harness.data import Dataset, ViewSchedule
+from harness.distill._optim import batches, make_optimizer
+from harness.distill._train import image_spec
+from harness.errors import LibKDError
+from harness.models import build_teacher
+
+# Teachers see a fresh view every epoch (the view index is the epoch), so the schedule's
+# stored-view count only has to be non-zero: augmented pixels, not clean images.
+TEACHER_VIEWS = 1 << 30
+
+
+@torch.no_grad()
+def top1(model: nn.Module, data: Dataset, *, split: str = "val", batch_size: int = 512) -> float:
+    """A teacher's top-1 on `split` ("val", or "test" for reports)."""
+    model.eval()
+    split_x, split_y = data.split(split)
+    hits = 0
+    for start in range(0, len(split_y), batch_size):
+        logits = model(data.normalize(split_x[start : start + batch_size]))
+        hits += int((logits.argmax(-1) == split_y[start : start + batch_size]).sum())
+    return hits / len(split_y)
+
+
+def train_teacher(
+    config: TeacherConfig,
+    *,
+    data: Dataset,
+    augment: AugmentConfig,
+    device: torch.device,
+    on_epoch: Callable[[int, int], None] | None = None,
+) -> nn.Module:
+    """Plain supervised training with the replayable augmentation; `on_epoch(done, epochs)`
+    as each epoch starts."""
+    torch.manual_seed(config.seed)
+    model = build_teacher(config, image_spec(data)).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # faster convolutions on GPUs
+    recipe = config.train
+    precision = resolve_precision(recipe.precision, device)
+    n = len(data.train_y)
+    per_epoch = math.ceil(n / recipe.batch_size)
+    optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch=per_epoch)
+    schedule = ViewSchedule(policy=augment, views=TEACHER_VIEWS)
+    generator = torch.Generator().manual_seed(config.seed)
+    epochs, left = recipe.epochs_for(per_epoch), recipe.total_steps(per_epoch)
+    for epoch in range(epochs):
+        if on_epoch is not None:
+            on_epoch(epoch, epochs)
+        model.train()
+        epoch_batches = batches(n, recipe.batch_size, generator=generator, device=device)
+        for indices in epoch_batches[:left]:
+            # A fresh view each epoch: view index e walks the sample's distinct views.
+            views = torch.full_like(indices, epoch + config.seed * 7919)
+            images = data.normalize(schedule.images(data.train_x, indices, views))
+            with autocast(precision, device):
+                logits = model(images)
+            loss = F.cross_entropy(
+                logits.float(), data.train_y[indices], label_smoothing=recipe.label_smoothing
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            optimizer.step()
+            scheduler.step()
+        left -= len(epoch_batches)
+    return model.eval()
+
+
+def read_checkpoint(path: Path, name: str) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise LibKDError(
+            f"teachers.{name}.checkpoint: cannot read {path} ({exc.__class__.__name__}); "
+            "give a safetensors or torch state-dict file of this architecture"
+        ) from None
+
+
+def checkpoint_problem(name: str, config: TeacherConfig, data: Dataset) -> str | None:
+    """Why `config.checkpoint` would not load into its architecture for `data` (unreadable,
+    parameters missing or unexpected, shapes that differ), or None if it fits."""
+    if config.checkpoint is None:
+        return None
+    stored = read_checkpoint(Path(config.checkpoint), name)
+    expected = build_teacher(config, image_spec(data)).state_dict()
+    where = f"teachers.{name}.checkpoint: {config.checkpoint}"
+    missing = [k for k in expected if k not in stored]
+    unexpected = [k for k in stored if k not in expected]
+    shapes = [
+        f"{k} {tuple(stored[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in expected
+        if k in stored and stored[k].shape != expected[k].shape
+    ]
+    for words, found in (
+        ("lacks", missing),
+        ("has unknown", unexpected),
+        ("shapes differ:", shapes),
+    ):
+        if found:
+            more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+            return (
+                f"{where} {words} {', '.join(found[:3])}{more} for {config.arch} width "
+                f"{config.width} depth {config.depth}; give weights of that architecture"
+            )
+    return None
