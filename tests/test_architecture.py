@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.testing import import_graph
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import import_graph  # noqa: E402
 
 
 def test_packages_form_layers_without_cycles():
@@ -46,3 +46,19 @@ def test_reading_packages_do_not_load_torch(module, absent):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
+
+
+def test_the_architecture_picture_is_what_the_import_graph_prints():
+    printed = subprocess.run(
+        [sys.executable, "-m", "harness.testing.import_graph"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    picture = text.split("<!-- import-graph -->\n```\n", 1)[1].split(
+        "\n```\n<!-- /import-graph -->"
+    )[0]
+    assert picture == printed, (
+        "docs/architecture.md: paste `python -m harness.testing.import_graph`"
+    )

@@ -4,7 +4,7 @@ Every `import harness...` counts, at module level or inside a function (a cycle 
 function is still a cycle); imports under `if TYPE_CHECKING:` do not (they never run).
 Prints the packages layer by layer, bottom first, and exits 1 if there is a cycle.
 
-    python scripts/import_graph.py
+    python -m harness.testing.import_graph
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1] / "harness"
+ROOT = Path(__file__).resolve().parents[1]  # the harness package
 
 
 def unit(module: str) -> str:
