@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,39 @@ def storage_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'libkd.db'}"
 
 
+@pytest.fixture(scope="session")
+def template_cache(tmp_path_factory) -> Path:
+    """The tiny study's teachers (conv, inv) and their logit caches, trained once per
+    session: what nearly every tiny-based study needs, whatever else it varies."""
+    from harness.runner import run_study
+    from harness.store import Store
+    from harness.study import study_from_dict
+
+    root = tmp_path_factory.mktemp("template")
+    data = tiny_dict(name="template", seeds=[0], grid={"distill.teachers": [["conv", "inv"]]})
+    summary = run_study(
+        study_from_dict(data),
+        store=Store(f"sqlite:///{root / 'db.sqlite'}"),
+        cache_dir=root / "cache",
+    )
+    assert (summary.complete, summary.failed) == (1, 0)
+    return root / "cache"
+
+
 @pytest.fixture
-def cache_dir(tmp_path: Path) -> Path:
-    return tmp_path / "cache"
+def cache_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A test's own cache folder. For a test that trains (e2e), a copy of the session's
+    template: the tiny teachers and caches are found there, not trained again per test."""
+    target = tmp_path / "cache"
+    if request.node.get_closest_marker("e2e"):
+        shutil.copytree(request.getfixturevalue("template_cache"), target)
+    return target
+
+
+@pytest.fixture
+def fresh_cache_dir(tmp_path: Path) -> Path:
+    """An empty cache folder: for tests of what building teachers and caches does."""
+    return tmp_path / "fresh-cache"
 
 
 @pytest.fixture(scope="session")

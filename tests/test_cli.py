@@ -426,3 +426,23 @@ def test_a_study_s_cache_dir_is_where_its_teachers_and_caches_go(tmp_path, monke
     result = _invoke("run", str(path), "--storage", storage, "--no-dashboard")
     assert result.exit_code == 0, result.output
     assert list((folder / "teachers").glob("[0-9a-f]*")) and list((folder / "logits").iterdir())
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "run"])
+def test_a_missing_study_file_is_one_line_before_torch_loads(tmp_path, command):
+    import subprocess
+    import sys
+
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['libkd', {command!r}, 'missing.yaml']\n"
+        "try:\n"
+        "    runpy.run_module('harness.cli', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stderr.strip() == "error: missing.yaml: no such study file"
+    assert done.stdout.strip() == "exit 2 False"  # exit code 2, torch never imported

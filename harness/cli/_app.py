@@ -87,6 +87,7 @@ def validate(
 ) -> None:
     """Check a study file, and that this machine can run it (data, device); print what it
     expands to."""
+    _must_exist(study)
     from harness.config import StudyKind
     from harness.runner import resolve_device
     from harness.study import check_runnable, load_study, mixed_head_warnings
@@ -126,6 +127,7 @@ def plan(
 ) -> None:
     """List the trials a study would run, the teachers it would train, its contrasts and
     seed plan, and the images in each split (train, validation for selection, test)."""
+    _must_exist(study)
     from harness.cli._console import console
     from harness.cli._tables import plan_tables, split_table
     from harness.data import load_dataset
@@ -184,10 +186,11 @@ def run(
     set_: SetOpt = None,
 ) -> None:
     """Run (or resume) a study, then print its results table."""
+    # A bad file, override or option stops here, before the database is touched.
+    _must_exist(study)
+    count = _worker_count(workers)
     from harness.study import check_runnable, load_study
 
-    # A bad file, override or option stops here, before the database is touched.
-    count = _worker_count(workers)
     loaded = load_study(study, overrides=set_ or ())
     from harness.cli._console import console
     from harness.cli._progress import run_progress
@@ -260,6 +263,12 @@ def run(
             err=True,
         )
         raise typer.Exit(1)
+
+
+def _must_exist(study: Path) -> None:
+    """A missing study file is one line at once, before the model libraries load."""
+    if not study.is_file():
+        raise LibKDError(f"{study}: no such study file")
 
 
 def _worker_count(text: str) -> int | None:

@@ -15,10 +15,10 @@ from tests.helpers import record_run, start_cli_run, tiny_dict, write_study
 
 
 @pytest.mark.e2e
-def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, cache_dir):
+def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, fresh_cache_dir):
     data = tiny_dict(seeds=[0], grid={"distill.teachers": [[], ["conv", "inv"]]})
     path = write_study(tmp_path, data)
-    run = start_cli_run(path, storage_url, cache_dir)
+    run = start_cli_run(path, storage_url, fresh_cache_dir)
     output, _ = run.communicate(timeout=600)
     assert run.returncode == 0, output
     lines = output.splitlines()

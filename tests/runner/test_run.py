@@ -23,7 +23,10 @@ def _complete_pairs(url: str, study: str) -> list[tuple[str, int]]:
 
 
 @pytest.mark.e2e
-def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(tmp_path, storage_url, cache_dir):
+def test_grid_runs_every_trial_once_and_a_rerun_does_nothing(
+    tmp_path, storage_url, fresh_cache_dir
+):
+    cache_dir = fresh_cache_dir  # what building the teachers does is asserted below
     study = study_from_dict(tiny_dict(seeds=[0]))
     first = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (first.enqueued, first.ran, first.complete, first.failed) == (3, 3, 3, 0)
