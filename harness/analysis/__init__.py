@@ -8,13 +8,13 @@ from harness.analysis._aggregate import (
     aggregate,
     best_of_epochs,
     paired_deltas,
+    report_metric,
     t_interval,
 )
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     ContrastSpec,
     contrast_frame,
-    report_metric,
     study_contrasts,
 )
 from harness.analysis._frames import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -131,11 +132,34 @@ def default_baseline(runs: pl.DataFrame) -> str | None:
     return None if plain.is_empty() else plain["config_hash"][0]
 
 
+TEST_COLUMN = TEST_TOP1  # the final model's test top-1, what reports compare
+VAL_COLUMN = "top1"  # the final validation top-1
+
+
+class ReportMetric(NamedTuple):
+    """The metric reports compare: its column in the runs frame, and how a reader is told."""
+
+    column: str
+    words: str
+
+
+def report_metric(runs: pl.DataFrame) -> ReportMetric:
+    """The test top-1 of the final model when every complete run has one, else (older
+    databases) the final validation top-1."""
+    done = complete_runs(runs)
+    if TEST_COLUMN in done.columns and done[TEST_COLUMN].null_count() == 0 and len(done):
+        return ReportMetric(TEST_COLUMN, "test top-1 of the final model (last epoch)")
+    split = done["split"][0] if "split" in done.columns and len(done) else "train/val"
+    return ReportMetric(VAL_COLUMN, f"validation top-1 of the final model (last epoch; {split})")
+
+
 def paired_deltas(
-    runs: pl.DataFrame, *, baseline: str | None = None, metric: str = "top1"
+    runs: pl.DataFrame, *, baseline: str | None = None, metric: str | None = None
 ) -> pl.DataFrame:
-    """Each configuration minus the baseline, paired by seed over the seeds both have;
+    """Each configuration minus the baseline, paired by seed over the seeds both have, on
+    `metric` (default: the report's, `report_metric`: test top-1 where every run has it);
     mean delta, std, 95% CI and the two-sided paired t-test p-value."""
+    metric = metric or report_metric(runs).column
     done = complete_runs(runs)
     baseline = baseline or default_baseline(done)
     if baseline is None or done.is_empty():

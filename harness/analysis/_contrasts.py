@@ -9,19 +9,19 @@ before contrasts existed get the old default, each configuration against the pla
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 import polars as pl
 
-from harness.analysis._aggregate import default_baseline
+from harness.analysis._aggregate import (
+    VAL_COLUMN,
+    default_baseline,
+    report_metric,
+)
 from harness.analysis._frames import complete_runs
 from harness.analysis._inference import holm, paired_test, verdict
 from harness.analysis._seeds import paired_values, planned_pairs
-from harness.metrics import TEST_TOP1, VAL_TOP1
+from harness.metrics import VAL_TOP1
 from harness.store import Store
-
-TEST_COLUMN = TEST_TOP1  # the final model's test top-1, what reports compare
-VAL_COLUMN = "top1"  # the final validation top-1
 
 
 def metric_column(metric: str) -> str:
@@ -83,23 +83,6 @@ def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[Contra
         for h in done["config_hash"].unique(maintain_order=True)
         if h != baseline
     ]
-
-
-class ReportMetric(NamedTuple):
-    """The metric reports compare: its column in the runs frame, and how a reader is told."""
-
-    column: str
-    words: str
-
-
-def report_metric(runs: pl.DataFrame) -> ReportMetric:
-    """The test top-1 of the final model when every complete run has one, else (older
-    databases) the final validation top-1."""
-    done = complete_runs(runs)
-    if TEST_COLUMN in done.columns and done[TEST_COLUMN].null_count() == 0 and len(done):
-        return ReportMetric(TEST_COLUMN, "test top-1 of the final model (last epoch)")
-    split = done["split"][0] if "split" in done.columns and len(done) else "train/val"
-    return ReportMetric(VAL_COLUMN, f"validation top-1 of the final model (last epoch; {split})")
 
 
 def _by_seed(done: pl.DataFrame, column: str) -> dict[str, dict[int, float]]:

@@ -9,10 +9,10 @@ from typing import Any
 import polars as pl
 
 from harness._atomic import json_text, replace_files
+from harness.analysis._aggregate import report_metric
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     contrast_frame,
-    report_metric,
     study_contrasts,
 )
 from harness.analysis._curves import FLAT_GAIN, curve_table

@@ -7,8 +7,7 @@ import html
 
 import polars as pl
 
-from harness.analysis._aggregate import aggregate, paired_deltas
-from harness.analysis._contrasts import report_metric
+from harness.analysis._aggregate import aggregate, paired_deltas, report_metric
 from harness.analysis._frames import best_values, load_runs
 from harness.errors import LibKDError
 from harness.store import Store

@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from harness.analysis._contrasts import delta_text, metric_column, report_metric
+from harness.analysis._aggregate import report_metric
+from harness.analysis._contrasts import delta_text, metric_column
 from harness.analysis._frames import complete_runs
 from harness.analysis._inference import holm, paired_test, verdict
 from harness.analysis._seeds import paired_values, per_seed_values, planned_pairs, trend_legs

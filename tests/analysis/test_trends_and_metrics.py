@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import stats
 
@@ -214,3 +215,15 @@ def test_views_a_student_trains_on_in_words():
     assert training_views(config) == "50 fixed views per image of the 50 distinct ones"
     config["cache"]["views"] = 0
     assert training_views(config) == "the clean images (no augmentation)"
+
+
+def test_paired_deltas_compare_what_reports_compare_by_default(storage_url):
+    from harness.analysis import paired_deltas
+
+    store = _trend_store(storage_url)
+    treatment, control = _hashes(2)
+    runs = load_runs(store, "s").filter(pl.col("config_hash").is_in([treatment, control]))
+    [row] = paired_deltas(runs, baseline=control).iter_rows(named=True)
+    # The report's metric, test top-1 (the combined prediction here moves against the
+    # class head), not the final validation top-1 (equal on both sides: a zero delta).
+    assert row["delta_mean"] == pytest.approx(-np.mean([r[2] for r in DELTAS]))
