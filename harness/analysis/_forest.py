@@ -4,6 +4,7 @@ The dashboard draws the same rows with plotly."""
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 import polars as pl
@@ -11,7 +12,7 @@ import polars as pl
 ROW_HEIGHT = 28
 LABEL_WIDTH = 300
 PLOT_WIDTH = 420
-TEXT_WIDTH = 230
+TEXT_WIDTH = 420
 MARGIN = 24
 
 
@@ -31,11 +32,22 @@ def _bounds(contrasts: pl.DataFrame) -> tuple[float, float]:
     return low - pad, high + pad
 
 
+def _ticks(low: float, high: float) -> list[float]:
+    """Round tick values inside [low, high]: a step of 1, 2 or 5 times a power of ten giving
+    about five ticks (zero among them when the range holds it)."""
+    raw = (high - low) / 5
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step)
+    return [k * step for k in range(first, math.floor(high / step) + 1)]
+
+
 def forest_svg(contrasts: pl.DataFrame, *, title: str) -> str:
-    """One row per contrast: the paired delta (dot) with its 95% CI (whiskers), n, a zero
-    line and, where a margin is declared, the equivalence band."""
+    """One row per contrast: the paired delta (dot) with its 95% CI (whiskers), n, the
+    numbers and the verdict beside them, a zero line, an x axis with ticks and, where a
+    margin is declared, the equivalence band."""
     low, high = _bounds(contrasts)
-    height = MARGIN * 3 + ROW_HEIGHT * len(contrasts)
+    height = MARGIN * 3 + 12 + ROW_HEIGHT * len(contrasts)
     width = LABEL_WIDTH + PLOT_WIDTH + TEXT_WIDTH
 
     def x(value: float) -> float:
@@ -73,18 +85,31 @@ def forest_svg(contrasts: pl.DataFrame, *, title: str) -> str:
             f'<circle class="estimate" cx="{x(row["delta_mean"]):.1f}" cy="{y:.1f}" r="4" '
             'fill="#1f4e79"/>'
         )
+        verdict = str(row.get("verdict") or "").split(" (")[0]
         parts.append(
             f'<text x="{LABEL_WIDTH + PLOT_WIDTH + 8}" y="{y + 4:.1f}">'
-            f"{row['delta_mean']:+.4f} {interval}</text>"
+            f"{row['delta_mean']:+.4f} {interval}"
+            + (
+                f' <tspan class="verdict" font-weight="bold">{escape(verdict)}</tspan>'
+                if verdict
+                else ""
+            )
+            + "</text>"
         )
     parts.append(
         f'<line class="zero" x1="{x(0):.1f}" y1="{top - 6}" x2="{x(0):.1f}" y2="{bottom + 6}" '
         'stroke="#888" stroke-dasharray="4 3"/>'
     )
     parts.append(
-        f'<text x="{LABEL_WIDTH}" y="{bottom + MARGIN}">{low:+.3f}</text>'
-        f'<text x="{LABEL_WIDTH + PLOT_WIDTH}" y="{bottom + MARGIN}" text-anchor="end">'
-        f"{high:+.3f}</text>"
+        f'<line class="axis" x1="{LABEL_WIDTH}" y1="{bottom + 6}" x2="{LABEL_WIDTH + PLOT_WIDTH}" '
+        f'y2="{bottom + 6}" stroke="#444"/>'
     )
+    for tick in _ticks(low, high):
+        parts.append(
+            f'<line class="tick" x1="{x(tick):.1f}" y1="{bottom + 6}" x2="{x(tick):.1f}" '
+            f'y2="{bottom + 10}" stroke="#444"/>'
+            f'<text class="tick-label" x="{x(tick):.1f}" y="{bottom + 22}" text-anchor="middle">'
+            f"{tick:+g}</text>"
+        )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

@@ -111,13 +111,35 @@ def per_run_table(runs: pl.DataFrame) -> pl.DataFrame:
     return table.rename({"top1": VAL_TOP1})
 
 
+def _commit(run: RunRow) -> str:
+    """The commit a run was trained at, 12 digits, `+dirty` with uncommitted changes."""
+    env = run.environment or {}
+    return str(env.get("commit") or "unknown")[:12] + ("+dirty" if env.get("commit_dirty") else "")
+
+
+def _with_commits(table: pl.DataFrame, frame: pl.DataFrame, runs: list[RunRow]) -> pl.DataFrame:
+    """`runs.csv` with the commit each run was trained at (`+dirty`: uncommitted changes)
+    and its worker: a study trained across several commits says which run is which."""
+    commits = {run.id: _commit(run) for run in runs}
+    ids = complete_runs(frame)["id"].to_list()
+    return table.with_columns(
+        pl.Series("commit", [commits.get(i, "unknown") for i in ids], dtype=pl.Utf8)
+    )
+
+
 def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
     """Machine, commit and time span of the runs the study trained itself; a run copied
     from another study of the database keeps its own (in runs.csv). Every run's, when the
     study copied them all."""
     trained = [r for r in runs if r.adopted_from is None] or runs
     environment = dict(trained[0].environment)
+    # The first trained run's commit heads the record; every commit the runs came from,
+    # with how many runs each, follows it (runs.csv names each run's).
+    commits: dict[str, int] = {}
+    for run in runs:
+        commits[_commit(run)] = commits.get(_commit(run), 0) + 1
     environment.update(
+        commits=dict(sorted(commits.items())),
         command=command,
         runs=len(runs),
         copied=sum(r.adopted_from is not None for r in runs),
@@ -271,7 +293,7 @@ def publish(
             "",
             markdown_table(diagnostics),
         ]
-    files[RUNS_FILE] = per_run_table(frame_runs).write_csv()
+    files[RUNS_FILE] = _with_commits(per_run_table(frame_runs), frame_runs, runs).write_csv()
     if not contrasts.is_empty():  # what the results index reads (never retyped)
         columns = ["contrast", "treatment", "control", *CONTRAST_COLUMNS]
         files[CONTRASTS_FILE] = contrasts.select(

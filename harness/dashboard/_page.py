@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import polars as pl
+import yaml
 from plotly.offline import get_plotlyjs
 
 from harness.analysis import (
@@ -124,6 +124,28 @@ def _div(key: str, fig: go.Figure) -> str:
     )
 
 
+def _study_file_text(store: Store, name: str, study_file: Path | None) -> str:
+    """The study as it ran: the file as queued (overrides applied, every value spelled out)
+    from the database, with the overrides named; else the file on disk."""
+    record = store.study_record(name)
+    if record is not None:
+        overrides = record.overrides.get("set", [])
+        head = f"# queued from {record.source}"
+        head += "".join(f"\n# --set {o}" for o in overrides) if overrides else ""
+        return head + "\n" + yaml.safe_dump(record.file, sort_keys=False)
+    return study_file.read_text() if study_file is not None and study_file.is_file() else ""
+
+
+def _environment_text(environment: dict[str, Any], commits: dict[str, int]) -> str:
+    """Where the runs came from, in words: each commit with its runs, then the software and
+    the machine of the first run."""
+    parts = [", ".join(f"{c} ({n} run{'s' * (n != 1)})" for c, n in commits.items())]
+    for key in ("torch", "python", "libkd", "device", "device_name", "host"):
+        if environment.get(key) is not None:
+            parts.append(f"{key} {environment[key]}")
+    return "commits: " + " · ".join(parts)
+
+
 def render_dashboard(store: Store, name: str, *, study_file: Path | None = None) -> str:
     """The study's dashboard as one self-contained HTML page. Each part is read once and
     shared by the summary table and every figure: the runs, and the epochs as the database
@@ -157,7 +179,7 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
     counts = runs.group_by("status").len().sort("status")
     progress = ", ".join(f"{s}: {n}" for s, n in counts.iter_rows())
     environment = store.first_environment(name) if not complete_runs(runs).is_empty() else {}
-    source = study_file.read_text() if study_file is not None and study_file.is_file() else ""
+    source = _study_file_text(store, name, study_file)
     blocks = "\n".join(
         f"<section class='figure' id='{html.escape(key)}'>{_div(key, fig)}</section>"
         for key, fig in figures
@@ -176,7 +198,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </head><body>
 <h1>libkd study: {html.escape(name)}</h1>
 <p id="progress">runs: {html.escape(progress)} | database: {html.escape(redact(store.url))}</p>
-<p id="environment">environment: {html.escape(json.dumps(environment, sort_keys=True))}</p>
+<p id="environment">{html.escape(_environment_text(environment, store.commit_counts(name)))}</p>
 <details><summary>study file</summary><pre id="study-file">{html.escape(source)}</pre></details>
 {blocks}
 <h2>summary over seeds (deltas: {html.escape(words)}, paired against the plain ViT)</h2>

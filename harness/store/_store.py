@@ -246,6 +246,19 @@ class Store:
             query = select(RunRow.environment).where(RunRow.study == study).order_by(RunRow.id)
             return dict(s.execute(query.limit(1)).scalar() or {})
 
+    def commit_counts(self, study: str) -> dict[str, int]:
+        """How many of the study's runs each commit trained (`+dirty`: with uncommitted
+        changes), copies counted at the commit that trained them."""
+        counts: dict[str, int] = {}
+        with self.session() as s:
+            query = select(RunRow.environment).where(RunRow.study == study)
+            for (env,) in s.execute(query):
+                env = env or {}
+                commit = str(env.get("commit") or "unknown")[:12]
+                commit += "+dirty" if env.get("commit_dirty") else ""
+                counts[commit] = counts.get(commit, 0) + 1
+        return dict(sorted(counts.items()))
+
     def complete_run_metrics(
         self, study: str, config_hash: str, seed: int
     ) -> dict[str, Any] | None:

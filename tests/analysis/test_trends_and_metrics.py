@@ -4,7 +4,9 @@ seed, the t interval from scipy), and the seed plan aimed at a slope."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import numpy as np
 import polars as pl
@@ -227,3 +229,62 @@ def test_paired_deltas_compare_what_reports_compare_by_default(storage_url):
     # The report's metric, test top-1 (the combined prediction here moves against the
     # class head), not the final validation top-1 (equal on both sides: a zero delta).
     assert row["delta_mean"] == pytest.approx(-np.mean([r[2] for r in DELTAS]))
+
+
+def test_the_static_forest_plot_states_each_verdict_on_an_axis_with_ticks():
+    from harness.analysis._forest import _ticks, forest_svg
+
+    frame = pl.DataFrame(
+        {
+            "contrast": ["a", "b"],
+            "n": [5, 5],
+            "delta_mean": [-0.0042, 0.015],
+            "delta_ci_low": [-0.0081, 0.0052],
+            "delta_ci_high": [-0.0004, 0.025],
+            "verdict": ["no difference shown (could detect ±0.005 at 80% power)", "helps"],
+            "margin": [None, None],
+        }
+    )
+    svg = forest_svg(frame, title="t")
+    verdicts = re.findall(r'<tspan class="verdict"[^>]*>([^<]*)</tspan>', svg)
+    assert verdicts == ["no difference shown", "helps"]
+    labels = re.findall(r'class="tick-label"[^>]*>([^<]*)<', svg)
+    assert "+0" in labels and len(labels) >= 3
+    assert _ticks(-0.0105, 0.027) == pytest.approx([-0.01, 0.0, 0.01, 0.02])
+
+
+def test_publish_names_the_commit_of_every_run(storage_url, tmp_path):
+    store = Store(storage_url)
+    for number, (config, commit, dirty) in enumerate(
+        [("a" * 64, "1111111111111111", False), ("b" * 64, "2222222222222222", True)]
+    ):
+        identity = RunIdentity("s", number, config, 0, config[:1], {})
+        record_run(
+            store,
+            identity,
+            metrics={VAL_TOP1: 0.5, TEST_TOP1: 0.5},
+            environment={"commit": commit, "commit_dirty": dirty},
+        )
+    out = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml")
+    runs = pl.read_csv(out.with_name("runs.csv"))
+    assert runs["commit"].to_list() == ["111111111111", "222222222222+dirty"]
+    environment = json.loads(out.with_name("environment.json").read_text())
+    assert environment["commits"] == {"111111111111": 1, "222222222222+dirty": 1}
+
+
+def test_the_dashboard_shows_the_study_as_queued_with_its_overrides(storage_url, tmp_path):
+    from harness.runner import RunnerSession
+    from harness.study import load_study
+    from tests.helpers import tiny_dict, write_study
+
+    path = write_study(tmp_path, tiny_dict(seeds=[0]))
+    study = load_study(path, overrides=["train.lr=0.002"])
+    store = Store(storage_url)
+    RunnerSession(study, store=store).prepare()
+    point = study.configs[0]
+    identity = RunIdentity(study.name, 0, point.config_hash, 0, point.label, {})
+    record_run(store, identity, metrics={VAL_TOP1: 0.5}, environment={"commit": "c" * 40})
+    page = render_dashboard(store, study.name)  # by name: no file given
+    assert f"# queued from {path}" in page and "# --set train.lr=0.002" in page
+    assert "lr: 0.002" in page
+    assert "commits: cccccccccccc (1 run)" in page
