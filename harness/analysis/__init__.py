@@ -39,6 +39,7 @@ from harness.analysis._inference import (
     tost,
     verdict,
 )
+from harness.analysis._latex import latex_tables
 from harness.analysis._pareto import pareto_configurations, pareto_trials
 from harness.analysis._publish import publish
 from harness.analysis._report import REPORT_COLUMNS, format_cell, markdown_table, report_frame
@@ -57,6 +58,7 @@ from harness.analysis._status import StudyStatus, statuses, study_status
 from harness.analysis._trends import TREND_COLUMNS, TrendSpec, study_trends, trend_frames
 
 __all__ = [
+    "latex_tables",
     "claims_table",
     "read_claims",
     "update_index",

@@ -40,8 +40,9 @@ class TeacherArtifact:
     digest: str  # sha256 of the weights file: the identity the logit cache is keyed on
     model: nn.Module
     built: bool
-    seconds: float
+    seconds: float  # what obtaining it cost this call (0 for a teacher found in the store)
     val_top1: float
+    build_seconds: float = 0.0  # what training (or importing) it cost, whoever did
 
     @property
     def bytes(self) -> int:
@@ -152,6 +153,7 @@ def _load(
         built=False,
         seconds=0.0,
         val_top1=meta["val_top1"],
+        build_seconds=float(meta.get("train_seconds", 0.0)),
     )
 
 

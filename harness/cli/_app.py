@@ -54,6 +54,7 @@ class ReportFormat(str, Enum):
     PARQUET = "parquet"
     MARKDOWN = "markdown"
     JSON = "json"
+    LATEX = "latex"
 
 
 class Device(str, Enum):
@@ -436,11 +437,14 @@ def report(
     the study's contrasts (Holm-adjusted, with the effect each could detect)."""
     from harness.analysis import (
         REPORT_COLUMNS,
+        contrast_frame,
+        latex_tables,
         load_runs,
         markdown_table,
         pareto_trials,
         report_frame,
         report_metric,
+        study_contrasts,
     )
     from harness.cli._console import console
     from harness.cli._tables import frame_table, results_table
@@ -464,10 +468,16 @@ def report(
     if format == ReportFormat.PARQUET and out is not None:
         frame.write_parquet(out)
         return
+
+    def latex() -> str:
+        contrasts = contrast_frame(runs, study_contrasts(store, name, runs))
+        return latex_tables(frame, contrasts, metric_words=report_metric(runs).words)
+
     writers: dict[str, Callable[[], str]] = {
         "csv": frame.write_csv,
         "json": frame.write_json,
         "markdown": lambda: markdown_table(frame, REPORT_COLUMNS),
+        "latex": latex,
     }
     text = writers[format.value]()
     if out is not None:

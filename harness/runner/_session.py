@@ -4,6 +4,7 @@ re-queueing, retries, the counts and the summary. Grid and search are its strate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from harness.runner._context import (
 from harness.runner._optuna_study import open_study
 from harness.runner._queue import take_oldest_waiting
 from harness.runner._retry import reconcile_runs, requeue_dead_local, retry_failed
-from harness.runner._strategies import strategy_for
+from harness.runner._strategies import TrialCallback, strategy_for
 from harness.store import (
     Store,
     count_in_state,
@@ -100,8 +101,11 @@ class RunnerSession:
         progress: Progress | None = None,
         max_trials: int | None = None,
         timeout: float | None = None,
+        callbacks: Sequence[TrialCallback] = (),
     ) -> RunSummary:
-        """Run trials in this process until none is left (or a limit); returns the summary."""
+        """Run trials in this process until none is left (or a limit); returns the summary.
+        `callbacks` are Optuna's: each is called with the study and every trial this
+        process finishes, as `optuna.Study.optimize` calls them (a tracker, a notifier)."""
         ctx = RunContext(
             store=self.store,
             cache_dir=cache_dir,
@@ -109,7 +113,9 @@ class RunnerSession:
             study=self.study.name,
             progress=progress or SilentProgress(),
         )
-        counts = self.strategy.work(self, ctx, max_trials=max_trials, timeout=timeout)
+        counts = self.strategy.work(
+            self, ctx, max_trials=max_trials, timeout=timeout, callbacks=tuple(callbacks)
+        )
         self.ran += counts.ran
         self.copied += counts.copied
         reconcile_runs(self.opened, self.store)
@@ -168,9 +174,11 @@ def run_study(
     timeout: float | None = None,
     retry: bool = False,
     settings: RunnerSettings | None = None,
+    callbacks: Sequence[TrialCallback] = (),
 ) -> RunSummary:
     """Queue a study (re-queueing what dead workers left, and failed trials with `retry`)
-    and run it in this process: the library's `libkd run`."""
+    and run it in this process: the library's `libkd run`. `callbacks`: Optuna trial
+    callbacks, called after each trial this process finishes."""
     session = RunnerSession(study, store=store, settings=settings)
     session.prepare(retry=retry)
     return session.work(
@@ -179,4 +187,5 @@ def run_study(
         progress=progress,
         max_trials=max_trials,
         timeout=timeout,
+        callbacks=callbacks,
     )

@@ -31,6 +31,21 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 
+TrialCallback = Callable[[optuna.Study, "FrozenTrial"], None]
+"""An Optuna trial callback, as `optuna.Study.optimize` takes it."""
+
+
+def _real_trials_only(callback: TrialCallback) -> TrialCallback:
+    """A user's callback that never sees the placeholder trial a worker closes when another
+    took the last waiting trial first (it ran nothing)."""
+
+    def call(study: optuna.Study, trial: FrozenTrial) -> None:
+        if not trial.user_attrs.get(EMPTY_ATTR):
+            callback(study, trial)
+
+    return call
+
+
 class StudyView(Protocol):
     """What a strategy reads of a runner session: the study, its store, Optuna's study and
     storage, the workers' settings, and counts and progress from the database. A strategy
@@ -75,8 +90,10 @@ class Strategy(Protocol):
         *,
         max_trials: int | None,
         timeout: float | None,
+        callbacks: tuple[TrialCallback, ...] = (),
     ) -> WorkCounts:
-        """Run trials until the study is done or a limit is reached; return what ran."""
+        """Run trials until the study is done or a limit is reached, calling `callbacks`
+        after each trial; return what ran."""
         ...
 
 
@@ -178,6 +195,7 @@ class GridStrategy:
         *,
         max_trials: int | None,
         timeout: float | None,
+        callbacks: tuple[TrialCallback, ...] = (),
     ) -> WorkCounts:
         """Take waiting trials until none is waiting or running. While other workers still
         run trials, wait and check their heartbeats: a trial whose worker died is failed
@@ -235,7 +253,7 @@ class GridStrategy:
                     n_trials=todo,
                     catch=(Exception,),
                     gc_after_trial=False,
-                    callbacks=[stop_when_queue_empty],
+                    callbacks=[*map(_real_trials_only, callbacks), stop_when_queue_empty],
                     timeout=None if timeout is None else max(1.0, deadline - time.monotonic()),
                 )
                 taken += todo
@@ -279,6 +297,7 @@ class SearchStrategy:
         *,
         max_trials: int | None,
         timeout: float | None,
+        callbacks: tuple[TrialCallback, ...] = (),
     ) -> WorkCounts:
         """Run until `search.n_trials` trials are finished, or `max_trials` more."""
         search = session.study.file.search
@@ -295,6 +314,7 @@ class SearchStrategy:
                 timeout=timeout,
                 catch=(Exception,),
                 gc_after_trial=False,
+                callbacks=list(callbacks),
             )
         return counts
 

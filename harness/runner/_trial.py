@@ -94,7 +94,7 @@ def _teachers(
             name=f"{name}:{config.teachers[name].arch}",
             path=str(artifact.path),
             size=artifact.bytes,
-            build_seconds=artifact.seconds,
+            build_seconds=artifact.build_seconds,
             meta=known,
         )
         ctx.store.link_artifact(
@@ -144,7 +144,9 @@ def _source(
                 name=f"{name}:{data.name}",
                 path=str(result.cache.path),
                 size=result.cache.bytes,
-                build_seconds=result.seconds,
+                # What building it cost, whoever built it (a hit costs this run nothing,
+                # but the entry's one-off cost is its build's, recorded in its meta).
+                build_seconds=float(result.cache.meta.get("build_seconds", result.seconds)),
                 meta={k: v for k, v in result.cache.meta.items() if k not in ("files", "shapes")},
             )
             ctx.store.link_artifact(

@@ -288,3 +288,18 @@ def test_the_dashboard_shows_the_study_as_queued_with_its_overrides(storage_url,
     assert f"# queued from {path}" in page and "# --set train.lr=0.002" in page
     assert "lr: 0.002" in page
     assert "commits: cccccccccccc (1 run)" in page
+
+
+def test_report_as_latex_holds_both_tables_escaped(storage_url):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    store = _trend_store(storage_url)
+    _contrast_store(store)
+    result = CliRunner().invoke(app, ["report", "s", "--storage", storage_url, "--format", "latex"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.count(r"\begin{tabular}") == 2 and text.count(r"\toprule") == 2
+    assert r"on\_cls & test/top1\_cls & 4 &" in text  # names escaped, n, then the delta
+    assert "_" not in text.replace(r"\_", "")  # no unescaped underscore reaches LaTeX

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from harness.analysis import load_runs, publish
 from harness.runner import run_study
-from harness.store import COPIED_ATTR, Store
+from harness.store import COPIED_ATTR, SEED_ATTR, Store
 from harness.study import load_study, study_from_dict
 from tests.helpers import fail_conv_trials, start_cli_run, tiny_dict, wait_mid_trial, write_study
 
@@ -193,3 +193,31 @@ def test_a_cached_teacher_is_evaluated_on_test_once_not_every_trial(
     store = Store(storage_url)
     metas = [a.meta for _, a in store.study_artifacts("tiny") if a.kind == "teacher"]
     assert len(metas) == 2 and all(0.0 <= m["test_top1"] <= 1.0 for m in metas)
+
+
+@pytest.mark.e2e
+def test_one_off_costs_are_the_builds_even_when_another_database_built_them(storage_url, cache_dir):
+    from harness.analysis import report_frame
+
+    # cache_dir starts as the session's template: its teachers and caches were built by a
+    # study of another database, so this study finds them all.
+    study = study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]}))
+    run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    [run] = Store(storage_url).runs("tiny")
+    assert run.teacher_seconds == 0.0 and run.cache_status == "hit"  # nothing built here
+    [row] = report_frame(Store(storage_url), "tiny").iter_rows(named=True)
+    assert row["one_off_teacher_seconds"] > 0 and row["one_off_cache_seconds"] > 0
+
+
+@pytest.mark.e2e
+def test_run_study_calls_optuna_callbacks_after_each_trial(storage_url, cache_dir):
+    seen = []
+    study = study_from_dict(tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
+    summary = run_study(
+        study,
+        store=Store(storage_url),
+        cache_dir=cache_dir,
+        callbacks=[lambda opened, trial: seen.append((trial.state, trial.user_attrs[SEED_ATTR]))],
+    )
+    assert summary.complete == 4
+    assert sorted(seen) == sorted([(TrialState.COMPLETE, s) for s in (0, 0, 1, 1)])
