@@ -11,6 +11,7 @@ from harness.store import (
     COPIED_ATTR,
     EMPTY_ATTR,
     KIND_ATTR,
+    RETRIED_FROM,
     Store,
     load_optuna_study,
     reading_storage,
@@ -36,8 +37,15 @@ def study_status(study: optuna.Study) -> StudyStatus:
 
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(EMPTY_ATTR)]
     counts = {state.name.lower(): 0 for state in TrialState}
+    # A failed (or interrupted) trial that was re-queued is not a failure of the study: its
+    # waiting copy is the trial now. It counts as "retried", apart from the failures.
+    retried = {t.system_attrs[RETRIED_FROM] for t in trials if RETRIED_FROM in t.system_attrs}
+    counts["retried"] = 0
     for trial in trials:
-        counts[trial.state.name.lower()] += 1
+        if trial.state == TrialState.FAIL and trial.number in retried:
+            counts["retried"] += 1
+        else:
+            counts[trial.state.name.lower()] += 1
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = None
     if complete:

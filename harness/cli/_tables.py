@@ -245,7 +245,8 @@ def precision_table(found: list[Precision], *, title: str) -> Table:
 
 def status_table(found: list[StudyStatus]) -> Table:
     table = Table(title="studies")
-    columns = ("study", "kind", "waiting", "running", "complete", "pruned", "failed", "best")
+    columns = ["study", "kind", "waiting", "running", "complete", "pruned", "failed"]
+    columns += ["retried", "best"]
     for column in (*columns, "elapsed", "remaining"):
         table.add_column(column, justify="left" if column in ("study", "kind") else "right")
     for s in found:
@@ -258,6 +259,7 @@ def status_table(found: list[StudyStatus]) -> Table:
             str(c["complete"]),
             str(c["pruned"]),
             str(c["fail"]),
+            str(c.get("retried", 0)),
             "-" if s.best is None else f"{s.best:.4f}",
             duration(s.elapsed_seconds),
             duration(s.remaining_seconds),

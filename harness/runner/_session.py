@@ -27,6 +27,7 @@ from harness.runner._strategies import TrialCallback, strategy_for
 from harness.store import (
     Store,
     count_in_state,
+    count_retried,
     optuna_storage,
     pending_by_config,
     utcnow,
@@ -127,6 +128,7 @@ class RunnerSession:
     def progress(self) -> StudyProgress:
         """The study's progress over every worker, from the database."""
         finished = sum(self.count(s) for s in (TrialState.COMPLETE, TrialState.FAIL))
+        finished -= count_retried(self.storage.engine, self.study.name)  # their copies count
         waiting, running = self.count(TrialState.WAITING), self.count(TrialState.RUNNING)
         means = self.store.mean_run_seconds(self.study.name)
         if self.study.kind is StudyKind.SEARCH:

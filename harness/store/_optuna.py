@@ -152,6 +152,22 @@ def count_in_state(engine: Engine, study: str, state: str) -> int:
         return int(connection.execute(query, {"name": study, "state": state}).scalar() or 0)
 
 
+RETRIED_FROM = "failed_trial"
+"""Optuna's system attribute on a re-queued copy: the number of the trial it retries."""
+
+
+def count_retried(engine: Engine, study: str) -> int:
+    """How many failed (or interrupted) trials of the study have a waiting or finished copy:
+    they are not the study's failures, their copies stand for them."""
+    query = text(
+        "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "JOIN trial_system_attributes a ON a.trial_id = t.trial_id AND a.key = :key "
+        "WHERE s.study_name = :name"
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(query, {"name": study, "key": RETRIED_FROM}).scalar() or 0)
+
+
 def count_copied(engine: Engine, study: str) -> int:
     """How many complete trials of the study copied another study's run instead of training."""
     query = text(

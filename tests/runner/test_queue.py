@@ -159,6 +159,21 @@ def test_a_trial_re_queued_on_interrupt_and_then_found_dead_is_re_queued_once(st
     assert len(session.trials(TrialState.WAITING)) == 6
 
 
+def test_an_interrupted_and_re_queued_trial_is_no_failure_and_no_extra_trial(storage_url):
+    from harness.analysis import statuses
+
+    study = study_from_dict(tiny_dict())
+    session = RunnerSession(study, store=Store(storage_url))
+    session.prepare()
+    trial = session.opened.ask()  # taken, then Ctrl-C: Optuna fails it, libkd re-queues it
+    session.opened.tell(trial, state=TrialState.FAIL)
+    _retry.requeue(session.opened, session.opened.get_trials(deepcopy=False)[trial.number])
+    progress = session.progress()
+    assert (progress.finished, progress.total) == (0, 6)  # not "1 failed", not 7 of 6
+    [state] = statuses(Store(storage_url), "tiny")
+    assert (state.counts["fail"], state.counts["retried"], state.counts["waiting"]) == (0, 1, 6)
+
+
 def test_a_study_name_binds_one_recipe(tmp_path, storage_url):
     """An edited file under the same name mixed two recipes (each label twice in the report,
     the first recipe's contrasts replaced): it is refused, and nothing is written."""
