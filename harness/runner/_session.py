@@ -136,13 +136,29 @@ class RunnerSession:
             left = max(0, (search.n_trials if search else 0) - finished)
             total, work = finished + left, means.get(None, 0.0) * left * len(self.study.seeds)
         else:
-            # What is left, each trial at its own configuration's mean cost (the study's
-            # mean for a configuration with no run in yet), nothing for one another study
-            # of the database has run (it will be copied).
+            # What is left, each trial at its own configuration's mean cost of training
+            # (the study's mean for a configuration with no run in yet, one-offs included),
+            # plus its teachers' and caches' build only where each seed has its own (the
+            # seed scope names the teachers, views or subset); nothing for one another
+            # study of the database has run (it will be copied).
             left, total = waiting + running, finished + waiting + running
             copies = self.store.copyable(self.study.name) if self.study.file.reuse_runs else set()
             todo = pending_by_config(self.storage.engine, self.study.name, except_pairs=copies)
-            work = sum(means.get(config, means.get(None, 0.0)) * n for config, n in todo.items())
+            training = self.store.mean_run_seconds(self.study.name, one_offs=False)
+            builds = self.store.mean_build_seconds(self.study.name)
+            per_seed = {
+                p.config_hash
+                for p in self.study.configs
+                if p.config.distill.teachers
+                and set(p.config.seed_scope) & {"teacher", "augment", "subset"}
+            }
+            work = 0.0
+            for config, n in todo.items():
+                if config not in training:
+                    work += means.get(None, 0.0) * n
+                    continue
+                build = builds.get(config, 0.0) if config in per_seed else 0.0
+                work += (training[config] + build) * n
         eta = work / max(1, running) if means else None
         return StudyProgress(finished=finished, total=total, eta_seconds=eta)
 

@@ -510,21 +510,19 @@ class Store:
             )
             return list(s.scalars(query))
 
-    def mean_run_seconds(self, study: str) -> dict[str | None, float]:
+    def mean_run_seconds(self, study: str, *, one_offs: bool = True) -> dict[str | None, float]:
         """Mean seconds of the study's complete runs (teachers, caches, training and
-        evaluation) per configuration hash, and over them all under None; computed by the
-        database, empty before any run completes. A stem student costs 3x a token student:
-        one mean for every configuration would misstate what is left. A run copied from
-        another study counts at the seconds it took to train: it cost nothing here, but it
-        is a measurement of what its configuration costs (left out, a configuration whose
-        runs were all copied fell back to the study's mean, which in a schedule pilot whose
-        only trained runs were the shortest understated the ETA 3.6x)."""
-        total = (
-            RunRow.teacher_seconds
-            + RunRow.cache_seconds
-            + RunRow.train_seconds
-            + RunRow.eval_seconds
-        )
+        evaluation; training and evaluation alone with `one_offs=False`) per configuration
+        hash, and over them all under None; computed by the database, empty before any run
+        completes. A stem student costs 3x a token student: one mean for every
+        configuration would misstate what is left. A run copied from another study counts
+        at the seconds it took to train: it cost nothing here, but it is a measurement of
+        what its configuration costs (left out, a configuration whose runs were all copied
+        fell back to the study's mean, which in a schedule pilot whose only trained runs
+        were the shortest understated the ETA 3.6x)."""
+        total = RunRow.train_seconds + RunRow.eval_seconds
+        if one_offs:
+            total = total + RunRow.teacher_seconds + RunRow.cache_seconds
         query = (
             select(RunRow.config_hash, func.count(), func.sum(total))
             .where(RunRow.study == study, RunRow.status == RunStatus.COMPLETE)
@@ -536,6 +534,18 @@ class Store:
             return {}
         runs, seconds = sum(n for _, n, _ in found), sum(float(t) for _, _, t in found)
         return {None: seconds / runs} | {key: float(t) / n for key, n, t in found}
+
+    def mean_build_seconds(self, study: str) -> dict[str, float]:
+        """Per configuration, the mean teacher and cache seconds of its runs that built
+        something (what a run that must build its own teachers and caches adds)."""
+        built = RunRow.teacher_seconds + RunRow.cache_seconds
+        query = (
+            select(RunRow.config_hash, func.avg(built))
+            .where(RunRow.study == study, RunRow.status == RunStatus.COMPLETE, built > 0)
+            .group_by(RunRow.config_hash)
+        )
+        with self.session() as s:
+            return {key: float(mean) for key, mean in s.execute(query).all()}
 
     def one_off_costs(self, study: str) -> dict[str, dict[str, float]]:
         """Per configuration, the build seconds of the teachers and caches its runs used,

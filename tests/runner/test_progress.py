@@ -9,6 +9,7 @@ import re
 import pytest
 
 from harness.runner import RunnerSession, run_identity
+from harness.status import CacheStatus
 from harness.store import Store
 from harness.study import study_from_dict
 from tests.helpers import record_run, start_cli_run, tiny_dict, write_study
@@ -47,8 +48,8 @@ def test_plain_progress_names_every_phase_and_the_eta(tmp_path, storage_url, fre
     assert re.match(r"complete val top1 0\.\d{4} \(\d+\.\d s\)", said[-1])
 
 
-def _complete(store: Store, study: str, point, seed: int, seconds: float) -> None:
-    record_run(
+def _complete(store: Store, study: str, point, seed: int, seconds: float) -> int:
+    return record_run(
         store,
         run_identity(point.with_seed(seed), study=study, trial_number=seed),
         config=point.config.model_dump(mode="json"),
@@ -93,6 +94,30 @@ def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_t
     copied = store.copy_run(identity, inputs=["i" * 64])
     assert copied is not None
     assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
+
+
+@pytest.mark.parametrize(
+    ("scope", "per_trial"), [(["student"], 2.0), (["student", "teacher"], 12.0)]
+)
+def test_the_eta_charges_teachers_only_where_each_seed_builds_its_own(
+    storage_url, scope, per_trial
+):
+    # conv's seed 0 built the teachers and caches (10 s) and trained (2 s); seed 1 found
+    # them (2 s). With teachers shared across seeds the last seed costs 2 s; where each seed
+    # trains its own teacher instances, 2 + 10 s. Never the mean of the two (7 s).
+    study = study_from_dict(
+        tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [["conv"]]}, seed_scope=scope)
+    )
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    [point] = study.configs
+    for seed, built in ((0, 10.0), (1, 0.0)):
+        run_id = _complete(store, study.name, point, seed, 2.0)
+        store.record_sources(
+            run_id, teacher_seconds=built, cache_seconds=0.0, cache_status=CacheStatus.HIT
+        )
+    assert session.progress().eta_seconds == pytest.approx(3 * per_trial)
 
 
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
