@@ -17,10 +17,10 @@ os.environ["LIBKD_WORKERS"] = "1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that start PostgreSQL or Chromium belong to the end-to-end tier, whatever their
-    own marks say."""
+    """Tests that start PostgreSQL, Chromium or Slurm belong to the end-to-end tier, whatever
+    their own marks say."""
     for item in items:
-        if item.get_closest_marker("postgres") or item.get_closest_marker("browser"):
+        if any(item.get_closest_marker(m) for m in ("postgres", "browser", "slurm")):
             item.add_marker(pytest.mark.e2e)
 
 

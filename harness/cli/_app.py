@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -266,6 +268,24 @@ def run(
         raise typer.Exit(1)
 
 
+def _print_slurm_jobs(store: Store, name: str) -> None:
+    """A launched study's Slurm jobs: each task Slurm still lists, with its state and node."""
+    from harness.runner._slurm import job_tasks, recorded_jobs
+
+    jobs = recorded_jobs(store, name)
+    if not jobs:
+        return
+    from harness.cli._console import console
+    from harness.cli._tables import slurm_table
+
+    try:
+        tasks = job_tasks([job["job"] for job in jobs])
+    except LibKDError as exc:
+        console.print(f"{name}: Slurm jobs {', '.join(j['job'] for j in jobs)} ({exc})")
+        return
+    console.print(slurm_table(jobs, tasks, title=f"{name}: Slurm jobs"))
+
+
 def _must_exist(study: Path) -> None:
     """A missing study file is one line at once, before the model libraries load."""
     if not study.is_file():
@@ -420,6 +440,126 @@ def status(
         precision = seed_precision(store, one.name)
         if precision:
             console.print(precision_table(precision, title=f"{one.name}: seed plan"))
+        _print_slurm_jobs(store, one.name)
+
+
+@app.command(
+    epilog="Example: libkd launch studies/quickstart.yaml --tasks 8 --partition gpu "
+    "--time 04:00:00 --gpus-per-task 1 --setup 'source ~/libkd/.venv/bin/activate' "
+    "(storage: LIBKD_STORAGE=postgresql+psycopg://user@dbhost/libkd)"
+)
+@user_errors
+def launch(
+    study: Annotated[str, typer.Argument(help="Study file (or, with --cancel, the study's name).")],
+    storage: StorageOpt = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Teachers and caches, on a filesystem every node sees."),
+    ] = None,
+    tasks: Annotated[int, typer.Option(min=1, help="Array tasks: one worker each.")] = 1,
+    partition: Annotated[str | None, typer.Option(help="Slurm partition.")] = None,
+    time: Annotated[str | None, typer.Option(help="Time limit per task (HH:MM:SS).")] = None,
+    cpus_per_task: Annotated[int, typer.Option(min=1, help="CPUs per task.")] = 1,
+    gpus_per_task: Annotated[int, typer.Option(min=0, help="GPUs per task.")] = 0,
+    mem: Annotated[str | None, typer.Option(help="Memory per task, e.g. 16G.")] = None,
+    account: Annotated[str | None, typer.Option(help="Slurm account.")] = None,
+    requeue: Annotated[bool, typer.Option(help="Let Slurm requeue a preempted task.")] = False,
+    sbatch: Annotated[
+        list[str] | None,
+        typer.Option("--sbatch", help="Another #SBATCH option, e.g. --sbatch=--qos=low."),
+    ] = None,
+    setup: Annotated[
+        list[str] | None,
+        typer.Option(help="A shell line before the worker (module load, venv activation)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda for the workers.")] = "auto",
+    heartbeat: HeartbeatOpt = HEARTBEAT_SECONDS,
+    grace: GraceOpt = GRACE_SECONDS,
+    max_retry: MaxRetryOpt = 1,
+    set_: SetOpt = None,
+    cancel: Annotated[
+        bool, typer.Option("--cancel", help="Cancel the study's Slurm jobs instead.")
+    ] = False,
+) -> None:
+    """Queue a study once and submit its workers as one Slurm job array (sbatch); each task
+    runs `libkd worker` against the study's PostgreSQL database. `libkd status` shows the
+    tasks; `libkd launch STUDY --cancel` ends them (each worker re-queues its trial)."""
+    from harness.store import is_sqlite, redact, resolve_cache_dir, resolve_storage
+
+    if cancel:
+        _cancel_jobs(study, resolve_storage(storage, create=False))
+        return
+    _must_exist(Path(study))
+    url = resolve_storage(storage)
+    if is_sqlite(url):
+        raise LibKDError(
+            "--storage: Slurm tasks run on several machines, which cannot share a SQLite "
+            "file; give a PostgreSQL URL (--storage or LIBKD_STORAGE=postgresql+psycopg://...)"
+        )
+    from harness.runner import RunnerSession, RunnerSettings
+    from harness.runner._slurm import (
+        JOBS_ATTR,
+        LaunchedJob,
+        SlurmOptions,
+        sbatch_script,
+        submit,
+    )
+    from harness.study import load_study
+
+    loaded = load_study(study, overrides=set_ or ())
+    store = open_store(url)
+    settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
+    session = RunnerSession(loaded, store=store, settings=settings)
+    session.prepare()
+    cache = resolve_cache_dir(cache_dir, loaded.file.cache.dir).absolute()
+    folder = (Path("results") / loaded.name / "slurm").absolute()
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    options = SlurmOptions(
+        tasks=tasks,
+        partition=partition,
+        time=time,
+        cpus_per_task=cpus_per_task,
+        gpus_per_task=gpus_per_task,
+        mem=mem,
+        account=account,
+        requeue=requeue,
+        extra=tuple(sbatch or ()),
+        setup=tuple(setup or ()),
+    )
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    script = folder / f"{stamp}.sbatch"
+    script.write_text(
+        sbatch_script(
+            loaded.name, options, cache_dir=cache, log_dir=logs, device=device, settings=settings
+        )
+    )
+    job = submit(script, storage_url=store.url)
+    launched = LaunchedJob(job=job, tasks=tasks, script=str(script), logs=str(logs))
+    recorded = list(session.opened.user_attrs.get(JOBS_ATTR, []))
+    session.opened.set_user_attr(JOBS_ATTR, [*recorded, dataclasses.asdict(launched)])
+    typer.echo(
+        f"study {loaded.name} -> {redact(store.url)}: {session.enqueued} trial(s) newly queued"
+    )
+    typer.echo(f"submitted job {job}: {tasks} task(s), script {script}")
+    typer.echo(f"logs: {logs}/{job}_<task>.out")
+    typer.echo(f"watch: libkd status {loaded.name}; stop: libkd launch {loaded.name} --cancel")
+
+
+def _cancel_jobs(study: str, url: str) -> None:
+    from harness.runner._slurm import cancel, recorded_jobs
+    from harness.study import load_study
+
+    name = load_study(study).name if Path(study).is_file() else study
+    jobs = recorded_jobs(open_store(url, read_only=True), name)
+    if not jobs:
+        typer.echo(f"study {name}: no Slurm jobs recorded")
+        return
+    cancel([job["job"] for job in jobs])
+    typer.echo(
+        f"cancelled job(s) {', '.join(j['job'] for j in jobs)}: each running worker re-queues "
+        "its trial"
+    )
 
 
 @app.command(epilog="Example: libkd report quickstart --format markdown --out report.md")

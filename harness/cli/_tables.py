@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from rich.markup import escape
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from harness.bench import BenchReport
     from harness.cache import LogitCache
     from harness.config import TrainRecipe
+    from harness.runner._slurm import SlurmTask
     from harness.study import Study
 
 from harness.cli._console import console, duration
@@ -338,3 +339,18 @@ def print_bench(report: BenchReport) -> None:
     console.print(
         f"peak memory: {report['peak_memory_mib']:.0f} MiB ({report['peak_memory_kind']})"
     )
+
+
+def slurm_table(jobs: list[dict[str, Any]], tasks: list[SlurmTask], *, title: str) -> Table:
+    """Each submitted array: its tasks Slurm still lists (state, node), or that none is
+    left, and where its script and logs are."""
+    table = Table(title=title)
+    for column in ("job", "task", "state", "node", "logs"):
+        table.add_column(column)
+    for job in jobs:
+        mine = [t for t in tasks if t.job == job["job"]]
+        for task in mine:
+            table.add_row(job["job"], task.task, task.state, task.node, job["logs"])
+        if not mine:
+            table.add_row(job["job"], f"0-{job['tasks'] - 1}", "ended", "-", job["logs"])
+    return table

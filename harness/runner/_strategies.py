@@ -110,6 +110,26 @@ def strategy_for(study: Study) -> Strategy:
     return STRATEGIES.get(study.kind.value)
 
 
+ObjectiveFn = Callable[[optuna.Trial], "list[float] | float"]
+
+
+def requeued_on_interrupt(opened: optuna.Study, objective: ObjectiveFn) -> ObjectiveFn:
+    """The objective, with an interrupt (Ctrl-C, SIGTERM from a time limit, scancel or
+    preemption) anywhere in a trial it took, loading data and copying a run included,
+    re-queueing that trial before it propagates. A placeholder trial (no queued trial was
+    left to take) is not re-queued: it stood for nothing."""
+
+    def guarded(trial: optuna.Trial) -> list[float] | float:
+        try:
+            return objective(trial)
+        except KeyboardInterrupt:
+            if HASH_ATTR in trial.user_attrs:
+                requeue_interrupted(opened, trial)
+            raise
+
+    return guarded
+
+
 def _run_reported(
     session: StudyView,
     ctx: RunContext,
@@ -120,7 +140,7 @@ def _run_reported(
     total: int,
     prune_metric: str | None = None,
 ) -> dict[str, Any]:
-    """One run with progress events; an interrupt re-queues the Optuna trial."""
+    """One run with progress events."""
     ctx.progress.trial_started(spec, number=number, total=total, study=session.progress())
     status, metrics = RunStatus.FAILED, {}
     try:
@@ -130,9 +150,6 @@ def _run_reported(
         status, metrics = RunStatus.COMPLETE, outcome.metrics
     except optuna.TrialPruned:
         status = RunStatus.PRUNED
-        raise
-    except KeyboardInterrupt:
-        requeue_interrupted(session.opened, trial)
         raise
     finally:
         ctx.progress.trial_finished(spec, status=status, metrics=metrics)
@@ -249,7 +266,7 @@ class GridStrategy:
             todo = int(min(session.count(TrialState.WAITING), budget - taken))
             if todo:
                 opened.optimize(
-                    objective,
+                    requeued_on_interrupt(opened, objective),
                     n_trials=todo,
                     catch=(Exception,),
                     gc_after_trial=False,
@@ -309,7 +326,7 @@ class SearchStrategy:
         counts = WorkCounts()
         if todo:
             session.opened.optimize(
-                self._objective(session, ctx, todo, counts),
+                requeued_on_interrupt(session.opened, self._objective(session, ctx, todo, counts)),
                 n_trials=todo,
                 timeout=timeout,
                 catch=(Exception,),

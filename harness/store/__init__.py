@@ -3,6 +3,7 @@ storage in the same database."""
 
 from harness.store._engine import (
     first_line,
+    is_sqlite,
     make_engine,
     redact,
     resolve_cache_dir,
@@ -87,6 +88,7 @@ __all__ = [
     "count_retried",
     "count_in_state",
     "first_line",
+    "is_sqlite",
     "load_optuna_study",
     "make_engine",
     "objective_count",

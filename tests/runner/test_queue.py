@@ -242,3 +242,27 @@ def test_a_session_that_queued_nothing_takes_the_oldest_waiting_trials(
     assert (summary.complete, summary.failed, summary.waiting) == (6, 0, 0)
     assert trained == [(spec.label, spec.seed) for spec in study.trials()]
     assert all(t.params for t in worker.trials())  # Optuna's own record of each trial
+
+
+def test_an_interrupt_before_training_starts_still_re_queues_the_trial(
+    storage_url, tmp_path, monkeypatch
+):
+    """SIGTERM (scancel, a time limit) may arrive while a worker loads the data or looks for
+    a run to copy, before the run itself starts: the trial it took is re-queued all the same
+    (it was left failed, and the study one trial short)."""
+    from harness.runner import _strategies
+    from harness.store import RETRIED_FROM
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_strategies, "_copy_into", interrupted)
+    session = RunnerSession(study_from_dict(tiny_dict()), store=Store(storage_url))
+    session.prepare()
+    with pytest.raises(KeyboardInterrupt):
+        session.work(cache_dir=tmp_path / "cache", device="cpu")
+    trials = session.trials()
+    assert len(session.trials(TrialState.WAITING)) == 6
+    assert [t.system_attrs.get(RETRIED_FROM) for t in trials if RETRIED_FROM in t.system_attrs] == [
+        0
+    ]
