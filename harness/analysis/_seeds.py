@@ -32,7 +32,7 @@ from harness.analysis._inference import ALPHA, halfwidth, interval
 from harness.analysis._student_t import t_ppf
 from harness.metrics import VAL_TOP1
 from harness.status import RunStatus
-from harness.store import Store
+from harness.store import ContrastRow, Store, TrendRow
 
 
 @dataclass(frozen=True)
@@ -205,38 +205,18 @@ def trend_legs(levels: Sequence[Mapping[str, Any]], scale: str) -> tuple[Leg, ..
 
 def stored_aims(store: Store, study: str) -> list[Aim]:
     """The contrasts and trends the study's seed plan aims at, as recorded when queued."""
-    aims = [
-        Aim.contrast(
-            c.name,
-            c.treatment_hash,
-            c.control_hash,
-            c.halfwidth,
-            c.target_metric,
-            c.min_seeds,
-            c.max_seeds,
-        )
-        for c in store.contrasts(study)
-        if c.halfwidth is not None
-        and c.target_metric is not None
-        and c.min_seeds is not None
-        and c.max_seeds is not None
+    recorded: list[tuple[ContrastRow | TrendRow, tuple[Leg, ...]]] = [
+        (c, (Leg(0.0, c.treatment_hash, c.control_hash),)) for c in store.contrasts(study)
     ]
-    aims += [
-        Aim(
-            t.name,
-            trend_legs(t.levels, t.scale),
-            t.halfwidth,
-            t.target_metric,
-            t.min_seeds,
-            t.max_seeds,
-        )
-        for t in store.trends(study)
-        if t.halfwidth is not None
-        and t.target_metric is not None
-        and t.min_seeds is not None
-        and t.max_seeds is not None
+    recorded += [(t, trend_legs(t.levels, t.scale)) for t in store.trends(study)]
+    return [
+        Aim(row.name, legs, row.halfwidth, row.target_metric, row.min_seeds, row.max_seeds)
+        for row, legs in recorded
+        if row.halfwidth is not None
+        and row.target_metric is not None
+        and row.min_seeds is not None
+        and row.max_seeds is not None
     ]
-    return aims
 
 
 def finished_runs(

@@ -19,13 +19,13 @@ import datetime as dt
 import os
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import LibKDError
 from harness.runner._context import RunnerSettings
+from harness.runner._workers import worker_command
 
 if TYPE_CHECKING:
     from harness.store import Store
@@ -99,23 +99,9 @@ def sbatch_script(
         if value is not None:
             lines.append(f"#SBATCH --{flag}={value}")
     lines += [f"#SBATCH {extra}" for extra in options.extra]
-    worker = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "worker",
-        study,
-        "--cache-dir",
-        str(cache_dir),
-        "--device",
-        device,
-        "--heartbeat",
-        str(settings.heartbeat),
-        "--grace",
-        str(settings.grace),
-        "--max-retry",
-        str(settings.max_retry),
-    ]
+    worker = worker_command(
+        study, cache_dir=cache_dir, device=device, settings=settings, quiet=False
+    )
     lines += [
         "",
         "# The database URL comes from the submitting environment (LIBKD_STORAGE), never",

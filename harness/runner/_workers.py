@@ -59,7 +59,7 @@ def worker_session(name: str, *, store: Store, settings: RunnerSettings) -> Runn
 
 
 def worker_command(
-    study: str, *, cache_dir: Path, device: str, settings: RunnerSettings
+    study: str, *, cache_dir: Path, device: str, settings: RunnerSettings, quiet: bool = True
 ) -> list[str]:
     """A worker's command line. The storage URL (it may hold a password) goes through the
     environment, never argv, which every local user can read in `ps`."""
@@ -79,7 +79,8 @@ def worker_command(
         str(settings.grace),
         "--max-retry",
         str(settings.max_retry),
-        "--quiet",  # the parent shows the study's progress, from the database
+        # A local worker is quiet: its parent shows the study's progress, from the database.
+        *(["--quiet"] if quiet else []),
     ]
 
 
