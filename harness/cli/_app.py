@@ -547,19 +547,17 @@ def launch(
 
 
 def _cancel_jobs(study: str, url: str) -> None:
-    from harness.runner._slurm import cancel, recorded_jobs
+    from harness.runner._slurm import cancel, job_tasks, recorded_jobs
     from harness.study import load_study
 
     name = load_study(study).name if Path(study).is_file() else study
     jobs = recorded_jobs(open_store(url, read_only=True), name)
-    if not jobs:
-        typer.echo(f"study {name}: no Slurm jobs recorded")
+    live = sorted({task.job for task in job_tasks([job["job"] for job in jobs])})
+    if not live:
+        typer.echo(f"study {name}: no Slurm job of it is queued or running")
         return
-    cancel([job["job"] for job in jobs])
-    typer.echo(
-        f"cancelled job(s) {', '.join(j['job'] for j in jobs)}: each running worker re-queues "
-        "its trial"
-    )
+    cancel(live)
+    typer.echo(f"cancelled job(s) {', '.join(live)}: each running worker re-queues its trial")
 
 
 @app.command(epilog="Example: libkd report quickstart --format markdown --out report.md")

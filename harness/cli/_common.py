@@ -76,16 +76,11 @@ def _storage_fault(exc: Exception) -> bool:
     return optuna is not None and isinstance(exc, optuna.exceptions.StorageInternalError)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (what schedulers send before they kill), handled as Ctrl-C is: the running
-    trial is re-queued and the command exits cleanly."""
-
-
 def sigterm_as_interrupt() -> None:
-    def raise_terminated(signum: int, frame: object) -> None:
-        raise Terminated()
+    """SIGTERM stops a run or a worker as Ctrl-C does (the running trial is re-queued)."""
+    from harness.runner._shield import interrupt_on_sigterm
 
-    signal.signal(signal.SIGTERM, raise_terminated)
+    interrupt_on_sigterm()
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> typer.Exit:
@@ -94,6 +89,8 @@ def interrupted_exit(exc: KeyboardInterrupt) -> typer.Exit:
         "interrupted: the running trial was re-queued; run the same command again to resume",
         err=True,
     )
+    from harness.runner._shield import Terminated
+
     return typer.Exit(128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT))
 
 
@@ -125,7 +122,6 @@ __all__ = [
     "MaxRetryOpt",
     "StorageOpt",
     "StudyArg",
-    "Terminated",
     "interrupted_exit",
     "open_store",
     "sigterm_as_interrupt",

@@ -39,3 +39,35 @@ def shielded() -> Iterator[None]:
                 handler(signum, None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(signum)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what schedulers send before they kill: a time limit, scancel, preemption),
+    handled as Ctrl-C is: the running trial is re-queued and the process exits cleanly."""
+
+
+_unanswered: list[int] = []  # SIGTERMs whose Terminated no handler has caught yet
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM raises Terminated. Python drops an exception raised where it
+    cannot propagate (a garbage-collection callback, a __del__); the signal is remembered
+    until `answered()`, and `raise_if_terminated` raises it again at the next safe point."""
+
+    def terminate(signum: int, _frame: FrameType | None) -> None:
+        _unanswered.append(signum)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def raise_if_terminated() -> None:
+    """Raise Terminated if a SIGTERM arrived and its exception was lost (call between steps:
+    each epoch, each phase of a trial)."""
+    if _unanswered:
+        raise Terminated()
+
+
+def answered() -> None:
+    """The interrupt reached a handler (the trial is being re-queued): forget the signal."""
+    _unanswered.clear()

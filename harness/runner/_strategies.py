@@ -21,6 +21,7 @@ from harness.runner._optuna_study import fixed_params, record_params, spec_for
 from harness.runner._queue import enqueue_grid, repair_claims
 from harness.runner._retry import requeue_interrupted
 from harness.runner._seed_plan import extend_seeds, save_contrasts, seeds_wanted
+from harness.runner._shield import answered, raise_if_terminated
 from harness.runner._trial import run_identity, run_trial
 from harness.status import RunStatus
 from harness.store import CODES_ATTR, COPIED_ATTR, EMPTY_ATTR, HASH_ATTR, WORKER_ATTR, Store
@@ -121,8 +122,10 @@ def requeued_on_interrupt(opened: optuna.Study, objective: ObjectiveFn) -> Objec
 
     def guarded(trial: optuna.Trial) -> list[float] | float:
         try:
+            raise_if_terminated()
             return objective(trial)
         except KeyboardInterrupt:
+            answered()
             if HASH_ATTR in trial.user_attrs:
                 requeue_interrupted(opened, trial)
             raise

@@ -45,6 +45,7 @@ from harness.metrics import (
 )
 from harness.models import FLOPS_METHOD, DistilledViT, forward_flops, parameter_count
 from harness.runner._context import RunContext, environment
+from harness.runner._shield import raise_if_terminated
 from harness.status import CacheStatus, RunStatus
 from harness.store import FinishedRun, RunIdentity
 from harness.study import TrialSpec
@@ -57,8 +58,14 @@ class RunOutcome:
 
 
 def _phase(ctx: RunContext, spec: TrialSpec, name: str) -> Callable[[int, int], None]:
-    """A step's progress callback, reporting step k of n (counted from 1)."""
-    return lambda done, total: ctx.progress.phase(spec, name, done + 1, total)
+    """A step's progress callback, reporting step k of n (counted from 1); a SIGTERM whose
+    exception was lost is raised here, between steps."""
+
+    def step(done: int, total: int) -> None:
+        raise_if_terminated()
+        ctx.progress.phase(spec, name, done + 1, total)
+
+    return step
 
 
 def _teachers(
@@ -228,6 +235,7 @@ def run_trial(
         epochs = config.train.epochs_for(math.ceil(len(data.train_y) / config.train.batch_size))
 
         def on_epoch(report: EpochReport) -> None:
+            raise_if_terminated()  # a SIGTERM whose exception was lost: stop between epochs
             ctx.store.add_epoch(run_id, report.epoch, report.metrics)
             ctx.progress.epoch_done(spec, report, epochs=epochs)
             if trial is not None and prune_metric in report.metrics:

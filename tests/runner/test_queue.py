@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from collections import Counter
 
 import optuna
@@ -266,3 +267,39 @@ def test_an_interrupt_before_training_starts_still_re_queues_the_trial(
     assert [t.system_attrs.get(RETRIED_FROM) for t in trials if RETRIED_FROM in t.system_attrs] == [
         0
     ]
+
+
+def test_a_sigterm_whose_exception_was_lost_still_stops_and_re_queues(storage_url, tmp_path):
+    """Python drops an exception raised where it cannot propagate (a garbage-collection
+    callback): a SIGTERM landing there was lost, the worker trained on and was SIGKILLed
+    after the scheduler's grace, its trial left running. The signal is remembered and the
+    interrupt raised again between steps."""
+    import gc
+    import os
+    import signal as signals
+
+    from harness.runner import _shield
+    from harness.store import RETRIED_FROM
+
+    previous = signals.getsignal(signals.SIGTERM)
+    _shield.interrupt_on_sigterm()
+    try:
+
+        class Dropper:
+            def __del__(self) -> None:
+                os.kill(os.getpid(), signals.SIGTERM)  # Terminated raised in __del__: lost
+                time.sleep(0.1)
+
+        Dropper()
+        gc.collect()
+        assert _shield._unanswered  # the signal came, its exception went nowhere
+        session = RunnerSession(study_from_dict(tiny_dict()), store=Store(storage_url))
+        session.prepare()
+        with pytest.raises(_shield.Terminated):
+            session.work(cache_dir=tmp_path / "cache", device="cpu")
+        assert not _shield._unanswered
+        retried = [t for t in session.trials() if RETRIED_FROM in t.system_attrs]
+        assert len(retried) == 1 and len(session.trials(TrialState.WAITING)) == 6
+    finally:
+        _shield.answered()
+        signals.signal(signals.SIGTERM, previous)

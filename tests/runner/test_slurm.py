@@ -227,3 +227,42 @@ def test_a_study_through_a_slurm_array_survives_scancel_and_sigkill(
     status = CliRunner().invoke(app, ["status", "slurmed", "--storage", url])
     assert status.exit_code == 0 and job in status.output and "ended" in status.output
     print(f"slurm e2e: 12 trials, 2 re-run, {len(logs)} task logs, {wall:.0f} s")
+
+
+@pytest.mark.e2e
+@pytest.mark.slurm
+def test_launch_cancel_ends_the_array_and_its_trial_is_re_queued(
+    slurm_conf, postgres_url, cache_dir, tmp_path, monkeypatch
+):
+    url = fresh_database(postgres_url)
+    data = tiny_dict(
+        name="cancelled",
+        seeds=[0],
+        grid={"distill.teachers": [["conv"]]},
+        train={"epochs": 400, "batch_size": 32, "lr": 1.0e-3, "warmup_epochs": 1},
+    )
+    path = write_study(tmp_path, data)
+    monkeypatch.chdir(tmp_path)
+    common = ["--storage", url]
+    launched = CliRunner().invoke(
+        app, ["launch", str(path), "--tasks", "1", "--cache-dir", str(cache_dir), *common]
+    )
+    assert launched.exit_code == 0, launched.output
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _running_by_task(url, "cancelled"):
+        time.sleep(0.5)
+    assert _running_by_task(url, "cancelled"), "the task never started its trial"
+    result = CliRunner().invoke(app, ["launch", "cancelled", "--cancel", *common])
+    assert result.exit_code == 0 and "cancelled job(s)" in result.output, result.output
+    while (
+        time.monotonic() < deadline
+        and subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip()
+    ):
+        time.sleep(0.5)
+    opened = load_optuna_study("cancelled", optuna_storage(url))
+    from optuna.trial import TrialState
+
+    waiting = opened.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].system_attrs.get(RETRIED_FROM) == 0
+    again = CliRunner().invoke(app, ["launch", "cancelled", "--cancel", *common])
+    assert "no Slurm job of it is queued or running" in again.output
