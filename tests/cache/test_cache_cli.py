@@ -78,7 +78,8 @@ def test_cache_ls_verify_prune(storage_url, cache_dir):
 
 
 @pytest.mark.e2e
-def test_verify_fails_on_a_mismatching_entry(storage_url, cache_dir):
+def test_verify_fails_on_a_mismatching_entry(storage_url, fresh_cache_dir):
+    cache_dir = fresh_cache_dir  # one entry of each kind: this study's own
     run_study(
         study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})),
         store=Store(storage_url),
@@ -93,7 +94,8 @@ def test_verify_fails_on_a_mismatching_entry(storage_url, cache_dir):
 
 
 @pytest.mark.e2e
-def test_damaged_records_are_named_not_crashed_on(storage_url, cache_dir):
+def test_damaged_records_are_named_not_crashed_on(storage_url, fresh_cache_dir):
+    cache_dir = fresh_cache_dir  # one entry of each kind: this study's own
     run_study(
         study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})),
         store=Store(storage_url),

@@ -90,8 +90,8 @@ def test_dashboard_opens_offline_and_draws_every_chart(tmp_path, storage_url, ca
     points, whiskers, rows = forest
     assert points == whiskers == len(rows) == len(study.configs) - 1
     # Each row's label carries its verdict, not only its hover text.
-    assert all(" vs teachers=none (n=2): " in row for row in rows), rows
-    verdicts = {row.split("(n=2): ")[1] for row in rows}
+    assert all(" vs teachers=none" in row and " (n=2): " in row for row in rows), rows
+    verdicts = {row.split(" (n=2): ")[1] for row in rows}
     assert verdicts <= {"helps", "hurts", "no difference shown"}, rows
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
