@@ -62,3 +62,4 @@ def test_product_docs_name_no_issue_or_work_session(path):
     text = path.read_text()
     assert not re.findall(r"(?<![\w&])#\d+\b", text), "an issue number in product docs"
     assert not re.findall(r"\b[Ss]ession \d", text), "a work session in product docs"
+    assert not re.findall(r"\bthis stop\b", text), "a work session ('this stop') in product docs"
