@@ -85,8 +85,12 @@ def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[Contra
     ]
 
 
-def _by_seed(done: pl.DataFrame, column: str) -> dict[str, dict[int, float]]:
+def by_seed(done: pl.DataFrame, column: str) -> dict[str, dict[int, float]]:
+    """Configuration hash -> seed -> the runs' value in `column` (nothing for a column the
+    runs do not have, an older database's)."""
     values: dict[str, dict[int, float]] = {}
+    if column not in done.columns:
+        return values
     for config, seed, value in done.select("config_hash", "seed", column).iter_rows():
         if value is not None:
             values.setdefault(config, {})[int(seed)] = float(value)
@@ -110,7 +114,7 @@ def contrast_frame(
     def values_of(name: str) -> dict[str, dict[int, float]]:
         column = metric_column(name)
         if column not in by_metric:
-            by_metric[column] = _by_seed(done, column) if column in done.columns else {}
+            by_metric[column] = by_seed(done, column)
         return by_metric[column]
 
     rows, tests = [], []

@@ -21,6 +21,7 @@ from harness.analysis._frames import complete_runs, epoch_summary, factor_column
 from harness.analysis._index import CONTRASTS_FILE, TRENDS_FILE
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, markdown_text, report_frame
 from harness.analysis._trends import TREND_COLUMNS, study_trends, trend_frames
+from harness.config import AugmentConfig, CacheConfig
 from harness.errors import LibKDError
 from harness.metrics import (
     AGREE_COMBINED_PREFIX,
@@ -32,7 +33,7 @@ from harness.metrics import (
     VAL_TOP1_CLS,
 )
 from harness.status import RunStatus
-from harness.store import RunRow, Store
+from harness.store import RunRow, Store, commit_label
 
 
 def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
@@ -111,16 +112,10 @@ def per_run_table(runs: pl.DataFrame) -> pl.DataFrame:
     return table.rename({"top1": VAL_TOP1})
 
 
-def _commit(run: RunRow) -> str:
-    """The commit a run was trained at, 12 digits, `+dirty` with uncommitted changes."""
-    env = run.environment or {}
-    return str(env.get("commit") or "unknown")[:12] + ("+dirty" if env.get("commit_dirty") else "")
-
-
 def _with_commits(table: pl.DataFrame, frame: pl.DataFrame, runs: list[RunRow]) -> pl.DataFrame:
-    """`runs.csv` with the commit each run was trained at (`+dirty`: uncommitted changes)
-    and its worker: a study trained across several commits says which run is which."""
-    commits = {run.id: _commit(run) for run in runs}
+    """`runs.csv` with the commit each run was trained at (`+dirty`: uncommitted changes):
+    a study trained across several commits says which run is which."""
+    commits = {run.id: commit_label(run.environment) for run in runs}
     ids = complete_runs(frame)["id"].to_list()
     return table.with_columns(
         pl.Series("commit", [commits.get(i, "unknown") for i in ids], dtype=pl.Utf8)
@@ -137,7 +132,8 @@ def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
     # with how many runs each, follows it (runs.csv names each run's).
     commits: dict[str, int] = {}
     for run in runs:
-        commits[_commit(run)] = commits.get(_commit(run), 0) + 1
+        commit = commit_label(run.environment)
+        commits[commit] = commits.get(commit, 0) + 1
     environment.update(
         commits=dict(sorted(commits.items())),
         command=command,
@@ -153,9 +149,8 @@ def training_views(config: dict[str, Any]) -> str:
     """The augmented views a run's student trains on, in words: the replayable views are
     what the teachers' logits were cached for, and every configuration of a study sees the
     same ones, those without teachers too (so a comparison changes the teachers alone)."""
-    augment, views = config.get("augment", {}), config.get("cache", {}).get("views", 8)
-    pad, flip = int(augment.get("pad_crop", 1)), bool(augment.get("hflip", False))
-    distinct = (2 * pad + 1) ** 2 * (2 if flip else 1)  # harness.data.view_space's rule
+    views = config.get("cache", {}).get("views", CacheConfig().views)
+    distinct = AugmentConfig.model_validate(config.get("augment", {})).distinct_views
     if views == 0:
         return "the clean images (no augmentation)"
     shown = min(views, distinct)

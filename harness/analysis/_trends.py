@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from harness.analysis._aggregate import report_metric
-from harness.analysis._contrasts import delta_text, metric_column
+from harness.analysis._contrasts import by_seed, delta_text, metric_column
 from harness.analysis._frames import complete_runs
 from harness.analysis._inference import holm, paired_test, verdict
 from harness.analysis._seeds import paired_values, per_seed_values, planned_pairs, trend_legs
@@ -57,16 +57,6 @@ def study_trends(store: Store, study: str) -> list[TrendSpec]:
     ]
 
 
-def _by_seed(done: pl.DataFrame, column: str) -> dict[str, dict[int, float]]:
-    values: dict[str, dict[int, float]] = {}
-    if column not in done.columns:
-        return values
-    for config, seed, value in done.select("config_hash", "seed", column).iter_rows():
-        if value is not None:
-            values.setdefault(config, {})[int(seed)] = float(value)
-    return values
-
-
 TREND_COLUMNS = (
     "trend",
     "metric",
@@ -95,12 +85,12 @@ def trend_frames(runs: pl.DataFrame, trends: list[TrendSpec]) -> tuple[pl.DataFr
     rows, level_rows, tests = [], [], []
     for spec in trends:
         column = metric_column(spec.metric) if spec.metric else default
-        values = _by_seed(done, column)
+        values = by_seed(done, column)
         legs = trend_legs(spec.levels, spec.scale)
         seeds = sorted({s for leg in legs for s in values.get(leg.treatment, {})})
         first_stage = planned = None
         if spec.halfwidth is not None and spec.target_metric and spec.min_seeds and spec.max_seeds:
-            aimed = _by_seed(done, metric_column(spec.target_metric))
+            aimed = by_seed(done, metric_column(spec.target_metric))
             first = per_seed_values(legs, aimed, range(spec.min_seeds))
             if len(first) < spec.min_seeds:
                 planned = spec.min_seeds
@@ -109,7 +99,11 @@ def trend_frames(runs: pl.DataFrame, trends: list[TrendSpec]) -> tuple[pl.DataFr
                 first_stage = spec.min_seeds
             seeds = [s for s in seeds if s < planned]
         # Only seeds with every level give a slope; each level's delta reads the same seeds.
-        complete = [s for s in seeds if per_seed_values(legs, values, [s])]
+        complete = [
+            s
+            for s in seeds
+            if all(s in values.get(h, {}) for leg in legs for h in (leg.treatment, leg.control))
+        ]
         test = paired_test(per_seed_values(legs, values, complete), first_stage=first_stage)
         level_texts = []
         for level, leg in zip(spec.levels, legs):

@@ -43,6 +43,12 @@ class AugmentConfig(_Frozen):
     hflip: bool = False
     aug_seed: int = 0
 
+    @property
+    def distinct_views(self) -> int:
+        """How many distinct views the policy allows: crop offsets x flips."""
+        span = 2 * self.pad_crop + 1
+        return span * span * (2 if self.hflip else 1)
+
 
 class TrainRecipe(_Frozen):
     """How long and how a network trains. `steps` (optimiser steps) instead of `epochs`

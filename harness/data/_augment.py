@@ -53,8 +53,7 @@ epochs drawn with replacement. 2: views without replacement, cycling schedule.""
 
 def view_space(policy: AugmentConfig) -> int:
     """How many distinct views the policy allows: crop offsets x flips."""
-    span = 2 * policy.pad_crop + 1
-    return span * span * (2 if policy.hflip else 1)
+    return policy.distinct_views
 
 
 def _coprime_step(space: int) -> int:

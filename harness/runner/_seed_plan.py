@@ -20,12 +20,14 @@ def save_contrasts(store: Store, study: Study) -> None:
     plan = study.seed_plan
 
     def target(targeted: bool) -> dict[str, Any]:
-        aimed = plan is not None and targeted
+        """The plan's target on a comparison it aims at; nothing on the others."""
+        if plan is None or not targeted:
+            return {"halfwidth": None, "target_metric": None, "min_seeds": None, "max_seeds": None}
         return {
-            "halfwidth": plan.target.halfwidth if plan and aimed else None,
-            "target_metric": plan.target.metric if plan and aimed else None,
-            "min_seeds": plan.min if plan and aimed else None,
-            "max_seeds": plan.max if plan and aimed else None,
+            "halfwidth": plan.target.halfwidth,
+            "target_metric": plan.target.metric,
+            "min_seeds": plan.min,
+            "max_seeds": plan.max,
         }
 
     rows = [

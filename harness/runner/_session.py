@@ -141,7 +141,7 @@ class RunnerSession:
             # plus its teachers' and caches' build only where each seed has its own (the
             # seed scope names the teachers, views or subset); nothing for one another
             # study of the database has run (it will be copied).
-            left, total = waiting + running, finished + waiting + running
+            total = finished + waiting + running
             copies = self.store.copyable(self.study.name) if self.study.file.reuse_runs else set()
             todo = pending_by_config(self.storage.engine, self.study.name, except_pairs=copies)
             training = self.store.mean_run_seconds(self.study.name, one_offs=False)

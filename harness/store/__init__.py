@@ -52,7 +52,7 @@ from harness.store._optuna import (
     study_objectives,
     waiting_trial_ids,
 )
-from harness.store._store import FinishedRun, RunIdentity, Store, utcnow
+from harness.store._store import FinishedRun, RunIdentity, Store, commit_label, utcnow
 
 __all__ = [
     "CODES_ATTR",
@@ -84,6 +84,7 @@ __all__ = [
     "Store",
     "TrendRow",
     "RETRIED_FROM",
+    "commit_label",
     "count_copied",
     "count_retried",
     "count_in_state",

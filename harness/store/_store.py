@@ -33,6 +33,13 @@ from harness.store._read import Opened, open_for_reading
 FailedRun = aliased(RunRow)
 
 
+def commit_label(environment: dict[str, Any] | None) -> str:
+    """The commit a run was trained at as reports name it: 12 digits, `+dirty` when the
+    work tree had uncommitted changes, `unknown` when none was recorded."""
+    env = environment or {}
+    return str(env.get("commit") or "unknown")[:12] + ("+dirty" if env.get("commit_dirty") else "")
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -253,9 +260,7 @@ class Store:
         with self.session() as s:
             query = select(RunRow.environment).where(RunRow.study == study)
             for (env,) in s.execute(query):
-                env = env or {}
-                commit = str(env.get("commit") or "unknown")[:12]
-                commit += "+dirty" if env.get("commit_dirty") else ""
+                commit = commit_label(env)
                 counts[commit] = counts.get(commit, 0) + 1
         return dict(sorted(counts.items()))
 
