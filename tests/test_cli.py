@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
 from tests.helpers import fail_conv_trials, record_run, tiny_dict, write_study
+
+ROOT = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
 
@@ -446,3 +449,52 @@ def test_a_missing_study_file_is_one_line_before_torch_loads(tmp_path, command):
     )
     assert done.stderr.strip() == "error: missing.yaml: no such study file"
     assert done.stdout.strip() == "exit 2 False"  # exit code 2, torch never imported
+
+
+READ_COMMANDS = """
+import sys
+from typer.main import get_command
+from harness.cli import app
+db, out = sys.argv[1], sys.argv[2]
+storage = ["--storage", f"sqlite:///{db}"]
+for args in (
+    ["validate", "studies/quickstart.yaml"],
+    ["plan", "studies/quickstart.yaml"],
+    ["status", *storage],
+    ["report", "premise_pilot", *storage],
+    ["publish", "studies/premise_pilot.yaml", *storage, "--out", f"{out}/published"],
+    ["dashboard", "premise_pilot", *storage, "--out", f"{out}/dashboard.html"],
+):
+    try:
+        get_command(app).main(args, prog_name="libkd", standalone_mode=False)
+    except SystemExit as exit:
+        assert not exit.code, (args, exit.code)
+    loaded = [m for m in ("torch", "timm", "torchvision") if m in sys.modules]
+    print(args[0], ",".join(loaded) or "-", file=sys.stderr)
+"""
+
+
+COMMANDS = ("validate", "plan", "status", "report", "publish", "dashboard")
+
+
+@pytest.mark.e2e
+def test_the_commands_that_read_never_import_torch(tmp_path):
+    """validate, plan, status, report, publish and dashboard check study files and read
+    databases: none imports torch, timm or torchvision (they took 9-14 s when they did)."""
+    import shutil
+    import subprocess
+    import sys
+
+    db = tmp_path / "libkd.db"
+    shutil.copy(ROOT / "results" / "premise_pilot" / "libkd.db", db)
+    done = subprocess.run(
+        [sys.executable, "-c", READ_COMMANDS, str(db), str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.split(" ")[0] in COMMANDS]
+    assert lines == [f"{command} -" for command in COMMANDS], done.stderr[-2000:]
+

@@ -92,12 +92,14 @@ def validate(
     expands to."""
     _must_exist(study)
     from harness.config import StudyKind
-    from harness.runner import resolve_device
     from harness.study import check_runnable, load_study, mixed_head_warnings
 
     loaded = load_study(study, overrides=set_ or ())
     check_runnable(loaded)
-    resolve_device(loaded.file.device)
+    if loaded.file.device not in ("auto", "cpu"):  # asks torch which devices this machine has
+        from harness.runner import resolve_device
+
+        resolve_device(loaded.file.device)
     for line in mixed_head_warnings(loaded.contrasts, loaded.trends):
         typer.echo(line, err=True)
     n_configs, n_seeds = len(loaded.configs), len(loaded.seeds)
@@ -133,7 +135,7 @@ def plan(
     _must_exist(study)
     from harness.cli._console import console
     from harness.cli._tables import plan_tables, split_table
-    from harness.data import load_dataset
+    from harness.data import dataset_sizes
     from harness.errors import DataError
     from harness.study import load_study, mixed_head_warnings
 
@@ -152,7 +154,7 @@ def plan(
             [config.name, config.model_dump_json(exclude_defaults=True, exclude={"name"})]
         )
         try:
-            sizes[key] = load_dataset(config).sizes
+            sizes[key] = dataset_sizes(config)
         except DataError as exc:
             sizes[key] = f"not loadable here: {exc}"
     console.print(split_table(sizes))

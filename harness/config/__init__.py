@@ -3,6 +3,7 @@
 from harness.config._hash import config_hash
 from harness.config._schema import (
     BORN_AGAIN,
+    TIMM_PREFIX,
     TRIAL_FIELDS,
     AugmentConfig,
     CacheConfig,
@@ -29,6 +30,7 @@ from harness.config._schema import (
 
 __all__ = [
     "BORN_AGAIN",
+    "TIMM_PREFIX",
     "TRIAL_FIELDS",
     "AugmentConfig",
     "CacheConfig",

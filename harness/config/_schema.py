@@ -112,6 +112,9 @@ class StudentConfig(_Frozen):
 BORN_AGAIN = "student"
 """The teacher architecture that is the student's own ViT."""
 
+TIMM_PREFIX = "timm:"
+"""How a teacher architecture names any model timm knows: `timm:<name>`."""
+
 
 def plain_student(student: StudentConfig) -> StudentConfig:
     """A student's ViT as a born-again teacher trains it: no distillation token, so the

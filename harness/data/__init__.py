@@ -1,23 +1,43 @@
-"""Dataset registry and replayable augmentation."""
+"""Dataset registry and replayable augmentation (imported, with torch, on first use)."""
 
+from typing import TYPE_CHECKING
+
+from harness._lazy import lazy_exports
 from harness.data import _sources  # noqa: F401  (registers the bundled datasets)
-from harness.data._augment import (
-    AUGMENT_VERSION,
-    ViewSchedule,
-    augment_views,
-    view_params,
-    view_space,
-)
 from harness.data._dataset import (
     DATASETS,
     Dataset,
     DatasetInfo,
     RawData,
+    dataset_sizes,
     load_dataset,
     register_dataset,
 )
 from harness.data._download import download
 from harness.data._sources import data_search_path, read_idx
+
+if TYPE_CHECKING:
+    from harness.data._augment import (
+        AUGMENT_VERSION,
+        ViewSchedule,
+        augment_views,
+        view_params,
+        view_space,
+    )
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        name: "_augment"
+        for name in (
+            "AUGMENT_VERSION",
+            "ViewSchedule",
+            "augment_views",
+            "view_params",
+            "view_space",
+        )
+    },
+)
 
 __all__ = [
     "AUGMENT_VERSION",
@@ -28,6 +48,7 @@ __all__ = [
     "ViewSchedule",
     "augment_views",
     "data_search_path",
+    "dataset_sizes",
     "download",
     "load_dataset",
     "read_idx",

@@ -7,12 +7,15 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from harness._registry import Registry
 from harness.config import DatasetConfig
+
+if TYPE_CHECKING:
+    import torch
 
 PREPROCESSING_VERSION = "uint8-v1"
 EVAL_SPLITS = ("val", "test")
@@ -60,6 +63,8 @@ class Dataset:
         return self.train_x.shape[-1]
 
     def to(self, device: torch.device | str) -> Dataset:
+        import torch
+
         move = functools.partial(torch.Tensor.to, device=device, non_blocking=True)
         return replace(
             self,
@@ -85,6 +90,8 @@ class Dataset:
     @functools.cached_property
     def _statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         # Built once per Dataset (and so per device, as `to` returns a new one), not per batch.
+        import torch
+
         device = self.train_x.device
         mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1)
         return mean, torch.tensor(self.std, device=device).view(1, -1, 1, 1)
@@ -98,6 +105,8 @@ class Dataset:
         # Plain NCHW strides: a 1-channel batch can carry channels-last strides (a channel
         # of size 1 leaves them ambiguous), and oneDNN (torch 2.14.1, CPU) corrupts memory
         # on such input to a width-4 ResNet ("double free or corruption", or a hung run).
+        import torch
+
         return standardised.clone(memory_format=torch.contiguous_format)
 
 
@@ -175,9 +184,20 @@ def _subset(y: np.ndarray, config: DatasetConfig) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
+@dataclass(frozen=True)
+class _Splits:
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    num_classes: int
+
+
 @functools.lru_cache(maxsize=8)
-def load_dataset(config: DatasetConfig) -> Dataset:
-    """Load, split and subset a dataset on the CPU; cached for the life of the process.
+def _splits(config: DatasetConfig) -> _Splits:
+    """The configuration's splits as arrays (numpy only).
 
     Test: the official test split, or (where there is none) `test_fraction` of the images,
     stratified. Validation: `val_fraction` of the remaining training images, stratified.
@@ -193,10 +213,33 @@ def load_dataset(config: DatasetConfig) -> Dataset:
         x, y, test_x, test_y = raw.x, raw.y, raw.test_x, raw.test_y
     train_idx, val_idx = _stratified_split(y, fraction=config.val_fraction, seed=config.split_seed)
     train_x, train_y = x[train_idx], y[train_idx]
-    val_x, val_y = x[val_idx], y[val_idx]
     keep = _subset(train_y, config)
-    train_x, train_y = train_x[keep], train_y[keep]
+    return _Splits(
+        train_x=train_x[keep],
+        train_y=train_y[keep],
+        val_x=x[val_idx],
+        val_y=y[val_idx],
+        test_x=test_x,
+        test_y=test_y,
+        num_classes=raw.num_classes,
+    )
 
+
+def dataset_sizes(config: DatasetConfig) -> dict[str, int]:
+    """Images per split (train after any subset, val, test), without torch."""
+    found = _splits(config)
+    return {"train": len(found.train_y), "val": len(found.val_y), "test": len(found.test_y)}
+
+
+@functools.lru_cache(maxsize=8)
+def load_dataset(config: DatasetConfig) -> Dataset:
+    """Load, split and subset a dataset on the CPU (see `_splits`); cached for the life of
+    the process."""
+    import torch
+
+    found = _splits(config)
+    train_x, train_y = found.train_x, found.train_y
+    val_x, val_y, test_x, test_y = found.val_x, found.val_y, found.test_x, found.test_y
     scaled = train_x.astype(np.float64) / 255.0
     mean = tuple(float(m) for m in scaled.mean(axis=(0, 2, 3)))
     std = tuple(float(s) for s in scaled.std(axis=(0, 2, 3)) + 1e-6)
@@ -214,7 +257,7 @@ def load_dataset(config: DatasetConfig) -> Dataset:
         val_y=torch.from_numpy(val_y.astype(np.int64)),
         test_x=torch.from_numpy(np.ascontiguousarray(test_x)),
         test_y=torch.from_numpy(test_y.astype(np.int64)),
-        num_classes=raw.num_classes,
+        num_classes=found.num_classes,
         mean=mean,
         std=std,
         fingerprint=digest.hexdigest(),

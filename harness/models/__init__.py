@@ -1,23 +1,12 @@
-"""Involution + RedNet, the teacher registry, and the ViT student with distillation tokens."""
+"""Involution + RedNet, the teacher registry, and the ViT student with distillation tokens.
 
-from harness.models._flops import (
-    FLOPS_METHOD,
-    forward_flops,
-    parameter_count,
-    train_step_flops,
-)
+The registries and rules a study file is checked against (teacher architectures, token
+modes, widths, patches) import without torch; the networks are imported on first use."""
+
+from typing import TYPE_CHECKING
+
+from harness._lazy import lazy_exports
 from harness.models._image import ImageSpec
-from harness.models._involution import Involution2d, RedNet, rednet_width_problem
-from harness.models._student import (
-    SHARED_TOKEN,
-    TOKEN_MODES,
-    DistilledViT,
-    StudentOutput,
-    TokenMode,
-    build_student,
-    patch_problem,
-    token_names,
-)
 from harness.models._teachers import (
     TEACHERS,
     TIMM_PREFIX,
@@ -26,6 +15,33 @@ from harness.models._teachers import (
     teacher_arch,
     teacher_arch_known,
     timm_size_problem,
+)
+from harness.models._tokens import SHARED_TOKEN, TOKEN_MODES, TokenMode, patch_problem, token_names
+from harness.models._widths import rednet_width_problem
+
+if TYPE_CHECKING:
+    from harness.models._flops import (
+        FLOPS_METHOD,
+        forward_flops,
+        parameter_count,
+        train_step_flops,
+    )
+    from harness.models._involution import Involution2d, RedNet
+    from harness.models._student import DistilledViT, StudentOutput, build_student
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "FLOPS_METHOD": "_flops",
+        "forward_flops": "_flops",
+        "parameter_count": "_flops",
+        "train_step_flops": "_flops",
+        "Involution2d": "_involution",
+        "RedNet": "_involution",
+        "DistilledViT": "_student",
+        "StudentOutput": "_student",
+        "build_student": "_student",
+    },
 )
 
 __all__ = [

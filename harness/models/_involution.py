@@ -9,19 +9,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-GROUP_CHANNELS = 16
-STAGE_MULTIPLIERS = (1, 2, 4)  # RedNet stage widths, in units of `width`
-
-
-def splits_into_groups(channels: int, group_channels: int = GROUP_CHANNELS) -> bool:
-    """Whether an involution over `channels` can share kernels in groups of `group_channels`
-    (fewer channels than one group make a single group)."""
-    return channels <= group_channels or channels % group_channels == 0
-
-
-def _mid_channels(channels: int) -> int:
-    """Channels of the involution inside a RedNet block (or stem) of `channels`."""
-    return max(16, channels // 2)
+from harness.models._widths import (
+    GROUP_CHANNELS,
+    STAGE_MULTIPLIERS,
+    mid_channels,
+    splits_into_groups,
+)
 
 
 class Involution2d(nn.Module):
@@ -137,7 +130,7 @@ class RedBottleneck(nn.Module):
 
     def __init__(self, cin: int, cout: int, *, stride: int, kernel_size: int = 7) -> None:
         super().__init__()
-        mid = _mid_channels(cout)
+        mid = mid_channels(cout)
         self.body = nn.Sequential(
             _conv_bn(cin, mid, 1),
             Involution2d(mid, kernel_size=kernel_size, stride=stride),
@@ -158,21 +151,12 @@ class RedBottleneck(nn.Module):
         return F.relu(self.body(x) + self.shortcut(x))
 
 
-def rednet_width_problem(width: int) -> str | None:
-    """Why a RedNet of this width cannot be built (its involutions split channels into
-    groups of 16), or None."""
-    # The stem's involution has the first stage's channels.
-    if all(splits_into_groups(_mid_channels(width * m)) for m in STAGE_MULTIPLIERS):
-        return None
-    return f"{width} gives involutions whose channels are not multiples of {GROUP_CHANNELS}"
-
-
 class RedNet(nn.Module):
     """A RedNet for small images: conv/involution(K=3)/conv stem, three stages of bottlenecks."""
 
     def __init__(self, *, in_chans: int, num_classes: int, width: int, depth: int) -> None:
         super().__init__()
-        stem_mid = _mid_channels(width)
+        stem_mid = mid_channels(width)
         self.stem = nn.Sequential(
             _conv_bn(in_chans, stem_mid, 3),
             Involution2d(stem_mid, kernel_size=3),

@@ -1,24 +1,22 @@
-"""The teacher registry: `resnet`, `rednet`, and `timm:<name>` for any timm model."""
+"""The teacher registry: `resnet`, `rednet`, the born-again student, and `timm:<name>` for
+any timm model. Names and width rules are read without torch (a study file is checked
+against them); the networks (`_teacher_nets`) are imported when one is built."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
-
-import timm
-import torch
-from timm.models.resnet import BasicBlock, ResNet
-from torch import nn
-from torch.nn import functional as F
+from typing import TYPE_CHECKING
 
 from harness._registry import Registry
-from harness.config import BORN_AGAIN, DistillConfig, StudentConfig, TeacherConfig, plain_student
+from harness.config import BORN_AGAIN, TIMM_PREFIX, TeacherConfig
 from harness.models._image import ImageSpec
-from harness.models._involution import RedNet, rednet_width_problem
-from harness.models._student import build_student
+from harness.models._widths import rednet_width_problem
 
-TeacherFactory = Callable[[TeacherConfig, ImageSpec], nn.Module]
+if TYPE_CHECKING:
+    from torch import nn
+
+TeacherFactory = Callable[[TeacherConfig, ImageSpec], "nn.Module"]
 
 
 def _any_width(width: int) -> str | None:
@@ -36,108 +34,40 @@ class TeacherArch:
 
 
 TEACHERS: Registry[TeacherArch] = Registry("teacher architecture")
-TIMM_PREFIX = "timm:"
 
 
-def _resnet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
-    width = config.width
-    model = ResNet(
-        block=cast(BasicBlock, BasicBlock),  # timm annotates the class as an instance
-        layers=(config.depth,) * 4,
-        channels=(width, 2 * width, 4 * width, 8 * width),
-        in_chans=image.channels,
-        num_classes=image.num_classes,
-    )
-    # Small images: a 3x3 stride-1 stem and no max-pool instead of ImageNet's 7x7/2 + pool/2.
-    stem_channels = cast(nn.Conv2d, model.conv1).out_channels
-    model.add_module("conv1", nn.Conv2d(image.channels, stem_channels, 3, 1, 1, bias=False))
-    model.add_module("maxpool", nn.Identity())
-    return model
+def _network(name: str) -> TeacherFactory:
+    """The builder `name` of `_teacher_nets`, imported (with torch) when first called."""
 
+    def build(config: TeacherConfig, image: ImageSpec) -> nn.Module:
+        from harness.models import _teacher_nets
 
-def _rednet(config: TeacherConfig, image: ImageSpec) -> nn.Module:
-    return RedNet(
-        in_chans=image.channels,
-        num_classes=image.num_classes,
-        width=config.width,
-        depth=config.depth,
-    )
+        factory: TeacherFactory = getattr(_teacher_nets, name)
+        return factory(config, image)
 
-
-def _born_again(config: TeacherConfig, image: ImageSpec) -> nn.Module:
-    """The student's ViT without distillation tokens (its `forward` is the class head): the
-    configuration's student, which a study fills in, else the default student."""
-    student = config.student or plain_student(StudentConfig())
-    return build_student(student, DistillConfig(), image, seed=config.seed)
-
-
-class Resized(nn.Module):
-    """A network fed images resized (bilinear) to `size` x `size` first."""
-
-    def __init__(self, model: nn.Module, size: int) -> None:
-        super().__init__()
-        self.model, self.size = model, size
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        resized = F.interpolate(
-            images, size=(self.size, self.size), mode="bilinear", align_corners=False
-        )
-        return self.model(resized)
-
-
-def _timm(config: TeacherConfig, image: ImageSpec) -> nn.Module:
-    """A timm model for the study's images: built for `input_size` (ViTs take the side as
-    `img_size`) and fed resized images when one is declared."""
-    side = config.input_size or image.size
-    name = config.arch.removeprefix(TIMM_PREFIX)
-
-    kwargs: dict[str, Any] = {"num_classes": image.num_classes, "in_chans": image.channels}
-    try:
-        model = timm.create_model(name, pretrained=False, img_size=side, **kwargs)
-    except TypeError:  # convolutional models take any side and no img_size
-        model = timm.create_model(name, pretrained=False, **kwargs)
-    return model if side == image.size else Resized(model, side)
+    return build
 
 
 def timm_size_problem(config: TeacherConfig, image_size: int) -> str | None:
-    """Why a timm teacher cannot take the images it is fed (a patch or kernel larger than
-    the side), or None. Tried, not computed from the model's stride: a convolution network
-    whose total stride exceeds the side still sees the image through a padded 1x1 map (a
-    stride-32 ResNet learns 8x8 digits), a ViT with 16-pixel patches on 8 pixels sees
-    nothing."""
+    """Why a timm teacher cannot take the images it is fed, or None (tried on a model, so
+    torch is imported only for a timm teacher)."""
     if not config.arch.startswith(TIMM_PREFIX):
         return None
-    side = config.input_size or image_size
-    model: nn.Module | None = None
-    try:
-        model = _timm(config, ImageSpec(channels=1, size=side, num_classes=2)).eval()
-        with torch.no_grad():
-            out = model(torch.zeros(2, 1, side, side))
-        if out.shape == (2, 2) and bool(torch.isfinite(out).all()):
-            return None
-        reason = f"it gives {tuple(out.shape)} for 2 images of 2 classes"
-    except (RuntimeError, ValueError, AssertionError) as exc:
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-    inner = model.model if isinstance(model, Resized) else model
-    info = getattr(inner, "feature_info", None) or []
-    reduction = max((int(f.get("reduction", 1)) for f in info), default=side)
-    del model
-    return (
-        f"{config.arch} cannot take {side}x{side} images ({reason}); set input_size to "
-        f"{2 * reduction} or more (images are resized) or pick another model"
-    )
+    from harness.models._teacher_nets import timm_problem
+
+    return timm_problem(config, image_size)
 
 
-TEACHERS.register("resnet")(TeacherArch(build=_resnet))
+TEACHERS.register("resnet")(TeacherArch(build=_network("resnet")))
 TEACHERS.register("rednet")(
     TeacherArch(
-        build=_rednet,
+        build=_network("rednet"),
         width_problem=rednet_width_problem,
         width_hint="use 8, 16 or a multiple of 32",
     )
 )
-TEACHERS.register(BORN_AGAIN)(TeacherArch(build=_born_again))
-_TIMM = TeacherArch(build=_timm)
+TEACHERS.register(BORN_AGAIN)(TeacherArch(build=_network("born_again")))
+_TIMM = TeacherArch(build=_network("timm_model"))
 
 
 def teacher_arch(arch: str) -> TeacherArch:
@@ -149,6 +79,8 @@ def teacher_arch(arch: str) -> TeacherArch:
 
 def teacher_arch_known(arch: str) -> bool:
     if arch.startswith(TIMM_PREFIX):
+        import timm
+
         return bool(timm.is_model(arch.removeprefix(TIMM_PREFIX)))
     return arch in TEACHERS
 

@@ -3,6 +3,7 @@ Optuna's terms (params, distributions, the configuration a queued trial runs).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import optuna
@@ -19,8 +20,10 @@ from harness.store import (
     HASH_ATTR,
     KIND_ATTR,
     LABEL_ATTR,
+    LABELS_ATTR,
     SEED_ATTR,
     Store,
+    widen_choices,
 )
 from harness.study import Study, TrialSpec, quote
 
@@ -51,6 +54,8 @@ def open_study(
         pruner=pruner or optuna.pruners.NopPruner(),
     )
     opened.set_user_attr(KIND_ATTR, study.kind.value)
+    if study.kind.value == "grid":
+        mark_labelled(opened)
     opened.set_metric_names([objective.metric for objective in study.file.objectives])
     store.save_study(
         study.name,
@@ -158,14 +163,30 @@ def choice_label(value: Any) -> str:
     return str(value)
 
 
+def mark_labelled(opened: optuna.Study) -> None:
+    """A new grid names its categorical factors by label in Optuna's tools; one queued by
+    an older libkd keeps the integer codes its trials were recorded with."""
+    if LABELS_ATTR not in opened.user_attrs and not opened.get_trials(deepcopy=False):
+        opened.set_user_attr(LABELS_ATTR, True)
+
+
+def labelled(opened: optuna.Study) -> bool:
+    """Whether the grid names its categorical factors by label (Optuna's categorical
+    distribution) and keeps the seed out of its params. Grids queued by an older libkd
+    recorded integer codes and the seed as a param, and keep doing so."""
+    return bool(opened.user_attrs.get(LABELS_ATTR))
+
+
 def grid_distributions(
-    study: Study, codes: dict[str, list[str]]
+    study: Study, codes: dict[str, list[str]], *, labels: bool = False
 ) -> dict[str, optuna.distributions.BaseDistribution]:
-    """The Optuna distribution of each grid factor and of the seed, chosen to stay valid
-    when the grid grows later (Optuna refuses a changed categorical choice list, not a
-    changed numeric range): numbers get a range over the grid's values, booleans their two
-    values, anything else (teacher sets, names) an integer code into `codes[path]`, an
-    append-only list of labels kept on the study."""
+    """The Optuna distribution of each grid factor, chosen so Optuna's tools read it right
+    and it stays valid when the grid grows: numbers get a range over the grid's values
+    (Optuna accepts a changed range), booleans their two values, anything else (teacher
+    sets, names) a categorical distribution over `codes[path]`, the append-only list of
+    labels kept on the study (`update_codes` widens the recorded ones when it grows). Older
+    grids (`labels` false) code those as integers and also record the seed, which Optuna's
+    importance then ranked as a hyperparameter."""
     found: dict[str, optuna.distributions.BaseDistribution] = {}
     for path, values in study.factor_values.items():
         if _numbers(values) and all(isinstance(v, int) for v in values):
@@ -174,30 +195,38 @@ def grid_distributions(
             found[path] = optuna.distributions.FloatDistribution(min(values), max(values))
         elif all(isinstance(v, bool) for v in values):
             found[path] = optuna.distributions.CategoricalDistribution((False, True))
+        elif labels:
+            found[path] = optuna.distributions.CategoricalDistribution(tuple(codes[path]))
         else:
             found[path] = optuna.distributions.IntDistribution(0, max(0, len(codes[path]) - 1))
-    found[SEED_PARAM] = optuna.distributions.IntDistribution(0, max(study.max_seeds - 1, 0))
+    if not labels:
+        found[SEED_PARAM] = optuna.distributions.IntDistribution(0, max(study.max_seeds - 1, 0))
     return found
 
 
-def grid_params(spec: TrialSpec, codes: dict[str, list[str]]) -> dict[str, Any]:
-    """The trial's params in its distributions' terms (categorical values as their code)."""
+def grid_params(
+    spec: TrialSpec, codes: dict[str, list[str]], *, labels: bool = False
+) -> dict[str, Any]:
+    """What a trial is queued with: its seed and factors, categorical values as their label
+    (or, in older grids, their code)."""
     params: dict[str, Any] = {SEED_PARAM: spec.seed}
     for path, value in spec.factors.items():
         if path in codes:
-            params[path] = codes[path].index(choice_label(value))
+            label = choice_label(value)
+            params[path] = label if labels else codes[path].index(label)
         else:
             params[path] = value
     return params
 
 
-def update_codes(opened: optuna.Study, study: Study) -> dict[str, list[str]]:
-    """The study's categorical codes with every value of the current grid added (existing
-    codes never change, so trials queued earlier keep their meaning)."""
+def update_codes(opened: optuna.Study, study: Study, store: Store) -> dict[str, list[str]]:
+    """The study's categorical labels with every value of the current grid added (existing
+    ones never move, so trials queued earlier keep their meaning); where a labelled grid
+    grew, the params already recorded get the wider choice list."""
     codes: dict[str, list[str]] = {
         k: list(v) for k, v in opened.user_attrs.get(CODES_ATTR, {}).items()
     }
-    changed = False
+    grown: list[str] = []
     for path, values in study.factor_values.items():
         if _numbers(values) or all(isinstance(v, bool) for v in values):
             continue
@@ -205,9 +234,13 @@ def update_codes(opened: optuna.Study, study: Study) -> dict[str, list[str]]:
         for label in map(choice_label, values):
             if label not in known:
                 known.append(label)
-                changed = True
-    if changed:
+                if path not in grown:
+                    grown.append(path)
+    if grown:
         opened.set_user_attr(CODES_ATTR, codes)
+        if labelled(opened):
+            for path in grown:
+                widen_choices(store.engine, study.name, path, codes[path])
     return codes
 
 
@@ -215,23 +248,58 @@ def record_params(
     trial: optuna.Trial,
     spec: TrialSpec,
     study: Study,
+    codes: Callable[[], dict[str, list[str]]],
+    fixed: dict[str, Any],
+    *,
+    labels: bool,
+    storage: RDBStorage,
+    trial_id: int,
+) -> None:
+    """Record the trial's queued factors (and, in older grids, its seed) as Optuna params, so
+    its tools plot and rank them; the values are the queued ones (`fixed`). A trial queued
+    by an older libkd (no factor params) records only what it was queued with.
+
+    Categorical labels are written to the storage itself, not through this process's
+    cache of the choices first recorded: a grid grown while this worker runs has widened
+    them. A list read just before another process widened it is read again once."""
+    current = codes()
+    for attempt in (0, 1):
+        try:
+            _record(trial, spec, study, current, fixed, labels, storage, trial_id)
+            return
+        except ValueError:
+            if attempt or not labels:
+                raise
+            current = codes()
+
+
+def _record(
+    trial: optuna.Trial,
+    spec: TrialSpec,
+    study: Study,
     codes: dict[str, list[str]],
     fixed: dict[str, Any],
+    labels: bool,
+    storage: RDBStorage,
+    trial_id: int,
 ) -> None:
-    """Ask for each queued param, so Optuna records the trial's factors and seed as params
-    (its tools then plot and rank them); the values are the queued ones (`fixed`). A trial
-    queued by an older libkd (no factor params) records only what it was queued with."""
-    distributions = grid_distributions(study, codes)
-    for name, value in grid_params(spec, codes).items():
-        if name not in fixed:
-            continue
+    distributions = grid_distributions(study, codes, labels=labels)
+    recorded = set(storage.get_trial(trial_id).params)
+    for name, value in grid_params(spec, codes, labels=labels).items():
         distribution = distributions.get(name)
+        if name not in fixed or name in recorded:
+            continue
         if isinstance(distribution, optuna.distributions.FloatDistribution):
             trial.suggest_float(name, distribution.low, distribution.high)
         elif isinstance(distribution, optuna.distributions.IntDistribution):
             trial.suggest_int(name, distribution.low, max(distribution.high, int(value)))
         elif isinstance(distribution, optuna.distributions.CategoricalDistribution):
-            trial.suggest_categorical(name, distribution.choices)
+            if labels and not all(isinstance(c, bool) for c in distribution.choices):
+                storage.set_trial_param(
+                    trial_id, name, distribution.to_internal_repr(value), distribution
+                )
+            else:
+                trial.suggest_categorical(name, distribution.choices)
 
 
 # The system attribute where Optuna keeps the params a trial was enqueued with.

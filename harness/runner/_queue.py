@@ -10,7 +10,13 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from harness.runner._context import pid_alive, worker_id
-from harness.runner._optuna_study import grid_params, queued_pairs, spec_attrs, update_codes
+from harness.runner._optuna_study import (
+    grid_params,
+    labelled,
+    queued_pairs,
+    spec_attrs,
+    update_codes,
+)
 from harness.runner._shield import shielded
 from harness.store import QueueClaimRow, Store, utcnow, waiting_trial_ids
 from harness.study import Study, TrialSpec
@@ -39,7 +45,7 @@ def enqueue_grid(
     todo = [s for s in (study.trials() if specs is None else specs) if _pair(s) not in present]
     if not todo:
         return 0
-    codes = update_codes(opened, study)
+    codes = update_codes(opened, study, store)
     me = claimant or worker_id()
     added = 0
     for start in range(0, len(todo), CLAIM_CHUNK):
@@ -69,10 +75,11 @@ def _enqueue_claimed(
     looks in Optuna's queue before it queues anything."""
     done: list[tuple[str, int]] = []
     in_flight: tuple[str, int] | None = None
+    labels = labelled(opened)
     try:
         for spec in specs:
             in_flight = _pair(spec)
-            params = {**grid_params(spec, codes), "config": spec.config_hash}
+            params = {**grid_params(spec, codes, labels=labels), "config": spec.config_hash}
             opened.enqueue_trial(params, user_attrs=spec_attrs(spec))
             done.append(in_flight)
             in_flight = None
@@ -118,7 +125,7 @@ def repair_claims(
     unknown = [(c.config_hash, c.seed) for c in lost if c.config_hash not in points]
     store.release_claims(study.name, unknown, me)  # no longer in the study file
     specs = [points[c.config_hash].with_seed(c.seed) for c in lost if c.config_hash in points]
-    return _enqueue_claimed(opened, store, study, specs, update_codes(opened, study), me)
+    return _enqueue_claimed(opened, store, study, specs, update_codes(opened, study, store), me)
 
 
 def take_oldest_waiting(opened: optuna.Study, storage: RDBStorage) -> None:

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import LibKDError
-from harness.runner._context import RunnerSettings
-from harness.runner._workers import worker_command
 
 if TYPE_CHECKING:
+    from harness.runner._context import RunnerSettings
     from harness.store import Store
 
 JOBS_ATTR = "libkd_slurm_jobs"  # Optuna study attribute: the study's Slurm jobs
@@ -99,6 +98,8 @@ def sbatch_script(
         if value is not None:
             lines.append(f"#SBATCH --{flag}={value}")
     lines += [f"#SBATCH {extra}" for extra in options.extra]
+    from harness.runner._workers import worker_command  # torch: only to write a script
+
     worker = worker_command(
         study, cache_dir=cache_dir, device=device, settings=settings, quiet=False
     )

@@ -17,7 +17,7 @@ from harness.config import Objective
 from harness.errors import StudyError, TrialError
 from harness.metrics import CURVE_METRICS
 from harness.runner._context import RunContext, RunnerSettings, StudyProgress
-from harness.runner._optuna_study import fixed_params, record_params, spec_for
+from harness.runner._optuna_study import fixed_params, labelled, record_params, spec_for
 from harness.runner._queue import enqueue_grid, repair_claims
 from harness.runner._retry import requeue_interrupted
 from harness.runner._seed_plan import extend_seeds, save_contrasts, seeds_wanted
@@ -231,6 +231,7 @@ class GridStrategy:
         first = objectives[0].metric
         curve = first if first in CURVE_METRICS else None
         study_id = session.storage.get_study_id_from_name(session.study.name)
+        labels = labelled(opened)
 
         def objective(trial: optuna.Trial) -> list[float] | float:
             nonlocal started
@@ -242,9 +243,19 @@ class GridStrategy:
             trial.set_user_attr(WORKER_ATTR, ctx.worker)
             started += 1
             spec = spec_for(trial, session.study)
-            codes = opened.user_attrs.get(CODES_ATTR, {})
             fixed = fixed_params(session.storage, study_id, trial.number)
-            record_params(trial, spec, session.study, codes, fixed)
+            record_params(
+                trial,
+                spec,
+                session.study,
+                lambda: opened.user_attrs.get(CODES_ATTR, {}),
+                fixed,
+                labels=labels,
+                storage=session.storage,
+                trial_id=session.storage.get_trial_id_from_study_id_trial_number(
+                    study_id, trial.number
+                ),
+            )
             done = session.store.complete_run_metrics(
                 session.study.name, spec.config_hash, spec.seed
             )

@@ -34,6 +34,7 @@ from harness.store._optuna import (
     HEARTBEAT_SECONDS,
     KIND_ATTR,
     LABEL_ATTR,
+    LABELS_ATTR,
     RETRIED_FROM,
     SEED_ATTR,
     SOURCE_ATTR,
@@ -51,6 +52,7 @@ from harness.store._optuna import (
     study_names,
     study_objectives,
     waiting_trial_ids,
+    widen_choices,
 )
 from harness.store._store import FinishedRun, RunIdentity, Store, commit_label, utcnow
 
@@ -63,6 +65,7 @@ __all__ = [
     "HASH_ATTR",
     "KIND_ATTR",
     "LABEL_ATTR",
+    "LABELS_ATTR",
     "SEED_ATTR",
     "SOURCE_ATTR",
     "STUDY_FILE_ATTR",
@@ -103,6 +106,7 @@ __all__ = [
     "study_kind",
     "study_objectives",
     "waiting_trial_ids",
+    "widen_choices",
     "study_names",
     "utcnow",
 ]

@@ -40,6 +40,7 @@ OVERRIDES_ATTR = "libkd_overrides"  # study: the `--set path=value` overrides ap
 CONFIG_ATTR = "libkd_config"  # trial (before libkd_studies): the configuration it runs
 LABEL_ATTR = "libkd_label"  # trial: its configuration's label
 CODES_ATTR = "libkd_codes"  # study: per categorical grid factor, the labels its codes name
+LABELS_ATTR = "libkd_labelled"  # study: categorical factors recorded as labels, seed not a param
 HASH_ATTR = "libkd_hash"  # trial: that configuration's hash
 SEED_ATTR = "libkd_seed"  # trial: its seed
 FACTORS_ATTR = "libkd_factors"  # trial: the grid factors that name it
@@ -240,6 +241,27 @@ def _study_attr(engine: Engine, study: str, key: str) -> Any:
     with engine.connect() as connection:
         found = connection.execute(query, {"name": study, "key": key}).scalar()
     return None if found is None else json.loads(found)
+
+
+def widen_choices(engine: Engine, study: str, param: str, choices: list[str]) -> int:
+    """Give every recorded value of the categorical `param` in `study` the choice list
+    `choices`, which extends the one it was recorded with (labels are only ever appended, so
+    each stored index keeps naming the same label). Optuna refuses a param whose choices
+    differ from the ones recorded before; a grown grid widens them here first. Returns the
+    rows rewritten."""
+    distribution = json.dumps(
+        {"name": "CategoricalDistribution", "attributes": {"choices": list(choices)}}
+    )
+    query = text(
+        "UPDATE trial_params SET distribution_json = :distribution "
+        "WHERE param_name = :param AND trial_id IN (SELECT t.trial_id FROM trials t "
+        "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :name)"
+    )
+    with engine.begin() as connection:
+        found = connection.execute(
+            query, {"distribution": distribution, "param": param, "name": study}
+        )
+    return int(found.rowcount or 0)
 
 
 def study_kind(engine: Engine, study: str) -> str | None:

@@ -21,7 +21,6 @@ from harness.config import (
     TrialConfig,
 )
 from harness.data import DATASETS, load_dataset
-from harness.distill import checkpoint_problem
 from harness.errors import LibKDError, StudyError
 from harness.metrics import OBJECTIVE_METRICS, TEST_PREFIX, VAL_PREFIX
 from harness.study._comparisons import StudyContrast, StudyTrend, resolve_contrasts
@@ -253,6 +252,8 @@ def check_runnable(study: Study) -> None:
             if teacher.checkpoint is None or key in checked:
                 continue
             checked.add(key)
+            from harness.distill import checkpoint_problem  # torch, only for a checkpoint
+
             try:
                 problem = checkpoint_problem(name, teacher, load_dataset(point.config.dataset))
             except LibKDError as exc:
