@@ -54,7 +54,7 @@ from harness.analysis._seeds import (
     simulate_precision,
     trend_legs,
 )
-from harness.analysis._status import StudyStatus, statuses, study_status
+from harness.analysis._status import StudyStatus, Workload, statuses, study_status, time_left
 from harness.analysis._trends import TREND_COLUMNS, TrendSpec, study_trends, trend_frames
 
 __all__ = [
@@ -90,6 +90,7 @@ __all__ = [
     "verdict",
     "REPORT_COLUMNS",
     "StudyStatus",
+    "Workload",
     "aggregate",
     "aggregate_queries",
     "best_of_epochs",
@@ -108,6 +109,7 @@ __all__ = [
     "publish",
     "report_frame",
     "statuses",
+    "time_left",
     "study_status",
     "summarize_epochs",
     "t_interval",

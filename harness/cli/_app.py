@@ -434,9 +434,12 @@ def status(
     from harness.analysis import seed_precision, statuses
     from harness.cli._console import console
     from harness.cli._tables import precision_table, status_table
+    from harness.runner._eta import recorded_workload
 
     store = open_store(storage, read_only=True)
-    found = statuses(store, study_name(study) if study else None)
+    found = statuses(
+        store, study_name(study) if study else None, lambda name: recorded_workload(store, name)
+    )
     console.print(status_table(found))
     for one in found:
         precision = seed_precision(store, one.name)

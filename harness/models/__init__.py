@@ -6,10 +6,10 @@ modes, widths, patches) import without torch; the networks are imported on first
 from typing import TYPE_CHECKING
 
 from harness._lazy import lazy_exports
+from harness.config import TIMM_PREFIX
 from harness.models._image import ImageSpec
 from harness.models._teachers import (
     TEACHERS,
-    TIMM_PREFIX,
     TeacherArch,
     build_teacher,
     teacher_arch,

@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from harness.analysis import time_left
 from harness.config import StudyKind
 from harness.runner._context import (
     Progress,
@@ -20,6 +21,7 @@ from harness.runner._context import (
     StudyProgress,
     resolve_device,
 )
+from harness.runner._eta import study_workload
 from harness.runner._optuna_study import open_study
 from harness.runner._queue import take_oldest_waiting
 from harness.runner._retry import reconcile_runs, requeue_dead_local, retry_failed
@@ -29,7 +31,6 @@ from harness.store import (
     count_in_state,
     count_retried,
     optuna_storage,
-    pending_by_config,
     utcnow,
 )
 from harness.study import Study
@@ -130,36 +131,13 @@ class RunnerSession:
         finished = sum(self.count(s) for s in (TrialState.COMPLETE, TrialState.FAIL))
         finished -= count_retried(self.storage.engine, self.study.name)  # their copies count
         waiting, running = self.count(TrialState.WAITING), self.count(TrialState.RUNNING)
-        means = self.store.mean_run_seconds(self.study.name)
         if self.study.kind is StudyKind.SEARCH:
             search = self.study.file.search
-            left = max(0, (search.n_trials if search else 0) - finished)
-            total, work = finished + left, means.get(None, 0.0) * left * len(self.study.seeds)
+            total = max(finished, search.n_trials if search else 0)
         else:
-            # What is left, each trial at its own configuration's mean cost of training
-            # (the study's mean for a configuration with no run in yet, one-offs included),
-            # plus its teachers' and caches' build only where each seed has its own (the
-            # seed scope names the teachers, views or subset); nothing for one another
-            # study of the database has run (it will be copied).
             total = finished + waiting + running
-            copies = self.store.copyable(self.study.name) if self.study.file.reuse_runs else set()
-            todo = pending_by_config(self.storage.engine, self.study.name, except_pairs=copies)
-            training = self.store.mean_run_seconds(self.study.name, one_offs=False)
-            builds = self.store.mean_build_seconds(self.study.name)
-            per_seed = {
-                p.config_hash
-                for p in self.study.configs
-                if p.config.distill.teachers
-                and set(p.config.seed_scope) & {"teacher", "augment", "subset"}
-            }
-            work = 0.0
-            for config, n in todo.items():
-                if config not in training:
-                    work += means.get(None, 0.0) * n
-                    continue
-                build = builds.get(config, 0.0) if config in per_seed else 0.0
-                work += (training[config] + build) * n
-        eta = work / max(1, running) if means else None
+        workload = study_workload(self.study, self.store)
+        eta = time_left(self.store, self.study.name, workload, finished=finished, running=running)
         return StudyProgress(finished=finished, total=total, eta_seconds=eta)
 
     def count(self, state: TrialState) -> int:

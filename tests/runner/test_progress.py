@@ -1,6 +1,6 @@
 """Progress that tells where a run is: outside a terminal, one line per event with the
 study's progress and ETA, and each phase of a trial (teacher epochs, cache views, student
-epochs)."""
+epochs); `libkd status` gives the same time left as the runner's ETA."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import re
 
 import pytest
 
+from harness.analysis import statuses
 from harness.runner import RunnerSession, run_identity
+from harness.runner._eta import recorded_workload
 from harness.status import CacheStatus
 from harness.store import Store
 from harness.study import study_from_dict
@@ -74,6 +76,8 @@ def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage
     # Another study of the database ran conv's seed 2: that trial will be copied, free.
     _complete(store, "other", distilled, 2, 500.0)
     assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
+    [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
+    assert status.remaining_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 
 
 def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_train(
@@ -118,6 +122,9 @@ def test_the_eta_charges_teachers_only_where_each_seed_builds_its_own(
             run_id, teacher_seconds=built, cache_seconds=0.0, cache_status=CacheStatus.HIT
         )
     assert session.progress().eta_seconds == pytest.approx(3 * per_trial)
+    # `libkd status` says the same, from the study file recorded in the database.
+    [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
+    assert status.remaining_seconds == pytest.approx(3 * per_trial)
 
 
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
