@@ -497,4 +497,3 @@ def test_the_commands_that_read_never_import_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.split(" ")[0] in COMMANDS]
     assert lines == [f"{command} -" for command in COMMANDS], done.stderr[-2000:]
-

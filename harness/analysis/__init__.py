@@ -11,6 +11,7 @@ from harness.analysis._aggregate import (
     report_metric,
     t_interval,
 )
+from harness.analysis._compare import compare_contrasts
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     ContrastSpec,
@@ -68,6 +69,7 @@ __all__ = [
     "trend_frames",
     "CONTRAST_COLUMNS",
     "ContrastSpec",
+    "compare_contrasts",
     "contrast_frame",
     "report_metric",
     "study_contrasts",

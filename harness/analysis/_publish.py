@@ -19,6 +19,7 @@ from harness.analysis._curves import FLAT_GAIN, curve_table
 from harness.analysis._forest import forest_svg
 from harness.analysis._frames import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._index import CONTRASTS_FILE, TRENDS_FILE
+from harness.analysis._latex import latex_tables
 from harness.analysis._report import REPORT_COLUMNS, markdown_table, markdown_text, report_frame
 from harness.analysis._trends import TREND_COLUMNS, study_trends, trend_frames
 from harness.config import AugmentConfig, CacheConfig
@@ -84,6 +85,7 @@ RUNS_FILE = "runs.csv"
 FOREST_FILE = "forest.svg"
 REPORT_FILE = "report.md"
 ENVIRONMENT_FILE = "environment.json"
+LATEX_FILE = "tables.tex"
 
 
 def per_run_table(runs: pl.DataFrame) -> pl.DataFrame:
@@ -175,10 +177,18 @@ def _metrics_words(contrasts: pl.DataFrame, words: str) -> str:
 
 
 def publish(
-    store: Store, study: str, *, out_dir: Path, command: str, description: str = ""
+    store: Store,
+    study: str,
+    *,
+    out_dir: Path,
+    command: str,
+    description: str = "",
+    latex: bool = False,
 ) -> Path:
     """Write `out_dir/report.md` (the contrasts and their forest plot first), `forest.svg`,
-    `runs.csv` (every run, seed by seed) and `environment.json`; returns the report's path."""
+    `runs.csv` (every run, seed by seed) and `environment.json`, and with `latex` the
+    booktabs tables of the configurations and contrasts (`tables.tex`); returns the
+    report's path."""
     runs = [r for r in store.runs(study) if r.status == RunStatus.COMPLETE]
     if not runs:
         raise LibKDError(f"study {study!r} has no complete runs in this database; run it first")
@@ -299,10 +309,14 @@ def publish(
         files[TRENDS_FILE] = trends.select(
             [c for c in dict.fromkeys(columns) if c in trends.columns]
         ).write_csv()
+    if latex:
+        files[LATEX_FILE] = latex_tables(frame, contrasts, metric_words=words) + "\n"
     files[REPORT_FILE] = "\n".join(parts) + "\n"
     files[ENVIRONMENT_FILE] = json_text(environment)
     try:
-        replace_files(out_dir, files, obsolete=(FOREST_FILE, CONTRASTS_FILE, TRENDS_FILE))
+        replace_files(
+            out_dir, files, obsolete=(FOREST_FILE, CONTRASTS_FILE, TRENDS_FILE, LATEX_FILE)
+        )
     except OSError as exc:
         raise LibKDError(
             f"publish: could not write {out_dir} ({exc.strerror or exc}); the record there is "

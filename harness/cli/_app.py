@@ -59,6 +59,12 @@ class ReportFormat(str, Enum):
     LATEX = "latex"
 
 
+class CompareFormat(str, Enum):
+    TABLE = "table"
+    MARKDOWN = "markdown"
+    CSV = "csv"
+
+
 class Device(str, Enum):
     AUTO = "auto"
     CPU = "cpu"
@@ -629,6 +635,48 @@ def report(
         typer.echo(text)
 
 
+@app.command(
+    epilog="Example: libkd compare claims_teachers claims_teachers_e200 "
+    "--storage sqlite:///results/convergence/libkd.db"
+)
+@user_errors
+def compare(
+    first: Annotated[str, typer.Argument(help="A study file or name (columns a_*).")],
+    second: Annotated[str, typer.Argument(help="Another study file or name (columns b_*).")],
+    storage: StorageOpt = None,
+    second_storage: Annotated[
+        str | None,
+        typer.Option(help="The second study's database, if not the first's (--storage)."),
+    ] = None,
+    format: Annotated[CompareFormat, typer.Option(help="How to write it.")] = CompareFormat.TABLE,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of the terminal.")] = None,
+) -> None:
+    """Two studies' contrasts side by side, matched by contrast name: each study's n,
+    delta [95% CI], verdict and Holm p (each adjusted within its own study), and whether
+    the verdicts agree."""
+    from harness.analysis import compare_contrasts, markdown_table
+    from harness.cli._console import console
+    from harness.cli._tables import frame_table
+
+    a_store = open_store(storage, read_only=True)
+    b_store = open_store(second_storage, read_only=True) if second_storage else a_store
+    a_name, b_name = study_name(first), study_name(second)
+    frame = compare_contrasts((a_store, a_name), (b_store, b_name))
+    if frame.is_empty():
+        raise LibKDError(
+            f"neither {a_name!r} nor {b_name!r} declares a contrast; add `contrasts:` to "
+            "their study files"
+        )
+    if format == CompareFormat.TABLE and out is None:
+        console.print(frame_table(frame, title=f"contrasts: a = {a_name}, b = {b_name}"))
+        return
+    text = frame.write_csv() if format == CompareFormat.CSV else markdown_table(frame)
+    if out is not None:
+        out.write_text(text)
+    else:
+        typer.echo(text.rstrip("\n"))
+
+
 @app.command(epilog="Example: libkd publish studies/quickstart.yaml")
 @user_errors
 def publish(
@@ -643,10 +691,13 @@ def publish(
     command: Annotated[
         str | None, typer.Option(help="The command that ran it (default: libkd run STUDY).")
     ] = None,
+    latex: Annotated[
+        bool, typer.Option(help="Also write tables.tex: booktabs tables for a paper.")
+    ] = False,
 ) -> None:
     """Write results/<study>/report.md, contrasts.csv and environment.json (the study's
-    committed record), then the claims index (results/README.md and README.md) where
-    results/claims.yaml names the claims."""
+    committed record; with --latex also tables.tex), then the claims index
+    (results/README.md and README.md) where results/claims.yaml names the claims."""
     from harness.analysis import publish as write_record
     from harness.analysis import update_index
 
@@ -654,7 +705,7 @@ def publish(
     name, description, ran = _published_study(study, store)
     folder = out or Path("results") / name
     report = write_record(
-        store, name, out_dir=folder, command=command or ran, description=description
+        store, name, out_dir=folder, command=command or ran, description=description, latex=latex
     )
     typer.echo(f"wrote {report} and {report.with_name('environment.json')}")
     for path in update_index(folder.parent, documents=(Path("README.md"), Path("docs/results.md"))):

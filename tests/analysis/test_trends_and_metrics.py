@@ -4,6 +4,8 @@ seed, the t interval from scipy), and the seed plan aimed at a slope."""
 
 from __future__ import annotations
 
+import io
+
 import json
 import math
 import re
@@ -303,3 +305,67 @@ def test_report_as_latex_holds_both_tables_escaped(storage_url):
     assert text.count(r"\begin{tabular}") == 2 and text.count(r"\toprule") == 2
     assert r"on\_cls & test/top1\_cls & 4 &" in text  # names escaped, n, then the delta
     assert "_" not in text.replace(r"\_", "")  # no unescaped underscore reaches LaTeX
+
+
+def test_publish_with_latex_writes_the_same_tables_beside_the_record(storage_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.analysis import publish
+    from harness.cli import app
+
+    store = _trend_store(storage_url)
+    _contrast_store(store)
+    latex = CliRunner().invoke(app, ["report", "s", "--storage", storage_url, "--format", "latex"])
+    out = tmp_path / "s"
+    publish(store, "s", out_dir=out, command="libkd run s.yaml", latex=True)
+    assert (out / "tables.tex").read_text() == latex.output  # one rendering, two doors
+    publish(store, "s", out_dir=out, command="libkd run s.yaml")
+    assert not (out / "tables.tex").exists()  # republished without: no stale tables
+
+
+def test_compare_puts_two_studies_contrasts_side_by_side(storage_url, tmp_path):
+    """`libkd compare`: each contrast once, each study's own n, delta [CI], verdict and
+    Holm p beside the other's (here the same study run with 4 and with 3 seeds, in two
+    databases)."""
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from harness.analysis import contrast_frame, load_runs, study_contrasts
+    from harness.cli import app
+
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    first, second = _trend_store(storage_url), _trend_store(other_url, seeds=3)
+    _contrast_store(first)
+    _contrast_store(second)
+    result = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "s",
+            "s",
+            "--storage",
+            storage_url,
+            "--second-storage",
+            other_url,
+            "--format",
+            "csv",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    compared = pl.read_csv(io.StringIO(result.stdout))
+    assert compared["contrast"].to_list() == ["on_cls", "on_combined"]
+    assert compared["a_n"].to_list() == [4, 4] and compared["b_n"].to_list() == [3, 3]
+    for tag, store in (("a", first), ("b", second)):
+        runs = load_runs(store, "s")
+        own = contrast_frame(runs, study_contrasts(store, "s", runs))
+        for row, mine in zip(
+            compared.iter_rows(named=True), own.iter_rows(named=True), strict=True
+        ):
+            assert row[f"{tag}_delta"].startswith(f"{mine['delta_mean']:+.4f} [")
+            assert row[f"{tag}_verdict"] == mine["verdict"]
+            assert row[f"{tag}_metric"] == mine["metric"]
+    assert compared["same_verdict"].to_list() == [
+        a == b for a, b in zip(compared["a_verdict"], compared["b_verdict"], strict=True)
+    ]
+    missing = CliRunner().invoke(app, ["compare", "s", "nope", "--storage", storage_url])
+    assert missing.exit_code == 2 and "study 'nope' has no complete runs" in missing.output

@@ -154,8 +154,9 @@ def test_a_worker_records_labels_of_a_grid_grown_while_it_runs(storage_url):
         trial = worker.ask()
         fixed = {"seed": spec.seed, "distill.teachers": "?"}
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        record_params(trial, spec, small, codes, fixed, labels=True, storage=storage,
-                      trial_id=trial_id)
+        record_params(
+            trial, spec, small, codes, fixed, labels=True, storage=storage, trial_id=trial_id
+        )
         worker.tell(trial, 0.5)
 
     first, *_ = small.trials()

@@ -221,3 +221,34 @@ def test_run_study_calls_optuna_callbacks_after_each_trial(storage_url, cache_di
     )
     assert summary.complete == 4
     assert sorted(seen) == sorted([(TrialState.COMPLETE, s) for s in (0, 0, 1, 1)])
+
+
+@pytest.mark.e2e
+def test_optuna_integrations_mlflow_callback_logs_every_trial(
+    tmp_path, monkeypatch, storage_url, cache_dir
+):
+    """The bridge to experiment trackers: optuna-integration's MLflow callback, passed to
+    `run_study`, logs each trial into a real MLflow file store, with the grid's factors (by
+    label) as params and the objective under its metric name."""
+    mlflow = pytest.importorskip("mlflow")
+    integration = pytest.importorskip("optuna_integration.mlflow")
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 prefers a database
+    tracking = (tmp_path / "mlruns").as_uri()
+    study = study_from_dict(tiny_dict(seeds=[0, 1], grid={"distill.teachers": [[], ["conv"]]}))
+    callback = integration.MLflowCallback(tracking_uri=tracking, metric_name="val/top1")
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir, callbacks=[callback])
+    assert summary.complete == 4
+
+    client = mlflow.tracking.MlflowClient(tracking_uri=tracking)
+    [experiment] = [e for e in client.search_experiments() if e.name == "tiny"]
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 4
+    logged = sorted((r.data.params["distill.teachers"], r.data.metrics["val/top1"]) for r in runs)
+    stored = sorted(
+        (("conv" if run.label == "teachers=conv" else "none"), run.top1)
+        for run in Store(storage_url).runs("tiny")
+    )
+    assert [teachers for teachers, _ in logged] == ["conv", "conv", "none", "none"]
+    assert [teachers for teachers, _ in stored] == ["conv", "conv", "none", "none"]
+    assert [value for _, value in logged] == pytest.approx([value for _, value in stored])
