@@ -5,7 +5,6 @@ seed, the t interval from scipy), and the seed plan aimed at a slope."""
 from __future__ import annotations
 
 import io
-
 import json
 import math
 import re
