@@ -16,7 +16,7 @@ from harness.analysis import Precision, StudyStatus, format_cell
 if TYPE_CHECKING:
     from harness.bench import BenchReport
     from harness.cache import LogitCache
-    from harness.config import TrainRecipe
+    from harness.config import DatasetConfig, TrainRecipe
     from harness.runner._slurm import SlurmTask
     from harness.study import Study
 
@@ -27,18 +27,36 @@ def _length(recipe: TrainRecipe) -> str:
     return f"{recipe.steps} steps" if recipe.steps is not None else f"{recipe.epochs} epochs"
 
 
+def _subset_words(data: DatasetConfig) -> str:
+    """The training subset a teacher learns from, in the words of the study file."""
+    share = (
+        f"{data.train_per_class} per class"
+        if data.train_per_class is not None
+        else f"fraction {data.train_fraction:g}"
+        if data.train_fraction is not None
+        else "all"
+    )
+    return f"{data.name}, {share}, subset seed {data.subset_seed}"
+
+
 def plan_tables(study: Study, *, copies: set[tuple[str, int]] | None = None) -> list[Table]:
     """The teachers a study would train (or reuse) and its configurations with their hashes;
     given `copies` (what other studies of a database ran), the seeds each would copy."""
-    teachers = Table(title="teachers to train (or reuse from the cache)")
-    for column in ("name", "arch", "width", "depth", "seed", "training"):
+    listed = study.teachers_to_train()
+    datasets = {data.model_dump_json(): data for _, _, data in listed}
+    teachers = Table(title=f"teachers to train (or reuse from the cache): {len(listed)}")
+    columns = ["name", "arch", "width", "depth", "seed", "training"]
+    for column in columns + (["trained on"] if len(datasets) > 1 else []):
         teachers.add_column(column)
-    for name, t in study.teachers_to_train():
+    for name, t, data in listed:
         source = f"checkpoint {t.checkpoint}" if t.checkpoint else _length(t.train)
         width, depth = str(t.width), str(t.depth)
         if t.student is not None:  # a born-again teacher: the student's ViT
             width, depth = f"dim {t.student.embed_dim}", str(t.student.depth)
-        teachers.add_row(escape(name), escape(t.arch), width, depth, str(t.seed), source)
+        row = [escape(name), escape(t.arch), width, depth, str(t.seed), source]
+        if len(datasets) > 1:
+            row.append(escape(_subset_words(data)))
+        teachers.add_row(*row)
     trials = Table(title=f"{escape(study.name)}: trials")
     for column in ("#", "configuration", "hash", "seeds", "cache"):
         trials.add_column(column)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from harness.config import (
     TRIAL_FIELDS,
+    DatasetConfig,
     SeedPlan,
     StudyFile,
     StudyKind,
@@ -68,17 +69,20 @@ class Study:
         `--n-trials`) still compares every configuration."""
         return [point.with_seed(seed) for seed in self.seeds for point in self.configs]
 
-    def teachers_to_train(self) -> list[tuple[str, TeacherConfig]]:
-        """(name, instance) of every distinct teacher the study's first seeds train: one
-        per name, or one per name and seed where the seed scope includes the teacher."""
-        used: dict[tuple[str, str], TeacherConfig] = {}
+    def teachers_to_train(self) -> list[tuple[str, TeacherConfig, DatasetConfig]]:
+        """(name, instance, the data it trains on) of every distinct teacher the study's
+        first seeds train: one per name, or one per name and seed where the seed scope
+        includes the teacher, and one per training set where the grid or the seed scope
+        varies it (a teacher learns from its configuration's training subset)."""
+        used: dict[tuple[str, str, str], tuple[TeacherConfig, DatasetConfig]] = {}
         for point in self.configs:
             for seed in self.seeds:
                 config = point.config.for_seed(seed)
                 for name in config.distill.teachers:
                     teacher = config.teachers[name]
-                    used.setdefault((name, teacher.model_dump_json()), teacher)
-        return [(name, teacher) for (name, _), teacher in used.items()]
+                    key = (name, teacher.model_dump_json(), config.dataset.model_dump_json())
+                    used.setdefault(key, (teacher, config.dataset))
+        return [(key[0], teacher, data) for key, (teacher, data) in used.items()]
 
     @property
     def factor_values(self) -> dict[str, list[Any]]:

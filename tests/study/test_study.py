@@ -288,10 +288,26 @@ def test_hard_loss_keeps_its_temperature_only_where_a_shared_mixture_uses_it():
 def test_teachers_to_train_lists_an_instance_per_seed_when_the_seed_scopes_teachers():
     # tiny_dict: grid over {plain, conv, conv+inv}, seeds [0, 1].
     fixed = study_from_dict(tiny_dict())
-    assert [(name, t.seed) for name, t in fixed.teachers_to_train()] == [("conv", 0), ("inv", 0)]
+    assert [(name, t.seed) for name, t, _ in fixed.teachers_to_train()] == [
+        ("conv", 0),
+        ("inv", 0),
+    ]
     scoped = study_from_dict(tiny_dict(seed_scope=["student", "teacher"]))
-    instances = [(name, t.seed) for name, t in scoped.teachers_to_train()]
+    instances = [(name, t.seed) for name, t, _ in scoped.teachers_to_train()]
     assert instances == [("conv", 0), ("conv", 1), ("inv", 0), ("inv", 1)]
+
+
+def test_teachers_to_train_lists_one_per_training_subset():
+    """A teacher learns from its configuration's training subset: a grid over the data
+    fraction, with each seed's own subset, trains one teacher per fraction and seed."""
+    data = tiny_dict(
+        seeds=[0, 1],
+        grid={"distill.teachers": [["conv"]], "dataset.train_fraction": [0.5, 1.0]},
+        seed_scope=["student", "subset"],
+    )
+    listed = study_from_dict(data).teachers_to_train()
+    subsets = sorted((d.train_fraction, d.subset_seed) for _, _, d in listed)
+    assert subsets == [(0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)]
 
 
 def test_include_adds_a_configuration_beside_the_grid_crossing():
