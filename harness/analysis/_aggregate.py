@@ -41,16 +41,26 @@ def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, fl
     return mean - half, mean + half
 
 
+ACCURACY = (0.0, 1.0)
+
+
 def _with_interval(
-    frame: pl.DataFrame, prefix: str, *, mean: str | None = None, std: str | None = None
+    frame: pl.DataFrame,
+    prefix: str,
+    *,
+    mean: str | None = None,
+    std: str | None = None,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
 ) -> pl.DataFrame:
-    """Add `<prefix>ci_low` and `<prefix>ci_high` from the mean, std and n columns."""
+    """Add `<prefix>ci_low` and `<prefix>ci_high` from the mean, std and n columns, clipped
+    to `bounds` (an accuracy's interval stops at 0 and 1: a t interval of a mean near 1 from
+    few seeds can reach past it, which no accuracy can)."""
     mean, std = mean or f"{prefix}mean", std or f"{prefix}std"
     lows, highs = [], []
     for m, s, n in frame.select(mean, std, "n").iter_rows():
         low, high = t_interval(m, s, n)
-        lows.append(low)
-        highs.append(high)
+        lows.append(None if low is None else max(bounds[0], low))
+        highs.append(None if high is None else min(bounds[1], high))
     return frame.with_columns(
         pl.Series(f"{prefix}ci_low", lows, dtype=pl.Float64),
         pl.Series(f"{prefix}ci_high", highs, dtype=pl.Float64),
@@ -111,8 +121,8 @@ def aggregate(
         pl.col("student_params").first(),
         *[pl.col(c).mean().alias(c.replace("/", "_")) for c in SIZE_METRICS if c in done.columns],
     )
-    table = _with_interval(table, "")
-    table = _with_interval(table, "test_")
+    table = _with_interval(table, "", bounds=ACCURACY)
+    table = _with_interval(table, "test_", bounds=ACCURACY)
     for c in TIME_COLUMNS:
         bounds = [bootstrap_interval(v) for v in table[f"{c}_values"].to_list()]
         table = table.drop(f"{c}_values").with_columns(
@@ -123,7 +133,7 @@ def aggregate(
         table = table.with_columns(
             (pl.col("mean") / (pl.col("student_flops") / 1e6)).alias("top1_per_mflop")
         )
-    return _with_interval(table, "best_").sort("mean", descending=True)
+    return _with_interval(table, "best_", bounds=ACCURACY).sort("mean", descending=True)
 
 
 def default_baseline(runs: pl.DataFrame) -> str | None:

@@ -256,7 +256,9 @@ def publish(
         "test_*: the final model (last epoch) on the test split, read once per run; mean, "
         "std, ci_*: the final validation top-1; best_mean: the best validation epoch (an "
         "optimistic figure: selected on the data it reports). Mean over seeds with a 95% "
-        f"t-interval; delta: {words}, paired by seed against the plain ViT.",
+        f"t-interval (clipped to [0, 1]); delta: {words}, paired by seed against the plain "
+        "ViT, a descriptive paired-t interval: each contrast's tested interval (Stein's where "
+        "a seed plan chose n) is the contrast table's.",
         "",
         markdown_table(frame, REPORT_COLUMNS),
     ]

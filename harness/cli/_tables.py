@@ -139,7 +139,7 @@ def results_table(report: pl.DataFrame, *, title: str) -> Table:
         "test top1 [95% CI]",
         "val top1 [95% CI]",
         "best-epoch val",
-        "delta vs baseline [95% CI]",
+        "delta vs baseline [95% CI, paired t]",
         "p",
     ):
         table.add_column(column, justify="left" if column == "configuration" else "right")

@@ -201,7 +201,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 <p id="environment">{html.escape(_environment_text(environment, store.commit_counts(name)))}</p>
 <details><summary>study file</summary><pre id="study-file">{html.escape(source)}</pre></details>
 {blocks}
-<h2>summary over seeds (deltas: {html.escape(words)}, paired against the plain ViT)</h2>
+<h2>summary over seeds (deltas: {html.escape(words)}, paired against the plain ViT; descriptive paired-t intervals, the contrasts table holds the tested ones)</h2>
 {_table(report)}
 {_contrast_table(contrasts)}
 {_trend_table(trends)}

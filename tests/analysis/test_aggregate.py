@@ -49,6 +49,16 @@ def test_mean_std_and_t_interval_match_hand_computation():
     assert (row["train_seconds_ci_low"], row["train_seconds_ci_high"]) == (2.0, 2.0)
 
 
+def test_accuracy_intervals_stop_at_zero_and_one():
+    """Two seeds at 1.00 and 0.96: the t interval reaches 0.98 +- 0.25, past 1; an accuracy
+    cannot, so the interval is clipped (the mean and the lower end are the t interval's)."""
+    runs = _runs([_row("a", "conv", s, v) for s, v in enumerate([1.00, 0.96])])
+    [row] = aggregate(runs).iter_rows(named=True)
+    low, high = t_interval(row["mean"], row["std"], 2)
+    assert high is not None and high > 1 and low is not None
+    assert row["ci_high"] == 1.0 and row["ci_low"] == pytest.approx(low)
+
+
 def test_cost_intervals_never_go_below_zero():
     """Seconds are non-negative: a t interval of [0.1, 0.1, 9.0] reaches -9.9; the bootstrap
     interval stays inside the values. Fewer than 3 runs: no interval."""
