@@ -195,9 +195,9 @@ class _Splits:
     num_classes: int
 
 
-@functools.lru_cache(maxsize=8)
 def _splits(config: DatasetConfig) -> _Splits:
-    """The configuration's splits as arrays (numpy only).
+    """The configuration's splits as arrays (numpy only; not cached: `load_dataset` keeps
+    what it builds from them, and clearing its cache must reread the files).
 
     Test: the official test split, or (where there is none) `test_fraction` of the images,
     stratified. Validation: `val_fraction` of the remaining training images, stratified.
