@@ -6,22 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from harness.errors import StorageError
 from harness.store import (
-    EMPTY_ATTR,
-    KIND_ATTR,
-    RETRIED_FROM,
     Store,
-    load_optuna_study,
+    optuna_study_names,
     pending_by_config,
-    reading_storage,
-    study_names,
+    study_kind,
+    trial_overview,
 )
-
-if TYPE_CHECKING:
-    import optuna
 
 
 @dataclass(frozen=True)
@@ -75,42 +68,23 @@ def time_left(
     return work / max(1, running)
 
 
-def study_status(
-    study: optuna.Study, store: Store, workload: Workload | None = None
-) -> StudyStatus:
-    from optuna.trial import TrialState
-
-    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(EMPTY_ATTR)]
-    counts = {state.name.lower(): 0 for state in TrialState}
-    # A failed (or interrupted) trial that was re-queued is not a failure of the study: its
-    # waiting copy is the trial now. It counts as "retried", apart from the failures.
-    retried = {t.system_attrs[RETRIED_FROM] for t in trials if RETRIED_FROM in t.system_attrs}
-    counts["retried"] = 0
-    for trial in trials:
-        if trial.state == TrialState.FAIL and trial.number in retried:
-            counts["retried"] += 1
-        else:
-            counts[trial.state.name.lower()] += 1
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = None
-    if complete:
-        values = [t.values[0] for t in complete]
-        best = max(values) if study.directions[0].name == "MAXIMIZE" else min(values)
-    starts = [t.datetime_start for t in trials if t.datetime_start]
-    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+def study_status(store: Store, name: str, workload: Workload | None = None) -> StudyStatus:
+    """Where the study `name` stands, counted by the database (no Optuna trial is built)."""
+    found = trial_overview(store.engine, name)
+    counts = found.counts
     elapsed = 0.0
-    if starts:
-        last = dt.datetime.now() if counts["running"] else max(ends or starts)
-        elapsed = (last - min(starts)).total_seconds()
+    if found.first_start is not None:
+        last = dt.datetime.now() if counts["running"] else (found.last_end or found.first_start)
+        elapsed = (last - found.first_start).total_seconds()
     remaining = time_left(
         store,
-        study.study_name,
+        name,
         workload or Workload(),
         finished=counts["complete"] + counts["fail"],
         running=counts["running"],
     )
-    kind = study.user_attrs.get(KIND_ATTR, "optuna")
-    return StudyStatus(study.study_name, kind, counts, best, elapsed, remaining)
+    kind = study_kind(store.engine, name) or "optuna"
+    return StudyStatus(name, kind, counts, found.best, elapsed, remaining)
 
 
 def statuses(
@@ -120,8 +94,7 @@ def statuses(
 ) -> list[StudyStatus]:
     """Every study in the database, or the one named (an error listing them if unknown);
     `workload` gives a study's `Workload` by name (what its study file says)."""
-    storage = reading_storage(store)
-    names = study_names(storage)
+    names = optuna_study_names(store.engine)
     if name is not None:
         if name not in names:
             raise StorageError(
@@ -129,7 +102,4 @@ def statuses(
                 f"{', '.join(names) or 'none'}"
             )
         names = [name]
-    return [
-        study_status(load_optuna_study(n, storage), store, workload(n) if workload else None)
-        for n in names
-    ]
+    return [study_status(store, n, workload(n) if workload else None) for n in names]

@@ -184,6 +184,10 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
         f"<section class='figure' id='{html.escape(key)}'>{_div(key, fig)}</section>"
         for key, fig in figures
     )
+    summary_title = (
+        f"summary over seeds (deltas: {words}, paired against the plain ViT; descriptive "
+        "paired-t intervals, the contrasts table holds the tested ones)"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>libkd: {html.escape(name)}</title>
 <style>
@@ -201,7 +205,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 <p id="environment">{html.escape(_environment_text(environment, store.commit_counts(name)))}</p>
 <details><summary>study file</summary><pre id="study-file">{html.escape(source)}</pre></details>
 {blocks}
-<h2>summary over seeds (deltas: {html.escape(words)}, paired against the plain ViT; descriptive paired-t intervals, the contrasts table holds the tested ones)</h2>
+<h2>{html.escape(summary_title)}</h2>
 {_table(report)}
 {_contrast_table(contrasts)}
 {_trend_table(trends)}

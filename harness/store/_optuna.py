@@ -6,10 +6,12 @@ that read only libkd's tables.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import warnings
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, bindparam, inspect, text
@@ -139,6 +141,79 @@ def optuna_study_names(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT study_name FROM studies ORDER BY study_id"))
         return [str(name) for (name,) in rows]
+
+
+@dataclass(frozen=True)
+class TrialOverview:
+    """A study's trials counted by the database: per Optuna state (lower case) with the
+    failed ones that were re-queued apart as "retried" (their copies stand for them), the
+    best first objective of the complete ones, and the first start and last end. Trials asked
+    for when no waiting one was left (`EMPTY_ATTR`) are not the study's and are left out."""
+
+    counts: dict[str, int]
+    best: float | None
+    first_start: dt.datetime | None
+    last_end: dt.datetime | None
+
+
+_OWN_TRIALS = (
+    "FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :name "
+    "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes e "
+    "WHERE e.trial_id = t.trial_id AND e.key = :empty)"
+)
+
+_OWN_VALUES = _OWN_TRIALS.replace(
+    "FROM trials t",
+    "FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0",
+)
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))  # SQLite returns text
+
+
+def trial_overview(engine: Engine, study: str) -> TrialOverview:
+    """The `TrialOverview` of `study`, in four queries whatever its size (Optuna's API
+    builds every trial with its params, attributes and intermediate values first)."""
+    names = {"name": study, "empty": EMPTY_ATTR}
+    states = text(
+        "SELECT t.state, count(*), min(t.datetime_start), max(t.datetime_complete) "
+        f"{_OWN_TRIALS} GROUP BY t.state"
+    )
+    retried = text(
+        f"SELECT count(*) {_OWN_TRIALS} AND t.state = 'FAIL' AND t.number IN ("
+        "SELECT CAST(a.value_json AS INTEGER) FROM trial_system_attributes a "
+        "JOIN trials c ON c.trial_id = a.trial_id WHERE c.study_id = t.study_id AND a.key = :key)"
+    )
+    direction = text(
+        "SELECT d.direction FROM study_directions d JOIN studies s ON s.study_id = d.study_id "
+        "WHERE s.study_name = :name AND d.objective = 0"
+    )
+    counts = {state: 0 for state in ("running", "waiting", "complete", "pruned", "fail")}
+    starts: list[dt.datetime] = []
+    ends: list[dt.datetime] = []
+    with engine.connect() as connection:
+        for state, n, start, end in connection.execute(states, names):
+            counts[str(state).lower()] = int(n)
+            starts += [m for m in (_moment(start),) if m is not None]
+            ends += [m for m in (_moment(end),) if m is not None]
+        counts["retried"] = int(
+            connection.execute(retried, {**names, "key": RETRIED_FROM}).scalar() or 0
+        )
+        counts["fail"] -= counts["retried"]
+        maximize = str(connection.execute(direction, names).scalar() or "MAXIMIZE") == "MAXIMIZE"
+        best_value = text(
+            f"SELECT {'max' if maximize else 'min'}(v.value) {_OWN_VALUES} AND t.state = 'COMPLETE'"
+        )
+        best = connection.execute(best_value, names).scalar()
+    return TrialOverview(
+        counts=counts,
+        best=None if best is None else float(best),
+        first_start=min(starts, default=None),
+        last_end=max(ends, default=None),
+    )
 
 
 def count_in_state(engine: Engine, study: str, state: str) -> int:

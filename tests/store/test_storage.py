@@ -336,3 +336,50 @@ def test_a_reading_store_refuses_an_old_postgres_schema_with_the_way_out(url):
     with pytest.raises(StorageError, match="libkd db upgrade"):
         Store(url, read_only=True)
     assert stored_version(store.engine) == 5
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_trial_overview_counts_what_optunas_api_counts(url, direction):
+    """`libkd status` counts trials in SQL: the same counts, best value and times as
+    Optuna's own trials give, a failed trial that was re-queued apart as retried, and the
+    empty asks of workers that found nothing left out."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from harness.store import (
+        EMPTY_ATTR,
+        RETRIED_FROM,
+        make_engine,
+        optuna_storage,
+        trial_overview,
+    )
+
+    storage = optuna_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage, direction=direction)
+    for value in (0.5, 0.7, 0.6):
+        study.tell(study.ask(), value)
+    failed = study.ask()
+    study.tell(failed, state=TrialState.FAIL)
+    retry = study.ask()
+    storage.set_trial_system_attr(retry._trial_id, RETRIED_FROM, failed.number)
+    study.tell(retry, 0.4)
+    study.tell(study.ask(), state=TrialState.FAIL)  # a failure nobody re-queued
+    empty = study.ask()
+    empty.set_user_attr(EMPTY_ATTR, True)
+    study.tell(empty, state=TrialState.PRUNED)
+    study.ask()  # running
+    study.enqueue_trial({})  # waiting
+
+    found = trial_overview(make_engine(url), "s")
+    assert found.counts == {
+        "running": 1,
+        "waiting": 1,
+        "complete": 4,
+        "pruned": 0,
+        "fail": 1,
+        "retried": 1,
+    }
+    assert found.best == (0.7 if direction == "maximize" else 0.4)
+    own = [t for t in study.get_trials() if EMPTY_ATTR not in t.user_attrs]
+    assert found.first_start == min(t.datetime_start for t in own if t.datetime_start)
+    assert found.last_end == max(t.datetime_complete for t in own if t.datetime_complete)
