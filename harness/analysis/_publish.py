@@ -20,7 +20,7 @@ from harness.analysis._forest import forest_svg
 from harness.analysis._frames import complete_runs, epoch_summary, factor_columns, load_runs
 from harness.analysis._index import CONTRASTS_FILE, TRENDS_FILE
 from harness.analysis._latex import latex_tables
-from harness.analysis._report import REPORT_COLUMNS, markdown_table, markdown_text, report_frame
+from harness.analysis._report import markdown_table, markdown_text, report_frame
 from harness.analysis._trends import TREND_COLUMNS, study_trends, trend_frames
 from harness.config import AugmentConfig, CacheConfig
 from harness.errors import LibKDError
@@ -231,7 +231,7 @@ def publish(
             "pairs' delta of the prediction averaged over every head and of the class head "
             "alone (a student with more distillation heads averages more of them).",
             "",
-            markdown_table(contrasts, CONTRAST_COLUMNS),
+            markdown_table(compact_contrasts(contrasts)),
         ]
     trends, levels = trend_frames(frame_runs, study_trends(store, study))
     if not trends.is_empty():
@@ -253,14 +253,23 @@ def publish(
         "",
         "## Student top-1 per configuration",
         "",
-        "test_*: the final model (last epoch) on the test split, read once per run; mean, "
-        "std, ci_*: the final validation top-1; best_mean: the best validation epoch (an "
-        "optimistic figure: selected on the data it reports). Mean over seeds with a 95% "
-        f"t-interval (clipped to [0, 1]); delta: {words}, paired by seed against the plain "
-        "ViT, a descriptive paired-t interval: each contrast's tested interval (Stein's where "
-        "a seed plan chose n) is the contrast table's.",
+        "Mean over seeds with a 95% t-interval (clipped to [0, 1]). test top-1: the final "
+        "model (last epoch) on the test split, read once per run; test class head: its class "
+        "head alone; val top-1: the final validation top-1; best-epoch val: the best "
+        "validation epoch (an optimistic figure: selected on the data it reports). delta: "
+        f"{words}, paired by seed against the plain ViT, a descriptive paired-t interval: "
+        "each contrast's tested interval (Stein's where a seed plan chose n) is the contrast "
+        "table's.",
         "",
-        markdown_table(frame, REPORT_COLUMNS),
+        markdown_table(compact_configurations(frame)),
+        "",
+        "### Costs",
+        "",
+        "train s: seconds of training per run, mean over runs with a bootstrap 95% interval; "
+        "teacher s, cache s: what the configuration's teachers and logit caches took to build, "
+        "once; samples/s: training throughput; FLOPs: the student's forward pass per image.",
+        "",
+        markdown_table(cost_table(frame)),
     ]
     parts += [
         "",
@@ -325,3 +334,105 @@ def publish(
             "unchanged: free some space, or publish elsewhere with --out"
         ) from None
     return out_dir / REPORT_FILE
+
+
+def _fixed(value: object, digits: int = 3, sign: str = "") -> str:
+    return f"{value:{sign}.{digits}f}" if isinstance(value, int | float) else "-"
+
+
+def _interval(mean: object, low: object, high: object, *, sign: str = "") -> str:
+    """`mean [low, high]` to 3 decimals (the record's tables; the CSVs keep every digit)."""
+    if not isinstance(mean, int | float) or mean != mean:
+        return "-"
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        return _fixed(mean, sign=sign)
+    return f"{mean:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
+
+
+def _p(value: object) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def compact_contrasts(contrasts: pl.DataFrame) -> pl.DataFrame:
+    """The contrast table as report.md shows it: one interval per cell, 3 decimals, the
+    verdict beside the declared metric's delta, then the other head's figures."""
+    rows = []
+    for r in contrasts.iter_rows(named=True):
+        rows.append(
+            {
+                "contrast": r["contrast"],
+                "metric": r["metric"],
+                "n": r["n"],
+                "delta [95% CI]": _interval(
+                    r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], sign="+"
+                ),
+                "verdict": r["verdict"],
+                "Holm p": _p(r.get("p_holm")),
+                "MDE": _fixed(r.get("mde")),
+                "combined [95% CI]": _interval(
+                    r.get("combined_delta"),
+                    r.get("combined_ci_low"),
+                    r.get("combined_ci_high"),
+                    sign="+",
+                ),
+                "class head [95% CI]": _interval(
+                    r.get("cls_delta"), r.get("cls_ci_low"), r.get("cls_ci_high"), sign="+"
+                ),
+                "interval": r.get("method") or "-",
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def compact_configurations(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per configuration: test and validation top-1 with their intervals, the class head,
+    the best validation epoch, and the descriptive paired delta against the plain ViT."""
+    rows = []
+    for r in frame.iter_rows(named=True):
+        rows.append(
+            {
+                "configuration": r["label"],
+                "n": r["n"],
+                "test top-1 [95% CI]": _interval(
+                    r.get("test_mean"), r.get("test_ci_low"), r.get("test_ci_high")
+                ),
+                "test class head": _fixed(r.get("test_cls_mean")),
+                "val top-1 [95% CI]": _interval(r.get("mean"), r.get("ci_low"), r.get("ci_high")),
+                "best-epoch val": _fixed(r.get("best_mean")),
+                "delta [95% CI]": (
+                    "baseline"
+                    if r.get("delta_mean") is None
+                    else _interval(
+                        r.get("delta_mean"), r.get("delta_ci_low"), r.get("delta_ci_high"), sign="+"
+                    )
+                ),
+                "p (paired t)": _p(r.get("p_value")),
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def cost_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per configuration: training seconds per run with their interval, one-off teacher and
+    cache seconds, throughput and the student's size."""
+    rows = []
+    for r in frame.iter_rows(named=True):
+        flops = r.get("student_flops")
+        rows.append(
+            {
+                "configuration": r["label"],
+                "train s [95% CI]": (
+                    f"{r['train_seconds']:.1f} [{r['train_seconds_ci_low']:.1f}, "
+                    f"{r['train_seconds_ci_high']:.1f}]"
+                    if isinstance(r.get("train_seconds_ci_low"), float)
+                    else _fixed(r.get("train_seconds"), 1)
+                ),
+                "teacher s": _fixed(r.get("one_off_teacher_seconds"), 1),
+                "cache s": _fixed(r.get("one_off_cache_seconds"), 1),
+                "samples/s": _fixed(r.get("samples_per_second"), 0),
+                "FLOPs": f"{flops / 1e6:.2f} M" if isinstance(flops, int | float) else "-",
+            }
+        )
+    return pl.DataFrame(rows)

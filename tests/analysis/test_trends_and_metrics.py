@@ -192,16 +192,17 @@ def test_report_publish_and_dashboard_show_metrics_trends_and_views(storage_url,
     report = out.read_text()
     assert "## Contrasts (each on the metric its row names)" in report
     header = next(line for line in report.splitlines() if line.startswith("| contrast |"))
-    assert header.split(" | ")[:7] == [
-        "| contrast",
-        "metric",
-        "n",
-        "delta_mean",
-        "delta_ci_low",
-        "delta_ci_high",
-        "verdict",
-    ]
+    assert header.split(" | ")[:5] == ["| contrast", "metric", "n", "delta [95% CI]", "verdict"]
     assert "class head [95% CI]" in header and "combined [95% CI]" in header
+    # One interval per cell, 3 decimals, the verdict beside it (the CSV keeps every digit).
+    runs = load_runs(store, "s")
+    [on_cls, _] = contrast_frame(runs, study_contrasts(store, "s", runs)).iter_rows(named=True)
+    cell = (
+        f"{on_cls['delta_mean']:+.3f} [{on_cls['delta_ci_low']:+.3f}, "
+        f"{on_cls['delta_ci_high']:+.3f}] | {on_cls['verdict']} |"
+    )
+    assert f"| on_cls | test/top1_cls | 4 | {cell}" in report
+    assert "### Costs" in report
     assert "## Trends" in report
     assert "| gain_vs_data | test/top1_cls | 4 |" in report
     assert "### What each configuration's student trains on" in report
