@@ -249,6 +249,16 @@ def test_run_exits_1_naming_the_trials_that_failed(tmp_path, monkeypatch):
     retried = runner.invoke(app, [*shlex.split(hint)[1:], *common[2:], "--no-dashboard"])
     assert retried.exit_code == 0, retried.output
     assert "0 newly queued, 1 re-queued" in retried.output, retried.output
+    # Published and dashboarded by its name, no file: the overrides travel with the study.
+    [name] = set(re.findall(r"\btiny-[0-9a-f]{8}\b", retried.output))
+    record = tmp_path / "record"
+    published = runner.invoke(app, ["publish", name, *common[:2], "--out", str(record)])
+    assert published.exit_code == 0, published.output
+    assert "--set train.lr=0.002" in (record / "report.md").read_text()
+    page = tmp_path / "page.html"
+    shown = runner.invoke(app, ["dashboard", name, *common[:2], "--out", str(page)])
+    assert shown.exit_code == 0, shown.output
+    assert "# --set train.lr=0.002" in page.read_text()
 
 
 def test_worker_refuses_a_study_that_is_not_queued(tmp_path, finished_study):
