@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -266,10 +267,21 @@ def forest(contrasts: pl.DataFrame) -> list[ForestRow]:
     ]
 
 
-def teacher_references(store: Store, study: str) -> dict[str, float]:
+@dataclass(frozen=True)
+class TeacherLine:
+    """A teacher's accuracy over its instances: the mean (the reference line) and the
+    lowest and highest instance (its band), n instances."""
+
+    mean: float
+    lowest: float
+    highest: float
+    n: int
+
+
+def teacher_references(store: Store, study: str) -> dict[str, TeacherLine]:
     """Each teacher's own test top-1 (validation for teachers recorded before the test
-    split), by teacher name, averaged over its instances (one per seed where the seed scope
-    includes the teacher): the reference lines of the accuracy charts."""
+    split), by teacher name, over its instances (one per seed where the seed scope includes
+    the teacher): the reference lines of the accuracy charts, never one instance's."""
     found: dict[str, list[float]] = {}
     for role, artifact in store.study_artifacts(study):  # each (role, instance) once
         if artifact.kind != "teacher":
@@ -280,4 +292,7 @@ def teacher_references(store: Store, study: str) -> dict[str, float]:
             accuracy, name = artifact.meta["val_top1"], f"{name} (val)"
         if accuracy is not None:
             found.setdefault(name, []).append(float(accuracy))
-    return {name: sum(values) / len(values) for name, values in sorted(found.items())}
+    return {
+        name: TeacherLine(sum(values) / len(values), min(values), max(values), len(values))
+        for name, values in sorted(found.items())
+    }

@@ -25,6 +25,7 @@ from harness.dashboard._figures import (
     HeadData,
     ParetoData,
     ProfileData,
+    TeacherLine,
     attention_profile,
     cache_usage,
     factor_comparison,
@@ -152,7 +153,7 @@ def factor_figure(
     *,
     lines: bool = False,
     metric: str = "val top-1",
-    references: dict[str, float] | None = None,
+    references: dict[str, TeacherLine] | None = None,
 ) -> go.Figure:
     fig = go.Figure()
     for i, s in enumerate(data.series):
@@ -177,12 +178,17 @@ def factor_figure(
                 showlegend=False,
             )
         )
-    for name, accuracy in (references or {}).items():
+    for name, line in (references or {}).items():
+        if line.n > 1 and line.highest > line.lowest:  # the instances' spread
+            fig.add_hrect(
+                y0=line.lowest, y1=line.highest, fillcolor="#888", opacity=0.12, line_width=0
+            )
+        spread = f", n={line.n}: {line.lowest:.3f}-{line.highest:.3f}" if line.n > 1 else ""
         fig.add_hline(
-            y=accuracy,
+            y=line.mean,
             line_dash="dot",
             line_color="#555",
-            annotation_text=f"teacher {name}",
+            annotation_text=f"teacher {name} {line.mean:.3f}{spread}",
             annotation_position="right",
         )
     fig.update_layout(
@@ -323,7 +329,7 @@ def study_figures(
     finals: pl.DataFrame,
     report: pl.DataFrame,
     *,
-    references: dict[str, float],
+    references: dict[str, TeacherLine],
     objectives: list[tuple[str, str]],
     search: bool = False,
 ) -> list[tuple[str, go.Figure]]:

@@ -127,3 +127,36 @@ def test_pareto_uses_the_declared_objectives_and_their_directions():
 def test_cache_usage_counts_hits_builds_and_online():
     usage = cache_usage(_runs())
     assert usage.labels[0] == "none T=1.0" and usage.online[0] == 2 and usage.hits[1] == 2
+
+
+def test_teacher_lines_are_the_mean_over_instances_with_their_spread(tmp_path):
+    """Each seed trains its own conv teacher (0.80, 0.84, 0.82): the chart's line is their
+    mean, 0.82, with a band from the lowest to the highest, not the instance read last."""
+    from harness.dashboard._figures import TeacherLine, teacher_references
+    from harness.dashboard._plots import factor_figure
+    from harness.store import RunIdentity, Store
+    from tests.helpers import record_run
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    for seed, accuracy in enumerate([0.80, 0.84, 0.82]):
+        run_id = record_run(store, RunIdentity("s", seed, "h" * 64, seed, "teachers=conv", {}))
+        key = f"teacher-{seed}"
+        store.record_artifact(
+            key=key,
+            kind="teacher",
+            name="conv",
+            path=key,
+            size=1,
+            build_seconds=1.0,
+            meta={"test_top1": accuracy},
+        )
+        store.link_artifact(run_id, key, role="teacher:conv", hit=False)
+    lines = teacher_references(store, "s")
+    assert lines == {"conv": TeacherLine(pytest.approx(0.82), 0.80, 0.84, 3)}
+    figure = factor_figure(
+        factor_comparison(_runs(), "f:distill.teachers"), metric="top1", references=lines
+    )
+    [line] = [s for s in figure.layout.shapes if s.type == "line"]
+    [band] = [s for s in figure.layout.shapes if s.type == "rect"]
+    assert line.y0 == pytest.approx(0.82) and (band.y0, band.y1) == (0.80, 0.84)
+    assert "teacher conv 0.820, n=3: 0.800-0.840" in figure.layout.annotations[0].text
