@@ -5,8 +5,9 @@
 It writes a synthetic grid
 study (by default 20 configurations x 50 seeds = 1,000 complete runs x 50 epochs, with every
 metric name a real run writes and the Optuna trials the runner creates) into a fresh
-database, then times `report`, `dashboard`, `status` and `export` in this process and as
-commands, with the share of each command spent importing.
+database, then times `report`, `dashboard`, `status`, `export` and `publish` on it, and
+`validate` and `plan` of the quickstart study, in this process and as commands, with the
+share of each command spent importing.
 
 Nothing here imports torch: the synthetic runs are written through the store.
 """
@@ -67,7 +68,8 @@ from harness.store import (
 
 TEACHER_SETS: tuple[list[str], ...] = ([], ["conv"], ["inv"], ["conv", "inv"], ["conv", "conv2"])
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
-COMMANDS = ("report", "dashboard", "status", "export")
+COMMANDS = ("report", "dashboard", "status", "export", "publish", "validate", "plan")
+QUICKSTART = Path(__file__).resolve().parents[1] / "studies" / "quickstart.yaml"
 
 
 def _config(teachers: list[str], temperature: float) -> TrialConfig:
@@ -237,7 +239,14 @@ def _median_seconds(action: Callable[[], object], repeats: int) -> float:
 
 def _in_process(store: Store, name: str, out: Path) -> dict[str, Callable[[], object]]:
     """Each command's library work in this process (drawing the terminal table aside)."""
-    from harness.analysis import load_epochs, load_runs, pareto_trials, report_frame, statuses
+    from harness.analysis import (
+        load_epochs,
+        load_runs,
+        pareto_trials,
+        publish,
+        report_frame,
+        statuses,
+    )
     from harness.dashboard import write_dashboard
 
     def report() -> None:
@@ -248,11 +257,29 @@ def _in_process(store: Store, name: str, out: Path) -> dict[str, Callable[[], ob
         load_runs(store, name).write_parquet(out / "runs.parquet")
         load_epochs(store, name).write_parquet(out / "epochs.parquet")
 
+    def validate() -> None:
+        from harness.study import check_runnable, load_study
+
+        check_runnable(load_study(QUICKSTART))
+
+    def plan() -> None:
+        from harness.cli._tables import plan_tables
+        from harness.data import dataset_sizes
+        from harness.study import load_study
+
+        study = load_study(QUICKSTART)
+        plan_tables(study)
+        for point in study.configs:
+            dataset_sizes(point.config.dataset)
+
     return {
         "report": report,
         "dashboard": lambda: write_dashboard(store, name, out=out / "dashboard.html"),
         "status": lambda: statuses(store, name),
         "export": export,
+        "publish": lambda: publish(store, name, out_dir=out / "record", command="bench"),
+        "validate": validate,
+        "plan": plan,
     }
 
 
@@ -262,6 +289,9 @@ _IMPORTS = {
     "dashboard": "import harness.cli, harness.dashboard",
     "status": "import harness.cli, harness.analysis, harness.cli._console",
     "export": "import harness.cli, harness.analysis",
+    "publish": "import harness.cli, harness.analysis",
+    "validate": "import harness.cli, harness.study",
+    "plan": "import harness.cli, harness.study, harness.cli._tables",
 }
 
 
@@ -272,6 +302,12 @@ def _command(name: str, url: str, out: Path) -> dict[str, list[str]]:
         "dashboard": [*base, "dashboard", name, "--storage", url, "--out", str(out / "d.html")],
         "status": [*base, "status", name, "--storage", url],
         "export": [*base, "export", name, "--storage", url, "--out", str(out)],
+        "publish": [
+            *[*base, "publish", name, "--storage", url, "--out", str(out / "published")],
+            *["--command", "bench"],
+        ],
+        "validate": [*base, "validate", str(QUICKSTART)],
+        "plan": [*base, "plan", str(QUICKSTART)],
     }
 
 

@@ -507,3 +507,20 @@ def test_the_commands_that_read_never_import_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.split(" ")[0] in COMMANDS]
     assert lines == [f"{command} -" for command in COMMANDS], done.stderr[-2000:]
+
+
+def test_publish_by_name_of_a_study_whose_file_was_never_recorded(tmp_path):
+    """Runs without a recorded study file (written by an older libkd or another tool) are
+    published by name once the command that ran them is given."""
+    from harness.store import RunIdentity, Store
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store(url)
+    record_run(store, RunIdentity("old", 0, "h" * 64, 0, "teachers=none", {}))
+    refused = runner.invoke(app, ["publish", "old", "--storage", url, "--out", str(tmp_path)])
+    assert refused.exit_code == 2 and "with --command" in refused.output
+    out = tmp_path / "old"
+    given = ["--command", "libkd run old.yaml"]
+    done = runner.invoke(app, ["publish", "old", "--storage", url, "--out", str(out), *given])
+    assert done.exit_code == 0, done.output
+    assert "`libkd run old.yaml`: 1 complete runs" in (out / "report.md").read_text()

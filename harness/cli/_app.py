@@ -702,7 +702,7 @@ def publish(
     from harness.analysis import update_index
 
     store = open_store(storage, read_only=True)
-    name, description, ran = _published_study(study, store)
+    name, description, ran = _published_study(study, store, command)
     folder = out or Path("results") / name
     report = write_record(
         store, name, out_dir=folder, command=command or ran, description=description, latex=latex
@@ -712,7 +712,7 @@ def publish(
         typer.echo(f"claims index: {path}")
 
 
-def _published_study(study: str, store: Store) -> tuple[str, str, str]:
+def _published_study(study: str, store: Store, command: str | None) -> tuple[str, str, str]:
     """(name, description, the command that ran it) of a study file or of a study the
     database recorded (its file as queued, with the --set overrides it ran with)."""
     from harness.store import redact
@@ -728,10 +728,13 @@ def _published_study(study: str, store: Store) -> tuple[str, str, str]:
             header.append(line.removeprefix("#").strip())  # only the marker: '# #15' keeps '#15'
         return loaded.name, " ".join(header) or loaded.file.description, f"libkd run {study}"
     record = store.study_record(study)
+    if record is None and command is not None and study in store.study_names():
+        return study, "", command  # runs of a study whose file was never recorded here
     if record is None:
         raise LibKDError(
             f"{study}: neither a study file nor a study recorded in {redact(store.url)}; "
-            "give the file, or the name `libkd status` lists"
+            "give the file, or the name `libkd status` lists (with --command for a study "
+            "whose file this database never recorded)"
         )
     overrides = record.overrides.get("set", [])
     ran = shlex.join(
