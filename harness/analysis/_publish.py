@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from harness._atomic import json_text, replace_files
-from harness.analysis._aggregate import report_metric
+from harness.analysis._aggregate import report_metric, t_interval
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     contrast_frame,
@@ -55,6 +56,43 @@ def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
             "key": artifact.key[:12],
         }
     return sorted(rows.values(), key=lambda row: row["teacher"])
+
+
+def teacher_summary(teachers: list[dict[str, Any]], report: pl.DataFrame) -> pl.DataFrame:
+    """Per teacher name: instances, validation and test top-1 means (test with its 95%
+    t-interval, clipped to [0, 1]) and the margin of the test mean over the plain ViT's."""
+    plain = report.filter(pl.col("label") == "teachers=none") if "label" in report.columns else None
+    plain_test = None
+    if plain is not None and not plain.is_empty() and "test_mean" in plain.columns:
+        plain_test = plain["test_mean"][0]
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for row in teachers:
+        by_name.setdefault(row["teacher"], []).append(row)
+    rows = []
+    for name, instances in by_name.items():
+        tests = [float(r["test_top1"]) for r in instances if r["test_top1"] is not None]
+        vals = [float(r["val_top1"]) for r in instances if r["val_top1"] is not None]
+        mean = sum(tests) / len(tests) if tests else None
+        low = high = None
+        if mean is not None and len(tests) > 1:
+            std = statistics.stdev(tests)
+            low, high = t_interval(mean, std, len(tests))
+            low, high = max(0.0, low or 0.0), min(1.0, high or 1.0)
+        rows.append(
+            {
+                "teacher": name,
+                "arch": instances[0]["arch"],
+                "instances": len(instances),
+                "val top-1": _fixed(sum(vals) / len(vals) if vals else None),
+                "test top-1 [95% CI]": _interval(mean, low, high),
+                "over the plain ViT (test)": (
+                    _fixed(mean - plain_test, sign="+")
+                    if mean is not None and isinstance(plain_test, float)
+                    else "-"
+                ),
+            }
+        )
+    return pl.DataFrame(rows)
 
 
 def _diagnostics(runs: pl.DataFrame) -> pl.DataFrame:
@@ -294,8 +332,19 @@ def publish(
         ]
     teachers = _teacher_rows(store, study)
     if teachers:
-        parts += ["", "## Teachers (top-1 on the validation and test splits)", ""]
-        parts.append(markdown_table(pl.DataFrame(teachers)))
+        parts += [
+            "",
+            "## Teachers (top-1 on the validation and test splits)",
+            "",
+            "Per teacher over its instances (one per seed where the seed scope includes the "
+            "teacher): test top-1 mean with a 95% t-interval, and its margin over the plain "
+            "ViT student's mean test top-1 (the configuration without teachers), then each "
+            "instance.",
+            "",
+            markdown_table(teacher_summary(teachers, frame)),
+            "",
+            markdown_table(pl.DataFrame(teachers)),
+        ]
     diagnostics = _diagnostics(frame_runs)
     if not diagnostics.is_empty():
         parts += [

@@ -369,3 +369,22 @@ def test_compare_puts_two_studies_contrasts_side_by_side(storage_url, tmp_path):
     ]
     missing = CliRunner().invoke(app, ["compare", "s", "nope", "--storage", storage_url])
     assert missing.exit_code == 2 and "study 'nope' has no complete runs" in missing.output
+
+
+def test_the_teacher_summary_is_each_teachers_mean_interval_and_margin():
+    """C1 at a glance: each teacher's instances summarised (mean test top-1 with its t
+    interval from scipy) and its margin over the plain ViT's mean test top-1."""
+    from harness.analysis._publish import teacher_summary
+
+    tests = [0.80, 0.84, 0.82]
+    teachers = [
+        {"teacher": "conv", "arch": "resnet", "val_top1": 0.8, "test_top1": t} for t in tests
+    ] + [{"teacher": "inv", "arch": "rednet", "val_top1": 0.7, "test_top1": 0.75}]
+    report = pl.DataFrame({"label": ["teachers=none", "teachers=conv"], "test_mean": [0.78, 0.8]})
+    rows = {r["teacher"]: r for r in teacher_summary(teachers, report).iter_rows(named=True)}
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(tests), scale=stats.sem(tests))
+    assert rows["conv"]["instances"] == 3
+    assert rows["conv"]["test top-1 [95% CI]"] == f"0.820 [{low:.3f}, {min(high, 1):.3f}]"
+    assert rows["conv"]["over the plain ViT (test)"] == "+0.040"
+    assert rows["inv"]["test top-1 [95% CI]"] == "0.750"  # one instance: no interval
+    assert rows["inv"]["over the plain ViT (test)"] == "-0.030"
