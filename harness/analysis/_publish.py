@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from harness._atomic import json_text, replace_files
 from harness.analysis._aggregate import report_metric, t_interval
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
+    ContrastSpec,
     contrast_frame,
     study_contrasts,
 )
@@ -233,7 +235,8 @@ def publish(
     frame_runs = load_runs(store, study)
     frame = report_frame(store, study, runs=frame_runs)
     words = report_metric(frame_runs).words
-    contrasts = contrast_frame(frame_runs, study_contrasts(store, study, frame_runs))
+    specs = study_contrasts(store, study, frame_runs)
+    contrasts = contrast_frame(frame_runs, specs)
     splits = ", ".join(sorted(set(complete_runs(frame_runs)["split"].to_list())))
     environment = _environment(runs, command)
     parts = [
@@ -271,6 +274,7 @@ def publish(
             "",
             markdown_table(compact_contrasts(contrasts)),
         ]
+        parts += first_stage_section(frame_runs, specs, contrasts)
     trends, levels = trend_frames(frame_runs, study_trends(store, study))
     if not trends.is_empty():
         parts += [
@@ -402,6 +406,33 @@ def _p(value: object) -> str:
     if not isinstance(value, int | float):
         return "-"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def first_stage_section(
+    runs: pl.DataFrame, specs: list[ContrastSpec], contrasts: pl.DataFrame
+) -> list[str]:
+    """Where a seed plan extended some contrast past its first stage, the contrasts on the
+    first stage's seeds alone (paired t, Holm across them), beside the final ones: what the
+    study showed before it chose n."""
+    firsts = {spec.min_seeds for spec in specs if spec.min_seeds}
+    if len(firsts) != 1 or contrasts.is_empty():
+        return []
+    first = firsts.pop()
+    if max((int(n) for n in contrasts["n"].to_list() if n is not None), default=0) <= first:
+        return []
+    seeds = sorted(set(complete_runs(runs)["seed"].to_list()))[:first]
+    plain = [replace(spec, halfwidth=None, min_seeds=None, max_seeds=None) for spec in specs]
+    staged = contrast_frame(runs.filter(pl.col("seed").is_in(seeds)), plain)
+    return [
+        "",
+        f"### The first stage alone (seeds {', '.join(map(str, seeds))})",
+        "",
+        f"The seed plan's first {first} seeds of every contrast, before it chose n: paired t, "
+        "Holm across this table's contrasts. The table above is the study's result; this "
+        "one shows what the first stage alone said.",
+        "",
+        markdown_table(compact_contrasts(staged)),
+    ]
 
 
 def compact_contrasts(contrasts: pl.DataFrame) -> pl.DataFrame:

@@ -388,3 +388,36 @@ def test_the_teacher_summary_is_each_teachers_mean_interval_and_margin():
     assert rows["conv"]["over the plain ViT (test)"] == "+0.040"
     assert rows["inv"]["test top-1 [95% CI]"] == "0.750"  # one instance: no interval
     assert rows["inv"]["over the plain ViT (test)"] == "-0.030"
+
+
+def test_publish_shows_the_first_stage_beside_a_contrast_the_seed_plan_extended(
+    storage_url, tmp_path
+):
+    """A seed plan that took a contrast from 3 seeds to 4: the record also shows the 3-seed
+    result (paired t on seeds 0-2), so a reader sees what the first stage alone said."""
+    store = _trend_store(storage_url)
+    treatment, control = _hashes(2)
+    aim = {"halfwidth": 0.001, "target_metric": TEST_TOP1_CLS, "min_seeds": 3, "max_seeds": 9}
+    store.save_contrasts(
+        "s",
+        [
+            ContrastRow(
+                study="s",
+                name="on_cls",
+                position=0,
+                treatment_hash=treatment,
+                control_hash=control,
+                treatment_label="kd",
+                control_label="plain",
+                metric=TEST_TOP1_CLS,
+                **aim,
+            )
+        ],
+    )
+    report = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml").read_text()
+    final, first = report.split("### The first stage alone (seeds 0, 1, 2)")
+    assert "| on_cls | test/top1_cls | 4 |" in final
+    staged = [d[2] for d in DELTAS[:3]]
+    mean = np.mean(staged)
+    low, high = stats.t.interval(0.95, 2, loc=mean, scale=stats.sem(staged))
+    assert f"| on_cls | test/top1_cls | 3 | {mean:+.3f} [{low:+.3f}, {high:+.3f}] |" in first
