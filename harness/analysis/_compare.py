@@ -23,6 +23,12 @@ def _interval(row: dict[str, object]) -> str:
     return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
 
 
+def _kind(verdict: object) -> str:
+    """A verdict without its detail: "no difference shown (could detect ...)" and "no
+    difference shown (could detect ...)" with another MDE are the same verdict."""
+    return str(verdict).split(" (", 1)[0]
+
+
 def _side(store: Store, name: str) -> dict[str, dict[str, object]]:
     if not any(run.status == RunStatus.COMPLETE for run in store.runs(name)):
         raise LibKDError(
@@ -58,7 +64,7 @@ def compare_contrasts(first: tuple[Store, str], second: tuple[Store, str]) -> pl
             for column in COMPARE_COLUMNS:
                 row[f"{tag}_{column}"] = side.get(column)
         both = bool(left) and bool(right)
-        row["same_verdict"] = (left["verdict"] == right["verdict"]) if both else None
+        row["same_verdict"] = _kind(left["verdict"]) == _kind(right["verdict"]) if both else None
         rows.append(row)
     schema: dict[str, type[pl.DataType]] = {"contrast": pl.String}
     for tag in ("a", "b"):
