@@ -26,4 +26,5 @@ def test_publish_a_study_with_teachers_on_postgres(tmp_path, postgres_url):
     assert result.exit_code == 0, result.output
     text = (out / "report.md").read_text()
     assert "## Teachers" in text and "| conv | resnet |" in text
-    assert text.count("| conv | resnet |") == 1  # one row per teacher, not per run
+    # The teacher's summary row, then one row per instance (one here), not one per run.
+    assert text.count("| conv | resnet |") == 2 and "| conv | resnet | 1 |" in text
