@@ -31,7 +31,7 @@ for tool in munged slurmctld slurmd sbatch; do
 done
 
 host="$(hostname)"
-cpus="$(nproc)"
+cpus="$(nproc --all)"  # not `nproc`: it reports OMP_NUM_THREADS when that is set
 mkdir -p "$dir/spool/ctld" "$dir/spool/d" "$dir/log"
 # munged runs as the munge user, which may not enter DIR's parents (a private temporary
 # folder): its key, log and pid live in a folder of their own.
