@@ -182,10 +182,11 @@ def trial_overview(engine: Engine, study: str) -> TrialOverview:
         "SELECT t.state, count(*), min(t.datetime_start), max(t.datetime_complete) "
         f"{_OWN_TRIALS} GROUP BY t.state"
     )
-    retried = text(
-        f"SELECT count(*) {_OWN_TRIALS} AND t.state = 'FAIL' AND t.number IN ("
-        "SELECT CAST(a.value_json AS INTEGER) FROM trial_system_attributes a "
-        "JOIN trials c ON c.trial_id = a.trial_id WHERE c.study_id = t.study_id AND a.key = :key)"
+    failed = text(f"SELECT t.number {_OWN_TRIALS} AND t.state = 'FAIL'")
+    histories = text(
+        "SELECT a.value_json FROM trial_system_attributes a JOIN trials t "
+        "ON t.trial_id = a.trial_id JOIN studies s ON s.study_id = t.study_id "
+        "WHERE s.study_name = :name AND a.key = :key"
     )
     direction = text(
         "SELECT d.direction FROM study_directions d JOIN studies s ON s.study_id = d.study_id "
@@ -199,9 +200,13 @@ def trial_overview(engine: Engine, study: str) -> TrialOverview:
             counts[str(state).lower()] = int(n)
             starts += [m for m in (_moment(start),) if m is not None]
             ends += [m for m in (_moment(end),) if m is not None]
-        counts["retried"] = int(
-            connection.execute(retried, {**names, "key": RETRIED_FROM}).scalar() or 0
-        )
+        # A re-queued copy lists every trial it stands for (a retry of a retry names both):
+        # those failures are retried, not the study's.
+        retried: set[int] = set()
+        for (history,) in connection.execute(histories, {**names, "key": RETRY_HISTORY}):
+            retried.update(int(n) for n in json.loads(history))
+        failures = {int(n) for (n,) in connection.execute(failed, names)}
+        counts["retried"] = len(failures & retried)
         counts["fail"] -= counts["retried"]
         maximize = str(connection.execute(direction, names).scalar() or "MAXIMIZE") == "MAXIMIZE"
         best_value = text(
@@ -229,7 +234,9 @@ def count_in_state(engine: Engine, study: str, state: str) -> int:
 
 
 RETRIED_FROM = "failed_trial"
-"""Optuna's system attribute on a re-queued copy: the number of the trial it retries."""
+"""Optuna's system attribute on a re-queued copy: the number of the first trial it retries."""
+RETRY_HISTORY = "retry_history"
+"""Optuna's system attribute on a re-queued copy: every trial it retries, first to last."""
 
 
 def count_retried(engine: Engine, study: str) -> int:

@@ -360,9 +360,16 @@ def test_the_trial_overview_counts_what_optunas_api_counts(url, direction):
         study.tell(study.ask(), value)
     failed = study.ask()
     study.tell(failed, state=TrialState.FAIL)
+    # Re-queued, interrupted, re-queued again: Optuna's copies name the first failure in
+    # `failed_trial` and every one in `retry_history`; both failures are retried.
     retry = study.ask()
     storage.set_trial_system_attr(retry._trial_id, RETRIED_FROM, failed.number)
-    study.tell(retry, 0.4)
+    storage.set_trial_system_attr(retry._trial_id, "retry_history", [failed.number])
+    study.tell(retry, state=TrialState.FAIL)
+    again = study.ask()
+    storage.set_trial_system_attr(again._trial_id, RETRIED_FROM, failed.number)
+    storage.set_trial_system_attr(again._trial_id, "retry_history", [failed.number, retry.number])
+    study.tell(again, 0.4)
     study.tell(study.ask(), state=TrialState.FAIL)  # a failure nobody re-queued
     empty = study.ask()
     empty.set_user_attr(EMPTY_ATTR, True)
@@ -377,7 +384,7 @@ def test_the_trial_overview_counts_what_optunas_api_counts(url, direction):
         "complete": 4,
         "pruned": 0,
         "fail": 1,
-        "retried": 1,
+        "retried": 2,
     }
     assert found.best == (0.7 if direction == "maximize" else 0.4)
     own = [t for t in study.get_trials() if EMPTY_ATTR not in t.user_attrs]
