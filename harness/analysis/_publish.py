@@ -210,10 +210,22 @@ def _copied(count: int) -> str:
     return f" ({count} copied from other studies of this database)" if count else ""
 
 
+_METRIC_WORDS = {
+    "test/top1": "test top-1 of the final model (last epoch)",
+    "test/top1_cls": "test top-1 of the final model's class head",
+    "val/top1": "validation top-1 of the final model",
+    "val/top1_cls": "validation top-1 of the final model's class head",
+}
+
+
 def _metrics_words(contrasts: pl.DataFrame, words: str) -> str:
-    """The contrasts' heading: the report's metric, or that each row names its own."""
+    """What the contrasts compare: the one metric they all declare (the report's when they
+    declare none), or that each row names its own."""
     metrics = set(contrasts["metric"].to_list()) if "metric" in contrasts.columns else set()
-    return words if len(metrics) <= 1 else "each on the metric its row names"
+    if len(metrics) > 1:
+        return "each on the metric its row names"
+    (metric,) = metrics or {None}
+    return words if metric is None else _METRIC_WORDS.get(str(metric), str(metric))
 
 
 def publish(
@@ -254,7 +266,8 @@ def publish(
     files: dict[str, str] = {}
     if not contrasts.is_empty():
         files[FOREST_FILE] = forest_svg(
-            contrasts, title=f"{study}: paired difference in {words}, 95% CI"
+            contrasts,
+            title=f"{study}: paired difference in {_metrics_words(contrasts, words)}, 95% CI",
         )
         parts += [
             "",

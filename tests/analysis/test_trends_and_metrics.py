@@ -416,6 +416,8 @@ def test_publish_shows_the_first_stage_beside_a_contrast_the_seed_plan_extended(
         ],
     )
     report = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml").read_text()
+    # Its one contrast declares the class head: the heading says so, not the report's metric.
+    assert "## Contrasts (test top-1 of the final model's class head)" in report
     final, first = report.split("### The first stage alone (seeds 0, 1, 2)")
     assert "| on_cls | test/top1_cls | 4 |" in final
     staged = [d[2] for d in DELTAS[:3]]
