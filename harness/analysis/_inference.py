@@ -8,6 +8,7 @@ control), so tests check them against values computed by hand.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,10 +55,18 @@ def sign_flip_p(deltas: Sequence[float]) -> tuple[float, float]:
         signs = 1.0 - 2.0 * patterns
         means = np.abs(signs @ values) / n
         return float((means >= observed - tolerance).mean()), smallest
-    rng = np.random.default_rng(0)
-    signs = rng.choice([-1.0, 1.0], size=(MONTE_CARLO_FLIPS, n))
+    signs = _monte_carlo_signs(n)
     hits = int((np.abs(signs @ values) / n >= observed - tolerance).sum())
     return (hits + 1) / (MONTE_CARLO_FLIPS + 1), max(smallest, 1 / (MONTE_CARLO_FLIPS + 1))
+
+
+@functools.lru_cache(maxsize=4)
+def _monte_carlo_signs(n: int) -> np.ndarray:
+    """The Monte Carlo sign patterns for n pairs: drawn once per n from the fixed seed (the
+    same draws every call, so a p-value never changes; drawing them took 30 ms a contrast)."""
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(MONTE_CARLO_FLIPS, n))
+    signs.setflags(write=False)
+    return signs
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
