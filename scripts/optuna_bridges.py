@@ -12,28 +12,18 @@ contour plot puts the teacher sets on, and MLflow's run list. Needs the test ext
 from __future__ import annotations
 
 import argparse
-import io
-import json
+import copy
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness.testing.tiny import TINY, wsgi_get
+
 GRID_STUDY: dict[str, Any] = {
+    **copy.deepcopy(TINY),
     "name": "bridges",
     "description": "a small digits grid for Optuna's views and MLflow",
-    "dataset": {"name": "digits", "val_fraction": 0.2, "train_per_class": 8},
-    "augment": {"pad_crop": 1, "hflip": True, "aug_seed": 0},
-    "teachers": {
-        "conv": {"arch": "resnet", "width": 8, "train": {"epochs": 1, "batch_size": 32}},
-        "inv": {"arch": "rednet", "width": 16, "train": {"epochs": 1, "batch_size": 32}},
-    },
-    "student": {"patch_size": 4, "embed_dim": 16, "depth": 1, "num_heads": 2},
-    "train": {"epochs": 2, "batch_size": 32, "lr": 1.0e-3, "warmup_epochs": 1},
-    "distill": {"teachers": ["conv", "inv"], "temperature": 2.0},
-    "cache": {"enabled": True, "views": 2},
-    "seeds": [0, 1],
     "grid": {
         "distill.teachers": [[], ["conv"], ["conv", "inv"]],
         "distill.temperature": [2.0, 4.0],
@@ -42,17 +32,7 @@ GRID_STUDY: dict[str, Any] = {
 
 
 def _get(app: Any, path: str) -> Any:
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-    }
-    return json.loads(b"".join(app(environ, lambda status, headers, exc=None: None)))
+    return wsgi_get(app, path)[1]
 
 
 def main() -> None:

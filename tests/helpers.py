@@ -20,23 +20,7 @@ import yaml
 from harness.metrics import VAL_TOP1
 from harness.status import CacheStatus, RunStatus
 from harness.store import FinishedRun, RunIdentity, Store
-
-TINY: dict[str, Any] = {
-    "name": "tiny",
-    "description": "tiny test study",
-    "dataset": {"name": "digits", "val_fraction": 0.2, "train_per_class": 8},
-    "augment": {"pad_crop": 1, "hflip": True, "aug_seed": 0},
-    "teachers": {
-        "conv": {"arch": "resnet", "width": 8, "train": {"epochs": 1, "batch_size": 32}},
-        "inv": {"arch": "rednet", "width": 16, "train": {"epochs": 1, "batch_size": 32}},
-    },
-    "student": {"patch_size": 4, "embed_dim": 16, "depth": 1, "num_heads": 2},
-    "train": {"epochs": 2, "batch_size": 32, "lr": 1.0e-3, "warmup_epochs": 1},
-    "distill": {"teachers": ["conv", "inv"], "temperature": 2.0},
-    "cache": {"enabled": True, "views": 2},
-    "seeds": [0, 1],
-    "grid": {"distill.teachers": [[], ["conv"], ["conv", "inv"]]},
-}
+from harness.testing.tiny import TINY
 
 
 def tiny_dict(**overrides: Any) -> dict[str, Any]:

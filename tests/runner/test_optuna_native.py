@@ -5,37 +5,21 @@ optuna-dashboard's HTTP API and Optuna's own plots."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 
 import pytest
 
 from harness.runner import run_study
 from harness.store import Store
 from harness.study import study_from_dict
+from harness.testing.tiny import wsgi_get
 from tests.helpers import tiny_dict
 
 
 def _get(app, path: str) -> dict:
-    status: list[str] = []
-
-    def start(code, headers, exc_info=None):
-        status.append(code)
-
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-    }
-    body = b"".join(app(environ, start))
-    assert status == ["200 OK"], (path, status, body[:300])
-    return json.loads(body)
+    status, body = wsgi_get(app, path)
+    assert status == "200 OK", (path, status)
+    return body
 
 
 @pytest.mark.e2e
