@@ -138,33 +138,27 @@ def test_a_seed_plan_aimed_at_a_slope_asks_every_level_for_more_seeds(storage_ur
     assert trends["verdict"][0].startswith("interim (3 of 12")
 
 
+def _kd_vs_plain(name: str, position: int, **declared: object) -> ContrastRow:
+    """The distilled student against the plain ViT at the largest level, as declared."""
+    treatment, control = _hashes(2)
+    return ContrastRow(
+        study="s",
+        name=name,
+        position=position,
+        treatment_hash=treatment,
+        control_hash=control,
+        treatment_label="kd",
+        control_label="plain",
+        **declared,
+    )
+
+
 def _contrast_store(store: Store) -> None:
     """Beside the trend, two contrasts at the largest level: one declared on the class head,
     one on the report's metric (the combined prediction)."""
-    treatment, control = _hashes(2)
     store.save_contrasts(
         "s",
-        [
-            ContrastRow(
-                study="s",
-                name="on_cls",
-                position=0,
-                treatment_hash=treatment,
-                control_hash=control,
-                treatment_label="kd",
-                control_label="plain",
-                metric=TEST_TOP1_CLS,
-            ),
-            ContrastRow(
-                study="s",
-                name="on_combined",
-                position=1,
-                treatment_hash=treatment,
-                control_hash=control,
-                treatment_label="kd",
-                control_label="plain",
-            ),
-        ],
+        [_kd_vs_plain("on_cls", 0, metric=TEST_TOP1_CLS), _kd_vs_plain("on_combined", 1)],
     )
 
 
@@ -397,24 +391,8 @@ def test_publish_shows_the_first_stage_beside_a_contrast_the_seed_plan_extended(
     """A seed plan that took a contrast from 3 seeds to 4: the record also shows the 3-seed
     result (paired t on seeds 0-2), so a reader sees what the first stage alone said."""
     store = _trend_store(storage_url)
-    treatment, control = _hashes(2)
     aim = {"halfwidth": 0.001, "target_metric": TEST_TOP1_CLS, "min_seeds": 3, "max_seeds": 9}
-    store.save_contrasts(
-        "s",
-        [
-            ContrastRow(
-                study="s",
-                name="on_cls",
-                position=0,
-                treatment_hash=treatment,
-                control_hash=control,
-                treatment_label="kd",
-                control_label="plain",
-                metric=TEST_TOP1_CLS,
-                **aim,
-            )
-        ],
-    )
+    store.save_contrasts("s", [_kd_vs_plain("on_cls", 0, metric=TEST_TOP1_CLS, **aim)])
     report = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml").read_text()
     # Its one contrast declares the class head: the heading says so, not the report's metric.
     assert "## Contrasts (test top-1 of the final model's class head)" in report
