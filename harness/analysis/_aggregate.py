@@ -10,7 +10,14 @@ import polars as pl
 
 from harness.analysis._frames import complete_runs, factor_columns
 from harness.analysis._student_t import t_ppf, t_sf
-from harness.metrics import SAMPLES_PER_SECOND, SIZE_METRICS, TEST_TOP1, TEST_TOP1_CLS, VAL_TOP1
+from harness.metrics import (
+    SAMPLES_PER_SECOND,
+    SIZE_METRICS,
+    TEST_TOP1,
+    TEST_TOP1_CLS,
+    VAL_TOP1,
+    VAL_TOP1_CLS,
+)
 
 CONFIDENCE = 0.95
 TIME_COLUMNS = ("train_seconds", "eval_seconds", SAMPLES_PER_SECOND)
@@ -33,12 +40,20 @@ def bootstrap_interval(values: list[float]) -> tuple[float | None, float | None]
     return float(low), float(high)
 
 
-def t_interval(mean: float, std: float | None, n: int) -> tuple[float | None, float | None]:
-    """Two-sided 95% Student-t confidence interval of a mean; None with fewer than 2 values."""
+def t_interval(
+    mean: float,
+    std: float | None,
+    n: int,
+    *,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> tuple[float | None, float | None]:
+    """Two-sided 95% Student-t confidence interval of a mean, clipped to `bounds` (an
+    accuracy's stops at 0 and 1: from few seeds a mean near 1 can reach past it, which no
+    accuracy can); None with fewer than 2 values."""
     if n < 2 or std is None or math.isnan(std):
         return None, None
     half = t_ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
-    return mean - half, mean + half
+    return max(bounds[0], mean - half), min(bounds[1], mean + half)
 
 
 ACCURACY = (0.0, 1.0)
@@ -53,14 +68,13 @@ def _with_interval(
     bounds: tuple[float, float] = (-math.inf, math.inf),
 ) -> pl.DataFrame:
     """Add `<prefix>ci_low` and `<prefix>ci_high` from the mean, std and n columns, clipped
-    to `bounds` (an accuracy's interval stops at 0 and 1: a t interval of a mean near 1 from
-    few seeds can reach past it, which no accuracy can)."""
+    to `bounds`."""
     mean, std = mean or f"{prefix}mean", std or f"{prefix}std"
     lows, highs = [], []
     for m, s, n in frame.select(mean, std, "n").iter_rows():
-        low, high = t_interval(m, s, n)
-        lows.append(None if low is None else max(bounds[0], low))
-        highs.append(None if high is None else min(bounds[1], high))
+        low, high = t_interval(m, s, n, bounds=bounds)
+        lows.append(low)
+        highs.append(high)
     return frame.with_columns(
         pl.Series(f"{prefix}ci_low", lows, dtype=pl.Float64),
         pl.Series(f"{prefix}ci_high", highs, dtype=pl.Float64),
@@ -146,6 +160,15 @@ TEST_COLUMN = TEST_TOP1  # the final model's test top-1, what reports compare
 VAL_COLUMN = "top1"  # the final validation top-1
 
 
+METRIC_WORDS = {
+    TEST_TOP1: "test top-1 of the final model (last epoch)",
+    TEST_TOP1_CLS: "test top-1 of the final model's class head",
+    VAL_TOP1: "validation top-1 of the final model",
+    VAL_TOP1_CLS: "validation top-1 of the final model's class head",
+}
+"""How a reader is told each metric a report or contrast compares."""
+
+
 class ReportMetric(NamedTuple):
     """The metric reports compare: its column in the runs frame, and how a reader is told."""
 
@@ -158,7 +181,7 @@ def report_metric(runs: pl.DataFrame) -> ReportMetric:
     databases) the final validation top-1."""
     done = complete_runs(runs)
     if TEST_COLUMN in done.columns and done[TEST_COLUMN].null_count() == 0 and len(done):
-        return ReportMetric(TEST_COLUMN, "test top-1 of the final model (last epoch)")
+        return ReportMetric(TEST_COLUMN, METRIC_WORDS[TEST_COLUMN])
     split = done["split"][0] if "split" in done.columns and len(done) else "train/val"
     return ReportMetric(VAL_COLUMN, f"validation top-1 of the final model (last epoch; {split})")
 

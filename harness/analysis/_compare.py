@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from harness.analysis._contrasts import contrast_frame, study_contrasts
+from harness.analysis._contrasts import contrast_frame, interval_text, study_contrasts
 from harness.analysis._frames import load_runs
 from harness.errors import LibKDError
 from harness.status import RunStatus
 from harness.store import Store, redact
 
 COMPARE_COLUMNS = ("n", "delta", "verdict", "p_holm")
-
-
-def _interval(row: dict[str, object]) -> str:
-    mean, low, high = row["delta_mean"], row["delta_ci_low"], row["delta_ci_high"]
-    if not isinstance(mean, float):
-        return "-"
-    if not isinstance(low, float) or not isinstance(high, float):
-        return f"{mean:+.4f}"
-    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
 
 
 def _kind(verdict: object) -> str:
@@ -41,7 +32,7 @@ def _side(store: Store, name: str) -> dict[str, dict[str, object]]:
         str(row["contrast"]): {
             "metric": row["metric"],
             "n": row["n"],
-            "delta": _interval(row),
+            "delta": interval_text(row["delta_mean"], row["delta_ci_low"], row["delta_ci_high"]),
             "verdict": row["verdict"],
             "p_holm": None if row["p_holm"] is None else round(float(row["p_holm"]), 4),
         }

@@ -158,7 +158,7 @@ def contrast_frame(
                     f"{head}_delta": mean,
                     f"{head}_ci_low": low,
                     f"{head}_ci_high": high,
-                    HEAD_COLUMNS[head]: delta_text(mean, low, high),
+                    HEAD_COLUMNS[head]: interval_text(mean, low, high),
                 }
             )
         rows.append(row)
@@ -189,13 +189,22 @@ def head_interval(
     return found.mean, found.low, found.high
 
 
-def delta_text(mean: float, low: float | None, high: float | None) -> str:
-    """A delta and its interval as one cell: `+0.0123 [-0.0010, +0.0256]`."""
-    if mean != mean:  # NaN: no pair
+def interval_text(
+    mean: float | None,
+    low: float | None,
+    high: float | None,
+    *,
+    digits: int = 4,
+    sign: str = "+",
+) -> str:
+    """A mean and its interval as one cell: `+0.0123 [-0.0010, +0.0256]` (a delta; `sign=""`
+    for an accuracy); '-' without a mean (None, or NaN: no pair), the mean alone without an
+    interval."""
+    if mean is None or mean != mean:
         return "-"
     if low is None or high is None:
-        return f"{mean:+.4f}"
-    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
+        return f"{mean:{sign}.{digits}f}"
+    return f"{mean:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
 
 
 CONTRAST_COLUMNS = (

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from harness.analysis._contrasts import delta_text
+from harness.analysis._contrasts import interval_text
 from harness.analysis._report import markdown_text
 from harness.errors import LibKDError
 
@@ -90,10 +90,10 @@ def claims_table(results: Path, *, base: Path) -> str:
                     f"{claim.comparison!r}; run `libkd publish` for it, or fix the name"
                 )
             if "slope" in row:
-                effect = delta_text(row["slope"], row["slope_ci_low"], row["slope_ci_high"])
+                effect = interval_text(row["slope"], row["slope_ci_low"], row["slope_ci_high"])
                 effect += f" per log {row['factor']}" if row["scale"] == "log" else ""
             else:
-                effect = delta_text(row["delta_mean"], row["delta_ci_low"], row["delta_ci_high"])
+                effect = interval_text(row["delta_mean"], row["delta_ci_low"], row["delta_ci_high"])
             verdict = row["verdict"] if status == "current" else f"superseded: {row['verdict']}"
             report = os.path.relpath(results / claim.study / "report.md", base)
             link = f"[{claim.study}]({Path(report).as_posix()})"

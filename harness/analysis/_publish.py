@@ -11,11 +11,12 @@ from typing import Any
 import polars as pl
 
 from harness._atomic import json_text, replace_files
-from harness.analysis._aggregate import report_metric, t_interval
+from harness.analysis._aggregate import ACCURACY, METRIC_WORDS, report_metric, t_interval
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     ContrastSpec,
     contrast_frame,
+    interval_text,
     study_contrasts,
 )
 from harness.analysis._curves import FLAT_GAIN, curve_table
@@ -77,16 +78,14 @@ def teacher_summary(teachers: list[dict[str, Any]], report: pl.DataFrame) -> pl.
         mean = sum(tests) / len(tests) if tests else None
         low = high = None
         if mean is not None and len(tests) > 1:
-            std = statistics.stdev(tests)
-            low, high = t_interval(mean, std, len(tests))
-            low, high = max(0.0, low or 0.0), min(1.0, high or 1.0)
+            low, high = t_interval(mean, statistics.stdev(tests), len(tests), bounds=ACCURACY)
         rows.append(
             {
                 "teacher": name,
                 "arch": instances[0]["arch"],
                 "instances": len(instances),
                 "val top-1": _fixed(sum(vals) / len(vals) if vals else None),
-                "test top-1 [95% CI]": _interval(mean, low, high),
+                "test top-1 [95% CI]": _cell(mean, low, high),
                 "over the plain ViT (test)": (
                     _fixed(mean - plain_test, sign="+")
                     if mean is not None and isinstance(plain_test, float)
@@ -210,14 +209,6 @@ def _copied(count: int) -> str:
     return f" ({count} copied from other studies of this database)" if count else ""
 
 
-_METRIC_WORDS = {
-    "test/top1": "test top-1 of the final model (last epoch)",
-    "test/top1_cls": "test top-1 of the final model's class head",
-    "val/top1": "validation top-1 of the final model",
-    "val/top1_cls": "validation top-1 of the final model's class head",
-}
-
-
 def _metrics_words(contrasts: pl.DataFrame, words: str) -> str:
     """What the contrasts compare: the one metric they all declare (the report's when they
     declare none), or that each row names its own."""
@@ -225,7 +216,7 @@ def _metrics_words(contrasts: pl.DataFrame, words: str) -> str:
     if len(metrics) > 1:
         return "each on the metric its row names"
     (metric,) = metrics or {None}
-    return words if metric is None else _METRIC_WORDS.get(str(metric), str(metric))
+    return words if metric is None else METRIC_WORDS.get(str(metric), str(metric))
 
 
 def publish(
@@ -406,13 +397,9 @@ def _fixed(value: object, digits: int = 3, sign: str = "") -> str:
     return f"{value:{sign}.{digits}f}" if isinstance(value, int | float) else "-"
 
 
-def _interval(mean: object, low: object, high: object, *, sign: str = "") -> str:
+def _cell(mean: Any, low: Any, high: Any, *, sign: str = "") -> str:
     """`mean [low, high]` to 3 decimals (the record's tables; the CSVs keep every digit)."""
-    if not isinstance(mean, int | float) or mean != mean:
-        return "-"
-    if not isinstance(low, int | float) or not isinstance(high, int | float):
-        return _fixed(mean, sign=sign)
-    return f"{mean:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
+    return interval_text(mean, low, high, digits=3, sign=sign)
 
 
 def _p(value: object) -> str:
@@ -458,19 +445,19 @@ def compact_contrasts(contrasts: pl.DataFrame) -> pl.DataFrame:
                 "contrast": r["contrast"],
                 "metric": r["metric"],
                 "n": r["n"],
-                "delta [95% CI]": _interval(
+                "delta [95% CI]": _cell(
                     r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], sign="+"
                 ),
                 "verdict": r["verdict"],
                 "Holm p": _p(r.get("p_holm")),
                 "MDE": _fixed(r.get("mde")),
-                "combined [95% CI]": _interval(
+                "combined [95% CI]": _cell(
                     r.get("combined_delta"),
                     r.get("combined_ci_low"),
                     r.get("combined_ci_high"),
                     sign="+",
                 ),
-                "class head [95% CI]": _interval(
+                "class head [95% CI]": _cell(
                     r.get("cls_delta"), r.get("cls_ci_low"), r.get("cls_ci_high"), sign="+"
                 ),
                 "interval": r.get("method") or "-",
@@ -488,16 +475,16 @@ def compact_configurations(frame: pl.DataFrame) -> pl.DataFrame:
             {
                 "configuration": r["label"],
                 "n": r["n"],
-                "test top-1 [95% CI]": _interval(
+                "test top-1 [95% CI]": _cell(
                     r.get("test_mean"), r.get("test_ci_low"), r.get("test_ci_high")
                 ),
                 "test class head": _fixed(r.get("test_cls_mean")),
-                "val top-1 [95% CI]": _interval(r.get("mean"), r.get("ci_low"), r.get("ci_high")),
+                "val top-1 [95% CI]": _cell(r.get("mean"), r.get("ci_low"), r.get("ci_high")),
                 "best-epoch val": _fixed(r.get("best_mean")),
                 "delta [95% CI]": (
                     "baseline"
                     if r.get("delta_mean") is None
-                    else _interval(
+                    else _cell(
                         r.get("delta_mean"), r.get("delta_ci_low"), r.get("delta_ci_high"), sign="+"
                     )
                 ),

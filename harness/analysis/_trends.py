@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from harness.analysis._aggregate import report_metric
-from harness.analysis._contrasts import by_seed, delta_text, metric_column
+from harness.analysis._contrasts import by_seed, interval_text, metric_column
 from harness.analysis._frames import complete_runs
 from harness.analysis._inference import holm, paired_test, verdict
 from harness.analysis._seeds import paired_values, per_seed_values, planned_pairs, trend_legs
@@ -123,7 +123,7 @@ def trend_frames(runs: pl.DataFrame, trends: list[TrendSpec]) -> tuple[pl.DataFr
                 }
             )
             level_texts.append(
-                f"{level['value']:g}: {delta_text(delta.mean, delta.ci_low, delta.ci_high)}"
+                f"{level['value']:g}: {interval_text(delta.mean, delta.ci_low, delta.ci_high)}"
             )
         rows.append(
             {
