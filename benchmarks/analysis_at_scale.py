@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 import statistics
 import subprocess
@@ -229,6 +230,8 @@ def synthesize(
 
 
 def _median_seconds(action: Callable[[], object], repeats: int) -> float:
+    """The median of `repeats` timed calls after one untimed warm-up call."""
+    action()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -285,11 +288,12 @@ def _in_process(store: Store, name: str, out: Path) -> dict[str, Callable[[], ob
 
 _IMPORTS = {
     # What each command imports before it reads anything (its import share).
-    "report": "import harness.cli, harness.analysis, harness.cli._console",
+    "report": "import harness.cli, harness.analysis._report, harness.analysis._contrasts, "
+    "harness.cli._tables",
     "dashboard": "import harness.cli, harness.dashboard",
-    "status": "import harness.cli, harness.analysis, harness.cli._console",
-    "export": "import harness.cli, harness.analysis",
-    "publish": "import harness.cli, harness.analysis",
+    "status": "import harness.cli, harness.analysis._status, harness.cli._tables",
+    "export": "import harness.cli, harness.analysis._frames",
+    "publish": "import harness.cli, harness.analysis._publish",
     "validate": "import harness.cli, harness.study",
     "plan": "import harness.cli, harness.study, harness.cli._tables",
 }
@@ -312,7 +316,10 @@ def _command(name: str, url: str, out: Path) -> dict[str, list[str]]:
 
 
 def _run_quietly(command: list[str]) -> None:
-    subprocess.run(command, check=True, capture_output=True)
+    """The command as a user runs it: Python writes bytecode (a shell with
+    PYTHONDONTWRITEBYTECODE would compile every changed module on every call)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(command, check=True, capture_output=True, env=env)
 
 
 def query_plans(store: Store, name: str) -> dict[str, list[str]]:
@@ -375,7 +382,6 @@ def main() -> None:
     """SQLite, then a temporary PostgreSQL server (initdb and pg_ctl on PATH), into one file."""
     import argparse
     import json
-    import os
     import platform
 
     from harness.testing.postgres import fresh_database, postgres_server

@@ -509,6 +509,37 @@ def test_the_commands_that_read_never_import_torch(tmp_path):
     assert lines == [f"{command} -" for command in COMMANDS], done.stderr[-2000:]
 
 
+STATUS_IMPORTS = """
+import sys
+from typer.main import get_command
+from harness.cli import app
+get_command(app).main(["status", "--storage", sys.argv[1]], prog_name="libkd", standalone_mode=False)
+heavy = ("polars", "numpy", "optuna", "alembic", "harness.study", "harness.config")
+print(",".join(m for m in heavy if m in sys.modules) or "-", file=sys.stderr)
+"""
+
+
+def test_status_counts_trials_without_the_analysis_or_optuna_libraries(tmp_path):
+    """`libkd status` reads counts and costs by SQL: it imports neither polars, numpy,
+    Optuna (nor its alembic) nor the study schema (2 s at 1,000 runs when it did; 0.8 s now)."""
+    import shutil
+    import subprocess
+    import sys
+
+    db = tmp_path / "libkd.db"
+    shutil.copy(ROOT / "results" / "premise_pilot" / "libkd.db", db)
+    done = subprocess.run(
+        [sys.executable, "-c", STATUS_IMPORTS, f"sqlite:///{db}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "premise_pilot" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "-", done.stderr[-2000:]
+
+
 def test_publish_by_name_of_a_study_whose_file_was_never_recorded(tmp_path):
     """Runs without a recorded study file (written by an older libkd or another tool) are
     published by name once the command that ran them is given."""

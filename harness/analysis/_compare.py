@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from harness.analysis._contrasts import contrast_frame, interval_text, study_contrasts
+from harness.analysis._contrasts import contrast_frame, study_contrasts
 from harness.analysis._frames import load_runs
+from harness.analysis._text import interval_text
 from harness.errors import LibKDError
 from harness.status import RunStatus
 from harness.store import Store, redact

@@ -21,6 +21,7 @@ from harness.analysis._aggregate import (
 from harness.analysis._frames import complete_runs
 from harness.analysis._inference import holm, interval, paired_test, verdict
 from harness.analysis._seeds import paired_values, planned_pairs
+from harness.analysis._text import interval_text
 from harness.metrics import VAL_TOP1
 from harness.store import Store
 
@@ -187,24 +188,6 @@ def head_interval(
         return (deltas[0] if deltas else math.nan), None, None
     found = interval(deltas, first_stage=first_stage)
     return found.mean, found.low, found.high
-
-
-def interval_text(
-    mean: float | None,
-    low: float | None,
-    high: float | None,
-    *,
-    digits: int = 4,
-    sign: str = "+",
-) -> str:
-    """A mean and its interval as one cell: `+0.0123 [-0.0010, +0.0256]` (a delta; `sign=""`
-    for an accuracy); '-' without a mean (None, or NaN: no pair), the mean alone without an
-    interval."""
-    if mean is None or mean != mean:
-        return "-"
-    if low is None or high is None:
-        return f"{mean:{sign}.{digits}f}"
-    return f"{mean:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
 
 
 CONTRAST_COLUMNS = (

@@ -18,8 +18,8 @@ from typing import Any
 import polars as pl
 import yaml
 
-from harness.analysis._contrasts import interval_text
 from harness.analysis._report import markdown_text
+from harness.analysis._text import interval_text
 from harness.errors import LibKDError
 
 CLAIMS_FILE = "claims.yaml"

@@ -12,10 +12,12 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from harness.analysis._student_t import t_ppf, t_sf
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ALPHA = 0.05
 POWER = 0.80
@@ -45,6 +47,8 @@ def sign_flip_p(deltas: Sequence[float]) -> tuple[float, float]:
     the observed one (so p >= 1 / (draws + 1)). Distribution-free: it assumes only that
     the differences are symmetric about 0 under the null.
     """
+    import numpy as np
+
     values = np.asarray(deltas, dtype=np.float64)
     n = len(values)
     observed = abs(values.mean())
@@ -64,6 +68,8 @@ def sign_flip_p(deltas: Sequence[float]) -> tuple[float, float]:
 def _monte_carlo_signs(n: int) -> np.ndarray:
     """The Monte Carlo sign patterns for n pairs: drawn once per n from the fixed seed (the
     same draws every call, so a p-value never changes; drawing them took 30 ms a contrast)."""
+    import numpy as np
+
     signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(MONTE_CARLO_FLIPS, n))
     signs.setflags(write=False)
     return signs

@@ -16,7 +16,6 @@ from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     ContrastSpec,
     contrast_frame,
-    interval_text,
     study_contrasts,
 )
 from harness.analysis._curves import FLAT_GAIN, curve_table
@@ -25,6 +24,7 @@ from harness.analysis._frames import complete_runs, epoch_summary, factor_column
 from harness.analysis._index import CONTRASTS_FILE, TRENDS_FILE
 from harness.analysis._latex import latex_tables
 from harness.analysis._report import markdown_table, markdown_text, report_frame
+from harness.analysis._text import interval_text
 from harness.analysis._trends import TREND_COLUMNS, study_trends, trend_frames
 from harness.config import AugmentConfig, CacheConfig
 from harness.errors import LibKDError

@@ -9,6 +9,7 @@ import polars as pl
 
 from harness.analysis._aggregate import aggregate, paired_deltas, report_metric
 from harness.analysis._frames import best_values, load_runs
+from harness.analysis._text import format_cell
 from harness.errors import LibKDError
 from harness.store import Store
 
@@ -74,13 +75,6 @@ def report_frame(
     return summary.with_columns(
         pl.col("seeds").list.eval(pl.element().cast(pl.Utf8)).list.join(",")
     )
-
-
-def format_cell(value: object, digits: int = 4) -> str:
-    """How one table cell reads everywhere: floats to `digits` places, missing as '-'."""
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 REPORT_COLUMNS = (

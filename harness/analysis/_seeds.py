@@ -24,15 +24,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.analysis._inference import ALPHA, halfwidth, interval
 from harness.analysis._student_t import t_ppf
 from harness.metrics import VAL_TOP1
 from harness.status import RunStatus
 from harness.store import ContrastRow, Store, TrendRow
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ def paired_values(
 
 def planned_pairs(first_stage: list[float], *, target: float, max_seeds: int) -> int:
     """Stein's second-stage size from the first stage's paired differences."""
+    import numpy as np
+
     n0 = len(first_stage)
     t0 = t_ppf(1 - ALPHA / 2, n0 - 1)
     need = math.ceil((t0 * float(np.std(first_stage, ddof=1)) / target) ** 2)
@@ -137,6 +140,8 @@ def planned_pairs(first_stage: list[float], *, target: float, max_seeds: int) ->
 
 
 def stein_halfwidth(first_stage: list[float], n: int) -> float:
+    import numpy as np
+
     n0 = len(first_stage)
     return t_ppf(1 - ALPHA / 2, n0 - 1) * float(np.std(first_stage, ddof=1)) / math.sqrt(n)
 
@@ -269,6 +274,8 @@ def simulate_precision(
     half-width at the target with the true noise known (it cannot know in advance which
     contrast is noisy, and with the noise estimated it would need more).
     """
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     arms = list(zip(effects, noise))
     fixed = next(n for n in range(2, 10_000) if halfwidth(max(noise), n) <= target)
@@ -302,6 +309,8 @@ def _one_contrast(
     draw: np.ndarray, rule: str, min_seeds: int, max_seeds: int, target: float
 ) -> tuple[list[float], bool]:
     """The paired differences a contrast ends with under `rule`, and whether it met the target."""
+    import numpy as np
+
     if rule == "two-stage":
         # The runner's own functions, on a control whose every value is 0.
         aim = Aim.contrast("c", "t", "control", target, VAL_TOP1, min_seeds, max_seeds)

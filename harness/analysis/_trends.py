@@ -17,10 +17,11 @@ from typing import Any
 import polars as pl
 
 from harness.analysis._aggregate import report_metric
-from harness.analysis._contrasts import by_seed, interval_text, metric_column
+from harness.analysis._contrasts import by_seed, metric_column
 from harness.analysis._frames import complete_runs
 from harness.analysis._inference import holm, paired_test, verdict
 from harness.analysis._seeds import paired_values, per_seed_values, planned_pairs, trend_legs
+from harness.analysis._text import interval_text
 from harness.store import Store
 
 

@@ -33,6 +33,8 @@ from harness.cli._tools import bench, cache_app, data_app, db_app
 from harness.errors import LibKDError
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from harness.runner import RunSummary
     from harness.store import Store
 
@@ -351,8 +353,11 @@ def _exit_if_undone(summary: RunSummary, *, retry_hint: str) -> None:
     raise typer.Exit(1)
 
 
-def _print_results(store: Store, name: str) -> None:
-    """The configurations' table and the contrasts, as `libkd report` prints them."""
+def _print_results(
+    store: Store, name: str, *, runs: pl.DataFrame | None = None, frame: pl.DataFrame | None = None
+) -> None:
+    """The configurations' table and the contrasts, as `libkd report` prints them (from the
+    runs and report frame a caller has read already, if it has)."""
     from harness.analysis import (
         contrast_frame,
         load_runs,
@@ -365,9 +370,9 @@ def _print_results(store: Store, name: str) -> None:
     from harness.cli._console import console
     from harness.cli._tables import contrasts_table, results_table, trends_table
 
-    runs = load_runs(store, name)
+    runs = load_runs(store, name) if runs is None else runs
     try:
-        frame = report_frame(store, name, runs=runs)
+        frame = report_frame(store, name, runs=runs) if frame is None else frame
     except LibKDError as exc:
         console.print(str(exc))
         return
@@ -606,7 +611,7 @@ def report(
     frame = report_frame(store, name, baseline=baseline, runs=runs)
     if format == ReportFormat.TABLE:
         if baseline is None:
-            _print_results(store, name)
+            _print_results(store, name, runs=runs, frame=frame)
         else:
             words = report_metric(runs).words
             console.print(results_table(frame, title=f"{name}: top-1 (deltas: {words})"))

@@ -7,13 +7,15 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from rich.markup import escape
 from rich.table import Table
 
-from harness.analysis import Precision, StudyStatus, format_cell
+from harness.analysis._text import format_cell
 
 if TYPE_CHECKING:
+    import polars as pl
+
+    from harness.analysis import Precision, StudyStatus
     from harness.bench import BenchReport
     from harness.cache import LogitCache
     from harness.config import DatasetConfig, TrainRecipe

@@ -160,10 +160,6 @@ def cancel(jobs: list[str]) -> None:
 
 def recorded_jobs(store: Store, name: str) -> list[dict[str, Any]]:
     """The Slurm jobs `libkd launch` submitted for the study (oldest first)."""
-    from harness.store import load_optuna_study, reading_storage
+    from harness.store import study_attr
 
-    try:
-        opened = load_optuna_study(name, reading_storage(store))
-    except LibKDError:
-        return []
-    return list(opened.user_attrs.get(JOBS_ATTR, []))
+    return list(study_attr(store.engine, name, JOBS_ATTR) or [])

@@ -311,7 +311,7 @@ def pending_by_config(
     return found
 
 
-def _study_attr(engine: Engine, study: str, key: str) -> Any:
+def study_attr(engine: Engine, study: str, key: str) -> Any:
     """A user attribute of Optuna's study, read from its table without Optuna (None if the
     study or the attribute is not there)."""
     if not inspect(engine).has_table("study_user_attributes"):
@@ -348,7 +348,7 @@ def widen_choices(engine: Engine, study: str, param: str, choices: list[str]) ->
 
 def study_kind(engine: Engine, study: str) -> str | None:
     """The libkd kind (grid or search) recorded on Optuna's study, read without Optuna."""
-    found = _study_attr(engine, study, KIND_ATTR)
+    found = study_attr(engine, study, KIND_ATTR)
     return None if found is None else str(found)
 
 
@@ -361,7 +361,7 @@ def study_objectives(engine: Engine, study: str) -> list[tuple[str, str]]:
         with engine.connect() as connection:
             found = connection.execute(query, {"name": study}).scalar()
         file = (json.loads(found) if isinstance(found, str) else found) or {}
-    file = file or _study_attr(engine, study, STUDY_FILE_ATTR) or {}
+    file = file or study_attr(engine, study, STUDY_FILE_ATTR) or {}
     return [(o["metric"], o.get("direction", "maximize")) for o in file.get("objectives", [])]
 
 

@@ -290,6 +290,16 @@ class Store:
         with self.session() as s:
             return {(config, seed) for config, seed in s.execute(query)}
 
+    def run_configs(self, study: str) -> dict[str, dict[str, Any]]:
+        """The configuration of each config hash the study has runs of (one row read per
+        hash): what its runs were trained with, without the study file."""
+        first = (
+            select(func.min(RunRow.id)).where(RunRow.study == study).group_by(RunRow.config_hash)
+        )
+        query = select(RunRow.config_hash, RunRow.config).where(RunRow.id.in_(first))
+        with self.session() as s:
+            return {config_hash: dict(config) for config_hash, config in s.execute(query)}
+
     def copy_run(self, identity: RunIdentity, *, inputs: Sequence[str]) -> RunRow | None:
         """Copy into `identity`'s study a complete run of its (configuration, seed) that
         another study of this database trained from the same inputs: its row, epochs and

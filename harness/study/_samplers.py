@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from harness._registry import Registry
 from harness.config import SearchConfig
 from harness.distill import temperature_matters
+
+if TYPE_CHECKING:
+    import optuna
 
 ALL_PARAM_TYPES = frozenset({"float", "int", "categorical"})
 
@@ -23,28 +24,38 @@ class SamplerInfo:
     param_types: frozenset[str] = ALL_PARAM_TYPES
 
 
-PrunerFactory = Callable[[SearchConfig, int], optuna.pruners.BasePruner]
+PrunerFactory = Callable[[SearchConfig, int], "optuna.pruners.BasePruner"]
 SAMPLERS: Registry[SamplerInfo] = Registry("sampler")
 PRUNERS: Registry[PrunerFactory] = Registry("pruner")
 
 
 def _tpe(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.TPESampler(seed=search.sampler_seed, n_startup_trials=4)
 
 
 def _gp(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.GPSampler(seed=search.sampler_seed)
 
 
 def _random(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.RandomSampler(seed=search.sampler_seed)
 
 
 def _nsga2(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.NSGAIISampler(seed=search.sampler_seed, population_size=8)
 
 
 def _grid(search: SearchConfig) -> optuna.samplers.BaseSampler:
+    import optuna
+
     space: dict[str, list[Any]] = {}
     for path, param in search.space.items():
         if param.type == "categorical":
@@ -64,16 +75,22 @@ SAMPLERS.register("grid")(SamplerInfo(_grid, param_types=frozenset({"int", "cate
 
 @PRUNERS.register("median")
 def _median(search: SearchConfig, epochs: int) -> optuna.pruners.BasePruner:
+    import optuna
+
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 4))
 
 
 @PRUNERS.register("hyperband")
 def _hyperband(search: SearchConfig, epochs: int) -> optuna.pruners.BasePruner:
+    import optuna
+
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
 
 
 @PRUNERS.register("none")
 def _none(search: SearchConfig, epochs: int) -> optuna.pruners.BasePruner:
+    import optuna
+
     return optuna.pruners.NopPruner()
 
 
