@@ -513,7 +513,8 @@ STATUS_IMPORTS = """
 import sys
 from typer.main import get_command
 from harness.cli import app
-get_command(app).main(["status", "--storage", sys.argv[1]], prog_name="libkd", standalone_mode=False)
+command = get_command(app)
+command.main(["status", "--storage", sys.argv[1]], prog_name="libkd", standalone_mode=False)
 heavy = ("polars", "numpy", "optuna", "alembic", "harness.study", "harness.config")
 print(",".join(m for m in heavy if m in sys.modules) or "-", file=sys.stderr)
 """

@@ -40,6 +40,26 @@ def test_digits_three_splits_are_deterministic_stratified_and_disjoint():
     assert other.fingerprint != data.fingerprint
 
 
+def test_digits_read_from_the_shipped_file_equal_scikit_learns_loader():
+    """`plan` reads the digits without importing sklearn.datasets: the same arrays, bit for
+    bit, as `load_digits` (so every split and cached logit stays the same)."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from harness.data._sources import digits_arrays
+
+    images, target = digits_arrays()
+    bunch = load_digits()
+    assert images.dtype == bunch.images.dtype and np.array_equal(images, bunch.images)
+    assert np.array_equal(target, bunch.target)
+    probe = "import sys; from harness.data._sources import digits_arrays; digits_arrays(); "
+    probe += "print('sklearn.datasets' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr[-1000:]
+
+
 def test_subset_options_pick_from_the_training_pool_only():
     full = load_dataset(DatasetConfig(name="digits"))
     few = load_dataset(DatasetConfig(name="digits", train_per_class=5))
