@@ -13,23 +13,37 @@ import polars as pl
 import pytest
 
 from harness.analysis import claims_table, contrast_frame, load_runs, read_claims, study_contrasts
-from harness.analysis._index import BEGIN, END
+from harness.analysis._index import MARKERS, STATUSES, claim_blocks
 from harness.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-DOCUMENTS = [ROOT / "README.md", RESULTS / "README.md", ROOT / "docs" / "results.md"]
 PRODUCT_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_each_claims_table_is_the_generated_one(path):
+TABLES = [
+    (ROOT / "README.md", "current"),
+    (RESULTS / "README.md", "current"),
+    (RESULTS / "README.md", "superseded"),
+    (ROOT / "docs" / "results.md", "current"),
+    (ROOT / "docs" / "results.md", "superseded"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), TABLES, ids=lambda v: str(v.relative_to(ROOT)) if isinstance(v, Path) else v
+)
+def test_each_claims_table_is_the_generated_one(path, status):
+    """The README states each current claim's verdict in one table; the superseded claims
+    sit in history sections, each table the one the records give."""
     text = path.read_text()
-    block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert block == claims_table(RESULTS, base=path.parent), (
-        f"{path.relative_to(ROOT)} holds another claims table than the records give: "
-        "run `libkd publish` for the study that changed"
+    begin, end = MARKERS[status]
+    block = text.split(begin, 1)[1].split(end, 1)[0].strip()
+    assert block == claims_table(RESULTS, base=path.parent, status=status), (
+        f"{path.relative_to(ROOT)} holds another {status} claims table than the records "
+        "give: run `libkd publish` for the study that changed"
     )
+    assert claim_blocks(text) == (["current"] if path == ROOT / "README.md" else list(STATUSES))
 
 
 def _published(study: str) -> dict[str, dict]:
