@@ -14,7 +14,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, bindparam, inspect, text
+from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from harness.errors import StorageError
 from harness.store._engine import (
@@ -175,18 +175,12 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 def trial_overview(engine: Engine, study: str) -> TrialOverview:
-    """The `TrialOverview` of `study`, in four queries whatever its size (Optuna's API
+    """The `TrialOverview` of `study`, in a fixed few queries whatever its size (Optuna's API
     builds every trial with its params, attributes and intermediate values first)."""
     names = {"name": study, "empty": EMPTY_ATTR}
     states = text(
         "SELECT t.state, count(*), min(t.datetime_start), max(t.datetime_complete) "
         f"{_OWN_TRIALS} GROUP BY t.state"
-    )
-    failed = text(f"SELECT t.number {_OWN_TRIALS} AND t.state = 'FAIL'")
-    histories = text(
-        "SELECT a.value_json FROM trial_system_attributes a JOIN trials t "
-        "ON t.trial_id = a.trial_id JOIN studies s ON s.study_id = t.study_id "
-        "WHERE s.study_name = :name AND a.key = :key"
     )
     direction = text(
         "SELECT d.direction FROM study_directions d JOIN studies s ON s.study_id = d.study_id "
@@ -200,13 +194,7 @@ def trial_overview(engine: Engine, study: str) -> TrialOverview:
             counts[str(state).lower()] = int(n)
             starts += [m for m in (_moment(start),) if m is not None]
             ends += [m for m in (_moment(end),) if m is not None]
-        # A re-queued copy lists every trial it stands for (a retry of a retry names both):
-        # those failures are retried, not the study's.
-        retried: set[int] = set()
-        for (history,) in connection.execute(histories, {**names, "key": RETRY_HISTORY}):
-            retried.update(int(n) for n in json.loads(history))
-        failures = {int(n) for (n,) in connection.execute(failed, names)}
-        counts["retried"] = len(failures & retried)
+        counts["retried"] = _retried(connection, study)
         counts["fail"] -= counts["retried"]
         maximize = str(connection.execute(direction, names).scalar() or "MAXIMIZE") == "MAXIMIZE"
         best_value = text(
@@ -241,14 +229,28 @@ RETRY_HISTORY = "retry_history"
 
 def count_retried(engine: Engine, study: str) -> int:
     """How many failed (or interrupted) trials of the study have a waiting or finished copy:
-    they are not the study's failures, their copies stand for them."""
-    query = text(
-        "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
-        "JOIN trial_system_attributes a ON a.trial_id = t.trial_id AND a.key = :key "
-        "WHERE s.study_name = :name"
-    )
+    they are not the study's failures, their copies stand for them (`libkd status` and the
+    runner's progress count them alike)."""
     with engine.connect() as connection:
-        return int(connection.execute(query, {"name": study, "key": RETRIED_FROM}).scalar() or 0)
+        return _retried(connection, study)
+
+
+_FAILED = text(f"SELECT t.number {_OWN_TRIALS} AND t.state = 'FAIL'")
+_RETRY_HISTORIES = text(
+    "SELECT a.value_json FROM trial_system_attributes a JOIN trials t "
+    "ON t.trial_id = a.trial_id JOIN studies s ON s.study_id = t.study_id "
+    "WHERE s.study_name = :name AND a.key = :key"
+)
+
+
+def _retried(connection: Connection, study: str) -> int:
+    """The failed trials a re-queued copy stands for: every trial a copy's retry history
+    names (a retry of a retry names both)."""
+    retried: set[int] = set()
+    for (history,) in connection.execute(_RETRY_HISTORIES, {"name": study, "key": RETRY_HISTORY}):
+        retried.update(int(n) for n in json.loads(history))
+    failed = connection.execute(_FAILED, {"name": study, "empty": EMPTY_ATTR})
+    return len({int(n) for (n,) in failed} & retried)
 
 
 def count_copied(engine: Engine, study: str) -> int:
