@@ -9,8 +9,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -421,10 +419,15 @@ class Store:
             dict(study=study, config_hash=h, seed=seed, claimant=claimant, claimed_at=now)
             for h, seed in dict.fromkeys(pairs)
         ]
-        dialect = self.engine.dialect.name
-        insert_new = (postgres_insert if dialect == "postgresql" else sqlite_insert)(QueueClaimRow)
+        # The dialect's own INSERT (for ON CONFLICT), imported here: reading commands never
+        # need it, and PostgreSQL's dialect costs a SQLite user about 0.1 s of imports.
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql as dialect
+        else:
+            from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
+        insert_new = dialect.insert(QueueClaimRow).values(queued=False).on_conflict_do_nothing()
         with self.session() as s:
-            s.execute(insert_new.values(queued=False).on_conflict_do_nothing(), rows)
+            s.execute(insert_new, rows)
             won = s.execute(
                 select(QueueClaimRow.config_hash, QueueClaimRow.seed).where(
                     QueueClaimRow.study == study,
