@@ -67,6 +67,10 @@ class TrainRecipe(_Frozen):
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA only
     compile: bool = False  # torch.compile the student (compile time is recorded apart)
     eval_every: int = Field(1, ge=1)  # validate every k epochs (and after the last one)
+    # Validate after each epoch that reaches a multiple of k optimiser steps (and after the
+    # last one): with `steps`, the same validations whatever the data size; `eval_every`
+    # counts epochs, so a small subset's many short epochs would each be validated.
+    eval_every_steps: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainRecipe:
@@ -76,6 +80,12 @@ class TrainRecipe(_Frozen):
             raise ValueError(
                 f"epochs ({self.epochs}) and steps ({self.steps}) both set; give one "
                 "(steps: equal training whatever the data size)"
+            )
+        if self.eval_every_steps is not None and self.eval_every != 1:
+            raise ValueError(
+                f"eval_every ({self.eval_every}) and eval_every_steps ({self.eval_every_steps}) "
+                "both set; give one (eval_every_steps: the same validations whatever the "
+                "data size)"
             )
         if self.warmup_steps and self.warmup_epochs:
             raise ValueError(
@@ -91,6 +101,18 @@ class TrainRecipe(_Frozen):
     def epochs_for(self, steps_per_epoch: int) -> int:
         """Epochs (passes over the data, the last one maybe part-way) training takes."""
         return -(-self.total_steps(steps_per_epoch) // steps_per_epoch)
+
+    def validates(self, epoch: int, steps_per_epoch: int) -> bool:
+        """Whether epoch `epoch` (0-based) ends with a validation: every `eval_every`
+        epochs, or each epoch that reaches a multiple of `eval_every_steps` optimiser steps;
+        always the last."""
+        total = self.total_steps(steps_per_epoch)
+        if epoch + 1 >= self.epochs_for(steps_per_epoch):
+            return True
+        if self.eval_every_steps is None:
+            return (epoch + 1) % self.eval_every == 0
+        before, after = epoch * steps_per_epoch, min(total, (epoch + 1) * steps_per_epoch)
+        return after // self.eval_every_steps > before // self.eval_every_steps
 
     def warmup(self, steps_per_epoch: int) -> int:
         """Warm-up steps."""

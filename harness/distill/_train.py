@@ -188,7 +188,7 @@ def train_student(
         if not math.isfinite(metrics["train/loss"]):
             raise TrialError(f"training loss became {metrics['train/loss']} in epoch {epoch}")
         eval_start = time.perf_counter()
-        if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == epochs:
+        if recipe.validates(epoch, per_epoch):
             metrics.update(evaluate(model, data, precision=train_step.precision))
         eval_seconds = time.perf_counter() - eval_start
         metrics.update(

@@ -141,6 +141,24 @@ def test_steps_or_epochs_not_both_and_steps_keep_old_hashes(tmp_path):
         study_from_dict(tiny_dict(train={"steps": 50, "warmup_epochs": 1, "warmup_steps": 5}))
     recipe = TrialConfig.model_validate({"train": {"steps": 50, "warmup_steps": 5}}).train
     assert (recipe.total_steps(7), recipe.epochs_for(7), recipe.warmup(7)) == (50, 8, 5)
+    with pytest.raises(StudyError, match=r"eval_every \(2\) and eval_every_steps \(9\) both set"):
+        study_from_dict(tiny_dict(train={"steps": 50, "eval_every": 2, "eval_every_steps": 9}))
     # New fields left at their defaults change no configuration's hash.
     plain = TrialConfig()
     assert config_hash(plain) == config_hash(TrialConfig.model_validate({"train": {}}))
+
+
+@pytest.mark.parametrize("per_epoch", [6, 12, 23, 45, 90])
+def test_validations_counted_in_steps_are_the_same_whatever_the_data_size(per_epoch):
+    """A step budget with eval_every_steps validates as often at every data size (after
+    each epoch that passes a multiple of it, and at the end); eval_every counts epochs."""
+    steps = {"train": {"steps": 4600, "eval_every_steps": 230}}
+    recipe = TrialConfig.model_validate(steps).train
+    epochs = range(recipe.epochs_for(per_epoch))
+    validated = [e for e in epochs if recipe.validates(e, per_epoch)]
+    assert len(validated) == 20 and validated[-1] == len(epochs) - 1
+    steps_at = [min(4600, (e + 1) * per_epoch) for e in validated]
+    assert [s // 230 for s in steps_at] == list(range(1, 21))  # each multiple once
+    by_epochs = TrialConfig.model_validate({"train": {"steps": 4600, "eval_every": 2}}).train
+    counted = [e for e in epochs if by_epochs.validates(e, per_epoch)]
+    assert counted == [e for e in epochs if (e + 1) % 2 == 0 or e == len(epochs) - 1]
