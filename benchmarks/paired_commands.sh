@@ -3,6 +3,7 @@
 # epochs, benchmarks/analysis_at_scale.py's), medians of 5: a comparison that holds on a
 # machine whose speed drifts between runs of the analysis bench.
 #   benchmarks/paired_commands.sh BASE_REV [DB_FILE]
+# Also times the libraries `report` needs, imported alone (the floor of any reading command).
 # Runs from the repository root with .venv/bin/python; BASE_REV is checked out in a temporary
 # worktree; the database is generated once at DB_FILE (default /tmp/libkd-paired/synth.db).
 set -euo pipefail
@@ -37,6 +38,10 @@ for round in 0 1 2 3 4 5; do  # round 0 warms up (writes bytecode), untimed
         env PYTHONPATH="$tree" "$py" -m harness.cli $command >/dev/null 2>&1)
     done
   done
+  # The floor: starting Python and importing only the libraries `report` cannot do without
+  # (SQLAlchemy's ORM, polars, numpy, typer with the pydantic it runs commands through, rich).
+  /usr/bin/time -a -o "$out" -f "$round head libraries %e" \
+    "$py" -c "import sqlalchemy.orm, polars, numpy, typer, pydantic, rich.console" >/dev/null 2>&1
 done
 "$py" - "$out" "$base" "$(git rev-parse --short HEAD)" <<'PY'
 import collections, statistics, sys
@@ -49,4 +54,6 @@ print(f"command    {sys.argv[2][:9]:>9} s  {sys.argv[3]:>9} s   (medians of 5, a
 for command in ("status", "report", "plan", "validate", "publish", "dashboard"):
     base, head = (statistics.median(times[command, k]) for k in ("base", "head"))
     print(f"{command:10s} {base:11.2f}  {head:11.2f}")
+floor = statistics.median(times["libraries", "head"])
+print(f"libraries  {'':11s}  {floor:11.2f}   (python -c 'import sqlalchemy.orm, polars, numpy, typer, pydantic, rich.console')")
 PY
