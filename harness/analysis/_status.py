@@ -3,7 +3,6 @@ formula, `time_left`, for `libkd status` and the runner's ETA)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ class StudyStatus:
     kind: str
     counts: dict[str, int]  # Optuna trial state (lower case) -> trials
     best: float | None
-    elapsed_seconds: float
+    elapsed_seconds: float  # while any trial ran: the gaps between sittings are not counted
     remaining_seconds: float | None
 
 
@@ -72,10 +71,6 @@ def study_status(store: Store, name: str, workload: Workload | None = None) -> S
     """Where the study `name` stands, counted by the database (no Optuna trial is built)."""
     found = trial_overview(store.engine, name)
     counts = found.counts
-    elapsed = 0.0
-    if found.first_start is not None:
-        last = dt.datetime.now() if counts["running"] else (found.last_end or found.first_start)
-        elapsed = (last - found.first_start).total_seconds()
     remaining = time_left(
         store,
         name,
@@ -84,7 +79,7 @@ def study_status(store: Store, name: str, workload: Workload | None = None) -> S
         running=counts["running"],
     )
     kind = study_kind(store.engine, name) or "optuna"
-    return StudyStatus(name, kind, counts, found.best, elapsed, remaining)
+    return StudyStatus(name, kind, counts, found.best, found.active_seconds, remaining)
 
 
 def statuses(

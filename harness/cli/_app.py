@@ -440,8 +440,9 @@ def status(
     ] = None,
     storage: StorageOpt = None,
 ) -> None:
-    """Trial counts, best value, elapsed and remaining time of each study; for a study with
-    a seed plan, each aimed contrast's seeds and current half-width against its target."""
+    """Trial counts, best value, elapsed (while any trial ran) and remaining time of each
+    study; for a study with a seed plan, each aimed contrast's seeds and current half-width
+    against its target."""
     from harness.analysis import seed_precision, statuses
     from harness.cli._console import console
     from harness.cli._tables import precision_table, status_table

@@ -147,13 +147,30 @@ def optuna_study_names(engine: Engine) -> list[str]:
 class TrialOverview:
     """A study's trials counted by the database: per Optuna state (lower case) with the
     failed ones that were re-queued apart as "retried" (their copies stand for them), the
-    best first objective of the complete ones, and the first start and last end. Trials asked
-    for when no waiting one was left (`EMPTY_ATTR`) are not the study's and are left out."""
+    best first objective of the complete ones, and the seconds during which any of its
+    trials was running (`active_seconds`: a study run in several sittings is not charged the
+    hours between them). Trials asked for when no waiting one was left (`EMPTY_ATTR`) are
+    not the study's and are left out."""
 
     counts: dict[str, int]
     best: float | None
-    first_start: dt.datetime | None
-    last_end: dt.datetime | None
+    active_seconds: float
+
+
+def active_seconds(
+    intervals: list[tuple[dt.datetime, dt.datetime | None]], now: dt.datetime
+) -> float:
+    """The length of the union of [start, end] intervals (an open one ends `now`): the
+    time during which at least one of them was running."""
+    total, reach = 0.0, None
+    for start, end in sorted((start, end or now) for start, end in intervals):
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
+    return total
 
 
 _OWN_TRIALS = (
@@ -178,22 +195,20 @@ def trial_overview(engine: Engine, study: str) -> TrialOverview:
     """The `TrialOverview` of `study`, in a fixed few queries whatever its size (Optuna's API
     builds every trial with its params, attributes and intermediate values first)."""
     names = {"name": study, "empty": EMPTY_ATTR}
-    states = text(
-        "SELECT t.state, count(*), min(t.datetime_start), max(t.datetime_complete) "
-        f"{_OWN_TRIALS} GROUP BY t.state"
+    states = text(f"SELECT t.state, count(*) {_OWN_TRIALS} GROUP BY t.state")
+    spans = text(
+        f"SELECT t.datetime_start, t.datetime_complete {_OWN_TRIALS} "
+        "AND t.datetime_start IS NOT NULL"
     )
     direction = text(
         "SELECT d.direction FROM study_directions d JOIN studies s ON s.study_id = d.study_id "
         "WHERE s.study_name = :name AND d.objective = 0"
     )
     counts = {state: 0 for state in ("running", "waiting", "complete", "pruned", "fail")}
-    starts: list[dt.datetime] = []
-    ends: list[dt.datetime] = []
     with engine.connect() as connection:
-        for state, n, start, end in connection.execute(states, names):
+        for state, n in connection.execute(states, names):
             counts[str(state).lower()] = int(n)
-            starts += [m for m in (_moment(start),) if m is not None]
-            ends += [m for m in (_moment(end),) if m is not None]
+        intervals = [(_moment(a), _moment(b)) for a, b in connection.execute(spans, names)]
         counts["retried"] = _retried(connection, study)
         counts["fail"] -= counts["retried"]
         maximize = str(connection.execute(direction, names).scalar() or "MAXIMIZE") == "MAXIMIZE"
@@ -204,8 +219,10 @@ def trial_overview(engine: Engine, study: str) -> TrialOverview:
     return TrialOverview(
         counts=counts,
         best=None if best is None else float(best),
-        first_start=min(starts, default=None),
-        last_end=max(ends, default=None),
+        # Optuna stamps trials with the local clock, without a zone.
+        active_seconds=active_seconds(
+            [(a, b) for a, b in intervals if a is not None], dt.datetime.now()
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 import threading
@@ -340,9 +341,10 @@ def test_a_reading_store_refuses_an_old_postgres_schema_with_the_way_out(url):
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_the_trial_overview_counts_what_optunas_api_counts(url, direction):
-    """`libkd status` counts trials in SQL: the same counts, best value and times as
-    Optuna's own trials give, a failed trial that was re-queued apart as retried, and the
-    empty asks of workers that found nothing left out."""
+    """`libkd status` counts trials in SQL: the same counts and best value as Optuna's own
+    trials give, a failed trial that was re-queued apart as retried, the time while any
+    trial ran (not the gaps between sittings), and the empty asks of workers that found
+    nothing left out."""
     import optuna
     from optuna.trial import TrialState
 
@@ -387,6 +389,44 @@ def test_the_trial_overview_counts_what_optunas_api_counts(url, direction):
         "retried": 2,
     }
     assert found.best == (0.7 if direction == "maximize" else 0.4)
+    # The trials' times, set by hand (minutes): overlapping spans in three sittings (0-20,
+    # 40-60, 100-130, with gaps between), the running trial from 125 on (open: until now),
+    # and the empty ask at 200-900, which is not the study's and must not count.
+    base = datetime.datetime(2026, 1, 1)
+    minute = datetime.timedelta(minutes=1)
+    spans = [(0, 10), (5, 20), (100, 130), (40, 50), (45, 60), (110, 120), (112, 118)]
     own = [t for t in study.get_trials() if EMPTY_ATTR not in t.user_attrs]
-    assert found.first_start == min(t.datetime_start for t in own if t.datetime_start)
-    assert found.last_end == max(t.datetime_complete for t in own if t.datetime_complete)
+    ran = [t for t in own if t.state != TrialState.WAITING]
+    assert len(ran) == len(spans) + 1 and ran[-1].state == TrialState.RUNNING
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        table = sqlalchemy.table(
+            "trials",
+            sqlalchemy.column("trial_id"),
+            sqlalchemy.column("datetime_start"),
+            sqlalchemy.column("datetime_complete"),
+        )
+        for trial, (a, b) in zip(ran, spans):
+            connection.execute(
+                table.update()
+                .where(table.c.trial_id == trial._trial_id)
+                .values(datetime_start=base + a * minute, datetime_complete=base + b * minute)
+            )
+        connection.execute(
+            table.update()
+            .where(table.c.trial_id == empty._trial_id)
+            .values(datetime_start=base + 200 * minute, datetime_complete=base + 900 * minute)
+        )
+        running = base + 125 * minute
+        connection.execute(
+            table.update()
+            .where(table.c.trial_id == ran[-1]._trial_id)
+            .values(datetime_start=running)
+        )
+    before = datetime.datetime.now()
+    active = trial_overview(engine, "s").active_seconds
+    after = datetime.datetime.now()
+    # 20 + 20 + 30 minutes, then the running trial's time past 130.
+    fixed = (20 + 20 + 30) * 60
+    assert fixed + (before - base).total_seconds() - 130 * 60 <= active
+    assert active <= fixed + (after - base).total_seconds() - 130 * 60
