@@ -38,7 +38,7 @@ from harness.metrics import (
     VAL_TOP1_CLS,
 )
 from harness.status import RunStatus
-from harness.store import RunRow, Store, commit_label
+from harness.store import RunRow, Store, active_seconds, commit_label
 
 
 def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
@@ -168,6 +168,7 @@ def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
     from another study of the database keeps its own (in runs.csv). Every run's, when the
     study copied them all."""
     trained = [r for r in runs if r.adopted_from is None] or runs
+    now = max(r.finished_at or r.started_at for r in trained)
     environment = dict(trained[0].environment)
     # The first trained run's commit heads the record; every commit the runs came from,
     # with how many runs each, follows it (runs.csv names each run's).
@@ -182,6 +183,11 @@ def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
         copied=sum(r.adopted_from is not None for r in runs),
         started=min(r.started_at for r in trained).isoformat(),
         finished=max(r.finished_at or r.started_at for r in trained).isoformat(),
+        # While any of them trained (teachers and caches included): a study resumed over
+        # several sittings is not charged the hours between them.
+        active_seconds=round(
+            active_seconds([(r.started_at, r.finished_at or r.started_at) for r in trained], now)
+        ),
     )
     return environment
 
@@ -203,6 +209,12 @@ def _views_rows(runs: list[RunRow]) -> list[dict[str, str]]:
     for run in runs:
         seen.setdefault(run.label, training_views(run.config))
     return [{"configuration": label, "student trains on": text} for label, text in seen.items()]
+
+
+def _hours(seconds: float) -> str:
+    """Seconds as h:mm."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}:{minutes % 60:02d}"
 
 
 def _copied(count: int) -> str:
@@ -251,7 +263,8 @@ def publish(
         f"{environment.get('device_name')} "
         f"({environment.get('device')}), torch {environment.get('torch')}, commit "
         f"{str(environment.get('commit'))[:12]}, {environment['started'][:16]} to "
-        f"{environment['finished'][:16]} UTC. Splits: {splits}. Every run, seed by seed: "
+        f"{environment['finished'][:16]} UTC ({_hours(environment['active_seconds'])} of "
+        f"it training). Splits: {splits}. Every run, seed by seed: "
         f"[{RUNS_FILE}]({RUNS_FILE}).",
     ]
     files: dict[str, str] = {}

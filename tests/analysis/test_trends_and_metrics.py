@@ -30,7 +30,7 @@ from harness.analysis import (
 from harness.analysis._publish import training_views
 from harness.dashboard import render_dashboard
 from harness.metrics import TEST_TOP1, TEST_TOP1_CLS, VAL_TOP1
-from harness.store import ContrastRow, RunIdentity, Store, TrendRow
+from harness.store import ContrastRow, RunIdentity, RunRow, Store, TrendRow
 from tests.helpers import record_run
 
 FRACTIONS = [0.0125, 0.05, 0.2]
@@ -249,23 +249,40 @@ def test_the_static_forest_plot_states_each_verdict_on_an_axis_with_ticks():
     assert _ticks(-0.0105, 0.027) == pytest.approx([-0.01, 0.0, 0.01, 0.02])
 
 
-def test_publish_names_the_commit_of_every_run(storage_url, tmp_path):
+def test_publish_names_the_commit_of_every_run_and_the_time_spent_training(storage_url, tmp_path):
+    import datetime
+
+    import sqlalchemy
+
     store = Store(storage_url)
+    day = datetime.datetime(2026, 1, 1)
+    # Two sittings: 10:00-10:30 and 14:00-14:10; the study trained 40 minutes of them.
+    spans = [(day.replace(hour=10), day.replace(hour=10, minute=30))]
+    spans.append((day.replace(hour=14), day.replace(hour=14, minute=10)))
     for number, (config, commit, dirty) in enumerate(
         [("a" * 64, "1111111111111111", False), ("b" * 64, "2222222222222222", True)]
     ):
         identity = RunIdentity("s", number, config, 0, config[:1], {})
-        record_run(
+        run_id = record_run(
             store,
             identity,
             metrics={VAL_TOP1: 0.5, TEST_TOP1: 0.5},
             environment={"commit": commit, "commit_dirty": dirty},
         )
+        with store.session() as session:
+            started, finished = spans[number]
+            session.execute(
+                sqlalchemy.update(RunRow)
+                .where(RunRow.id == run_id)
+                .values(started_at=started, finished_at=finished)
+            )
     out = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml")
+    assert "2026-01-01T10:00 to 2026-01-01T14:10 UTC (0:40 of it training)" in out.read_text()
     runs = pl.read_csv(out.with_name("runs.csv"))
     assert runs["commit"].to_list() == ["111111111111", "222222222222+dirty"]
     environment = json.loads(out.with_name("environment.json").read_text())
     assert environment["commits"] == {"111111111111": 1, "222222222222+dirty": 1}
+    assert environment["active_seconds"] == 40 * 60
 
 
 def test_the_dashboard_shows_the_study_as_queued_with_its_overrides(storage_url, tmp_path):
