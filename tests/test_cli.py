@@ -248,7 +248,7 @@ def test_run_exits_1_naming_the_trials_that_failed(tmp_path, monkeypatch):
     monkeypatch.setattr(_trial, "train_student", real)
     retried = runner.invoke(app, [*shlex.split(hint)[1:], *common[2:], "--no-dashboard"])
     assert retried.exit_code == 0, retried.output
-    assert "0 newly queued, 1 re-queued" in retried.output, retried.output
+    assert "0 failed, 1 retried in the study (0 newly queued, 1 re-queued" in retried.output
     # Published and dashboarded by its name, no file: the overrides travel with the study.
     [name] = set(re.findall(r"\btiny-[0-9a-f]{8}\b", retried.output))
     record = tmp_path / "record"

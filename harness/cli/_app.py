@@ -322,8 +322,9 @@ def _print_summary(summary: RunSummary) -> None:
     from harness.cli._console import console
 
     console.print(
-        f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed "
-        f"in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued"
+        f"{summary.ran} trial(s) run now; {summary.complete} complete, {summary.failed} failed"
+        + (f", {summary.retried} retried" if summary.retried else "")
+        + f" in the study ({summary.enqueued} newly queued, {summary.requeued} re-queued"
         + (f", {summary.copied} run(s) copied from other studies" if summary.copied else "")
         + ")"
     )

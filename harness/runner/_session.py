@@ -47,7 +47,8 @@ class FailedTrial:
 class RunSummary:
     """What one call did (`enqueued`, `requeued`, `ran`, the trials it left failed, `copied`:
     the runs it copied from other studies instead of training) and where the study stands
-    (`complete`, `failed`, `waiting` trials in all)."""
+    (`complete`, `failed`, `waiting` trials in all; `retried`: failed or interrupted trials
+    a re-queued copy stands for, not counted as failed, as `libkd status` counts them)."""
 
     study: str
     enqueued: int
@@ -58,6 +59,7 @@ class RunSummary:
     waiting: int = 0
     failed_now: tuple[FailedTrial, ...] = ()
     copied: int = 0
+    retried: int = 0
 
 
 class RunnerSession:
@@ -146,16 +148,18 @@ class RunnerSession:
 
     def summary(self) -> RunSummary:
         failures = self.store.unresolved_failures(self.study.name, since=self.started_at)
+        retried = count_retried(self.storage.engine, self.study.name)
         return RunSummary(
             study=self.study.name,
             enqueued=self.enqueued,
             requeued=self.requeued,
             ran=self.ran,
             complete=self.count(TrialState.COMPLETE),
-            failed=self.count(TrialState.FAIL),
+            failed=self.count(TrialState.FAIL) - retried,
             waiting=self.count(TrialState.WAITING),
             failed_now=tuple(FailedTrial(r.label, r.seed, r.error or "") for r in failures),
             copied=self.copied,
+            retried=retried,
         )
 
 

@@ -59,6 +59,7 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(storage_url, cache_dir,
     monkeypatch.setattr(_trial, "train_student", real)
     retried = run_study(study, store=Store(storage_url), cache_dir=cache_dir, retry=True)
     assert (retried.requeued, retried.ran, retried.complete) == (1, 1, 3)
+    assert (retried.failed, retried.retried) == (0, 1)  # its copy stands for it
 
 
 @pytest.mark.e2e
@@ -74,6 +75,7 @@ def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_ur
     done_before = _complete_pairs(storage_url, "tiny")
     summary = run_study(load_study(path), store=Store(storage_url), cache_dir=cache_dir)
     assert summary.requeued == 1
+    assert (summary.failed, summary.retried) == (0, 1)  # interrupted, not failed
     pairs = _complete_pairs(storage_url, "tiny")
     assert len(pairs) == len(set(pairs)) == 6
     assert set(done_before) <= set(pairs)
