@@ -168,7 +168,7 @@ def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
     from another study of the database keeps its own (in runs.csv). Every run's, when the
     study copied them all."""
     trained = [r for r in runs if r.adopted_from is None] or runs
-    now = max(r.finished_at or r.started_at for r in trained)
+    last = max(r.finished_at or r.started_at for r in trained)
     environment = dict(trained[0].environment)
     # The first trained run's commit heads the record; every commit the runs came from,
     # with how many runs each, follows it (runs.csv names each run's).
@@ -182,11 +182,11 @@ def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
         runs=len(runs),
         copied=sum(r.adopted_from is not None for r in runs),
         started=min(r.started_at for r in trained).isoformat(),
-        finished=max(r.finished_at or r.started_at for r in trained).isoformat(),
+        finished=last.isoformat(),
         # While any of them trained (teachers and caches included): a study resumed over
         # several sittings is not charged the hours between them.
         active_seconds=round(
-            active_seconds([(r.started_at, r.finished_at or r.started_at) for r in trained], now)
+            active_seconds([(r.started_at, r.finished_at) for r in trained], last)
         ),
     )
     return environment
