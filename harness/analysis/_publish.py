@@ -304,9 +304,9 @@ def publish(
             "sign-flip p, Holm across this table's trends, MDE). Levels: each level's delta "
             "[95% CI] on the same seeds.",
             "",
-            markdown_table(trends, TREND_COLUMNS),
+            markdown_table(compact_trends(trends)),
             "",
-            markdown_table(levels),
+            markdown_table(compact_levels(levels)),
         ]
     parts += [
         "",
@@ -477,6 +477,50 @@ def compact_contrasts(contrasts: pl.DataFrame) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows)
+
+
+def compact_trends(trends: pl.DataFrame) -> pl.DataFrame:
+    """The trend table as report.md shows it, like the contrasts': the slope with its
+    interval in one cell (per unit of the axis: of the factor's natural log on scale log),
+    3 decimals, the verdict beside it (each level's delta is in the levels table)."""
+    rows = []
+    for r in trends.iter_rows(named=True):
+        axis = f"log {r['factor']}" if r["scale"] == "log" else r["factor"]
+        rows.append(
+            {
+                "trend": r["trend"],
+                "metric": r["metric"],
+                "n": r["n"],
+                "slope [95% CI]": _cell(
+                    r["slope"], r["slope_ci_low"], r["slope_ci_high"], sign="+"
+                ),
+                "per": f"unit of {axis}",
+                "verdict": r["verdict"],
+                "Holm p": _p(r.get("p_holm")),
+                "MDE": _fixed(r.get("mde")),
+                "interval": r.get("method") or "-",
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def compact_levels(levels: pl.DataFrame) -> pl.DataFrame:
+    """Each trend level's paired delta on the trend's seeds, one interval per cell."""
+    return pl.DataFrame(
+        [
+            {
+                "trend": r["trend"],
+                "level": f"{r['factor']} = {r['value']:g}",
+                "treatment": r["treatment"],
+                "control": r["control"],
+                "n": r["n"],
+                "delta [95% CI]": _cell(
+                    r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], sign="+"
+                ),
+            }
+            for r in levels.iter_rows(named=True)
+        ]
+    )
 
 
 def compact_configurations(frame: pl.DataFrame) -> pl.DataFrame:

@@ -198,12 +198,28 @@ def test_report_publish_and_dashboard_show_metrics_trends_and_views(storage_url,
     assert f"| on_cls | test/top1_cls | 4 | {cell}" in report
     assert "### Costs" in report
     assert "## Trends" in report
-    assert "| gain_vs_data | test/top1_cls | 4 |" in report
+    # The trend's slope and each level's delta are cells like a contrast's: one interval
+    # each, 3 decimals, the verdict beside the slope.
+    [trend], levels = (
+        frame.rows(named=True) for frame in trend_frames(runs, study_trends(store, "s"))
+    )
+    slope = _cell3(trend["slope"], trend["slope_ci_low"], trend["slope_ci_high"])
+    per = "unit of log dataset.train_fraction"
+    assert f"| gain_vs_data | test/top1_cls | 4 | {slope} | {per} | {trend['verdict']} |" in report
+    for level in levels:
+        delta = _cell3(level["delta_mean"], level["delta_ci_low"], level["delta_ci_high"])
+        assert f"| dataset.train_fraction = {level['value']:g} |" in report
+        assert f"| 4 | {delta} |" in report
+    assert "nan" not in report
     assert "### What each configuration's student trains on" in report
     page = render_dashboard(store, "s")
     assert "id='trend-gain_vs_data'" in page
     assert "grows with log dataset.train_fraction" in page
     assert "<h2>trends</h2>" in page
+
+
+def _cell3(mean: float, low: float, high: float) -> str:
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def test_views_a_student_trains_on_in_words():
