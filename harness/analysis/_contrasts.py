@@ -56,7 +56,9 @@ class ContrastSpec:
 
 
 def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[ContrastSpec]:
-    """The study's recorded contrasts, or each configuration against the plain ViT."""
+    """The study's recorded contrasts, or each configuration against the plain ViT; none
+    for a study that declares trends alone (its comparisons are the trends: contrasts
+    against one arbitrary baseline level would add unplanned tests beside them)."""
     recorded = store.contrasts(study)
     if recorded:
         return [
@@ -75,6 +77,8 @@ def study_contrasts(store: Store, study: str, runs: pl.DataFrame) -> list[Contra
             )
             for r in recorded
         ]
+    if store.trends(study):
+        return []
     done = complete_runs(runs)
     baseline = default_baseline(done)
     if baseline is None:

@@ -12,6 +12,7 @@ import re
 import numpy as np
 import polars as pl
 import pytest
+import sqlalchemy
 from scipy import stats
 
 from harness.analysis import (
@@ -218,6 +219,20 @@ def test_report_publish_and_dashboard_show_metrics_trends_and_views(storage_url,
     assert "<h2>trends</h2>" in page
 
 
+def test_a_study_declaring_trends_alone_gets_no_baseline_contrasts(storage_url, tmp_path):
+    """Its comparisons are its trends: no contrast of every configuration against one
+    arbitrary level is added beside them (nor Holm-adjusted with them)."""
+    store = _trend_store(storage_url)
+    runs = load_runs(store, "s")
+    assert study_contrasts(store, "s", runs) == []
+    report = publish(store, "s", out_dir=tmp_path / "s", command="c").read_text()
+    assert "## Contrasts" not in report and "## Trends" in report
+    # Without trends, every configuration against the baseline, as before.
+    with store.session() as session:
+        session.execute(sqlalchemy.delete(TrendRow))
+    assert len(study_contrasts(store, "s", runs)) == 2 * len(FRACTIONS) - 1
+
+
 def _cell3(mean: float, low: float, high: float) -> str:
     return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
@@ -267,8 +282,6 @@ def test_the_static_forest_plot_states_each_verdict_on_an_axis_with_ticks():
 
 def test_publish_names_the_commit_of_every_run_and_the_time_spent_training(storage_url, tmp_path):
     import datetime
-
-    import sqlalchemy
 
     store = Store(storage_url)
     day = datetime.datetime(2026, 1, 1)
