@@ -40,14 +40,37 @@ from harness.metrics import (
 from harness.status import RunStatus
 from harness.store import RunRow, Store, active_seconds, commit_label
 
+TEACHER_DATA_FACTORS = ("dataset.", "augment.", "teachers.")
+"""Grid factors that change what a teacher instance is trained on (or is): its summary and
+the plain ViT it is held against are per value of these (a study over data fractions
+trains its teachers on each fraction)."""
 
-def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
+
+def _setting_columns(runs: pl.DataFrame) -> list[str]:
+    return [
+        c for c in factor_columns(runs) if c.removeprefix("f:").startswith(TEACHER_DATA_FACTORS)
+    ]
+
+
+def _setting_label(values: dict[str, Any]) -> str:
+    """`train_fraction=0.05` for the factor dataset.train_fraction at 0.05."""
+    return ", ".join(f"{c.rsplit('.', 1)[-1]}={v}" for c, v in values.items())
+
+
+def _teacher_rows(store: Store, study: str, runs: pl.DataFrame) -> list[dict[str, Any]]:
+    """Every teacher instance the study's runs used, with the data setting it was trained
+    in (the runs' values of `TEACHER_DATA_FACTORS`; '' in a study without such factors)."""
+    settings = _setting_columns(runs)
+    by_run = {row["id"]: row for row in runs.select("id", *settings).iter_rows(named=True)}
+    used = store.artifact_runs(study) if settings else {}
     rows = {}
     for role, artifact in store.study_artifacts(study):
         if artifact.kind != "teacher":
             continue
+        run = next((by_run[i] for i in used.get(artifact.key, []) if i in by_run), {})
         rows[artifact.key] = {
             "teacher": role.removeprefix("teacher:"),
+            "setting": _setting_label({c: run.get(c) for c in settings}),
             "arch": artifact.name.split(":", 1)[-1],
             "val_top1": artifact.meta.get("val_top1"),
             "test_top1": artifact.meta.get("test_top1"),
@@ -58,37 +81,67 @@ def _teacher_rows(store: Store, study: str) -> list[dict[str, Any]]:
             "train_seconds": artifact.build_seconds,
             "key": artifact.key[:12],
         }
-    return sorted(rows.values(), key=lambda row: row["teacher"])
+    return sorted(rows.values(), key=lambda row: (row["teacher"], row["setting"]))
+
+
+def _teacher_instances(teachers: list[dict[str, Any]]) -> pl.DataFrame:
+    """Each instance, its data setting as `data` where the study has one."""
+    frame = pl.DataFrame(teachers)
+    if not any(row["setting"] for row in teachers):
+        return frame.drop("setting")
+    return frame.rename({"setting": "data"})
+
+
+def _plain_test(report: pl.DataFrame, setting: dict[str, Any]) -> float | None:
+    """The plain ViT's mean test top-1 in a data setting: of the configurations without
+    teachers at the setting's factor values, the one with fewest other factors set (the
+    plain ViT, not its label-smoothed or all-views variants)."""
+    if "teachers" not in report.columns or "test_mean" not in report.columns:
+        return None
+    plain = report.filter(pl.col("teachers") == "none")
+    for column, value in setting.items():
+        plain = plain.filter(pl.col(column).cast(pl.Utf8) == str(value))
+    if plain.is_empty():
+        return None
+    others = [c for c in factor_columns(plain) if c not in setting and c != "f:distill.teachers"]
+    overrides = [sum(row[c] is not None for c in others) for row in plain.iter_rows(named=True)]
+    value = plain["test_mean"][overrides.index(min(overrides))]
+    return float(value) if isinstance(value, int | float) else None
 
 
 def teacher_summary(teachers: list[dict[str, Any]], report: pl.DataFrame) -> pl.DataFrame:
-    """Per teacher name: instances, validation and test top-1 means (test with its 95%
-    t-interval, clipped to [0, 1]) and the margin of the test mean over the plain ViT's."""
-    plain = report.filter(pl.col("label") == "teachers=none") if "label" in report.columns else None
-    plain_test = None
-    if plain is not None and not plain.is_empty() and "test_mean" in plain.columns:
-        plain_test = plain["test_mean"][0]
-    by_name: dict[str, list[dict[str, Any]]] = {}
+    """Per teacher (and data setting, where the study varies the teachers' data): instances,
+    validation and test top-1 means (test with its 95% t-interval, clipped to [0, 1]), the
+    plain ViT's mean test top-1 in the same setting and the teacher's margin over it."""
+    settings = _setting_columns(report)
+    by_setting: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in teachers:
-        by_name.setdefault(row["teacher"], []).append(row)
+        by_setting.setdefault((row["teacher"], row.get("setting", "")), []).append(row)
+    values = {
+        _setting_label(dict(zip(settings, combo))): dict(zip(settings, combo))
+        for combo in report.select(settings).unique(maintain_order=True).iter_rows()
+    }
     rows = []
-    for name, instances in by_name.items():
+    for (name, setting), instances in by_setting.items():
         tests = [float(r["test_top1"]) for r in instances if r["test_top1"] is not None]
         vals = [float(r["val_top1"]) for r in instances if r["val_top1"] is not None]
         mean = sum(tests) / len(tests) if tests else None
         low = high = None
         if mean is not None and len(tests) > 1:
             low, high = t_interval(mean, statistics.stdev(tests), len(tests), bounds=ACCURACY)
+        plain = _plain_test(report, values.get(setting, {}))
         rows.append(
             {
                 "teacher": name,
+                **({"data": setting} if settings else {}),
                 "arch": instances[0]["arch"],
                 "instances": len(instances),
                 "val top-1": _fixed(sum(vals) / len(vals) if vals else None),
                 "test top-1 [95% CI]": _cell(mean, low, high),
+                "plain ViT (test)": _fixed(plain),
                 "over the plain ViT (test)": (
-                    _fixed(mean - plain_test, sign="+")
-                    if mean is not None and isinstance(plain_test, float)
+                    _fixed(mean - plain, sign="+")
+                    if mean is not None and plain is not None
                     else "-"
                 ),
             }
@@ -351,20 +404,21 @@ def publish(
             "",
             markdown_table(curves),
         ]
-    teachers = _teacher_rows(store, study)
+    teachers = _teacher_rows(store, study, frame_runs)
     if teachers:
         parts += [
             "",
             "## Teachers (top-1 on the validation and test splits)",
             "",
             "Per teacher over its instances (one per seed where the seed scope includes the "
-            "teacher): test top-1 mean with a 95% t-interval, and its margin over the plain "
-            "ViT student's mean test top-1 (the configuration without teachers), then each "
-            "instance.",
+            "teacher), and per data setting where the study varies the data the teachers "
+            "train on: test top-1 mean with a 95% t-interval, the plain ViT student's mean "
+            "test top-1 on the same data (the configuration without teachers) and the "
+            "teacher's margin over it; then each instance.",
             "",
             markdown_table(teacher_summary(teachers, frame)),
             "",
-            markdown_table(pl.DataFrame(teachers)),
+            markdown_table(_teacher_instances(teachers)),
         ]
     diagnostics = _diagnostics(frame_runs)
     if not diagnostics.is_empty():

@@ -611,6 +611,21 @@ class Store:
             )
             return [(role, artifact) for role, artifact in s.execute(query).all()]
 
+    def artifact_runs(self, study: str) -> dict[str, list[int]]:
+        """Artifact key -> the study's runs that used it (a teacher instance's runs share
+        the data it was trained on)."""
+        query = (
+            select(RunArtifactRow.artifact_key, RunArtifactRow.run_id)
+            .join(RunRow, RunRow.id == RunArtifactRow.run_id)
+            .where(RunRow.study == study)
+            .order_by(RunArtifactRow.run_id)
+        )
+        used: dict[str, list[int]] = {}
+        with self.session() as s:
+            for key, run_id in s.execute(query):
+                used.setdefault(key, []).append(run_id)
+        return used
+
     def artifact_use_counts(self) -> dict[str, int]:
         with self.session() as s:
             query = select(

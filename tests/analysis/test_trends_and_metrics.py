@@ -421,7 +421,15 @@ def test_the_teacher_summary_is_each_teachers_mean_interval_and_margin():
     teachers = [
         {"teacher": "conv", "arch": "resnet", "val_top1": 0.8, "test_top1": t} for t in tests
     ] + [{"teacher": "inv", "arch": "rednet", "val_top1": 0.7, "test_top1": 0.75}]
-    report = pl.DataFrame({"label": ["teachers=none", "teachers=conv"], "test_mean": [0.78, 0.8]})
+    report = pl.DataFrame(
+        {
+            "label": ["teachers=none", "teachers=conv", "teachers=none, label_smoothing=0.1"],
+            "teachers": ["none", "conv", "none"],
+            "f:distill.teachers": ["none", "conv", "none"],
+            "f:train.label_smoothing": [None, None, "0.1"],
+            "test_mean": [0.78, 0.8, 0.79],
+        }
+    )
     rows = {r["teacher"]: r for r in teacher_summary(teachers, report).iter_rows(named=True)}
     low, high = stats.t.interval(0.95, 2, loc=np.mean(tests), scale=stats.sem(tests))
     assert rows["conv"]["instances"] == 3
@@ -429,6 +437,34 @@ def test_the_teacher_summary_is_each_teachers_mean_interval_and_margin():
     assert rows["conv"]["over the plain ViT (test)"] == "+0.040"
     assert rows["inv"]["test top-1 [95% CI]"] == "0.750"  # one instance: no interval
     assert rows["inv"]["over the plain ViT (test)"] == "-0.030"
+    assert rows["conv"]["plain ViT (test)"] == "0.780"  # not the label-smoothed one
+    assert "data" not in rows["conv"]  # a study whose teachers all train on the same data
+
+
+def test_teachers_are_summarised_per_data_setting_against_the_plain_vit_on_the_same_data():
+    """A study over data fractions: each teacher's instances at each fraction, against the
+    plain ViT trained on that fraction (C1 holds, or not, per fraction)."""
+    from harness.analysis._publish import teacher_summary
+
+    teachers = [
+        {"teacher": "conv", "setting": f"train_fraction={f}", "arch": "resnet"}
+        | {"val_top1": t, "test_top1": t}
+        for f, t in [("0.05", 0.84), ("0.05", 0.86), ("0.2", 0.90)]
+    ]
+    report = pl.DataFrame(
+        {
+            "teachers": ["none", "conv", "none", "conv"],
+            "f:dataset.train_fraction": ["0.05", "0.05", "0.2", "0.2"],
+            "f:distill.teachers": ["none", "conv", "none", "conv"],
+            "test_mean": [0.81, 0.83, 0.88, 0.89],
+        }
+    )
+    rows = {r["data"]: r for r in teacher_summary(teachers, report).iter_rows(named=True)}
+    assert rows["train_fraction=0.05"]["instances"] == 2
+    assert rows["train_fraction=0.05"]["plain ViT (test)"] == "0.810"
+    assert rows["train_fraction=0.05"]["over the plain ViT (test)"] == "+0.040"
+    assert rows["train_fraction=0.2"]["plain ViT (test)"] == "0.880"
+    assert rows["train_fraction=0.2"]["over the plain ViT (test)"] == "+0.020"
 
 
 def test_publish_shows_the_first_stage_beside_a_contrast_the_seed_plan_extended(
