@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         load_epochs,
         load_runs,
         summarize_epochs,
+        teacher_setting_columns,
     )
     from harness.analysis._index import claims_table, read_claims, update_index
     from harness.analysis._inference import (
@@ -87,6 +88,7 @@ __getattr__, __dir__ = lazy_exports(
         "load_epochs": "_frames",
         "load_runs": "_frames",
         "summarize_epochs": "_frames",
+        "teacher_setting_columns": "_frames",
         "claims_table": "_index",
         "read_claims": "_index",
         "update_index": "_index",
@@ -175,6 +177,7 @@ __all__ = [
     "interval_text",
     "load_epochs",
     "load_runs",
+    "teacher_setting_columns",
     "markdown_table",
     "paired_deltas",
     "pareto_configurations",

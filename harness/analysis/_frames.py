@@ -283,6 +283,18 @@ def factor_columns(runs: pl.DataFrame) -> list[str]:
     return [c for c in runs.columns if c.startswith("f:")]
 
 
+TEACHER_DATA_FACTORS = ("dataset.", "augment.", "teachers.")
+"""Grid factors that change what a teacher instance is trained on (or is): a study over
+data fractions trains its teachers on each fraction, so they are summarised per value."""
+
+
+def teacher_setting_columns(runs: pl.DataFrame) -> list[str]:
+    """The factor columns of `TEACHER_DATA_FACTORS` the runs vary."""
+    return [
+        c for c in factor_columns(runs) if c.removeprefix("f:").startswith(TEACHER_DATA_FACTORS)
+    ]
+
+
 def complete_runs(runs: pl.DataFrame) -> pl.DataFrame:
     """The runs that finished (the ones every aggregate and figure is made of)."""
     return runs.filter(pl.col("status") == RunStatus.COMPLETE.value)

@@ -20,7 +20,13 @@ from harness.analysis._contrasts import (
 )
 from harness.analysis._curves import FLAT_GAIN, curve_table
 from harness.analysis._forest import forest_svg
-from harness.analysis._frames import complete_runs, epoch_summary, factor_columns, load_runs
+from harness.analysis._frames import (
+    complete_runs,
+    epoch_summary,
+    factor_columns,
+    load_runs,
+    teacher_setting_columns,
+)
 from harness.analysis._index import CONTRASTS_FILE, TRENDS_FILE
 from harness.analysis._latex import latex_tables
 from harness.analysis._report import markdown_table, markdown_text, report_frame
@@ -40,17 +46,6 @@ from harness.metrics import (
 from harness.status import RunStatus
 from harness.store import RunRow, Store, active_seconds, commit_label
 
-TEACHER_DATA_FACTORS = ("dataset.", "augment.", "teachers.")
-"""Grid factors that change what a teacher instance is trained on (or is): its summary and
-the plain ViT it is held against are per value of these (a study over data fractions
-trains its teachers on each fraction)."""
-
-
-def _setting_columns(runs: pl.DataFrame) -> list[str]:
-    return [
-        c for c in factor_columns(runs) if c.removeprefix("f:").startswith(TEACHER_DATA_FACTORS)
-    ]
-
 
 def _setting_label(values: dict[str, Any]) -> str:
     """`train_fraction=0.05` for the factor dataset.train_fraction at 0.05."""
@@ -60,7 +55,7 @@ def _setting_label(values: dict[str, Any]) -> str:
 def _teacher_rows(store: Store, study: str, runs: pl.DataFrame) -> list[dict[str, Any]]:
     """Every teacher instance the study's runs used, with the data setting it was trained
     in (the runs' values of `TEACHER_DATA_FACTORS`; '' in a study without such factors)."""
-    settings = _setting_columns(runs)
+    settings = teacher_setting_columns(runs)
     by_run = {row["id"]: row for row in runs.select("id", *settings).iter_rows(named=True)}
     used = store.artifact_runs(study) if settings else {}
     rows = {}
@@ -113,7 +108,7 @@ def teacher_summary(teachers: list[dict[str, Any]], report: pl.DataFrame) -> pl.
     """Per teacher (and data setting, where the study varies the teachers' data): instances,
     validation and test top-1 means (test with its 95% t-interval, clipped to [0, 1]), the
     plain ViT's mean test top-1 in the same setting and the teacher's margin over it."""
-    settings = _setting_columns(report)
+    settings = teacher_setting_columns(report)
     by_setting: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in teachers:
         by_setting.setdefault((row["teacher"], row.get("setting", "")), []).append(row)

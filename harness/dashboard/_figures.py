@@ -8,7 +8,13 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from harness.analysis import complete_runs, factor_columns, pareto_configurations, t_interval
+from harness.analysis import (
+    complete_runs,
+    factor_columns,
+    pareto_configurations,
+    t_interval,
+    teacher_setting_columns,
+)
 from harness.metrics import (
     ATTENTION_DISTANCE_PREFIX,
     ATTENTION_UNIFORM,
@@ -278,10 +284,16 @@ class TeacherLine:
     n: int
 
 
-def teacher_references(store: Store, study: str) -> dict[str, TeacherLine]:
+def teacher_references(
+    store: Store, study: str, runs: pl.DataFrame | None = None
+) -> dict[str, TeacherLine]:
     """Each teacher's own test top-1 (validation for teachers recorded before the test
     split), by teacher name, over its instances (one per seed where the seed scope includes
-    the teacher): the reference lines of the accuracy charts, never one instance's."""
+    the teacher): the reference lines of the accuracy charts, never one instance's. None
+    where the `runs` vary the data the teachers train on (a data-fraction study): one line
+    would pool every fraction's teachers; the report's Teachers table has them per setting."""
+    if runs is not None and teacher_setting_columns(runs):
+        return {}
     found: dict[str, list[float]] = {}
     for role, artifact in store.study_artifacts(study):  # each (role, instance) once
         if artifact.kind != "teacher":

@@ -164,7 +164,7 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
         summary,
         finals,
         report,
-        references=teacher_references(store, name),
+        references=teacher_references(store, name, runs),
         objectives=study_objectives(store.engine, name),
         search=study_kind(store.engine, name) == "search",
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from harness.analysis import summarize_epochs
+from harness.analysis import load_runs, summarize_epochs
 from harness.dashboard import cache_usage, factor_comparison, learning_curves, pareto
 
 
@@ -160,3 +160,32 @@ def test_teacher_lines_are_the_mean_over_instances_with_their_spread(tmp_path):
     [band] = [s for s in figure.layout.shapes if s.type == "rect"]
     assert line.y0 == pytest.approx(0.82) and (band.y0, band.y1) == (0.80, 0.84)
     assert "teacher conv 0.820, n=3: 0.800-0.840" in figure.layout.annotations[0].text
+
+
+def test_no_pooled_teacher_line_where_the_teachers_data_varies(tmp_path):
+    """A study over data fractions trains its teachers on each fraction: one line over all
+    their instances would mix fractions, so the charts draw none (the report's Teachers table
+    gives each fraction's teachers against the plain ViT on the same data)."""
+    from harness.dashboard._figures import teacher_references
+    from harness.store import RunIdentity, Store
+    from tests.helpers import record_run
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    for seed, fraction in enumerate(["0.05", "0.2"]):
+        factors = {"dataset.train_fraction": fraction, "distill.teachers": "conv"}
+        identity = RunIdentity("s", seed, f"{seed}" * 64, 0, f"f={fraction}", factors)
+        run_id = record_run(store, identity)
+        store.record_artifact(
+            key=f"t{seed}",
+            kind="teacher",
+            name="conv",
+            path=f"t{seed}",
+            size=1,
+            build_seconds=1.0,
+            meta={"test_top1": 0.8 + seed / 10},
+        )
+        store.link_artifact(run_id, f"t{seed}", role="teacher:conv", hit=False)
+    runs = load_runs(store, "s")
+    assert "f:dataset.train_fraction" in runs.columns
+    assert teacher_references(store, "s", runs) == {}
+    assert teacher_references(store, "s")["conv"].n == 2  # without the runs: pooled, as before
