@@ -12,7 +12,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from harness.analysis import claims_table, contrast_frame, load_runs, read_claims, study_contrasts
+from harness.analysis import (
+    claims_table,
+    contrast_frame,
+    load_runs,
+    read_claims,
+    study_contrasts,
+    study_trends,
+    trend_frames,
+)
 from harness.analysis._index import MARKERS, STATUSES, claim_blocks
 from harness.store import Store
 
@@ -46,9 +54,16 @@ def test_each_claims_table_is_the_generated_one(path, status):
     assert claim_blocks(text) == (["current"] if path == ROOT / "README.md" else list(STATUSES))
 
 
-def _published(study: str) -> dict[str, dict]:
-    frame = pl.read_csv(RESULTS / study / "contrasts.csv")
-    return {row["contrast"]: row for row in frame.iter_rows(named=True)}
+def _published(study: str, name: str) -> dict[str, dict]:
+    """The published contrasts (or trends) of a study, by name."""
+    frame = pl.read_csv(RESULTS / study / f"{name}s.csv")
+    return {row[name]: row for row in frame.iter_rows(named=True)}
+
+
+def _same(published: float | None, again: float | None) -> bool:
+    """Equal to the last digit the CSV keeps, or both absent (no pair yet)."""
+    missing = [v is None or v != v for v in (published, again)]
+    return all(missing) if any(missing) else math.isclose(published, again, abs_tol=1e-12)
 
 
 @pytest.mark.parametrize("claim", read_claims(RESULTS), ids=lambda c: f"{c.study}/{c.comparison}")
@@ -57,18 +72,18 @@ def test_each_claim_recomputes_from_its_committed_database(claim):
         pytest.skip("no committed database named for this claim")
     store = Store(f"sqlite:///{ROOT / claim.database}", read_only=True)
     runs = load_runs(store, claim.study)
-    fresh = {
-        row["contrast"]: row
-        for row in contrast_frame(runs, study_contrasts(store, claim.study, runs)).iter_rows(
-            named=True
-        )
-    }
-    published = _published(claim.study)[claim.comparison]
-    again = fresh[claim.comparison]
+    trends, _ = trend_frames(runs, study_trends(store, claim.study))
+    if claim.comparison in (trends["trend"].to_list() if not trends.is_empty() else []):
+        kind, fresh, columns = "trend", trends, ("slope", "slope_ci_low", "slope_ci_high")
+    else:
+        kind, fresh = "contrast", contrast_frame(runs, study_contrasts(store, claim.study, runs))
+        columns = ("delta_mean", "delta_ci_low", "delta_ci_high")
+    again = {row[kind]: row for row in fresh.iter_rows(named=True)}[claim.comparison]
+    published = _published(claim.study, kind)[claim.comparison]
     assert published["n"] == again["n"]
     assert published["verdict"] == again["verdict"]
-    for column in ("delta_mean", "delta_ci_low", "delta_ci_high", "p_holm"):
-        assert math.isclose(published[column], again[column], abs_tol=1e-12), column
+    for column in (*columns, "p_holm"):
+        assert _same(published[column], again[column]), column
 
 
 @pytest.mark.parametrize("path", PRODUCT_DOCS, ids=lambda p: str(p.relative_to(ROOT)))

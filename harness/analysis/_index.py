@@ -98,7 +98,8 @@ def claims_table(results: Path, *, base: Path, status: str = "current") -> str:
             )
         if "slope" in row:
             effect = interval_text(row["slope"], row["slope_ci_low"], row["slope_ci_high"])
-            effect += f" per log {row['factor']}" if row["scale"] == "log" else ""
+            has_slope = row["slope"] is not None and row["slope"] == row["slope"]  # not NaN
+            effect += f" per log {row['factor']}" if has_slope and row["scale"] == "log" else ""
         else:
             effect = interval_text(row["delta_mean"], row["delta_ci_low"], row["delta_ci_high"])
         verdict = row["verdict"]
