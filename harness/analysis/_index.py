@@ -98,8 +98,8 @@ def claims_table(results: Path, *, base: Path, status: str = "current") -> str:
             )
         if "slope" in row:
             effect = interval_text(row["slope"], row["slope_ci_low"], row["slope_ci_high"])
-            has_slope = row["slope"] is not None and row["slope"] == row["slope"]  # not NaN
-            effect += f" per log {row['factor']}" if has_slope and row["scale"] == "log" else ""
+            if effect != "-" and row["scale"] == "log":  # '-': no slope yet
+                effect += f" per log {row['factor']}"
         else:
             effect = interval_text(row["delta_mean"], row["delta_ci_low"], row["delta_ci_high"])
         verdict = row["verdict"]
