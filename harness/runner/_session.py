@@ -29,8 +29,8 @@ from harness.runner._strategies import TrialCallback, strategy_for
 from harness.store import (
     Store,
     count_in_state,
-    count_retried,
     optuna_storage,
+    trial_overview,
     utcnow,
 )
 from harness.study import Study
@@ -130,9 +130,10 @@ class RunnerSession:
 
     def progress(self) -> StudyProgress:
         """The study's progress over every worker, from the database."""
-        finished = sum(self.count(s) for s in (TrialState.COMPLETE, TrialState.FAIL))
-        finished -= count_retried(self.storage.engine, self.study.name)  # their copies count
-        waiting, running = self.count(TrialState.WAITING), self.count(TrialState.RUNNING)
+        # A failed trial a re-queued copy stands for is not finished: its copy counts.
+        counts = trial_overview(self.storage.engine, self.study.name).counts
+        finished = counts["complete"] + counts["fail"]
+        waiting, running = counts["waiting"], counts["running"]
         if self.study.kind is StudyKind.SEARCH:
             search = self.study.file.search
             total = max(finished, search.n_trials if search else 0)
@@ -148,18 +149,18 @@ class RunnerSession:
 
     def summary(self) -> RunSummary:
         failures = self.store.unresolved_failures(self.study.name, since=self.started_at)
-        retried = count_retried(self.storage.engine, self.study.name)
+        counts = trial_overview(self.storage.engine, self.study.name).counts
         return RunSummary(
             study=self.study.name,
             enqueued=self.enqueued,
             requeued=self.requeued,
             ran=self.ran,
-            complete=self.count(TrialState.COMPLETE),
-            failed=self.count(TrialState.FAIL) - retried,
-            waiting=self.count(TrialState.WAITING),
+            complete=counts["complete"],
+            failed=counts["fail"],  # less the retried, whose copies stand for them
+            waiting=counts["waiting"],
             failed_now=tuple(FailedTrial(r.label, r.seed, r.error or "") for r in failures),
             copied=self.copied,
-            retried=retried,
+            retried=counts["retried"],
         )
 
 

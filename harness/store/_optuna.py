@@ -192,23 +192,22 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 def trial_overview(engine: Engine, study: str) -> TrialOverview:
-    """The `TrialOverview` of `study`, in a fixed few queries whatever its size (Optuna's API
-    builds every trial with its params, attributes and intermediate values first)."""
+    """The `TrialOverview` of `study`, in a fixed five queries whatever its size (Optuna's
+    API builds every trial with its params, attributes and intermediate values first)."""
     names = {"name": study, "empty": EMPTY_ATTR}
-    states = text(f"SELECT t.state, count(*) {_OWN_TRIALS} GROUP BY t.state")
-    spans = text(
-        f"SELECT t.datetime_start, t.datetime_complete {_OWN_TRIALS} "
-        "AND t.datetime_start IS NOT NULL"
-    )
+    trials = text(f"SELECT t.state, t.datetime_start, t.datetime_complete {_OWN_TRIALS}")
     direction = text(
         "SELECT d.direction FROM study_directions d JOIN studies s ON s.study_id = d.study_id "
         "WHERE s.study_name = :name AND d.objective = 0"
     )
     counts = {state: 0 for state in ("running", "waiting", "complete", "pruned", "fail")}
+    intervals: list[tuple[dt.datetime, dt.datetime | None]] = []
     with engine.connect() as connection:
-        for state, n in connection.execute(states, names):
-            counts[str(state).lower()] = int(n)
-        intervals = [(_moment(a), _moment(b)) for a, b in connection.execute(spans, names)]
+        for state, start, end in connection.execute(trials, names):
+            counts[str(state).lower()] = counts.get(str(state).lower(), 0) + 1
+            begun = _moment(start)
+            if begun is not None:  # a waiting trial has not
+                intervals.append((begun, _moment(end)))
         counts["retried"] = _retried(connection, study)
         counts["fail"] -= counts["retried"]
         maximize = str(connection.execute(direction, names).scalar() or "MAXIMIZE") == "MAXIMIZE"
@@ -220,9 +219,7 @@ def trial_overview(engine: Engine, study: str) -> TrialOverview:
         counts=counts,
         best=None if best is None else float(best),
         # Optuna stamps trials with the local clock, without a zone.
-        active_seconds=active_seconds(
-            [(a, b) for a, b in intervals if a is not None], dt.datetime.now()
-        ),
+        active_seconds=active_seconds(intervals, dt.datetime.now()),
     )
 
 
@@ -242,14 +239,6 @@ RETRIED_FROM = "failed_trial"
 """Optuna's system attribute on a re-queued copy: the number of the first trial it retries."""
 RETRY_HISTORY = "retry_history"
 """Optuna's system attribute on a re-queued copy: every trial it retries, first to last."""
-
-
-def count_retried(engine: Engine, study: str) -> int:
-    """How many failed (or interrupted) trials of the study have a waiting or finished copy:
-    they are not the study's failures, their copies stand for them (`libkd status` and the
-    runner's progress count them alike)."""
-    with engine.connect() as connection:
-        return _retried(connection, study)
 
 
 _FAILED = text(f"SELECT t.number {_OWN_TRIALS} AND t.state = 'FAIL'")
