@@ -128,14 +128,15 @@ def repair_claims(
     return _enqueue_claimed(opened, store, study, specs, update_codes(opened, study, store), me)
 
 
-def take_oldest_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
+def take_next_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
     """Make `opened` take its next waiting trial by a lookup that costs the same at 10 or
-    10,000 waiting trials. Optuna's `ask` builds every waiting trial, with its params and
-    attributes, to take the first (about 0.2 s per trial at 10,000 queued); this asks the
-    database for the oldest few and takes the first whose state change succeeds, as Optuna
-    does (another worker may take any of them first), then tells Optuna's trial cache about
-    it as its own lookup would have. Where Optuna's cache is not the one this was written
-    against, Optuna's lookup stays."""
+    10,000 waiting trials, re-queued copies first (`waiting_trial_ids`). Optuna's `ask`
+    builds every waiting trial, with its params and attributes, to take the first (about
+    0.2 s per trial at 10,000 queued); this asks the database for the next few and takes
+    the first whose state change succeeds, as Optuna does (another worker may take any of
+    them first), then tells Optuna's trial cache about it as its own lookup would have.
+    Where Optuna's cache is not the one this was written against, Optuna's lookup stays
+    (and a re-queued copy waits its turn at the back)."""
     try:
         from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
     except ImportError:

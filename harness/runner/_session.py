@@ -23,7 +23,7 @@ from harness.runner._context import (
 )
 from harness.runner._eta import study_workload
 from harness.runner._optuna_study import open_study
-from harness.runner._queue import take_oldest_waiting
+from harness.runner._queue import take_next_waiting
 from harness.runner._retry import reconcile_runs, requeue_dead_local, retry_failed
 from harness.runner._strategies import TrialCallback, strategy_for
 from harness.store import (
@@ -83,7 +83,7 @@ class RunnerSession:
             sampler=self.strategy.sampler(study),
             pruner=self.strategy.pruner(study),
         )
-        take_oldest_waiting(self.opened, self.storage)
+        take_next_waiting(self.opened, self.storage)
         self.enqueued = self.requeued = self.ran = self.copied = 0
         self.started_at = utcnow()
         self.worker_exit_codes: list[int] = []  # of local worker processes, if any

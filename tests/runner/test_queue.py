@@ -149,6 +149,22 @@ def test_ctrl_c_twice_re_queues_the_trial_and_the_resume_runs_every_pair(
     assert sorted(Counter(trained).values()) == [1] * 6
 
 
+def test_a_resumed_study_runs_the_interrupted_trial_before_new_ones(
+    storage_url, cache_dir, monkeypatch
+):
+    """Ctrl-C in the second trial: the resume trains that trial first (its copy is the
+    newest trial in the queue), then the rest in queue order."""
+    study = study_from_dict(tiny_dict())
+    pairs = [(spec.label, spec.seed) for spec in study.trials()]
+    trained = fake_trainer(monkeypatch, interrupt_at={pairs[1]})
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert trained == pairs[:1]
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.complete, summary.waiting) == (6, 0)
+    assert trained == [pairs[0], pairs[1], *pairs[2:]]
+
+
 def test_a_trial_re_queued_on_interrupt_and_then_found_dead_is_re_queued_once(storage_url):
     study = study_from_dict(tiny_dict())
     session = RunnerSession(study, store=Store(storage_url))
