@@ -284,9 +284,7 @@ def waiting_trial_ids(engine: Engine, study: str, *, limit: int) -> list[int]:
         "ORDER BY CASE WHEN r.trial_id IS NULL THEN 1 ELSE 0 END, t.trial_id LIMIT :limit"
     )
     with engine.connect() as connection:
-        rows = connection.execute(
-            query, {"name": study, "limit": limit, "retried": RETRIED_FROM}
-        )
+        rows = connection.execute(query, {"name": study, "limit": limit, "retried": RETRIED_FROM})
         return [int(trial_id) for (trial_id,) in rows]
 
 
