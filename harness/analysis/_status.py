@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from harness.errors import StorageError
 from harness.store import (
     Store,
+    config_factors,
     optuna_study_names,
     pending_by_config,
     study_kind,
@@ -44,10 +45,11 @@ def time_left(
 ) -> float | None:
     """Seconds until the study is done, spread over the trials running now; None before
     any run completes. A grid's waiting and running trials each cost their own
-    configuration's mean training time (the study's mean, one-offs included, for a
-    configuration with none in yet), plus its teachers' and caches' build only where each
-    seed builds its own; a copied pair costs nothing. A search's trials left cost the
-    study's mean run, once per seed."""
+    configuration's mean training time, plus its teachers' and caches' build only where
+    each seed builds its own; a copied pair costs nothing. A configuration with no run in
+    yet costs what the configurations with its teachers cost (`sibling_costs`: teachers
+    dominate a distillation run's cost), else the study's mean run, one-offs included. A
+    search's trials left cost the study's mean run, once per seed."""
     means = store.mean_run_seconds(name)
     if not means:
         return None
@@ -57,14 +59,41 @@ def time_left(
     todo = pending_by_config(store.engine, name, except_pairs=workload.copies)
     training = store.mean_run_seconds(name, one_offs=False)
     builds = store.mean_build_seconds(name)
-    work = 0.0
-    for config, n in todo.items():
-        if config not in training:
-            work += means[None] * n
-            continue
-        build = builds.get(config, 0.0) if config in workload.per_seed_builds else 0.0
-        work += (training[config] + build) * n
+    costs = {
+        config: seconds + (builds.get(config, 0.0) if config in workload.per_seed_builds else 0.0)
+        for config, seconds in training.items()
+        if config is not None
+    }
+    unseen = todo.keys() - costs.keys()
+    siblings = sibling_costs(config_factors(store.engine, name), costs) if unseen else {}
+    work = sum(costs.get(c, siblings.get(c, means[None])) * n for c, n in todo.items())
     return work / max(1, running)
+
+
+TEACHERS_FACTOR = "distill.teachers"
+
+
+def sibling_costs(
+    factors: dict[str, dict[str, object]], costs: dict[str, float]
+) -> dict[str, float]:
+    """For each configuration without a cost (no run in yet) whose grid varies its
+    teachers, the mean cost of the costed configurations with the same teachers: in a
+    data-size grid a distilled run's teachers cost several times its student, so the
+    study's mean run (half of them plain) would understate it. None where no costed
+    configuration shares them."""
+    by_teachers: dict[str, list[float]] = {}
+    for config, cost in costs.items():
+        if TEACHERS_FACTOR in factors.get(config, {}):
+            key = repr(factors[config][TEACHERS_FACTOR])
+            by_teachers.setdefault(key, []).append(cost)
+    found: dict[str, float] = {}
+    for config, named in factors.items():
+        if config in costs or TEACHERS_FACTOR not in named:
+            continue
+        same = by_teachers.get(repr(named[TEACHERS_FACTOR]))
+        if same:
+            found[config] = sum(same) / len(same)
+    return found
 
 
 def study_status(store: Store, name: str, workload: Workload | None = None) -> StudyStatus:

@@ -323,6 +323,25 @@ def pending_by_config(
     return found
 
 
+def config_factors(engine: Engine, study: str) -> dict[str, dict[str, Any]]:
+    """The grid factors (`FACTORS_ATTR`) of each configuration hash the study has trials
+    of, read from the database: one row per configuration and factors, whatever the
+    queue's size (a hash names one configuration, so one set of factors)."""
+    query = text(
+        "SELECT DISTINCT h.value_json, f.value_json FROM trials t "
+        "JOIN studies s ON s.study_id = t.study_id "
+        "JOIN trial_user_attributes h ON h.trial_id = t.trial_id AND h.key = :hash "
+        "JOIN trial_user_attributes f ON f.trial_id = t.trial_id AND f.key = :factors "
+        "WHERE s.study_name = :name"
+    )
+    params = {"name": study, "hash": HASH_ATTR, "factors": FACTORS_ATTR}
+    with engine.connect() as connection:
+        return {
+            json.loads(config): json.loads(factors)
+            for config, factors in connection.execute(query, params)
+        }
+
+
 def study_attr(engine: Engine, study: str, key: str) -> Any:
     """A user attribute of Optuna's study, read from its table without Optuna (None if the
     study or the attribute is not there)."""

@@ -80,6 +80,26 @@ def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage
     assert status.remaining_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 
 
+def test_a_configuration_with_no_run_yet_costs_what_its_teachers_cost_elsewhere(storage_url):
+    # Teachers x epochs, two seeds: the plain ViT at 1 epoch ran twice (10 s), conv at 1
+    # epoch once (70 s). The 2-epoch configurations have no run: each costs what the
+    # configurations with its teachers cost (10 s plain, 70 s conv), not the study's mean
+    # run (30 s), so what is left is 2 x 10 + 2 x 70 + 2 x 10 + 2 x 70 = 320 s (not 280).
+    grid = {"distill.teachers": [[], ["conv"]], "train.epochs": [1, 2]}
+    study = study_from_dict(tiny_dict(seeds=[0, 1], grid=grid))
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    [plain, distilled] = [
+        p for p in study.configs if p.factors["train.epochs"] == 1
+    ]  # ordered as the grid
+    for point, seed, seconds in ((plain, 0, 10.0), (plain, 1, 10.0), (distilled, 0, 70.0)):
+        _complete(store, study.name, point, seed, seconds)
+    assert session.progress().eta_seconds == pytest.approx(320.0)
+    [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
+    assert status.remaining_seconds == pytest.approx(320.0)
+
+
 def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_train(
     storage_url,
 ):
