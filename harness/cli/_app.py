@@ -189,7 +189,8 @@ def run(
         typer.Option(
             envvar="LIBKD_WORKERS",
             help="Workers on this machine: a number, or auto (one per GPU; on CPU one per "
-            "core with one thread each, at most the trials waiting).",
+            "free core with one thread each, at most the trials waiting). Cores busy with "
+            "other work are left to it.",
         ),
     ] = "auto",
     dashboard: Annotated[bool, typer.Option(help="Write the dashboard at the end.")] = True,
@@ -211,6 +212,8 @@ def run(
         RunnerSession,
         RunnerSettings,
         auto_workers,
+        busy_cores,
+        cpu_threads,
         resolve_device,
         run_local_workers,
     )
@@ -218,7 +221,7 @@ def run(
 
     device_name = device.value if device is not None else loaded.file.device
     # What this machine cannot run stops here, before anything is queued.
-    resolve_device(device_name)
+    on_cpu = resolve_device(device_name).type == "cpu"
     check_runnable(loaded)
     store = open_store(storage)
     cache = resolve_cache_dir(cache_dir, loaded.file.cache.dir)
@@ -228,13 +231,22 @@ def run(
     settings = RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry)
     session = RunnerSession(loaded, store=store, settings=settings)
     session.prepare(retry=retry_failed)
+    # On CPU, cores that other work keeps busy are not shared out: more threads than free
+    # cores run slower, not faster.
+    busy = busy_cores() if on_cpu else 0
+    auto = count is None
     if count is None:
         from optuna.trial import TrialState
 
         waiting = session.count(TrialState.WAITING)
-        count = auto_workers(device_name, waiting=min(waiting, n_trials or waiting))
-        if count > 1:
-            console.print(f"workers: {count} (auto)")
+        count = auto_workers(device_name, waiting=min(waiting, n_trials or waiting), busy=busy)
+    threads = cpu_threads(count, busy=busy) if on_cpu else None
+    if count > 1 or busy:
+        console.print(_workers_line(count, threads, auto=auto, busy=busy), markup=False)
+    if threads is not None and count == 1:
+        import torch
+
+        torch.set_num_threads(min(torch.get_num_threads(), threads))
     sigterm_as_interrupt()
     try:
         with run_progress() as progress:
@@ -247,6 +259,7 @@ def run(
                     progress=progress,
                     max_trials=n_trials,
                     timeout=timeout,
+                    threads=threads,
                 )
             else:
                 summary = session.work(
@@ -300,6 +313,18 @@ def _must_exist(study: Path) -> None:
     """A missing study file is one line at once, before the model libraries load."""
     if not study.is_file():
         raise LibKDError(f"{study}: no such study file")
+
+
+def _workers_line(count: int, threads: int | None, *, auto: bool, busy: int) -> str:
+    """How `libkd run` shares out the machine, e.g. 'workers: 2 x 1 thread (auto)' or
+    'workers: 1 x 1 thread (1 of 2 cores busy with other work)'."""
+    import os
+
+    shape = f"{count}" if threads is None else f"{count} x {threads} thread{'s' * (threads > 1)}"
+    why = ["auto"] if auto else []
+    if busy:
+        why.append(f"{busy} of {os.cpu_count() or 1} cores busy with other work")
+    return f"workers: {shape}" + (f" ({'; '.join(why)})" if why else "")
 
 
 def _worker_count(text: str) -> int | None:

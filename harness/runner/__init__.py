@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from harness.runner._trial import RunOutcome, run_identity, run_trial
     from harness.runner._workers import (
         auto_workers,
+        busy_cores,
+        cpu_threads,
         run_local_workers,
         worker_command,
         worker_session,
@@ -38,7 +40,14 @@ _WHERE = {
     "_session": ("RunnerSession", "RunSummary", "run_study"),
     "_strategies": ("STRATEGIES", "Strategy"),
     "_trial": ("RunOutcome", "run_identity", "run_trial"),
-    "_workers": ("auto_workers", "run_local_workers", "worker_command", "worker_session"),
+    "_workers": (
+        "auto_workers",
+        "busy_cores",
+        "cpu_threads",
+        "run_local_workers",
+        "worker_command",
+        "worker_session",
+    ),
 }
 __getattr__, __dir__ = lazy_exports(
     __name__, {name: module for module, names in _WHERE.items() for name in names}
@@ -62,6 +71,8 @@ __all__ = [
     "worker_command",
     "worker_session",
     "auto_workers",
+    "busy_cores",
+    "cpu_threads",
     "run_local_workers",
     "run_study",
 ]

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,15 +85,53 @@ def worker_command(
     ]
 
 
-def auto_workers(device: str, *, waiting: int, cores: int | None = None) -> int:
+def auto_workers(device: str, *, waiting: int, cores: int | None = None, busy: int = 0) -> int:
     """`--workers auto`: one worker per GPU on a CUDA machine; on CPU one single-threaded
-    worker per core, never more than the trials waiting. Small students use a core's
-    threads poorly: on 2 cores, 2 workers x 1 thread ran a study's trials faster than 1 x 2
+    worker per core that other work leaves free (`busy` cores, at least one left), never
+    more than the trials waiting. Small students use a core's threads poorly: on 2 cores,
+    2 workers x 1 thread ran a study's trials faster than 1 x 2
     (`benchmarks/workers_throughput.py`), and OpenMP threads of several processes left
     to themselves oversubscribe the cores."""
     if device in ("auto", "cuda") and torch.cuda.is_available():
         return max(1, min(torch.cuda.device_count(), waiting))
-    return max(1, min(cores or os.cpu_count() or 1, waiting))
+    return max(1, min(free_cores(cores, busy), waiting))
+
+
+BUSY_SHARE = 0.7
+"""A core counts as busy with other work from this share of its time on."""
+
+
+def busy_cores(seconds: float = 0.2, *, stat: Path = Path("/proc/stat")) -> int:
+    """How many cores other work keeps busy now: the machine's CPU time not idle over
+    `seconds` (this process sleeps meanwhile), in cores, counted from `BUSY_SHARE` of a
+    core up. Another training job beside a run makes more threads slower, not faster (on
+    this project's 2 cores, 2 threads ran 3.7x slower than 1 beside another job). 0 where
+    the kernel's counters cannot be read (not Linux)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:9]]
+        return sum(fields), fields[3] + fields[4]  # all time; idle and waiting on I/O
+
+    try:
+        total, idle = sample()
+        time.sleep(seconds)
+        total_after, idle_after = sample()
+    except (OSError, ValueError, IndexError):
+        return 0
+    if total_after <= total:
+        return 0
+    used = 1.0 - (idle_after - idle) / (total_after - total)
+    return int(used * (os.cpu_count() or 1) + 1.0 - BUSY_SHARE)
+
+
+def free_cores(cores: int | None = None, busy: int = 0) -> int:
+    """This machine's cores less the `busy` ones, at least one."""
+    return max(1, (cores or os.cpu_count() or 1) - busy)
+
+
+def cpu_threads(workers: int, *, cores: int | None = None, busy: int = 0) -> int:
+    """Threads for each of `workers` CPU workers: the free cores shared out, at least one."""
+    return max(1, free_cores(cores, busy) // workers)
 
 
 def run_local_workers(
@@ -104,19 +143,21 @@ def run_local_workers(
     progress: Progress | None = None,
     max_trials: int | None = None,
     timeout: float | None = None,
+    threads: int | None = None,
 ) -> RunSummary:
     """Run a prepared session with `workers` workers on this machine: this process is the
     first (it has loaded everything already, so it starts training at once), and
     `workers - 1` `libkd worker` processes join it.
 
     `max_trials` bounds the trials of all workers together; `timeout` (seconds from now)
-    stops every worker from starting another trial. The session counts what they completed.
+    stops every worker from starting another trial; `threads` is each CPU worker's (by
+    default the cores shared out). The session counts what they completed.
     """
     before = session.count(TrialState.COMPLETE)
     copied_before = count_copied(session.storage.engine, session.study.name)
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or cpu_threads(workers)
     shares = [
         None if max_trials is None else max_trials // workers + (i < max_trials % workers)
         for i in range(workers)

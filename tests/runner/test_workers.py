@@ -4,9 +4,11 @@ and SQLite with 2 local workers."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -217,9 +219,67 @@ def test_auto_workers_is_one_single_threaded_worker_per_core_at_most_the_trials_
     assert auto_workers("auto", waiting=1, cores=2) == 1
     assert auto_workers("cpu", waiting=3, cores=16) == 3
     assert auto_workers("cpu", waiting=0, cores=16) == 1
+    # Cores that other work keeps busy are not shared out; one worker is always left.
+    assert auto_workers("cpu", waiting=12, cores=2, busy=1) == 1
+    assert auto_workers("cpu", waiting=20, cores=16, busy=4) == 12
+    assert auto_workers("cpu", waiting=12, cores=2, busy=3) == 1
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     monkeypatch.setattr("torch.cuda.device_count", lambda: 4)
     assert auto_workers("cuda", waiting=12, cores=16) == 4
+    assert auto_workers("cuda", waiting=12, cores=16, busy=16) == 4  # GPUs are not cores
+
+
+def test_each_cpu_worker_gets_the_free_cores_shared_out():
+    from harness.runner import cpu_threads
+
+    assert cpu_threads(1, cores=2) == 2
+    assert cpu_threads(2, cores=2) == 1
+    assert cpu_threads(1, cores=2, busy=1) == 1  # beside another job: 1 thread, not 2
+    assert cpu_threads(2, cores=8, busy=2) == 3
+    assert cpu_threads(4, cores=2) == 1
+
+
+class _Counters:
+    """/proc/stat read twice: its first line's jiffies (user nice system idle iowait ...)."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = iter(lines)
+
+    def read_text(self) -> str:
+        return next(self.lines) + "\ncpu0 0 0 0 0 0 0 0 0 0 0\n"
+
+
+@pytest.mark.parametrize(
+    ("after", "busy"),
+    [
+        ("cpu  180 0 100 810 10 0 0 0 0 0", 1),  # 80% of 2 cores: 1.6 cores
+        ("cpu  170 0 100 830 0 0 0 0 0 0", 1),  # 70%: 1.4 cores, so 1 (0.7 counts)
+        ("cpu  130 0 100 870 0 0 0 0 0 0", 0),  # 30%: 0.6 of a core is no busy core
+        ("cpu  195 0 100 800 5 0 0 0 0 0", 2),  # 95%: both
+    ],
+)
+def test_busy_cores_counts_the_cores_not_idle_between_two_readings(monkeypatch, after, busy):
+    from harness.runner import busy_cores
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    before = "cpu  100 0 100 800 0 0 0 0 0 0"
+    assert busy_cores(0.0, stat=_Counters(before, after)) == busy
+    assert busy_cores(0.0, stat=_Counters(before, before)) == 0  # no time passed
+    assert busy_cores(0.0, stat=Path("/no/such/stat")) == 0
+
+
+def test_busy_cores_sees_a_process_spinning_beside_it():
+    import sys
+
+    from harness.runner import busy_cores
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert busy_cores(0.5) >= 1
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_a_bad_workers_count_is_one_line_and_writes_nothing(tmp_path):
@@ -247,6 +307,53 @@ def test_workers_auto_runs_one_worker_per_core_and_every_trial_once(tmp_path, st
     process = start_cli_run(path, storage_url, tmp_path / "cache", "--workers", "auto")
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
-    expected = min(os.cpu_count() or 1, 6)
-    assert (f"workers: {expected} (auto)" in output) == (expected > 1)
+    # One single-threaded worker per free core, at most the 6 trials; the cores other work
+    # kept busy when it started are named and not used.
+    shape = r"^workers: (\d+) x (\d+) threads? \(auto(?:; (\d+) of \d+ cores busy[a-z ]*)?\)$"
+    line = re.search(shape, output, re.M)
+    cores = os.cpu_count() or 1
+    if line is None:  # the line is left out for a single worker on an idle machine
+        assert min(cores, 6) == 1
+    else:
+        busy = int(line[3] or 0)
+        assert int(line[1]) == min(max(1, cores - busy), 6)
+        assert int(line[2]) == max(1, max(1, cores - busy) // int(line[1]))
     _assert_complete_once(storage_url, "tiny", 6)
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("1", "workers: 1 x 1 thread (1 of 2 cores busy with other work)"),
+        ("auto", "workers: 1 x 1 thread (auto; 1 of 2 cores busy with other work)"),
+    ],
+)
+def test_a_run_beside_another_job_takes_only_the_free_cores(
+    tmp_path, storage_url, monkeypatch, option, said
+):
+    """Two cores, one busy with other work: `--workers 1` and `auto` alike train on one
+    thread, and say why (two threads beside another job ran 3.7x slower than one)."""
+    import torch
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.runner import _workers
+    from tests.helpers import fake_trainer
+
+    fake_trainer(monkeypatch)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(_workers, "busy_cores", lambda *args, **kwargs: 1)
+    monkeypatch.setattr("harness.runner.busy_cores", _workers.busy_cores, raising=False)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        path = write_study(tmp_path, tiny_dict(seeds=[0]))
+        result = CliRunner().invoke(
+            app,
+            ["run", str(path), "--storage", storage_url, "--no-dashboard", "--workers", option],
+        )
+        assert result.exit_code == 0, result.output
+        assert said in result.output.splitlines()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
