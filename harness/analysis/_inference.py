@@ -140,7 +140,9 @@ class PairedTest:
     df: int | None = None
 
 
-def _std(values: Sequence[float]) -> float:
+def sample_std(values: Sequence[float]) -> float:
+    """The sample standard deviation (n - 1), summed exactly (`math.fsum`): the one spread
+    behind every interval, seed plan and power figure."""
     mean = math.fsum(values) / len(values)
     return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
@@ -170,9 +172,9 @@ def interval(deltas: Sequence[float], *, first_stage: int | None = None) -> Inte
     n = len(deltas)
     mean = math.fsum(deltas) / n
     if first_stage is not None and 2 <= first_stage <= n:
-        spread, df, stein = _std(deltas[:first_stage]), first_stage - 1, True
+        spread, df, stein = sample_std(deltas[:first_stage]), first_stage - 1, True
     else:
-        spread, df, stein = _std(deltas), n - 1, False
+        spread, df, stein = sample_std(deltas), n - 1, False
     se = spread / math.sqrt(n)
     half = t_ppf(1 - ALPHA / 2, df) * se
     return Interval(mean, se, df, mean - half, mean + half, stein)
@@ -194,7 +196,7 @@ def paired_test(
     return PairedTest(
         n=n,
         mean=mean,
-        std=_std(deltas),
+        std=sample_std(deltas),
         ci_low=summary.low,
         ci_high=summary.high,
         p_t=t_test_p(mean, se, df),

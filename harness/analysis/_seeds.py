@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.analysis._inference import ALPHA, halfwidth, interval
+from harness.analysis._inference import ALPHA, halfwidth, interval, sample_std
 from harness.analysis._student_t import t_ppf
 from harness.metrics import VAL_TOP1
 from harness.status import RunStatus
@@ -131,19 +131,15 @@ def paired_values(
 
 def planned_pairs(first_stage: list[float], *, target: float, max_seeds: int) -> int:
     """Stein's second-stage size from the first stage's paired differences."""
-    import numpy as np
-
     n0 = len(first_stage)
     t0 = t_ppf(1 - ALPHA / 2, n0 - 1)
-    need = math.ceil((t0 * float(np.std(first_stage, ddof=1)) / target) ** 2)
+    need = math.ceil((t0 * sample_std(first_stage) / target) ** 2)
     return min(max_seeds, max(n0, need))
 
 
 def stein_halfwidth(first_stage: list[float], n: int) -> float:
-    import numpy as np
-
     n0 = len(first_stage)
-    return t_ppf(1 - ALPHA / 2, n0 - 1) * float(np.std(first_stage, ddof=1)) / math.sqrt(n)
+    return t_ppf(1 - ALPHA / 2, n0 - 1) * sample_std(first_stage) / math.sqrt(n)
 
 
 def assess(
@@ -309,7 +305,6 @@ def _one_contrast(
     draw: np.ndarray, rule: str, min_seeds: int, max_seeds: int, target: float
 ) -> tuple[list[float], bool]:
     """The paired differences a contrast ends with under `rule`, and whether it met the target."""
-    import numpy as np
 
     if rule == "two-stage":
         # The runner's own functions, on a control whose every value is 0.
@@ -326,9 +321,9 @@ def _one_contrast(
         planned = state.planned or min_seeds
         return [float(v) for v in draw[:planned]], state.state == "met"
     n = min_seeds
-    while n < max_seeds and halfwidth(float(np.std(draw[:n], ddof=1)), n) > target:
+    while n < max_seeds and halfwidth(sample_std(draw[:n].tolist()), n) > target:
         n += 1
-    return [float(v) for v in draw[:n]], halfwidth(float(np.std(draw[:n], ddof=1)), n) <= target
+    return [float(v) for v in draw[:n]], halfwidth(sample_std(draw[:n].tolist()), n) <= target
 
 
 def _upto(
