@@ -50,7 +50,7 @@ def _stats(values: list[float]) -> tuple[float, float | None, float | None]:
     return mean, low, high
 
 
-def _numeric(values: list[str]) -> bool:
+def numeric_levels(values: list[str]) -> bool:
     try:
         [float(v) for v in values]
     except ValueError:
@@ -63,7 +63,7 @@ def factor_comparison(runs: pl.DataFrame, factor: str, *, metric: str = "top1") 
     done = complete_runs(runs)
     others = [c for c in factor_columns(done) if c != factor]
     levels = list(dict.fromkeys(done[factor].drop_nulls().to_list()))  # runs it applies to
-    if _numeric(levels):
+    if numeric_levels(levels):
         levels.sort(key=float)
     series = []
     groups = done.partition_by(others, maintain_order=True) if others else [done]
@@ -284,17 +284,11 @@ class TeacherLine:
     n: int
 
 
-def teacher_references(
-    store: Store, study: str, runs: pl.DataFrame | None = None
-) -> dict[str, TeacherLine]:
-    """Each teacher's own test top-1 (validation for teachers recorded before the test
-    split), by teacher name, over its instances (one per seed where the seed scope includes
-    the teacher): the reference lines of the accuracy charts, never one instance's. None
-    where the `runs` vary the data the teachers train on (a data-fraction study): one line
-    would pool every fraction's teachers; the report's Teachers table has them per setting."""
-    if runs is not None and teacher_setting_columns(runs):
-        return {}
-    found: dict[str, list[float]] = {}
+def _teacher_accuracies(store: Store, study: str) -> list[tuple[str, str, float]]:
+    """(teacher name, instance key, accuracy) of each teacher instance the study's runs
+    used: its test top-1, or its validation top-1 (the name marked "(val)") for teachers
+    recorded before the test split."""
+    found = []
     for role, artifact in store.study_artifacts(study):  # each (role, instance) once
         if artifact.kind != "teacher":
             continue
@@ -303,8 +297,57 @@ def teacher_references(
         if accuracy is None and artifact.meta.get("val_top1") is not None:
             accuracy, name = artifact.meta["val_top1"], f"{name} (val)"
         if accuracy is not None:
-            found.setdefault(name, []).append(float(accuracy))
-    return {
-        name: TeacherLine(sum(values) / len(values), min(values), max(values), len(values))
-        for name, values in sorted(found.items())
+            found.append((name, artifact.key, float(accuracy)))
+    return found
+
+
+def _line(values: list[float]) -> TeacherLine:
+    return TeacherLine(sum(values) / len(values), min(values), max(values), len(values))
+
+
+def teacher_references(
+    store: Store, study: str, runs: pl.DataFrame | None = None
+) -> dict[str, TeacherLine]:
+    """Each teacher's own test top-1 (validation for teachers recorded before the test
+    split), by teacher name, over its instances (one per seed where the seed scope includes
+    the teacher): the reference lines of the accuracy charts, never one instance's. None
+    where the `runs` vary the data the teachers train on (a data-fraction study): one line
+    would pool every fraction's teachers; `teacher_levels` draws them per level."""
+    if runs is not None and teacher_setting_columns(runs):
+        return {}
+    found: dict[str, list[float]] = {}
+    for name, _key, accuracy in _teacher_accuracies(store, study):
+        found.setdefault(name, []).append(accuracy)
+    return {name: _line(values) for name, values in sorted(found.items())}
+
+
+@dataclass(frozen=True)
+class TeacherLevels:
+    """Each teacher's accuracy per level of the one factor that changes its training data
+    (`factor`, a runs column such as f:dataset.train_fraction): {teacher: {level: line}}."""
+
+    factor: str
+    lines: dict[str, dict[str, TeacherLine]]
+
+
+def teacher_levels(store: Store, study: str, runs: pl.DataFrame) -> TeacherLevels | None:
+    """Where the runs vary the teachers' data by one factor, each teacher's instances
+    summarised per level of it (an instance's level is that of the runs that used it): the
+    teachers' own curve beside the students' on that factor's chart. None where no factor
+    or several do (the report's Teachers table has every setting)."""
+    settings = teacher_setting_columns(runs)
+    if len(settings) != 1:
+        return None
+    [factor] = settings
+    level_of = dict(zip(runs["id"].to_list(), runs[factor].to_list()))
+    used = store.artifact_runs(study)
+    found: dict[str, dict[str, list[float]]] = {}
+    for name, key, accuracy in _teacher_accuracies(store, study):
+        levels = {level_of[i] for i in used.get(key, []) if level_of.get(i) is not None}
+        if len(levels) == 1:  # an instance trained at one level (as the seed scope says)
+            found.setdefault(name, {}).setdefault(str(levels.pop()), []).append(accuracy)
+    lines = {
+        name: {level: _line(values) for level, values in by_level.items()}
+        for name, by_level in sorted(found.items())
     }
+    return TeacherLevels(factor, lines) if lines else None

@@ -33,6 +33,7 @@ from harness.analysis import (
 )
 from harness.dashboard._figures import (
     forest,
+    teacher_levels,
     teacher_references,
 )
 from harness.metrics import VAL_TOP1
@@ -167,6 +168,7 @@ def render_dashboard(store: Store, name: str, *, study_file: Path | None = None)
         references=teacher_references(store, name, runs),
         objectives=study_objectives(store.engine, name),
         search=study_kind(store.engine, name) == "search",
+        teachers=teacher_levels(store, name, runs),
     )
     figures += optuna_figures(store, name)
     trends, levels = trend_frames(runs, study_trends(store, name))

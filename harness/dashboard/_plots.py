@@ -25,6 +25,7 @@ from harness.dashboard._figures import (
     HeadData,
     ParetoData,
     ProfileData,
+    TeacherLevels,
     TeacherLine,
     attention_profile,
     cache_usage,
@@ -32,6 +33,7 @@ from harness.dashboard._figures import (
     head_accuracy,
     head_metrics,
     learning_curves,
+    numeric_levels,
     pareto,
     temperature_factors,
 )
@@ -154,7 +156,11 @@ def factor_figure(
     lines: bool = False,
     metric: str = "val top-1",
     references: dict[str, TeacherLine] | None = None,
+    teachers: dict[str, dict[str, TeacherLine]] | None = None,
 ) -> go.Figure:
+    """The students' metric by the factor's levels; `references` draws each teacher as a
+    dotted line across the chart, `teachers` (a factor that changes the teachers' data)
+    as its own dotted curve over the levels, whiskers from lowest to highest instance."""
     fig = go.Figure()
     for i, s in enumerate(data.series):
         color = PALETTE[i % len(PALETTE)]
@@ -190,6 +196,30 @@ def factor_figure(
             line_color="#555",
             annotation_text=f"teacher {name} {line.mean:.3f}{spread}",
             annotation_position="right",
+        )
+    # The students' levels in their order, then any level only a teacher has.
+    order = list(dict.fromkeys(x for s in data.series for x in s.x))
+    extra = sorted({lv for by in (teachers or {}).values() for lv in by} - set(order))
+    order += sorted(extra, key=float) if numeric_levels(extra) else extra
+    for i, (name, by_level) in enumerate((teachers or {}).items()):
+        x = [level for level in order if level in by_level]
+        shown = [by_level[level] for level in x]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[line.mean for line in shown],
+                name=f"teacher {name}",
+                mode="lines+markers",
+                line={"dash": "dot", "color": "#555"},
+                marker={"size": 9, "symbol": ("x", "cross", "star")[i % 3], "color": "#555"},
+                error_y=_error_bars(
+                    [line.mean for line in shown],
+                    [line.lowest for line in shown],
+                    [line.highest for line in shown],
+                ),
+                text=[f"n={line.n}" for line in shown],
+                hovertemplate="%{x}: %{y:.4f} (%{text} instances)<extra>%{fullData.name}</extra>",
+            )
         )
     fig.update_layout(
         title=f"{metric} by {data.factor} (mean, 95% CI; dots: seeds; dotted: teachers)",
@@ -332,6 +362,7 @@ def study_figures(
     references: dict[str, TeacherLine],
     objectives: list[tuple[str, str]],
     search: bool = False,
+    teachers: TeacherLevels | None = None,
 ) -> list[tuple[str, go.Figure]]:
     """Every figure of a study as (key, figure): each drawn from its own figure data."""
     usage = cache_usage(runs)
@@ -344,7 +375,10 @@ def study_figures(
         (
             f"factor-{f[2:]}",
             factor_figure(
-                factor_comparison(runs, f, metric=column), metric=metric, references=references
+                factor_comparison(runs, f, metric=column),
+                metric=metric,
+                references=references,
+                teachers=teachers.lines if teachers and teachers.factor == f else None,
             ),
         )
         for f in factors

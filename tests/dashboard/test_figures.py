@@ -189,3 +189,67 @@ def test_no_pooled_teacher_line_where_the_teachers_data_varies(tmp_path):
     assert "f:dataset.train_fraction" in runs.columns
     assert teacher_references(store, "s", runs) == {}
     assert teacher_references(store, "s")["conv"].n == 2  # without the runs: pooled, as before
+
+
+def test_where_the_teachers_data_varies_each_level_gets_its_teachers_own_point(tmp_path):
+    """Two fractions x two seeds, each (fraction, seed) with its own conv teacher: the
+    fraction chart draws the teacher's curve, each fraction's point the mean of its two
+    instances with whiskers to the lowest and highest (not one line over all four), and
+    a fraction only a teacher reached so far still gets its point."""
+    from harness.dashboard._figures import TeacherLine, teacher_levels
+    from harness.dashboard._plots import factor_figure
+    from harness.metrics import TEST_TOP1, VAL_TOP1
+    from harness.status import RunStatus
+    from harness.store import RunIdentity, Store
+    from tests.helpers import record_run
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    accuracies = {("0.05", 0): 0.70, ("0.05", 1): 0.74, ("0.2", 0): 0.85, ("0.2", 1): 0.87}
+    for trial, ((fraction, seed), accuracy) in enumerate(accuracies.items()):
+        factors = {"dataset.train_fraction": fraction, "distill.teachers": "conv"}
+        identity = RunIdentity("s", trial, fraction * 16, seed, f"f={fraction}", factors)
+        student = {VAL_TOP1: accuracy - 0.05, TEST_TOP1: accuracy - 0.05}
+        run_id = record_run(store, identity, metrics=student)
+        key = f"t{trial}"
+        meta = {"test_top1": accuracy}
+        store.record_artifact(
+            key=key, kind="teacher", name="conv", path=key, size=1, build_seconds=1.0, meta=meta
+        )
+        store.link_artifact(run_id, key, role="teacher:conv", hit=False)
+    # A third fraction whose teacher is trained but whose student is still running.
+    identity = RunIdentity("s", 9, "9" * 64, 0, "f=0.4", {"dataset.train_fraction": "0.4"})
+    running = record_run(store, identity, status=RunStatus.RUNNING)
+    store.record_artifact(
+        key="t9",
+        kind="teacher",
+        name="conv",
+        path="t9",
+        size=1,
+        build_seconds=1.0,
+        meta={"test_top1": 0.9},
+    )
+    store.link_artifact(running, "t9", role="teacher:conv", hit=False)
+
+    runs = load_runs(store, "s")
+    found = teacher_levels(store, "s", runs)
+    assert found is not None and found.factor == "f:dataset.train_fraction"
+    assert found.lines == {
+        "conv": {
+            "0.05": TeacherLine(pytest.approx(0.72), 0.70, 0.74, 2),
+            "0.2": TeacherLine(pytest.approx(0.86), 0.85, 0.87, 2),
+            "0.4": TeacherLine(0.9, 0.9, 0.9, 1),
+        }
+    }
+    figure = factor_figure(
+        factor_comparison(runs, found.factor, metric=TEST_TOP1),
+        metric="test top-1",
+        teachers=found.lines,
+    )
+    [curve] = [t for t in figure.data if t.name == "teacher conv"]
+    assert list(curve.x) == ["0.05", "0.2", "0.4"]
+    assert list(curve.y) == pytest.approx([0.72, 0.86, 0.9])
+    assert list(curve.error_y.array) == pytest.approx([0.02, 0.01, 0.0])
+    assert list(curve.error_y.arrayminus) == pytest.approx([0.02, 0.01, 0.0])
+    assert not figure.layout.shapes  # no pooled line across fractions
+    # A study whose teachers see one data setting has no per-level curve.
+    assert teacher_levels(store, "s", runs.drop("f:dataset.train_fraction")) is None
