@@ -129,6 +129,20 @@ def test_cache_usage_counts_hits_builds_and_online():
     assert usage.labels[0] == "none T=1.0" and usage.online[0] == 2 and usage.hits[1] == 2
 
 
+def _teacher(store, run_id: int, key: str, accuracy: float) -> None:
+    """A conv teacher instance `key` of test top-1 `accuracy`, used by the run."""
+    store.record_artifact(
+        key=key,
+        kind="teacher",
+        name="conv",
+        path=key,
+        size=1,
+        build_seconds=1.0,
+        meta={"test_top1": accuracy},
+    )
+    store.link_artifact(run_id, key, role="teacher:conv", hit=False)
+
+
 def test_teacher_lines_are_the_mean_over_instances_with_their_spread(tmp_path):
     """Each seed trains its own conv teacher (0.80, 0.84, 0.82): the chart's line is their
     mean, 0.82, with a band from the lowest to the highest, not the instance read last."""
@@ -140,17 +154,7 @@ def test_teacher_lines_are_the_mean_over_instances_with_their_spread(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     for seed, accuracy in enumerate([0.80, 0.84, 0.82]):
         run_id = record_run(store, RunIdentity("s", seed, "h" * 64, seed, "teachers=conv", {}))
-        key = f"teacher-{seed}"
-        store.record_artifact(
-            key=key,
-            kind="teacher",
-            name="conv",
-            path=key,
-            size=1,
-            build_seconds=1.0,
-            meta={"test_top1": accuracy},
-        )
-        store.link_artifact(run_id, key, role="teacher:conv", hit=False)
+        _teacher(store, run_id, f"teacher-{seed}", accuracy)
     lines = teacher_references(store, "s")
     assert lines == {"conv": TeacherLine(pytest.approx(0.82), 0.80, 0.84, 3)}
     figure = factor_figure(
@@ -174,17 +178,7 @@ def test_no_pooled_teacher_line_where_the_teachers_data_varies(tmp_path):
     for seed, fraction in enumerate(["0.05", "0.2"]):
         factors = {"dataset.train_fraction": fraction, "distill.teachers": "conv"}
         identity = RunIdentity("s", seed, f"{seed}" * 64, 0, f"f={fraction}", factors)
-        run_id = record_run(store, identity)
-        store.record_artifact(
-            key=f"t{seed}",
-            kind="teacher",
-            name="conv",
-            path=f"t{seed}",
-            size=1,
-            build_seconds=1.0,
-            meta={"test_top1": 0.8 + seed / 10},
-        )
-        store.link_artifact(run_id, f"t{seed}", role="teacher:conv", hit=False)
+        _teacher(store, record_run(store, identity), f"t{seed}", 0.8 + seed / 10)
     runs = load_runs(store, "s")
     assert "f:dataset.train_fraction" in runs.columns
     assert teacher_references(store, "s", runs) == {}
@@ -209,26 +203,10 @@ def test_where_the_teachers_data_varies_each_level_gets_its_teachers_own_point(t
         factors = {"dataset.train_fraction": fraction, "distill.teachers": "conv"}
         identity = RunIdentity("s", trial, fraction * 16, seed, f"f={fraction}", factors)
         student = {VAL_TOP1: accuracy - 0.05, TEST_TOP1: accuracy - 0.05}
-        run_id = record_run(store, identity, metrics=student)
-        key = f"t{trial}"
-        meta = {"test_top1": accuracy}
-        store.record_artifact(
-            key=key, kind="teacher", name="conv", path=key, size=1, build_seconds=1.0, meta=meta
-        )
-        store.link_artifact(run_id, key, role="teacher:conv", hit=False)
+        _teacher(store, record_run(store, identity, metrics=student), f"t{trial}", accuracy)
     # A third fraction whose teacher is trained but whose student is still running.
     identity = RunIdentity("s", 9, "9" * 64, 0, "f=0.4", {"dataset.train_fraction": "0.4"})
-    running = record_run(store, identity, status=RunStatus.RUNNING)
-    store.record_artifact(
-        key="t9",
-        kind="teacher",
-        name="conv",
-        path="t9",
-        size=1,
-        build_seconds=1.0,
-        meta={"test_top1": 0.9},
-    )
-    store.link_artifact(running, "t9", role="teacher:conv", hit=False)
+    _teacher(store, record_run(store, identity, status=RunStatus.RUNNING), "t9", 0.9)
 
     runs = load_runs(store, "s")
     found = teacher_levels(store, "s", runs)
