@@ -104,9 +104,9 @@ BUSY_SHARE = 0.7
 def busy_cores(seconds: float = 0.2, *, stat: Path = Path("/proc/stat")) -> int:
     """How many cores other work keeps busy now: the machine's CPU time not idle over
     `seconds` (this process sleeps meanwhile), in cores, counted from `BUSY_SHARE` of a
-    core up. Another training job beside a run makes more threads slower, not faster (on
-    this project's 2 cores, 2 threads ran 3.7x slower than 1 beside another job). 0 where
-    the kernel's counters cannot be read (not Linux)."""
+    core up. Another training job beside a run makes more threads slower, not faster
+    (docs/measurements.md: about 3x on 2 busy cores). 0 where the kernel's counters
+    cannot be read (not Linux)."""
 
     def sample() -> tuple[int, int]:
         fields = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:9]]
