@@ -18,7 +18,13 @@ from harness.runner._optuna_study import (
     update_codes,
 )
 from harness.runner._shield import shielded
-from harness.store import QueueClaimRow, Store, utcnow, waiting_trial_ids
+from harness.store import (
+    QueueClaimRow,
+    Store,
+    requeued_trial_ids,
+    utcnow,
+    waiting_trial_ids,
+)
 from harness.study import Study, TrialSpec
 
 CLAIM_CHUNK = 200
@@ -130,13 +136,14 @@ def repair_claims(
 
 def take_next_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
     """Make `opened` take its next waiting trial by a lookup that costs the same at 10 or
-    10,000 waiting trials, re-queued copies first (`waiting_trial_ids`). Optuna's `ask`
-    builds every waiting trial, with its params and attributes, to take the first (about
-    0.2 s per trial at 10,000 queued); this asks the database for the next few and takes
-    the first whose state change succeeds, as Optuna does (another worker may take any of
-    them first), then tells Optuna's trial cache about it as its own lookup would have.
-    Where Optuna's cache is not the one this was written against, Optuna's lookup stays
-    (and a re-queued copy waits its turn at the back)."""
+    10,000 waiting trials, re-queued copies first. Optuna's `ask` builds every waiting
+    trial, with its params and attributes, to take the first (about 0.2 s per trial at
+    10,000 queued), and its re-queued copy of an interrupted trial waits behind all of
+    them. This takes the copies waiting at its first ask (`requeued_trial_ids`),
+    then asks the database for the oldest few; of each, the first whose state change
+    succeeds, as Optuna does (another worker may take any of them first), and tells
+    Optuna's trial cache about it as its own lookup would have. Where Optuna's cache is
+    not the one this was written against, Optuna's lookup stays."""
     try:
         from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
     except ImportError:
@@ -154,18 +161,31 @@ def take_next_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
             cached._add_trials_to_cache(study_id, [trial])
             info.unfinished_trial_ids.add(trial_id)
 
+    def take(trial_id: int) -> bool:
+        try:
+            taken = storage.set_trial_state_values(trial_id, state=TrialState.RUNNING)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+        if taken:
+            remember(trial_id)
+        return taken
+
+    requeued: list[int] = []
+    looked = False
+
     def pop_waiting_trial_id() -> int | None:
-        while True:
-            candidates = waiting_trial_ids(engine, name, limit=8)
-            if not candidates:
-                return None
+        nonlocal looked
+        if not looked:  # at the first ask, after `prepare` re-queued what it found dead
+            requeued.extend(requeued_trial_ids(engine, name))
+            looked = True
+        while requeued:
+            if take(trial_id := requeued.pop(0)):
+                return trial_id
+        while candidates := waiting_trial_ids(engine, name, limit=8):
             for trial_id in candidates:
-                try:
-                    if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                        remember(trial_id)
-                        return trial_id
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    continue
+                if take(trial_id):
+                    return trial_id
+        return None
 
     # Optuna's queue lookup is a private method of Study; replaced on this instance only.
     opened._pop_waiting_trial_id = pop_waiting_trial_id  # type: ignore[method-assign]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -17,7 +19,7 @@ from optuna.trial import TrialState
 
 from harness.runner import RunnerSession, _queue, _retry, run_study
 from harness.status import RunStatus
-from harness.store import HASH_ATTR, SEED_ATTR, Store
+from harness.store import HASH_ATTR, SEED_ATTR, WORKER_ATTR, Store
 from harness.study import study_from_dict
 from tests.helpers import fake_trainer, tiny_dict
 
@@ -163,6 +165,25 @@ def test_a_resumed_study_runs_the_interrupted_trial_before_new_ones(
     summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     assert (summary.complete, summary.waiting) == (6, 0)
     assert trained == [pairs[0], pairs[1], *pairs[2:]]
+
+
+def test_trials_of_a_worker_found_dead_at_resume_run_before_new_ones(
+    storage_url, cache_dir, monkeypatch
+):
+    """A worker on this host died holding the first two trials; the next run re-queues
+    them while it prepares (after its queue lookup was set up) and trains them first."""
+    study = study_from_dict(tiny_dict())
+    pairs = [(spec.label, spec.seed) for spec in study.trials()]
+    session = RunnerSession(study, store=Store(storage_url))
+    session.prepare()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for _ in range(2):
+        session.opened.ask().set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{gone.pid}")
+    trained = fake_trainer(monkeypatch)
+    summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.complete, summary.requeued) == (6, 2)
+    assert trained == pairs
 
 
 def test_a_trial_re_queued_on_interrupt_and_then_found_dead_is_re_queued_once(storage_url):
