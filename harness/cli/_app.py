@@ -244,9 +244,7 @@ def run(
     if count > 1 or busy:
         console.print(_workers_line(count, threads, auto=auto, busy=busy), markup=False)
     if threads is not None and count == 1:
-        import torch
-
-        torch.set_num_threads(min(torch.get_num_threads(), threads))
+        _use_threads(threads)
     sigterm_as_interrupt()
     try:
         with run_progress() as progress:
@@ -313,6 +311,15 @@ def _must_exist(study: Path) -> None:
     """A missing study file is one line at once, before the model libraries load."""
     if not study.is_file():
         raise LibKDError(f"{study}: no such study file")
+
+
+def _use_threads(threads: int) -> int:
+    """Train on at most `threads` CPU threads (never more than torch's own default);
+    returns the threads used."""
+    import torch
+
+    torch.set_num_threads(min(torch.get_num_threads(), threads))
+    return torch.get_num_threads()
 
 
 def _workers_line(count: int, threads: int | None, *, auto: bool, busy: int) -> str:
@@ -434,8 +441,17 @@ def worker(
 ) -> None:
     """Take waiting trials of a queued study until none is waiting or running, printing one
     line per event (trial, teacher and cache steps, student epochs, with the study's ETA)."""
+    import os
+
     from harness.cli._progress import PlainProgress
-    from harness.runner import RunnerSettings, SilentProgress, worker_session
+    from harness.runner import (
+        RunnerSettings,
+        SilentProgress,
+        busy_cores,
+        cpu_threads,
+        resolve_device,
+        worker_session,
+    )
     from harness.store import resolve_cache_dir
 
     session = worker_session(
@@ -443,6 +459,13 @@ def worker(
         store=open_store(storage, create=False),
         settings=RunnerSettings(heartbeat=heartbeat, grace=grace, max_retry=max_retry),
     )
+    # A worker started by hand on CPU (not by `libkd run` or Slurm, which set its threads)
+    # leaves the cores that other work keeps busy, as `libkd run` does.
+    if resolve_device(device).type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        busy = busy_cores()
+        used = _use_threads(cpu_threads(1, busy=busy))
+        if busy and not quiet:
+            typer.echo(_workers_line(1, used, auto=False, busy=busy))
     sigterm_as_interrupt()
     try:
         summary = session.work(

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from harness.analysis import load_epochs, load_runs
 from harness.runner import RunnerSession, RunnerSettings, run_local_workers, worker_command
 from harness.store import Store, load_optuna_study, make_engine, optuna_storage, redact
-from harness.study import load_study
+from harness.study import load_study, study_from_dict
 from harness.testing.postgres import fresh_database
 from tests.helpers import start_cli_run, tiny_dict, wait_mid_trial, write_study
 
@@ -321,6 +321,14 @@ def test_workers_auto_runs_one_worker_per_core_and_every_trial_once(tmp_path, st
     _assert_complete_once(storage_url, "tiny", 6)
 
 
+def _one_busy_core_of_two(monkeypatch) -> None:
+    from harness.runner import _workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(_workers, "busy_cores", lambda *args, **kwargs: 1)
+    monkeypatch.setattr("harness.runner.busy_cores", _workers.busy_cores, raising=False)
+
+
 @pytest.mark.parametrize(
     ("option", "said"),
     [
@@ -337,13 +345,10 @@ def test_a_run_beside_another_job_takes_only_the_free_cores(
     from typer.testing import CliRunner
 
     from harness.cli import app
-    from harness.runner import _workers
     from tests.helpers import fake_trainer
 
     fake_trainer(monkeypatch)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    monkeypatch.setattr(_workers, "busy_cores", lambda *args, **kwargs: 1)
-    monkeypatch.setattr("harness.runner.busy_cores", _workers.busy_cores, raising=False)
+    _one_busy_core_of_two(monkeypatch)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -355,5 +360,39 @@ def test_a_run_beside_another_job_takes_only_the_free_cores(
         assert result.exit_code == 0, result.output
         assert said in result.output.splitlines()
         assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_worker_started_by_hand_beside_another_job_takes_only_the_free_cores(
+    tmp_path, storage_url, monkeypatch
+):
+    """`libkd worker` on CPU with no OMP_NUM_THREADS (started by hand, not by `libkd run`
+    or Slurm) trains on the free cores' threads too; with OMP_NUM_THREADS set it keeps them."""
+    import torch
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from tests.helpers import fake_trainer
+
+    fake_trainer(monkeypatch)
+    _one_busy_core_of_two(monkeypatch)
+    study = study_from_dict(tiny_dict(seeds=[0]))
+    RunnerSession(study, store=Store(storage_url)).prepare()
+    threads = torch.get_num_threads()
+    try:
+        for omp, expected in ((None, 1), ("2", 2)):
+            torch.set_num_threads(2)
+            if omp is None:
+                monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+            else:
+                monkeypatch.setenv("OMP_NUM_THREADS", omp)
+            result = CliRunner().invoke(
+                app, ["worker", "tiny", "--storage", storage_url, "--max-trials", "1"]
+            )
+            assert result.exit_code == 0, result.output
+            said = "workers: 1 x 1 thread (1 of 2 cores busy with other work)"
+            assert (said in result.output.splitlines()) == (omp is None)
+            assert torch.get_num_threads() == expected
     finally:
         torch.set_num_threads(threads)
