@@ -99,8 +99,15 @@ def obtain_teacher(
             model = build_teacher(config, image_spec(data)).to(device)
             model.load_state_dict(read_checkpoint(Path(config.checkpoint), name))
         else:
+            # Under the key's lock: an interrupted build's state is this key's, and the
+            # next builder goes on from it.
             model = train_teacher(
-                config, data=data, augment=augment, device=device, on_epoch=on_epoch
+                config,
+                data=data,
+                augment=augment,
+                device=device,
+                on_epoch=on_epoch,
+                resume=cache_dir / TEACHERS_DIR / f".{key}.resume.pt",
             )
         seconds = time.perf_counter() - start
         ensure_free_space(tmp, _state_bytes(model) + 64 * 1024, what=f"teacher {key[:16]}")

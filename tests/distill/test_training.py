@@ -195,3 +195,62 @@ def test_a_born_again_teacher_is_the_students_vit_trained_and_kept_like_any_teac
     assert type(built.model).__name__ == "DistilledViT"
     assert built.model.embed_dim == config.student.embed_dim
     assert built.model(data.normalize(data.val_x[:3])).shape == (3, 10)
+
+
+def _longer_teacher(config, epochs: int = 4):
+    teacher = config.teachers["conv"]
+    return teacher.model_copy(update={"train": teacher.train.model_copy(update={"epochs": epochs})})
+
+
+@pytest.mark.e2e
+def test_an_interrupted_teacher_build_goes_on_from_its_last_epoch_to_the_same_teacher(
+    tmp_path,
+):
+    """Ctrl-C as the third of four epochs starts: the next build trains epochs 3 and 4
+    only, from the state written after the second, and stores the teacher an uninterrupted
+    build stores, bit for bit; the state file is gone once the teacher is stored."""
+    _, config, data = _setup(tmp_path)
+    teacher = _longer_teacher(config)
+    cpu = torch.device("cpu")
+    whole = obtain_teacher(
+        "conv", teacher, data=data, augment=config.augment, cache_dir=tmp_path / "a", device=cpu
+    )
+    started: list[int] = []
+
+    def stop_at_third(epoch: int, epochs: int) -> None:
+        started.append(epoch)
+        if epoch == 2 and started.count(2) == 1:
+            raise KeyboardInterrupt
+
+    args = dict(data=data, augment=config.augment, cache_dir=tmp_path / "b", device=cpu)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("harness.distill._teacher_training.RESUME_EVERY_SECONDS", 0.0)
+        with pytest.raises(KeyboardInterrupt):
+            obtain_teacher("conv", teacher, on_epoch=stop_at_third, **args)
+        [state] = (tmp_path / "b" / "teachers").glob(".*.resume.pt")
+        resumed = obtain_teacher("conv", teacher, on_epoch=stop_at_third, **args)
+    assert started == [0, 1, 2, 2, 3]
+    assert resumed.built and resumed.key == whole.key
+    assert resumed.digest == whole.digest  # the stored weights, byte for byte
+    assert not state.exists()
+
+
+def test_a_resume_state_for_other_training_or_half_written_is_not_used(tmp_path):
+    from harness.distill._teacher_training import _read_resume, _write_resume
+    from harness.inputs import TRAINING_BEHAVIOUR
+
+    path = tmp_path / "t" / ".k.resume.pt"
+    _write_resume(path, {"epoch": 2, "left": 10, "epochs": 4, "per_epoch": 5})
+    assert _read_resume(path, 4, 5) == {
+        "epoch": 2,
+        "left": 10,
+        "epochs": 4,
+        "per_epoch": 5,
+        "behaviour": TRAINING_BEHAVIOUR,
+    }
+    assert _read_resume(path, 6, 5) is None  # another epoch count: start over
+    assert _read_resume(path, 4, 3) is None  # another batch count
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left beside it
+    path.write_bytes(path.read_bytes()[:-20])  # cut short
+    assert _read_resume(path, 4, 5) is None
+    assert _read_resume(tmp_path / "none.pt", 4, 5) is None
