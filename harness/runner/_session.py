@@ -87,6 +87,7 @@ class RunnerSession:
         self.enqueued = self.requeued = self.ran = self.copied = 0
         self.started_at = utcnow()
         self.worker_exit_codes: list[int] = []  # of local worker processes, if any
+        self.local_workers = 1  # workers this machine runs the study with (`run_local_workers`)
 
     def prepare(self, *, retry: bool = False, enqueue: bool = True) -> None:
         """Re-queue trials of dead local workers (and failed ones with `retry`), then queue
@@ -140,7 +141,10 @@ class RunnerSession:
         else:
             total = finished + waiting + running
         workload = study_workload(self.study, self.store)
-        eta = time_left(self.store, self.study.name, workload, finished=finished, running=running)
+        # This machine's workers share what is left even before each has taken its trial
+        # (the first trial's line is printed while the second worker is starting).
+        sharing = max(running, min(self.local_workers, running + waiting))
+        eta = time_left(self.store, self.study.name, workload, finished=finished, running=sharing)
         return StudyProgress(finished=finished, total=total, eta_seconds=eta)
 
     def count(self, state: TrialState) -> int:

@@ -155,6 +155,7 @@ def run_local_workers(
     """
     before = session.count(TrialState.COMPLETE)
     copied_before = count_copied(session.storage.engine, session.study.name)
+    session.local_workers = workers
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
     threads = threads or cpu_threads(workers)

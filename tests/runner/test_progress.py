@@ -100,6 +100,24 @@ def test_a_configuration_with_no_run_yet_costs_what_its_teachers_cost_elsewhere(
     assert status.remaining_seconds == pytest.approx(320.0)
 
 
+def test_the_runners_eta_shares_what_is_left_over_its_local_workers(storage_url):
+    # Two plain runs in at 10 s and one distilled at 40 s; 6 trials left (3 x 10 + 3 x 40
+    # s). A run with 2 local workers prints its first trial's line before the second
+    # worker has taken a trial: the time left is still shared by two, not charged to one.
+    study = study_from_dict(tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [[], ["conv"]]}))
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    plain, distilled = study.configs
+    for point, seed, seconds in ((plain, 0, 10.0), (plain, 1, 10.0), (distilled, 0, 40.0)):
+        _complete(store, study.name, point, seed, seconds)
+    assert session.progress().eta_seconds == pytest.approx(150.0)
+    session.local_workers = 2
+    assert session.progress().eta_seconds == pytest.approx(75.0)
+    session.local_workers = 16  # never more workers than trials left: 6
+    assert session.progress().eta_seconds == pytest.approx(25.0)
+
+
 def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_train(
     storage_url,
 ):
