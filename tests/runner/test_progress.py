@@ -60,9 +60,9 @@ def _complete(store: Store, study: str, point, seed: int, seconds: float) -> int
     )
 
 
-def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage_url):
-    # Three seeds of the plain ViT and of conv queued; two plain runs in at 10 s and one
-    # distilled at 40 s: what is left costs 3 x 10 + 3 x 40 s, not 6 x the mean (20 s).
+def _plain_twice_distilled_once(storage_url):
+    """Three seeds of the plain ViT and of conv queued; two plain runs in at 10 s and one
+    distilled at 40 s. Returns the session, its store and the distilled configuration."""
     study = study_from_dict(tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [[], ["conv"]]}))
     store = Store(storage_url)
     session = RunnerSession(study, store=store)
@@ -70,13 +70,19 @@ def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage
     plain, distilled = study.configs
     for point, seed, seconds in ((plain, 0, 10.0), (plain, 1, 10.0), (distilled, 0, 40.0)):
         _complete(store, study.name, point, seed, seconds)
+    return session, store, distilled
+
+
+def test_the_eta_costs_each_waiting_trial_at_its_own_configurations_mean(storage_url):
+    # What is left costs 3 x 10 + 3 x 40 s, not 6 x the mean (20 s).
+    session, store, distilled = _plain_twice_distilled_once(storage_url)
     progress = session.progress()
     assert (progress.finished, progress.total) == (0, 6)  # no Optuna trial finished yet
     assert progress.eta_seconds == pytest.approx(3 * 10.0 + 3 * 40.0)
     # Another study of the database ran conv's seed 2: that trial will be copied, free.
     _complete(store, "other", distilled, 2, 500.0)
     assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
-    [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
+    [status] = statuses(store, session.study.name, lambda name: recorded_workload(store, name))
     assert status.remaining_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 
 
@@ -104,13 +110,7 @@ def test_the_runners_eta_shares_what_is_left_over_its_local_workers(storage_url)
     # Two plain runs in at 10 s and one distilled at 40 s; 6 trials left (3 x 10 + 3 x 40
     # s). A run with 2 local workers prints its first trial's line before the second
     # worker has taken a trial: the time left is still shared by two, not charged to one.
-    study = study_from_dict(tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [[], ["conv"]]}))
-    store = Store(storage_url)
-    session = RunnerSession(study, store=store)
-    session.prepare()
-    plain, distilled = study.configs
-    for point, seed, seconds in ((plain, 0, 10.0), (plain, 1, 10.0), (distilled, 0, 40.0)):
-        _complete(store, study.name, point, seed, seconds)
+    session, _, _ = _plain_twice_distilled_once(storage_url)
     assert session.progress().eta_seconds == pytest.approx(150.0)
     session.local_workers = 2
     assert session.progress().eta_seconds == pytest.approx(75.0)
