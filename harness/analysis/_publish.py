@@ -211,6 +211,18 @@ def _with_commits(table: pl.DataFrame, frame: pl.DataFrame, runs: list[RunRow]) 
     )
 
 
+def _commits_text(environment: dict[str, Any]) -> str:
+    """The record's commit: 'commit X' where every run came from one, else each commit with
+    its runs ('commits X (6 runs), Y (3 runs)'), so a study trained across several is not
+    credited to its first."""
+    commits = environment.get("commits") or {}
+    if len(commits) <= 1:
+        return f"commit {next(iter(commits), str(environment.get('commit'))[:12])}"
+    return "commits " + ", ".join(
+        f"{commit} ({n} run{'s' * (n != 1)})" for commit, n in commits.items()
+    )
+
+
 def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:
     """Machine, commit and time span of the runs the study trained itself; a run copied
     from another study of the database keeps its own (in runs.csv). Every run's, when the
@@ -309,8 +321,8 @@ def publish(
         "",
         f"`{command}`: {len(runs)} complete runs{_copied(environment['copied'])} on "
         f"{environment.get('device_name')} "
-        f"({environment.get('device')}), torch {environment.get('torch')}, commit "
-        f"{str(environment.get('commit'))[:12]}, {environment['started'][:16]} to "
+        f"({environment.get('device')}), torch {environment.get('torch')}, "
+        f"{_commits_text(environment)}, {environment['started'][:16]} to "
         f"{environment['finished'][:16]} UTC ({_hours(environment['active_seconds'])} of "
         f"it training). Splits: {splits}. Every run, seed by seed: "
         f"[{RUNS_FILE}]({RUNS_FILE}).",

@@ -307,6 +307,8 @@ def test_publish_names_the_commit_of_every_run_and_the_time_spent_training(stora
             )
     out = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml")
     assert "2026-01-01T10:00 to 2026-01-01T14:10 UTC (0:40 of it training)" in out.read_text()
+    # Trained across two commits: the record names both, not the first run's alone.
+    assert "commits 111111111111 (1 run), 222222222222+dirty (1 run), " in out.read_text()
     runs = pl.read_csv(out.with_name("runs.csv"))
     assert runs["commit"].to_list() == ["111111111111", "222222222222+dirty"]
     environment = json.loads(out.with_name("environment.json").read_text())
