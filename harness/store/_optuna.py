@@ -192,10 +192,17 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 def trial_overview(engine: Engine, study: str) -> TrialOverview:
-    """The `TrialOverview` of `study`, in a fixed five queries whatever its size (Optuna's
-    API builds every trial with its params, attributes and intermediate values first)."""
+    """The `TrialOverview` of `study`, in a fixed six queries whatever its size (Optuna's
+    API builds every trial with its params, attributes and intermediate values first).
+    States are counted by the database and only started trials' spans are read: the
+    runner asks after every trial, and a queue of 10,000 waiting trials read row by row
+    cost 45 ms a call."""
     names = {"name": study, "empty": EMPTY_ATTR}
-    trials = text(f"SELECT t.state, t.datetime_start, t.datetime_complete {_OWN_TRIALS}")
+    states = text(f"SELECT t.state, count(*) {_OWN_TRIALS} GROUP BY t.state")
+    spans = text(
+        f"SELECT t.datetime_start, t.datetime_complete {_OWN_TRIALS} "
+        "AND t.datetime_start IS NOT NULL"
+    )
     direction = text(
         "SELECT d.direction FROM study_directions d JOIN studies s ON s.study_id = d.study_id "
         "WHERE s.study_name = :name AND d.objective = 0"
@@ -203,10 +210,10 @@ def trial_overview(engine: Engine, study: str) -> TrialOverview:
     counts = {state: 0 for state in ("running", "waiting", "complete", "pruned", "fail")}
     intervals: list[tuple[dt.datetime, dt.datetime | None]] = []
     with engine.connect() as connection:
-        for state, start, end in connection.execute(trials, names):
-            counts[str(state).lower()] = counts.get(str(state).lower(), 0) + 1
-            begun = _moment(start)
-            if begun is not None:  # a waiting trial has not
+        for state, n in connection.execute(states, names):
+            counts[str(state).lower()] = int(n)
+        for start, end in connection.execute(spans, names):
+            if (begun := _moment(start)) is not None:
                 intervals.append((begun, _moment(end)))
         counts["retried"] = _retried(connection, study)
         counts["fail"] -= counts["retried"]
