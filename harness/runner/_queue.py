@@ -170,14 +170,12 @@ def take_next_waiting(opened: optuna.Study, storage: RDBStorage) -> None:
             remember(trial_id)
         return taken
 
-    requeued: list[int] = []
-    looked = False
+    requeued: list[int] | None = None  # read at the first ask, after `prepare` re-queued
 
     def pop_waiting_trial_id() -> int | None:
-        nonlocal looked
-        if not looked:  # at the first ask, after `prepare` re-queued what it found dead
-            requeued.extend(requeued_trial_ids(engine, name))
-            looked = True
+        nonlocal requeued
+        if requeued is None:
+            requeued = requeued_trial_ids(engine, name)
         while requeued:
             if take(trial_id := requeued.pop(0)):
                 return trial_id
