@@ -28,6 +28,9 @@ COST_TEACHER_SECONDS = "cost/teacher_seconds"
 COST_CACHE_SECONDS = "cost/cache_seconds"
 COST_TOTAL_SECONDS = "cost/total_seconds"
 COST_COMPILE_SECONDS = "cost/compile_seconds"
+# On a run whose student went on from an interrupted trial's resume state: the epochs put
+# back (their times are in cost/train_seconds; cost/total_seconds is this run's own).
+COST_RESUMED_EPOCHS = "cost/resumed_epochs"
 
 STUDENT_PARAMS = "student/params"
 STUDENT_FLOPS = "student/flops"

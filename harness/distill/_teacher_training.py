@@ -5,8 +5,6 @@ architecture. Where trained teachers are kept is the cache's teacher store."""
 from __future__ import annotations
 
 import math
-import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,9 @@ from harness._precision import autocast, resolve_precision
 from harness.config import AugmentConfig, TeacherConfig
 from harness.data import Dataset, ViewSchedule
 from harness.distill._optim import batches, make_optimizer
+from harness.distill._resume import Resumable
 from harness.distill._train import image_spec
 from harness.errors import LibKDError
-from harness.inputs import TRAINING_BEHAVIOUR
 from harness.models import build_teacher
 
 # Teachers see a fresh view every epoch (the view index is the epoch), so the schedule's
@@ -42,11 +40,6 @@ def top1(model: nn.Module, data: Dataset, *, split: str = "val", batch_size: int
     return hits / len(split_y)
 
 
-RESUME_EVERY_SECONDS = 60.0
-"""How often a teacher's training writes its resume state (at an epoch's end): an
-interrupted build loses at most this much training and an epoch."""
-
-
 def train_teacher(
     config: TeacherConfig,
     *,
@@ -60,13 +53,12 @@ def train_teacher(
     """Plain supervised training with the replayable augmentation; `on_epoch(done, epochs)`
     as each epoch starts.
 
-    With `resume`, the training state (weights, optimizer, schedule, the shuffling
-    generator and the random state) is written there at the end of an epoch every
-    `resume_every` seconds (default `RESUME_EVERY_SECONDS`), and a later call with the same
-    file goes on from the epoch it names: the teacher it returns is the one an
-    uninterrupted call returns, bit for bit, on the same machine. The file is removed when
-    training ends. Hold the teacher's key lock around the call (the teacher store does):
-    the file is the key's."""
+    With `resume`, the training state (`harness.distill._resume`) is written there at the
+    end of an epoch every `resume_every` seconds (default `RESUME_EVERY_SECONDS`), and a
+    later call with the same file goes on from the epoch it names: the teacher it returns
+    is the one an uninterrupted call returns, bit for bit, on the same machine. The file is
+    removed when training ends. Hold the teacher's key lock around the call (the teacher
+    store does): the file is the key's."""
     torch.manual_seed(config.seed)
     model = build_teacher(config, image_spec(data)).to(device)
     if device.type == "cuda":
@@ -81,10 +73,11 @@ def train_teacher(
     epochs, left = recipe.epochs_for(per_epoch), recipe.total_steps(per_epoch)
     parts: dict[str, Any] = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     first = 0
-    if resume is not None and (state := _read_resume(resume, epochs, per_epoch)) is not None:
-        first, left = _restore(state, parts, generator, device)
-    every = RESUME_EVERY_SECONDS if resume_every is None else resume_every
-    saved = time.monotonic()
+    state = None
+    if resume is not None:
+        state = Resumable(resume, parts, generator, device, epochs, per_epoch, resume_every)
+        if (stored := state.load()) is not None:
+            first, left = int(stored["epoch"]), int(stored["left"])
     for epoch in range(first, epochs):
         if on_epoch is not None:
             on_epoch(epoch, epochs)
@@ -106,58 +99,11 @@ def train_teacher(
             optimizer.step()
             scheduler.step()
         left -= len(epoch_batches)
-        if resume is not None and epoch + 1 < epochs and time.monotonic() - saved >= every:
-            where = {"epoch": epoch + 1, "left": left, "epochs": epochs, "per_epoch": per_epoch}
-            _write_resume(resume, _snapshot(parts, generator, device) | where)
-            saved = time.monotonic()
+        if state is not None and epoch + 1 < epochs:
+            state.save(epoch=epoch + 1, left=left, extra={})
     if resume is not None:
         resume.unlink(missing_ok=True)
     return model.eval()
-
-
-def _snapshot(
-    parts: dict[str, Any], generator: torch.Generator, device: torch.device
-) -> dict[str, Any]:
-    """What training needs to go on exactly: the parts' states and every random state."""
-    state = {name: part.state_dict() for name, part in parts.items()}
-    state |= {"generator": generator.get_state(), "rng": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda_rng"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _restore(
-    state: dict[str, Any], parts: dict[str, Any], generator: torch.Generator, device: torch.device
-) -> tuple[int, int]:
-    """Put a `_snapshot` back; returns the epoch to go on from and the steps left."""
-    for name, part in parts.items():
-        part.load_state_dict(state[name])
-    generator.set_state(state["generator"])
-    torch.set_rng_state(state["rng"])
-    if device.type == "cuda" and "cuda_rng" in state:
-        torch.cuda.set_rng_state(state["cuda_rng"], device)
-    return int(state["epoch"]), int(state["left"])
-
-
-def _write_resume(path: Path, state: dict[str, Any]) -> None:
-    """Write `state` to `path` whole or not at all (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({**state, "behaviour": TRAINING_BEHAVIOUR}, tmp)
-    os.replace(tmp, path)
-
-
-def _read_resume(path: Path, epochs: int, per_epoch: int) -> dict[str, Any] | None:
-    """The resume state at `path` if it is whole and for this training (same epochs and
-    batches per epoch, same training behaviour); None otherwise (training starts over)."""
-    if not path.exists():
-        return None
-    try:
-        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # half-written or from another torch: start over, never fail
-        return None
-    same = (state.get("epochs"), state.get("per_epoch"), state.get("behaviour"))
-    return state if same == (epochs, per_epoch, TRAINING_BEHAVIOUR) else None
 
 
 def read_checkpoint(path: Path, name: str) -> dict[str, torch.Tensor]:

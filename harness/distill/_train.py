@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -15,6 +16,7 @@ from harness.config import TrialConfig
 from harness.data import Dataset, ViewSchedule
 from harness.distill._loss import DistillationLoss
 from harness.distill._optim import batches, make_optimizer
+from harness.distill._resume import Resumable
 from harness.distill._teacher_logits import TeacherSource
 from harness.errors import TrialError
 from harness.models import DistilledViT, ImageSpec, StudentOutput, build_student
@@ -33,6 +35,7 @@ class StudentResult:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     compile_seconds: float = 0.0  # the first step with torch.compile (tracing + codegen)
+    resumed_epochs: int = 0  # epochs put back from a resume state, not trained by this call
 
     @property
     def final(self) -> dict[str, float]:
@@ -153,8 +156,19 @@ def train_student(
     teachers: TeacherSource | None,
     device: torch.device,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    resume: Path | None = None,
+    resume_every: float | None = None,
 ) -> StudentResult:
-    """Train a ViT student on `data` (already on `device`), distilling from `teachers`."""
+    """Train a ViT student on `data` (already on `device`), distilling from `teachers`.
+
+    With `resume`, the training state (`harness.distill._resume`) and the epochs' reports
+    are written there at the end of an epoch every `resume_every` seconds (default
+    `RESUME_EVERY_SECONDS`) and after the last epoch. A later call with the same file goes
+    on from the epoch it names, first handing the stored epochs' reports to `on_epoch`
+    again: its result is an uninterrupted call's, bit for bit, on the same machine. The
+    caller names the file after everything the training depends on, holds it alone, and
+    removes it once the result is kept (after the last epoch a call reads it and trains
+    nothing)."""
     train_step = StudentStep.build(
         config=config, seed=seed, data=data, teachers=teachers, device=device
     )
@@ -163,7 +177,25 @@ def train_student(
     epochs, left = recipe.epochs_for(per_epoch), recipe.total_steps(per_epoch)
     generator = torch.Generator().manual_seed(seed)
     result = StudentResult(model=model)
-    for epoch in range(epochs):
+    first, state = 0, None
+    if resume is not None:
+        parts = {
+            "model": model,
+            "optimizer": train_step.optimizer,
+            "scheduler": train_step.scheduler,
+        }
+        state = Resumable(resume, parts, generator, device, epochs, per_epoch, resume_every)
+        if (stored := state.load()) is not None:
+            first, left = int(stored["epoch"]), int(stored["left"])
+            result.history = [EpochReport(r["epoch"], r["metrics"]) for r in stored["history"]]
+            result.train_seconds = float(stored["train_seconds"])
+            result.eval_seconds = float(stored["eval_seconds"])
+            result.compile_seconds = float(stored["compile_seconds"])
+            result.resumed_epochs = first
+            for report in result.history:
+                if on_epoch is not None:
+                    on_epoch(report)
+    for epoch in range(first, epochs):
         start = time.perf_counter()
         model.train()
         sums: dict[str, torch.Tensor] = {}
@@ -202,6 +234,18 @@ def train_student(
         result.eval_seconds += eval_seconds
         report = EpochReport(epoch=epoch, metrics=metrics)
         result.history.append(report)
+        if state is not None:  # before `on_epoch`, which may stop training here
+            state.save(
+                epoch=epoch + 1,
+                left=left,
+                extra={
+                    "history": [{"epoch": r.epoch, "metrics": r.metrics} for r in result.history],
+                    "train_seconds": result.train_seconds,
+                    "eval_seconds": result.eval_seconds,
+                    "compile_seconds": result.compile_seconds,
+                },
+                force=epoch + 1 == epochs,
+            )
         if on_epoch is not None:
             on_epoch(report)
     return result

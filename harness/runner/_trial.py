@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
 
+from harness._atomic import digest_json, try_key_lock
 from harness._precision import resolve_precision
 from harness.cache import CacheSpec, TeacherArtifact, build_or_load, hold_entry, obtain_teacher
 from harness.config import TrialConfig
@@ -26,12 +29,14 @@ from harness.distill import (
     train_student,
     uniform_attention_distance,
 )
+from harness.errors import TrialError
 from harness.metrics import (
     ATTENTION_DISTANCE_PREFIX,
     ATTENTION_UNIFORM,
     COST_CACHE_SECONDS,
     COST_COMPILE_SECONDS,
     COST_EVAL_SECONDS,
+    COST_RESUMED_EPOCHS,
     COST_TEACHER_SECONDS,
     COST_TOTAL_SECONDS,
     COST_TRAIN_SECONDS,
@@ -189,6 +194,37 @@ def _diagnostics(
     return values
 
 
+STUDENTS_DIR = "students"
+"""Under the cache directory: the resume states of students in training."""
+
+
+def _student_resume(
+    spec: TrialSpec,
+    config: TrialConfig,
+    ctx: RunContext,
+    teachers: dict[str, TeacherArtifact],
+    held: ExitStack,
+) -> Path | None:
+    """Where this run's student keeps its resume state, named after everything its training
+    depends on (the seeded configuration, the inputs key: device kind, precision, data and
+    checkpoint files; the teachers' weights), so a re-queued copy of an interrupted trial
+    goes on where it stopped and nothing else reads it. Held by this run's process until
+    `held` closes; None (train without one) if another process holds it."""
+    key = digest_json(
+        {
+            "config": config.model_dump(mode="json"),
+            "seed": spec.seed,
+            "inputs": ctx.inputs_keys(config)[0],
+            "teachers": {name: artifact.digest for name, artifact in teachers.items()},
+        }
+    )
+    folder = ctx.cache_dir / STUDENTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    if not held.enter_context(try_key_lock(folder, key)):
+        return None
+    return folder / f".{key}.resume.pt"
+
+
 def run_identity(spec: TrialSpec, *, study: str, trial_number: int | None) -> RunIdentity:
     """How the run of `spec` as trial `trial_number` of `study` is named in the database."""
     return RunIdentity(
@@ -220,6 +256,8 @@ def run_trial(
         environment=environment(ctx.device),
         inputs=ctx.inputs_keys(config)[0],
     )
+    resume: Path | None = None
+    held = ExitStack()  # the student's resume state, until the run is stored
     try:
         start = time.perf_counter()
         teachers = _teachers(spec, config, ctx, data, run_id)
@@ -243,6 +281,7 @@ def run_trial(
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {report.epoch}")
 
+        resume = _student_resume(spec, config, ctx, teachers, held)
         result = train_student(
             config=config,
             seed=spec.seed,
@@ -250,6 +289,7 @@ def run_trial(
             teachers=source,
             device=ctx.device,
             on_epoch=on_epoch,
+            resume=resume,
         )
         params = parameter_count(result.model)
         metrics = dict(result.final)
@@ -269,6 +309,8 @@ def run_trial(
                 COST_COMPILE_SECONDS: result.compile_seconds,
             }
         )
+        if result.resumed_epochs:
+            metrics[COST_RESUMED_EPOCHS] = result.resumed_epochs
         metrics.update(_diagnostics(result.model, data, teachers, config, ctx))
         ctx.store.finish_run(
             run_id,
@@ -281,11 +323,23 @@ def run_trial(
                 metrics=metrics,
             ),
         )
+        _discard(resume)
         return RunOutcome(run_id=run_id, metrics=metrics)
     except optuna.TrialPruned as exc:
+        _discard(resume)
         ctx.store.finish_run(run_id, status=RunStatus.PRUNED, error=str(exc))
         raise
     except BaseException as exc:  # KeyboardInterrupt too: the row must not stay "running"
+        if isinstance(exc, TrialError):  # a diverged loss diverges again: nothing to resume
+            _discard(resume)
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         ctx.store.finish_run(run_id, status=RunStatus.FAILED, error=reason)
         raise
+    finally:
+        held.close()
+
+
+def _discard(resume: Path | None) -> None:
+    """The student's resume state once nothing can go on from it (kept, stored or pruned)."""
+    if resume is not None:
+        resume.unlink(missing_ok=True)

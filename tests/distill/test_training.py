@@ -224,7 +224,7 @@ def test_an_interrupted_teacher_build_goes_on_from_its_last_epoch_to_the_same_te
 
     args = dict(data=data, augment=config.augment, cache_dir=tmp_path / "b", device=cpu)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("harness.distill._teacher_training.RESUME_EVERY_SECONDS", 0.0)
+        patch.setattr("harness.distill._resume.RESUME_EVERY_SECONDS", 0.0)
         with pytest.raises(KeyboardInterrupt):
             obtain_teacher("conv", teacher, on_epoch=stop_at_third, **args)
         [state] = (tmp_path / "b" / "teachers").glob(".*.resume.pt")
@@ -236,21 +236,77 @@ def test_an_interrupted_teacher_build_goes_on_from_its_last_epoch_to_the_same_te
 
 
 def test_a_resume_state_for_other_training_or_half_written_is_not_used(tmp_path):
-    from harness.distill._teacher_training import _read_resume, _write_resume
+    from harness.distill._resume import read_state, write_state
     from harness.inputs import TRAINING_BEHAVIOUR
 
     path = tmp_path / "t" / ".k.resume.pt"
-    _write_resume(path, {"epoch": 2, "left": 10, "epochs": 4, "per_epoch": 5})
-    assert _read_resume(path, 4, 5) == {
+    write_state(path, {"epoch": 2, "left": 10, "epochs": 4, "per_epoch": 5})
+    assert read_state(path, 4, 5) == {
         "epoch": 2,
         "left": 10,
         "epochs": 4,
         "per_epoch": 5,
         "behaviour": TRAINING_BEHAVIOUR,
     }
-    assert _read_resume(path, 6, 5) is None  # another epoch count: start over
-    assert _read_resume(path, 4, 3) is None  # another batch count
+    assert read_state(path, 6, 5) is None  # another epoch count: start over
+    assert read_state(path, 4, 3) is None  # another batch count
     assert list(path.parent.iterdir()) == [path]  # no temporary file left beside it
     path.write_bytes(path.read_bytes()[:-20])  # cut short
-    assert _read_resume(path, 4, 5) is None
-    assert _read_resume(tmp_path / "none.pt", 4, 5) is None
+    assert read_state(path, 4, 5) is None
+    assert read_state(tmp_path / "none.pt", 4, 5) is None
+
+
+def _resumable(path, every):
+    from harness.distill._resume import Resumable
+
+    model = torch.nn.Linear(2, 2)
+    parts = {"model": model, "optimizer": torch.optim.SGD(model.parameters(), lr=0.1)}
+    return Resumable(path, parts, torch.Generator(), torch.device("cpu"), 4, 5, every)
+
+
+def test_a_resume_state_is_written_when_due_or_forced_and_a_failed_write_only_warns(tmp_path):
+    path = tmp_path / ".k.resume.pt"
+    state = _resumable(path, every=3600.0)
+    state.save(epoch=1, left=15, extra={})
+    assert not path.exists()  # not due an hour early
+    state.save(epoch=1, left=15, extra={"history": [1.5]}, force=True)
+    assert _resumable(path, every=0.0).load()["history"] == [1.5]
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the state's folder would be: the write fails
+    with pytest.warns(UserWarning, match="not written"):
+        _resumable(blocked / ".k.resume.pt", every=0.0).save(epoch=1, left=15, extra={})
+
+
+@pytest.mark.e2e
+def test_an_interrupted_student_goes_on_from_its_last_epoch_to_the_same_result(tmp_path):
+    """Ctrl-C as the third of four epochs is reported: the next call hands the stored
+    epochs to `on_epoch` again, trains the rest, and ends where an uninterrupted call ends,
+    bit for bit; after the last epoch a call with the file trains nothing."""
+    _, config, data = _setup(tmp_path)
+    plain = _plain(config, epochs=4)
+    cpu = torch.device("cpu")
+    whole = train_student(config=plain, seed=3, data=data, teachers=None, device=cpu)
+    seen: list[int] = []
+
+    def stop_at_third(report) -> None:
+        seen.append(report.epoch)
+        if report.epoch == 2 and seen.count(2) == 1:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "students" / ".k.resume.pt"
+    args = dict(config=plain, seed=3, data=data, teachers=None, device=cpu, resume=path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("harness.distill._resume.RESUME_EVERY_SECONDS", 0.0)
+        with pytest.raises(KeyboardInterrupt):
+            train_student(on_epoch=stop_at_third, **args)
+        resumed = train_student(on_epoch=stop_at_third, **args)
+    assert seen == [0, 1, 2, 0, 1, 2, 3]  # the stored three are reported again, then the 4th
+    assert resumed.resumed_epochs == 3
+    for mine, theirs in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
+        assert torch.equal(mine, theirs)
+    timeless = [{k: v for k, v in r.metrics.items() if "second" not in k} for r in whole.history]
+    assert [
+        {k: v for k, v in r.metrics.items() if "second" not in k} for r in resumed.history
+    ] == timeless
+    again = train_student(**args)  # the state after the last epoch: nothing left to train
+    assert again.resumed_epochs == 4 and again.final == resumed.final

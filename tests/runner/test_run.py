@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from harness.analysis import load_runs, publish
 from harness.runner import run_study
+from harness.status import RunStatus
 from harness.store import COPIED_ATTR, SEED_ATTR, Store
 from harness.study import load_study, study_from_dict
 from tests.helpers import fail_conv_trials, start_cli_run, tiny_dict, wait_mid_trial, write_study
@@ -83,6 +84,58 @@ def test_killed_run_resumes_without_repeating_finished_work(tmp_path, storage_ur
     assert len(killed) == 1 and "died" in killed[0].error
     trials = optuna.load_study(study_name="tiny", storage=storage_url).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+
+
+def _epochs_stored(url: str, run_id: int) -> list[int]:
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        query = "select epoch from libkd_epochs where run_id = ? and name = 'train/loss'"
+        return sorted(epoch for (epoch,) in db.execute(query, (run_id,)))
+
+
+@pytest.mark.e2e
+def test_a_trial_stopped_mid_training_goes_on_from_its_students_last_epoch(
+    tmp_path, cache_dir, monkeypatch
+):
+    """Ctrl-C as the student's third of five epochs ends: the re-queued copy puts the two
+    epochs of the resume state back (stored again under its own run), trains three, and
+    stores what an uninterrupted trial stores; the resume state is gone once it is stored."""
+    from harness.distill import _train
+    from harness.metrics import COST_RESUMED_EPOCHS, TEST_TOP1
+    from harness.runner._trial import STUDENTS_DIR
+
+    monkeypatch.setattr("harness.distill._resume.RESUME_EVERY_SECONDS", 0.0)
+    data = tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})
+    data["train"] |= {"epochs": 5}
+    study = study_from_dict(data)
+    whole_url, cut_url = (f"sqlite:///{tmp_path / name}.db" for name in ("whole", "cut"))
+    assert run_study(study, store=Store(whole_url), cache_dir=cache_dir).complete == 1
+    real = _train.EpochReport.__init__
+    calls = {"n": 0}
+
+    def interrupt_third(self, *args, **kwargs):  # the third report of the first training
+        real(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_train.EpochReport, "__init__", interrupt_third)
+        with pytest.raises(KeyboardInterrupt):
+            run_study(study, store=Store(cut_url), cache_dir=cache_dir)
+    states = list((cache_dir / STUDENTS_DIR).glob(".*.resume.pt"))
+    assert len(states) == 1  # written after the second epoch
+    resumed = run_study(study, store=Store(cut_url), cache_dir=cache_dir)
+    assert (resumed.complete, resumed.failed, resumed.retried) == (1, 0, 1)
+    [done] = Store(cut_url).runs("tiny", status=RunStatus.COMPLETE)
+    [reference] = Store(whole_url).runs("tiny", status=RunStatus.COMPLETE)
+    assert done.metrics[COST_RESUMED_EPOCHS] == 2
+    assert COST_RESUMED_EPOCHS not in reference.metrics
+    assert done.metrics[TEST_TOP1] == reference.metrics[TEST_TOP1]
+    assert done.metrics["train/loss"] == reference.metrics["train/loss"]
+    assert _epochs_stored(cut_url, done.id) == [0, 1, 2, 3, 4]
+    assert not any((cache_dir / STUDENTS_DIR).glob(".*.resume.pt"))
 
 
 @pytest.mark.e2e
