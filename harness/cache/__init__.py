@@ -2,6 +2,7 @@
 both content-addressed and built or read through one rule (`harness._atomic.build_or_load`)."""
 
 from harness.cache._admin import (
+    cutoff_time,
     prune_candidates,
     prune_entries,
     remove_abandoned_staging,
@@ -24,8 +25,10 @@ from harness.cache._teacher_store import (
     TeacherArtifact,
     obtain_teacher,
 )
+from harness.cache._unfinished import STUDENTS_DIR, remove_unfinished, unfinished
 
 __all__ = [
+    "STUDENTS_DIR",
     "CacheResult",
     "CacheSpec",
     "LogitCache",
@@ -33,6 +36,7 @@ __all__ = [
     "VerifyReport",
     "build_or_load",
     "compute_all",
+    "cutoff_time",
     "hold_entry",
     "list_caches",
     "obtain_teacher",
@@ -40,7 +44,9 @@ __all__ = [
     "prune_candidates",
     "prune_entries",
     "remove_abandoned_staging",
+    "remove_unfinished",
     "teacher_logits",
+    "unfinished",
     "verify",
     "verify_caches",
 ]

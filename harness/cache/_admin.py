@@ -74,18 +74,21 @@ def verify_caches(
     return [_verify_entry(root, entry, samples) for entry in entries]
 
 
+def cutoff_time(older_than: str | None) -> float | None:
+    """`--older-than` as a POSIX time (None without one)."""
+    if older_than is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(older_than).timestamp()
+    except ValueError:
+        raise LibKDError(f"--older-than: {older_than!r} is not a date; use YYYY-MM-DD") from None
+
+
 def prune_candidates(
     root: Path, store: Store, *, older_than: str | None = None
 ) -> list[LogitCache]:
     """Entries no run in this database uses, and (with a date) entries created before it."""
-    cutoff = None
-    if older_than is not None:
-        try:
-            cutoff = dt.datetime.fromisoformat(older_than).timestamp()
-        except ValueError:
-            raise LibKDError(
-                f"--older-than: {older_than!r} is not a date; use YYYY-MM-DD"
-            ) from None
+    cutoff = cutoff_time(older_than)
     if not store.has_runs():
         # Every entry would look unused: most likely --storage names the wrong database.
         raise LibKDError(

@@ -4,13 +4,18 @@ Layout of <cache_dir>/logits/<key>/:
   logits.npy                [N, V', C] float16|float32 (V' = max(V, 1); V = 0: clean images)
   or values.npy, indices.npy [N, V', k] top-k log-probabilities and their classes
   meta.json                  the key's inputs, shape, sha256 of each array file, build cost
+and, while a build of <key> is unfinished, <cache_dir>/logits/.<key>.views/view-<v>.pt: the
+float32 logits [N, C] of each view it finished, so an interrupted build goes on from there.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -143,13 +148,20 @@ def compute_all(
     *,
     batch_size: int = 512,
     on_view: OnStep | None = None,
+    done_views: Path | None = None,
 ) -> torch.Tensor:
-    """Logits [N, V', C] float32 for every sample and view; `on_view(done, views)` after
-    each view."""
+    """Logits [N, V', C] float32 for every sample and view; `on_view(done, views)` as each
+    view it computes starts. With `done_views` (a folder of the key's: hold its lock), each
+    finished view is written there and a view found there whole is read, not computed: an
+    interrupted build goes on from the views it finished, to the same logits."""
     n, stored_views = len(data.train_y), max(spec.views, 1)
     device = data.train_x.device
     out = torch.empty(n, stored_views, data.num_classes)
     for view in range(stored_views):
+        kept = None if done_views is None else _read_view(done_views, view, out[:, view].shape)
+        if kept is not None:
+            out[:, view] = kept
+            continue
         if on_view is not None:
             on_view(view, stored_views)
         for start in range(0, n, batch_size):
@@ -163,7 +175,41 @@ def compute_all(
                 precision=spec.precision,
             )
             out[start : start + len(idx), view] = logits.cpu()
+        if done_views is not None:
+            _write_view(done_views, view, out[:, view])
     return out
+
+
+def done_views_dir(root: Path, key: str) -> Path:
+    """Where an unfinished build of `key` keeps its finished views (see the module)."""
+    return root / LOGITS_DIR / f".{key}.views"
+
+
+def _write_view(folder: Path, view: int, logits: torch.Tensor) -> None:
+    """One finished view, whole or not at all; a failed write (a full disk) only warns."""
+    path = folder / f"view-{view}.pt"
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(logits.clone(), tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch reports a failed write as RuntimeError
+        warnings.warn(f"finished view {path} not kept: {exc}", stacklevel=2)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_view(folder: Path, view: int, shape: torch.Size) -> torch.Tensor | None:
+    """A finished view if it reads whole with the expected shape, else None (computed)."""
+    path = folder / f"view-{view}.pt"
+    if not path.exists():
+        return None
+    try:
+        logits = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # half-written or from another torch: compute it again, never fail
+        return None
+    ok = isinstance(logits, torch.Tensor) and logits.shape == shape
+    return logits if ok and logits.dtype == torch.float32 else None
 
 
 def _write_arrays(folder: Path, logits: torch.Tensor, spec: CacheSpec) -> dict[str, str]:
@@ -232,9 +278,10 @@ def build_or_load(
     """Load the cache of this key, or build it (`on_view` follows the build, view by view);
     a corrupt entry is rebuilt, never read."""
     start = time.perf_counter()
+    done_views = done_views_dir(root, spec.key)
 
     def build(tmp: Path) -> None:
-        logits = compute_all(teacher, data, spec, on_view=on_view)
+        logits = compute_all(teacher, data, spec, on_view=on_view, done_views=done_views)
         files = _write_arrays(tmp, logits, spec)
         meta = {
             "key": spec.key,
@@ -264,6 +311,8 @@ def build_or_load(
         )
     except OSError as exc:  # a full disk, a read-only folder: the trial fails with why
         raise CacheError(f"logit cache {spec.key[:16]} not written: {exc}") from None
+    if built:  # published: the finished views are in the entry now
+        shutil.rmtree(done_views, ignore_errors=True)
     return CacheResult(cache, built=built, seconds=cache.meta["build_seconds"] if built else 0.0)
 
 

@@ -81,16 +81,29 @@ def cache_prune(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
 ) -> None:
-    """Delete cache entries no run uses (or older than a date)."""
-    from harness.cache import prune_candidates, prune_entries, remove_abandoned_staging
+    """Delete cache entries no run uses (or older than a date), and the saved states of
+    unfinished trainings and cache builds older than the date."""
+    from harness.cache import (
+        cutoff_time,
+        prune_candidates,
+        prune_entries,
+        remove_abandoned_staging,
+        remove_unfinished,
+    )
     from harness.store import resolve_cache_dir
 
     # Unused means unused by the runs of an existing database: a mistyped --storage must
     # not make every entry look unused.
+    before = cutoff_time(older_than)
     root, store = resolve_cache_dir(cache_dir), open_store(storage, create=False)
     abandoned = remove_abandoned_staging(root)
     if abandoned:
         typer.echo(f"removed {abandoned} staging folder(s) of builds that did not finish")
+    # Saved states of unfinished trainings and builds stay (a resumed study goes on from
+    # them) unless their entry is published or they are older than --older-than.
+    states = remove_unfinished(root, before=before)
+    if states:
+        typer.echo(f"removed {states} saved state(s) of unfinished trainings or cache builds")
     victims = prune_candidates(root, store, older_than=older_than)
     if not victims:
         typer.echo("nothing to prune")

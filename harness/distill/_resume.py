@@ -103,6 +103,6 @@ class Resumable:
             write_state(
                 self.path, snapshot(self.parts, self.generator, self.device) | where | extra
             )
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # torch reports a failed write as RuntimeError
             warnings.warn(f"resume state {self.path} not written: {exc}", stacklevel=2)
         self._saved = time.monotonic()

@@ -14,7 +14,14 @@ import optuna
 
 from harness._atomic import digest_json, try_key_lock
 from harness._precision import resolve_precision
-from harness.cache import CacheSpec, TeacherArtifact, build_or_load, hold_entry, obtain_teacher
+from harness.cache import (
+    STUDENTS_DIR,
+    CacheSpec,
+    TeacherArtifact,
+    build_or_load,
+    hold_entry,
+    obtain_teacher,
+)
 from harness.config import TrialConfig
 from harness.data import Dataset
 from harness.distill import (
@@ -192,10 +199,6 @@ def _diagnostics(
         values[TEACHERS_FLOPS] = sum(forward_flops(m, sample[:2]) for m in models.values())
         values[STUDENT_COMPRESSION] = teacher_params / parameter_count(model)
     return values
-
-
-STUDENTS_DIR = "students"
-"""Under the cache directory: the resume states of students in training."""
 
 
 def _student_resume(

@@ -49,6 +49,34 @@ def test_cached_logits_equal_online_logits_for_the_same_views(tmp_path):
         assert torch.allclose(cached, online, atol=1e-5, rtol=0)
 
 
+def test_an_interrupted_cache_build_goes_on_from_its_finished_views_to_the_same_entry(tmp_path):
+    """Ctrl-C as the third of four views starts: the next build computes views 3 and 4
+    only, reads the two it finished, and publishes the bytes an uninterrupted build
+    publishes; the finished views are gone once the entry is published. A damaged view
+    file is computed again."""
+    from harness.cache._logits import done_views_dir
+
+    _, data, teacher, spec = _setup(views=4)
+    args = dict(teacher=teacher, teacher_name="conv", data=data)
+    whole = build_or_load(spec, root=tmp_path / "a", **args).cache
+    started: list[int] = []
+
+    def stop_at_third(view: int, views: int) -> None:
+        started.append(view)
+        if view == 2 and started.count(2) == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_or_load(spec, root=tmp_path / "b", on_view=stop_at_third, **args)
+    done = done_views_dir(tmp_path / "b", spec.key)
+    assert sorted(p.name for p in done.iterdir()) == ["view-0.pt", "view-1.pt"]
+    (done / "view-1.pt").write_bytes(b"cut short")
+    resumed = build_or_load(spec, root=tmp_path / "b", on_view=stop_at_third, **args)
+    assert started == [0, 1, 2, 1, 2, 3]  # view 0 read back; the damaged view 1 computed
+    assert resumed.built and resumed.cache.meta["files"] == whole.meta["files"]  # sha256s
+    assert not done.exists()
+
+
 @pytest.mark.e2e
 def test_float16_is_within_its_rounding(tmp_path):
     _, data, teacher, spec = _setup("float16")

@@ -117,3 +117,60 @@ def test_damaged_records_are_named_not_crashed_on(storage_url, fresh_cache_dir):
     assert ls.exit_code == 0 and "meta.json unreadable" in ls.output, ls.output
     verify = runner.invoke(app, ["cache", "verify", *common])
     assert verify.exit_code == 1 and "meta.json unreadable" in verify.output
+
+
+def _state(path: Path, *, age_days: float = 0.0, folder: bool = False) -> Path:
+    import os
+    import time
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if folder:
+        path.mkdir()
+        (path / "view-0.pt").write_bytes(b"x")
+    else:
+        path.write_bytes(b"x")
+    written = time.time() - age_days * 86400
+    os.utime(path, (written, written))
+    return path
+
+
+def test_prune_removes_saved_states_nothing_goes_on_from_and_with_a_date_older_ones(tmp_path):
+    """A saved state whose entry is published goes at once; one of unfinished work stays
+    (a resumed study goes on from it) unless older than --older-than; one whose key a
+    process holds stays whatever its age."""
+    import datetime as dt
+
+    from harness._atomic import try_key_lock
+    from harness.cache import remove_unfinished, unfinished
+
+    root = tmp_path / "cache"
+    done = _state(root / "teachers" / ".k1.resume.pt")
+    (root / "teachers" / "k1").mkdir()  # its teacher is stored
+    fresh = _state(root / "teachers" / ".k2.resume.pt")
+    old_student = _state(root / "students" / ".k3.resume.pt", age_days=30)
+    old_views = _state(root / "logits" / ".k4.views", age_days=30, folder=True)
+    held = _state(root / "students" / ".k5.resume.pt", age_days=30)
+    assert sorted(s.key for s in unfinished(root)) == ["k1", "k2", "k3", "k4", "k5"]
+    assert remove_unfinished(root, before=None) == 1
+    assert not done.exists() and fresh.exists() and old_student.exists()
+    week_ago = (dt.datetime.now() - dt.timedelta(days=7)).timestamp()
+    with try_key_lock(root / "students", "k5") as mine:
+        assert mine
+        assert remove_unfinished(root, before=week_ago) == 2
+    assert not old_student.exists() and not old_views.exists()
+    assert fresh.exists() and held.exists()
+    # Through the command: the date is checked before anything is removed.
+    common = ["--cache-dir", str(root), "--storage", f"sqlite:///{tmp_path / 'none.db'}"]
+    bad = runner.invoke(app, ["cache", "prune", *common, "--older-than", "last week", "--yes"])
+    assert bad.exit_code == 2 and "--older-than: 'last week' is not a date" in bad.output
+    assert held.exists()
+    url = f"sqlite:///{tmp_path / 'libkd.db'}"
+    identity = RunIdentity(
+        study="s", trial_number=0, config_hash="0" * 64, seed=0, label="base", factors={}
+    )
+    Store(url).start_run(identity, config={}, device="cpu", worker="h:1", environment={})
+    common = ["--cache-dir", str(root), "--storage", url, "--yes"]
+    pruned = runner.invoke(app, ["cache", "prune", *common, "--older-than", "2999-01-01"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "removed 2 saved state(s) of unfinished trainings or cache builds" in pruned.output
+    assert list(unfinished(root)) == []

@@ -101,9 +101,9 @@ def test_a_trial_stopped_mid_training_goes_on_from_its_students_last_epoch(
     """Ctrl-C as the student's third of five epochs ends: the re-queued copy puts the two
     epochs of the resume state back (stored again under its own run), trains three, and
     stores what an uninterrupted trial stores; the resume state is gone once it is stored."""
+    from harness.cache import STUDENTS_DIR
     from harness.distill import _train
     from harness.metrics import COST_RESUMED_EPOCHS, TEST_TOP1
-    from harness.runner._trial import STUDENTS_DIR
 
     monkeypatch.setattr("harness.distill._resume.RESUME_EVERY_SECONDS", 0.0)
     data = tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})
