@@ -140,7 +140,6 @@ OnStep = Callable[[int, int], None]
 """Progress of a long step: called with (done, total) as it goes."""
 
 
-@torch.no_grad()
 def compute_all(
     teacher: nn.Module,
     data: Dataset,
@@ -154,18 +153,35 @@ def compute_all(
     view it computes starts. With `done_views` (a folder of the key's: hold its lock), each
     finished view is written there and a view found there whole is read, not computed: an
     interrupted build goes on from the views it finished, to the same logits."""
+    logits, _ = _compute_views(teacher, data, spec, batch_size, on_view, done_views)
+    return logits
+
+
+@torch.no_grad()
+def _compute_views(
+    teacher: nn.Module,
+    data: Dataset,
+    spec: CacheSpec,
+    batch_size: int,
+    on_view: OnStep | None,
+    done_views: Path | None,
+) -> tuple[torch.Tensor, float]:
+    """`compute_all`'s logits and the seconds the views read back took to compute."""
     n, stored_views = len(data.train_y), max(spec.views, 1)
     device = data.train_x.device
     out = torch.empty(n, stored_views, data.num_classes)
+    earlier = 0.0
     for view in range(stored_views):
         kept = None if done_views is None else _read_view(done_views, view, out[:, view].shape)
         if kept is not None:
-            out[:, view] = kept
+            out[:, view], seconds = kept
+            earlier += seconds
             continue
         if on_view is not None:
             on_view(view, stored_views)
-        for start in range(0, n, batch_size):
-            idx = torch.arange(start, min(n, start + batch_size), device=device)
+        start = time.perf_counter()
+        for first in range(0, n, batch_size):
+            idx = torch.arange(first, min(n, first + batch_size), device=device)
             logits = teacher_logits(
                 teacher,
                 data,
@@ -174,10 +190,10 @@ def compute_all(
                 views=torch.full_like(idx, view),
                 precision=spec.precision,
             )
-            out[start : start + len(idx), view] = logits.cpu()
+            out[first : first + len(idx), view] = logits.cpu()
         if done_views is not None:
-            _write_view(done_views, view, out[:, view])
-    return out
+            _write_view(done_views, view, out[:, view], time.perf_counter() - start)
+    return out, earlier
 
 
 def done_views_dir(root: Path, key: str) -> Path:
@@ -185,13 +201,14 @@ def done_views_dir(root: Path, key: str) -> Path:
     return root / LOGITS_DIR / f".{key}.views"
 
 
-def _write_view(folder: Path, view: int, logits: torch.Tensor) -> None:
-    """One finished view, whole or not at all; a failed write (a full disk) only warns."""
+def _write_view(folder: Path, view: int, logits: torch.Tensor, seconds: float) -> None:
+    """One finished view and what computing it took, whole or not at all; a failed write (a
+    full disk) only warns."""
     path = folder / f"view-{view}.pt"
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(logits.clone(), tmp)
+        torch.save({"logits": logits.clone(), "seconds": seconds}, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # torch reports a failed write as RuntimeError
         warnings.warn(f"finished view {path} not kept: {exc}", stacklevel=2)
@@ -199,17 +216,19 @@ def _write_view(folder: Path, view: int, logits: torch.Tensor) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _read_view(folder: Path, view: int, shape: torch.Size) -> torch.Tensor | None:
-    """A finished view if it reads whole with the expected shape, else None (computed)."""
+def _read_view(folder: Path, view: int, shape: torch.Size) -> tuple[torch.Tensor, float] | None:
+    """A finished view and its seconds if it reads whole with the expected shape, else None
+    (computed again)."""
     path = folder / f"view-{view}.pt"
     if not path.exists():
         return None
     try:
-        logits = torch.load(path, map_location="cpu", weights_only=True)
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        logits, seconds = saved["logits"], float(saved["seconds"])
     except Exception:  # half-written or from another torch: compute it again, never fail
         return None
     ok = isinstance(logits, torch.Tensor) and logits.shape == shape
-    return logits if ok and logits.dtype == torch.float32 else None
+    return (logits, seconds) if ok and logits.dtype == torch.float32 else None
 
 
 def _write_arrays(folder: Path, logits: torch.Tensor, spec: CacheSpec) -> dict[str, str]:
@@ -279,9 +298,11 @@ def build_or_load(
     a corrupt entry is rebuilt, never read."""
     start = time.perf_counter()
     done_views = done_views_dir(root, spec.key)
+    earlier = 0.0
 
     def build(tmp: Path) -> None:
-        logits = compute_all(teacher, data, spec, on_view=on_view, done_views=done_views)
+        nonlocal earlier
+        logits, earlier = _compute_views(teacher, data, spec, 512, on_view, done_views)
         files = _write_arrays(tmp, logits, spec)
         meta = {
             "key": spec.key,
@@ -300,7 +321,7 @@ def build_or_load(
             "num_classes": data.num_classes,
             "files": files,
             "shapes": {name: list(np.load(tmp / name, mmap_mode="r").shape) for name in files},
-            "build_seconds": time.perf_counter() - start,
+            "build_seconds": earlier + time.perf_counter() - start,  # resumed: all sittings
             "created": time.time(),
         }
         write_json(tmp / "meta.json", meta)

@@ -40,7 +40,7 @@ class TeacherArtifact:
     digest: str  # sha256 of the weights file: the identity the logit cache is keyed on
     model: nn.Module
     built: bool
-    seconds: float  # what obtaining it cost this call (0 for a teacher found in the store)
+    seconds: float  # what building it cost, a resumed build's earlier sittings too; 0 if found
     val_top1: float
     build_seconds: float = 0.0  # what training (or importing) it cost, whoever did
 
@@ -95,13 +95,14 @@ def obtain_teacher(
 
     def build(tmp: Path) -> None:
         nonlocal seconds
+        earlier = 0.0
         if config.checkpoint:
             model = build_teacher(config, image_spec(data)).to(device)
             model.load_state_dict(read_checkpoint(Path(config.checkpoint), name))
         else:
             # Under the key's lock: an interrupted build's state is this key's, and the
             # next builder goes on from it.
-            model = train_teacher(
+            trained = train_teacher(
                 config,
                 data=data,
                 augment=augment,
@@ -109,7 +110,9 @@ def obtain_teacher(
                 on_epoch=on_epoch,
                 resume=cache_dir / TEACHERS_DIR / f".{key}.resume.pt",
             )
-        seconds = time.perf_counter() - start
+            model, earlier = trained.model, trained.earlier_seconds
+        # A resumed build costs what the sittings it went on from trained too.
+        seconds = earlier + time.perf_counter() - start
         ensure_free_space(tmp, _state_bytes(model) + 64 * 1024, what=f"teacher {key[:16]}")
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / WEIGHTS)
         meta = {

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from harness.distill._loss import DistillationLoss
     from harness.distill._teacher_logits import CachedTeachers, OnlineTeachers, TeacherSource
     from harness.distill._teacher_training import (
+        TrainedTeacher,
         checkpoint_problem,
         read_checkpoint,
         top1,
@@ -38,7 +39,8 @@ __getattr__, __dir__ = lazy_exports(
         "DistillationLoss": "_loss",
         **dict.fromkeys(("CachedTeachers", "OnlineTeachers", "TeacherSource"), "_teacher_logits"),
         **dict.fromkeys(
-            ("checkpoint_problem", "read_checkpoint", "top1", "train_teacher"), "_teacher_training"
+            ("TrainedTeacher", "checkpoint_problem", "read_checkpoint", "top1", "train_teacher"),
+            "_teacher_training",
         ),
         **dict.fromkeys(
             (
@@ -63,6 +65,7 @@ __all__ = [
     "StudentResult",
     "StudentStep",
     "TeacherSource",
+    "TrainedTeacher",
     "agreement",
     "attention_distance",
     "checkpoint_problem",

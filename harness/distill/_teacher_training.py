@@ -5,7 +5,9 @@ architecture. Where trained teachers are kept is the cache's teacher store."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,18 @@ def top1(model: nn.Module, data: Dataset, *, split: str = "val", batch_size: int
     return hits / len(split_y)
 
 
+@dataclass(frozen=True)
+class TrainedTeacher:
+    """A trained teacher (in eval mode) and what training it took: `seconds` in all, of which
+    `earlier_seconds` in the interrupted sittings a resumed training went on from (their
+    `resumed_epochs` epochs were put back from the resume state)."""
+
+    model: nn.Module
+    seconds: float
+    earlier_seconds: float = 0.0
+    resumed_epochs: int = 0
+
+
 def train_teacher(
     config: TeacherConfig,
     *,
@@ -49,7 +63,7 @@ def train_teacher(
     on_epoch: Callable[[int, int], None] | None = None,
     resume: Path | None = None,
     resume_every: float | None = None,
-) -> nn.Module:
+) -> TrainedTeacher:
     """Plain supervised training with the replayable augmentation; `on_epoch(done, epochs)`
     as each epoch starts.
 
@@ -59,6 +73,7 @@ def train_teacher(
     is the one an uninterrupted call returns, bit for bit, on the same machine. The file is
     removed when training ends. Hold the teacher's key lock around the call (the teacher
     store does): the file is the key's."""
+    began = time.perf_counter()
     torch.manual_seed(config.seed)
     model = build_teacher(config, image_spec(data)).to(device)
     if device.type == "cuda":
@@ -72,12 +87,12 @@ def train_teacher(
     generator = torch.Generator().manual_seed(config.seed)
     epochs, left = recipe.epochs_for(per_epoch), recipe.total_steps(per_epoch)
     parts: dict[str, Any] = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
-    first = 0
-    state = None
+    first, earlier, state = 0, 0.0, None
     if resume is not None:
         state = Resumable(resume, parts, generator, device, epochs, per_epoch, resume_every)
         if (stored := state.load()) is not None:
             first, left = int(stored["epoch"]), int(stored["left"])
+            earlier = float(stored.get("seconds", 0.0))
     for epoch in range(first, epochs):
         if on_epoch is not None:
             on_epoch(epoch, epochs)
@@ -100,10 +115,11 @@ def train_teacher(
             scheduler.step()
         left -= len(epoch_batches)
         if state is not None and epoch + 1 < epochs:
-            state.save(epoch=epoch + 1, left=left, extra={})
+            seconds = earlier + time.perf_counter() - began
+            state.save(epoch=epoch + 1, left=left, extra={"seconds": seconds})
     if resume is not None:
         resume.unlink(missing_ok=True)
-    return model.eval()
+    return TrainedTeacher(model.eval(), earlier + time.perf_counter() - began, earlier, first)
 
 
 def read_checkpoint(path: Path, name: str) -> dict[str, torch.Tensor]:

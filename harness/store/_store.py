@@ -554,13 +554,21 @@ class Store:
         return {None: seconds / runs} | {key: float(t) / n for key, n, t in found}
 
     def mean_build_seconds(self, study: str) -> dict[str, float]:
-        """Per configuration, the mean teacher and cache seconds of its runs that built
-        something (what a run that must build its own teachers and caches adds)."""
-        built = RunRow.teacher_seconds + RunRow.cache_seconds
+        """Per configuration, the mean over its seeds that built something of what their
+        runs spent building teachers and caches (what a seed that must build its own adds).
+        A seed's runs are summed, failed ones too: a run interrupted after its builds leaves
+        them to its re-queued copy, which finds them and builds nothing."""
+        built = func.sum(RunRow.teacher_seconds + RunRow.cache_seconds)
+        per_seed = (
+            select(RunRow.config_hash, built.label("built"))
+            .where(RunRow.study == study)
+            .group_by(RunRow.config_hash, RunRow.seed)
+            .subquery()
+        )
         query = (
-            select(RunRow.config_hash, func.avg(built))
-            .where(RunRow.study == study, RunRow.status == RunStatus.COMPLETE, built > 0)
-            .group_by(RunRow.config_hash)
+            select(per_seed.c.config_hash, func.avg(per_seed.c.built))
+            .where(per_seed.c.built > 0)
+            .group_by(per_seed.c.config_hash)
         )
         with self.session() as s:
             return {key: float(mean) for key, mean in s.execute(query).all()}

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,17 @@ def test_an_interrupted_cache_build_goes_on_from_its_finished_views_to_the_same_
     done = done_views_dir(tmp_path / "b", spec.key)
     assert sorted(p.name for p in done.iterdir()) == ["view-0.pt", "view-1.pt"]
     (done / "view-1.pt").write_bytes(b"cut short")
+    saved = torch.load(done / "view-0.pt", weights_only=True)
+    assert saved["seconds"] > 0
+    torch.save(saved | {"seconds": 1000.0}, done / "view-0.pt")  # as if it took 1000 s
+    before = time.perf_counter()
     resumed = build_or_load(spec, root=tmp_path / "b", on_view=stop_at_third, **args)
+    this_sitting = time.perf_counter() - before
     assert started == [0, 1, 2, 1, 2, 3]  # view 0 read back; the damaged view 1 computed
     assert resumed.built and resumed.cache.meta["files"] == whole.meta["files"]  # sha256s
     assert not done.exists()
+    # Its build cost counts the view computed in the first sitting as well.
+    assert 1000.0 < resumed.cache.meta["build_seconds"] < 1000.0 + this_sitting
 
 
 @pytest.mark.e2e

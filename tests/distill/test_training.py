@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
@@ -228,11 +229,18 @@ def test_an_interrupted_teacher_build_goes_on_from_its_last_epoch_to_the_same_te
         with pytest.raises(KeyboardInterrupt):
             obtain_teacher("conv", teacher, on_epoch=stop_at_third, **args)
         [state] = (tmp_path / "b" / "teachers").glob(".*.resume.pt")
+        saved = torch.load(state, weights_only=True)
+        assert saved["seconds"] > 0  # the first sitting's training
+        torch.save(saved | {"seconds": 1000.0}, state)  # as if it had trained for 1000 s
+        before = time.perf_counter()
         resumed = obtain_teacher("conv", teacher, on_epoch=stop_at_third, **args)
+        this_sitting = time.perf_counter() - before
     assert started == [0, 1, 2, 2, 3]
     assert resumed.built and resumed.key == whole.key
     assert resumed.digest == whole.digest  # the stored weights, byte for byte
     assert not state.exists()
+    # Its cost is both sittings' training: this call's and the one it went on from.
+    assert 1000.0 < resumed.seconds < 1000.0 + this_sitting
 
 
 def test_a_resume_state_for_other_training_or_half_written_is_not_used(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from harness.analysis import statuses
 from harness.runner import RunnerSession, run_identity
 from harness.runner._eta import recorded_workload
-from harness.status import CacheStatus
+from harness.status import CacheStatus, RunStatus
 from harness.store import Store
 from harness.study import study_from_dict
 from tests.helpers import record_run, start_cli_run, tiny_dict, write_study
@@ -163,6 +163,31 @@ def test_the_eta_charges_teachers_only_where_each_seed_builds_its_own(
     # `libkd status` says the same, from the study file recorded in the database.
     [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
     assert status.remaining_seconds == pytest.approx(3 * per_trial)
+
+
+def test_a_seed_whose_interrupted_run_built_its_teachers_is_charged_the_build(storage_url):
+    # conv's seed 0 ran twice: a run stopped after building its teachers and caches (10 s)
+    # and its re-queued copy, which found them and trained (2 s). Each seed builds its own:
+    # its 3 trials (none finished in Optuna) cost 2 + 10 s each, not 2 s (the copy alone
+    # built nothing).
+    scope = ["student", "teacher"]
+    study = study_from_dict(
+        tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [["conv"]]}, seed_scope=scope)
+    )
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    [point] = study.configs
+    identity = run_identity(point.with_seed(0), study=study.name, trial_number=0)
+    config = point.config.model_dump(mode="json")
+    stopped = record_run(store, identity, config=config, status=RunStatus.FAILED)
+    store.record_sources(
+        stopped, teacher_seconds=10.0, cache_seconds=0.0, cache_status=CacheStatus.BUILT
+    )
+    _complete(store, study.name, point, 0, 2.0)
+    assert session.progress().eta_seconds == pytest.approx(3 * 12.0)
+    [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
+    assert status.remaining_seconds == pytest.approx(3 * 12.0)
 
 
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
