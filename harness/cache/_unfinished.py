@@ -36,6 +36,15 @@ class Unfinished:
     def written(self) -> float:
         return self.path.stat().st_mtime
 
+    def describe(self) -> str:
+        """What is saved, in words: whose work and how far it got, for `cache ls`."""
+        what = {TEACHERS_DIR: "teacher training", STUDENTS_DIR: "student training"}
+        if self.path.is_dir():
+            views = len(list(self.path.glob("view-*.pt")))
+            return f"logit cache build, {views} view(s) finished"
+        size = self.path.stat().st_size / 2**20
+        return f"{what.get(self.folder.name, self.folder.name)}, {size:.2f} MiB state"
+
 
 def unfinished(root: Path) -> Iterator[Unfinished]:
     """Every saved state of unfinished work under the cache directory `root`."""

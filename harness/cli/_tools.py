@@ -35,8 +35,11 @@ def db_upgrade(storage: StorageOpt = None) -> None:
 @cache_app.command("ls", epilog="Example: libkd cache ls --cache-dir results/cache")
 @user_errors
 def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
-    """Every cache entry: key, teacher, dataset, views, dtype, size, created, runs using it."""
-    from harness.cache import list_caches
+    """Every cache entry: key, teacher, dataset, views, dtype, size, created, runs using it;
+    then the saved states of unfinished work (what an interrupted study goes on from)."""
+    import datetime as dt
+
+    from harness.cache import list_caches, unfinished
     from harness.cli._console import console
     from harness.cli._tables import cache_table
     from harness.store import resolve_cache_dir
@@ -44,6 +47,10 @@ def cache_ls(cache_dir: CacheDirOpt = None, storage: StorageOpt = None) -> None:
     root = resolve_cache_dir(cache_dir)
     uses = open_store(storage, read_only=True).artifact_use_counts()
     console.print(cache_table(root, list_caches(root), uses))
+    for state in unfinished(root):
+        when = dt.datetime.fromtimestamp(state.written).isoformat(sep=" ", timespec="seconds")
+        done = "  (entry published: cache prune removes it)" if state.finished else ""
+        typer.echo(f"unfinished {state.key[:16]}  {state.describe()}, saved {when}{done}")
 
 
 @cache_app.command("verify", epilog="Example: libkd cache verify 3e18 --samples 64")

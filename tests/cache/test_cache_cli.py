@@ -151,6 +151,24 @@ def test_prune_removes_saved_states_nothing_goes_on_from_and_with_a_date_older_o
     old_views = _state(root / "logits" / ".k4.views", age_days=30, folder=True)
     held = _state(root / "students" / ".k5.resume.pt", age_days=30)
     assert sorted(s.key for s in unfinished(root)) == ["k1", "k2", "k3", "k4", "k5"]
+    url = f"sqlite:///{tmp_path / 'libkd.db'}"
+    identity = RunIdentity(
+        study="s", trial_number=0, config_hash="0" * 64, seed=0, label="base", factors={}
+    )
+    Store(url).start_run(identity, config={}, device="cpu", worker="h:1", environment={})
+    listed = runner.invoke(app, ["cache", "ls", "--cache-dir", str(root), "--storage", url])
+    assert listed.exit_code == 0, listed.output
+    lines = {
+        line.split()[1]: line
+        for line in listed.output.splitlines()
+        if line.startswith("unfinished ")
+    }
+    assert sorted(lines) == ["k1", "k2", "k3", "k4", "k5"]
+    assert "teacher training, 0.00 MiB state" in lines["k2"]
+    assert "student training" in lines["k3"]
+    assert "logit cache build, 1 view(s) finished" in lines["k4"]
+    assert "entry published: cache prune removes it" in lines["k1"]
+    assert "prune" not in lines["k2"]
     assert remove_unfinished(root, before=None) == 1
     assert not done.exists() and fresh.exists() and old_student.exists()
     week_ago = (dt.datetime.now() - dt.timedelta(days=7)).timestamp()
@@ -164,11 +182,6 @@ def test_prune_removes_saved_states_nothing_goes_on_from_and_with_a_date_older_o
     bad = runner.invoke(app, ["cache", "prune", *common, "--older-than", "last week", "--yes"])
     assert bad.exit_code == 2 and "--older-than: 'last week' is not a date" in bad.output
     assert held.exists()
-    url = f"sqlite:///{tmp_path / 'libkd.db'}"
-    identity = RunIdentity(
-        study="s", trial_number=0, config_hash="0" * 64, seed=0, label="base", factors={}
-    )
-    Store(url).start_run(identity, config={}, device="cpu", worker="h:1", environment={})
     common = ["--cache-dir", str(root), "--storage", url, "--yes"]
     pruned = runner.invoke(app, ["cache", "prune", *common, "--older-than", "2999-01-01"])
     assert pruned.exit_code == 0, pruned.output
