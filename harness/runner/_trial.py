@@ -343,6 +343,9 @@ def run_trial(
 
 
 def _discard(resume: Path | None) -> None:
-    """The student's resume state once nothing can go on from it (kept, stored or pruned)."""
+    """The student's resume state once nothing can go on from it (stored, pruned or
+    diverged), and its lock file: one per run would pile up. The lock is still held; a
+    process that opened the old file meanwhile could only be training this very run."""
     if resume is not None:
         resume.unlink(missing_ok=True)
+        resume.with_name(resume.name.removesuffix(".resume.pt") + ".lock").unlink(missing_ok=True)
