@@ -138,6 +138,25 @@ def test_a_configuration_whose_runs_were_copied_is_costed_at_what_they_took_to_t
     assert session.progress().eta_seconds == pytest.approx(3 * 10.0 + 2 * 40.0)
 
 
+def _conv_three_seeds(storage_url, scope):
+    """conv alone, three seeds queued, the seed scope `scope`: the session, store and point."""
+    study = study_from_dict(
+        tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [["conv"]]}, seed_scope=scope)
+    )
+    store = Store(storage_url)
+    session = RunnerSession(study, store=store)
+    session.prepare()
+    [point] = study.configs
+    return session, store, point
+
+
+def _time_left_everywhere(session, store) -> list[float]:
+    """The runner's ETA and `libkd status`'s time left (from the recorded study file)."""
+    name = session.study.name
+    [status] = statuses(store, name, lambda study: recorded_workload(store, study))
+    return [session.progress().eta_seconds, status.remaining_seconds]
+
+
 @pytest.mark.parametrize(
     ("scope", "per_trial"), [(["student"], 2.0), (["student", "teacher"], 12.0)]
 )
@@ -147,22 +166,15 @@ def test_the_eta_charges_teachers_only_where_each_seed_builds_its_own(
     # conv's seed 0 built the teachers and caches (10 s) and trained (2 s); seed 1 found
     # them (2 s). With teachers shared across seeds the last seed costs 2 s; where each seed
     # trains its own teacher instances, 2 + 10 s. Never the mean of the two (7 s).
-    study = study_from_dict(
-        tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [["conv"]]}, seed_scope=scope)
-    )
-    store = Store(storage_url)
-    session = RunnerSession(study, store=store)
-    session.prepare()
-    [point] = study.configs
+    session, store, point = _conv_three_seeds(storage_url, scope)
+    study = session.study
     for seed, built in ((0, 10.0), (1, 0.0)):
         run_id = _complete(store, study.name, point, seed, 2.0)
         store.record_sources(
             run_id, teacher_seconds=built, cache_seconds=0.0, cache_status=CacheStatus.HIT
         )
-    assert session.progress().eta_seconds == pytest.approx(3 * per_trial)
-    # `libkd status` says the same, from the study file recorded in the database.
-    [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
-    assert status.remaining_seconds == pytest.approx(3 * per_trial)
+    # `libkd status` says the same as the runner, from the study file recorded.
+    assert _time_left_everywhere(session, store) == pytest.approx([3 * per_trial] * 2)
 
 
 def test_a_seed_whose_interrupted_run_built_its_teachers_is_charged_the_build(storage_url):
@@ -170,14 +182,8 @@ def test_a_seed_whose_interrupted_run_built_its_teachers_is_charged_the_build(st
     # and its re-queued copy, which found them and trained (2 s). Each seed builds its own:
     # its 3 trials (none finished in Optuna) cost 2 + 10 s each, not 2 s (the copy alone
     # built nothing).
-    scope = ["student", "teacher"]
-    study = study_from_dict(
-        tiny_dict(seeds=[0, 1, 2], grid={"distill.teachers": [["conv"]]}, seed_scope=scope)
-    )
-    store = Store(storage_url)
-    session = RunnerSession(study, store=store)
-    session.prepare()
-    [point] = study.configs
+    session, store, point = _conv_three_seeds(storage_url, ["student", "teacher"])
+    study = session.study
     identity = run_identity(point.with_seed(0), study=study.name, trial_number=0)
     config = point.config.model_dump(mode="json")
     stopped = record_run(store, identity, config=config, status=RunStatus.FAILED)
@@ -185,9 +191,7 @@ def test_a_seed_whose_interrupted_run_built_its_teachers_is_charged_the_build(st
         stopped, teacher_seconds=10.0, cache_seconds=0.0, cache_status=CacheStatus.BUILT
     )
     _complete(store, study.name, point, 0, 2.0)
-    assert session.progress().eta_seconds == pytest.approx(3 * 12.0)
-    [status] = statuses(store, study.name, lambda name: recorded_workload(store, name))
-    assert status.remaining_seconds == pytest.approx(3 * 12.0)
+    assert _time_left_everywhere(session, store) == pytest.approx([3 * 12.0] * 2)
 
 
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
