@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -36,6 +37,8 @@ class StudentResult:
     eval_seconds: float = 0.0
     compile_seconds: float = 0.0  # the first step with torch.compile (tracing + codegen)
     resumed_epochs: int = 0  # epochs put back from a resume state, not trained by this call
+    # Where those epochs were trained: each earlier sitting's `origin`, with its "epochs".
+    resumed_from: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def final(self) -> dict[str, float]:
@@ -158,6 +161,7 @@ def train_student(
     on_epoch: Callable[[EpochReport], None] | None = None,
     resume: Path | None = None,
     resume_every: float | None = None,
+    origin: dict[str, Any] | None = None,
 ) -> StudentResult:
     """Train a ViT student on `data` (already on `device`), distilling from `teachers`.
 
@@ -168,7 +172,9 @@ def train_student(
     again: its result is an uninterrupted call's, bit for bit, on the same machine. The
     caller names the file after everything the training depends on, holds it alone, and
     removes it once the result is kept (after the last epoch a call reads it and trains
-    nothing)."""
+    nothing). `origin` (JSON values: where this call runs, e.g. its commit) is kept with the
+    state for each sitting, with how many epochs it trained; a resumed result's
+    `resumed_from` lists the earlier sittings'."""
     train_step = StudentStep.build(
         config=config, seed=seed, data=data, teachers=teachers, device=device
     )
@@ -192,6 +198,7 @@ def train_student(
             result.eval_seconds = float(stored["eval_seconds"])
             result.compile_seconds = float(stored["compile_seconds"])
             result.resumed_epochs = first
+            result.resumed_from = list(stored.get("sittings", []))
             for report in result.history:
                 if on_epoch is not None:
                     on_epoch(report)
@@ -243,6 +250,10 @@ def train_student(
                     "train_seconds": result.train_seconds,
                     "eval_seconds": result.eval_seconds,
                     "compile_seconds": result.compile_seconds,
+                    "sittings": [
+                        *result.resumed_from,
+                        {**(origin or {}), "epochs": epoch + 1 - result.resumed_epochs},
+                    ],
                 },
                 force=epoch + 1 == epochs,
             )

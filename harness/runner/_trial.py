@@ -56,7 +56,7 @@ from harness.metrics import (
     VAL_TOP1,
 )
 from harness.models import FLOPS_METHOD, DistilledViT, forward_flops, parameter_count
-from harness.runner._context import RunContext, environment
+from harness.runner._context import RunContext, environment, provenance
 from harness.runner._shield import raise_if_terminated
 from harness.status import CacheStatus, RunStatus
 from harness.store import FinishedRun, RunIdentity
@@ -293,7 +293,10 @@ def run_trial(
             device=ctx.device,
             on_epoch=on_epoch,
             resume=resume,
+            origin=provenance(),
         )
+        if result.resumed_from:  # epochs trained by earlier sittings: name where
+            ctx.store.add_environment(run_id, resumed_from=result.resumed_from)
         params = parameter_count(result.model)
         metrics = dict(result.final)
         # The test split is read here, once, after training: no selection can see it.

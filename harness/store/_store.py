@@ -33,8 +33,17 @@ FailedRun = aliased(RunRow)
 
 def commit_label(environment: dict[str, Any] | None) -> str:
     """The commit a run was trained at as reports name it: 12 digits, `+dirty` when the
-    work tree had uncommitted changes, `unknown` when none was recorded."""
+    work tree had uncommitted changes, `unknown` when none was recorded; a run that went on
+    from epochs trained at other commits (an interrupted student resumed) names them too:
+    'X resumed from Y'."""
     env = environment or {}
+    own = _one_commit(env)
+    earlier = [_one_commit(s) for s in env.get("resumed_from") or [] if isinstance(s, dict)]
+    others = sorted(set(earlier) - {own})
+    return own + (f" resumed from {' and '.join(others)}" if others else "")
+
+
+def _one_commit(env: dict[str, Any]) -> str:
     return str(env.get("commit") or "unknown")[:12] + ("+dirty" if env.get("commit_dirty") else "")
 
 
@@ -139,6 +148,13 @@ class Store:
         if row is None:
             raise StorageError(f"run {run_id} is not in {redact(self.url)}")
         return row
+
+    def add_environment(self, run_id: int, **items: Any) -> None:
+        """Add what is learnt about where a run came from during it (e.g. the sittings its
+        resumed student went on from) to its environment."""
+        with self.session() as s:
+            row = self._run(s, run_id)
+            row.environment = {**(row.environment or {}), **items}  # a new value: saved
 
     def record_sources(
         self,

@@ -316,6 +316,20 @@ def test_publish_names_the_commit_of_every_run_and_the_time_spent_training(stora
     assert environment["active_seconds"] == 40 * 60
 
 
+def test_a_run_resumed_from_epochs_of_another_commit_names_both():
+    from harness.store import commit_label
+
+    here = {"commit": "2" * 40, "commit_dirty": True}
+    assert commit_label(here) == "222222222222+dirty"
+    same = here | {"resumed_from": [{"commit": "2" * 40, "commit_dirty": True, "epochs": 3}]}
+    assert commit_label(same) == "222222222222+dirty"  # one commit trained it all
+    earlier = [{"commit": "1" * 40, "commit_dirty": False, "epochs": 3}, {"epochs": 1}]
+    assert (
+        commit_label(here | {"resumed_from": earlier})
+        == "222222222222+dirty resumed from 111111111111 and unknown"
+    )
+
+
 def test_the_dashboard_shows_the_study_as_queued_with_its_overrides(storage_url, tmp_path):
     from harness.runner import RunnerSession
     from harness.study import load_study

@@ -310,6 +310,7 @@ def test_an_interrupted_student_goes_on_from_its_last_epoch_to_the_same_result(t
         resumed = train_student(on_epoch=stop_at_third, **args)
     assert seen == [0, 1, 2, 0, 1, 2, 3]  # the stored three are reported again, then the 4th
     assert resumed.resumed_epochs == 3
+    assert resumed.resumed_from == [{"epochs": 3}]  # one earlier sitting (no origin given)
     for mine, theirs in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
         assert torch.equal(mine, theirs)
     timeless = [{k: v for k, v in r.metrics.items() if "second" not in k} for r in whole.history]

@@ -131,6 +131,9 @@ def test_a_trial_stopped_mid_training_goes_on_from_its_students_last_epoch(
     [done] = Store(cut_url).runs("tiny", status=RunStatus.COMPLETE)
     [reference] = Store(whole_url).runs("tiny", status=RunStatus.COMPLETE)
     assert done.metrics[COST_RESUMED_EPOCHS] == 2
+    # Where the two epochs were trained: this checkout, as the run's own environment says.
+    [sitting] = done.environment["resumed_from"]
+    assert sitting["epochs"] == 2 and sitting["commit"] == done.environment["commit"]
     assert COST_RESUMED_EPOCHS not in reference.metrics
     assert done.metrics[TEST_TOP1] == reference.metrics[TEST_TOP1]
     assert done.metrics["train/loss"] == reference.metrics["train/loss"]
