@@ -101,6 +101,9 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     return math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
 
 
+FIRST_STAGE = "first stage"  # the state of a contrast whose first-stage seeds are not all in
+
+
 @dataclass(frozen=True)
 class Precision:
     """Where a targeted contrast stands: the pairs it has, the pairs the rule planned (None
@@ -152,7 +155,7 @@ def assess(
     first = aim.per_seed(values, range(aim.min_seeds))
     if len(first) < aim.min_seeds:
         return Precision(
-            aim.name, len(first), None, None, aim.target, aim.metric, aim.max_seeds, "first stage"
+            aim.name, len(first), None, None, aim.target, aim.metric, aim.max_seeds, FIRST_STAGE
         )
     planned = planned_pairs(first, target=aim.target, max_seeds=aim.max_seeds)
     done = all(s in finished.get(h, ()) for h in aim.configs for s in range(planned))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from harness.analysis._seeds import FIRST_STAGE
 from harness.analysis._text import format_cell
 
 if TYPE_CHECKING:
@@ -260,6 +261,11 @@ def precision_table(found: list[Precision], *, title: str) -> Table:
             format_cell(p.target),
             p.metric,
             p.state,
+        )
+    if any(p.state == FIRST_STAGE for p in found):
+        table.caption = (
+            "'remaining' counts the trials queued now: a contrast in its first stage may yet "
+            "queue more seeds of its configurations, up to its max"
         )
     return table
 

@@ -130,3 +130,19 @@ def test_two_postgres_workers_spend_the_plan_once(tmp_path, postgres_url, cache_
     seeds = _seeds_by_label(url)
     assert seeds["teachers=conv+inv"] == seeds["teachers=conv"] == [0, 1, 2, 3]
     assert seeds["teachers=none"] == [0, 1, 2]
+
+
+def test_status_says_a_first_stage_plan_may_queue_more_than_the_time_left_counts():
+    from rich.console import Console
+
+    from harness.analysis import Precision
+    from harness.cli._tables import precision_table
+
+    def shown(state: str) -> str:
+        aim = Precision("gain", 1, None, None, 0.005, "test/top1_cls", 10, state)
+        console = Console(width=200, record=True)
+        console.print(precision_table([aim], title="plan"))
+        return " ".join(console.export_text().split())  # the caption wraps
+
+    assert "may yet queue more seeds" in shown("first stage")
+    assert "may yet queue" not in shown("running")  # the second stage is queued: counted
