@@ -570,24 +570,46 @@ class Store:
         return {None: seconds / runs} | {key: float(t) / n for key, n, t in found}
 
     def mean_build_seconds(self, study: str) -> dict[str, float]:
-        """Per configuration, the mean over its seeds that built something of what their
-        runs spent building teachers and caches (what a seed that must build its own adds).
-        A seed's runs are summed, failed ones too: a run interrupted after its builds leaves
-        them to its re-queued copy, which finds them and builds nothing."""
-        built = func.sum(RunRow.teacher_seconds + RunRow.cache_seconds)
-        per_seed = (
-            select(RunRow.config_hash, built.label("built"))
+        """Per configuration, the mean over its complete seeds that needed something built
+        of what building it took (what a seed that must build its own teachers and caches
+        adds). A seed's cost is the larger of what its runs spent building (failed runs too)
+        and the recorded build seconds of the teachers and caches they used, each counted
+        once: a run stopped after its teachers were stored but before its costs were leaves
+        them to its re-queued copy, which finds them and builds nothing. A seed still
+        running is left out: its builds are not all in."""
+        complete = (
+            select(RunRow.config_hash, RunRow.seed)
+            .where(RunRow.study == study, RunRow.status == RunStatus.COMPLETE)
+            .distinct()
+        )
+        spent = (
+            select(
+                RunRow.config_hash,
+                RunRow.seed,
+                func.sum(RunRow.teacher_seconds + RunRow.cache_seconds),
+            )
             .where(RunRow.study == study)
             .group_by(RunRow.config_hash, RunRow.seed)
-            .subquery()
         )
-        query = (
-            select(per_seed.c.config_hash, func.avg(per_seed.c.built))
-            .where(per_seed.c.built > 0)
-            .group_by(per_seed.c.config_hash)
+        used = (
+            select(RunRow.config_hash, RunRow.seed, ArtifactRow.key, ArtifactRow.build_seconds)
+            .join(RunArtifactRow, RunArtifactRow.run_id == RunRow.id)
+            .join(ArtifactRow, ArtifactRow.key == RunArtifactRow.artifact_key)
+            .where(RunRow.study == study)
+            .distinct()
         )
         with self.session() as s:
-            return {key: float(mean) for key, mean in s.execute(query).all()}
+            done = {(c, n) for c, n in s.execute(complete)}
+            per_seed = {(c, n): float(t or 0.0) for c, n, t in s.execute(spent) if (c, n) in done}
+            built: dict[tuple[str, int], float] = {}
+            for config, seed, _key, seconds in s.execute(used):
+                built[config, seed] = built.get((config, seed), 0.0) + float(seconds or 0.0)
+        costs: dict[str, list[float]] = {}
+        for pair, seconds in per_seed.items():
+            cost = max(seconds, built.get(pair, 0.0))
+            if cost > 0:
+                costs.setdefault(pair[0], []).append(cost)
+        return {config: sum(c) / len(c) for config, c in costs.items()}
 
     def one_off_costs(self, study: str) -> dict[str, dict[str, float]]:
         """Per configuration, the build seconds of the teachers and caches its runs used,

@@ -194,6 +194,33 @@ def test_a_seed_whose_interrupted_run_built_its_teachers_is_charged_the_build(st
     assert _time_left_everywhere(session, store) == pytest.approx([3 * 12.0] * 2)
 
 
+def test_a_seed_is_charged_the_builds_its_runs_used_though_no_run_recorded_them(storage_url):
+    # conv's seed 0: a run stopped while building its caches (its teacher, 10 s to train,
+    # stored and linked; no costs recorded), then its copy, which found it all (2 s). Seed
+    # 1 is running: its teacher (1 s, half its builds) is linked, nothing else, and it is
+    # not averaged in. Seeds 0-2 cost 2 + 10 s each (the trials all still count as waiting).
+    session, store, point = _conv_three_seeds(storage_url, ["student", "teacher"])
+    study, config = session.study, point.config.model_dump(mode="json")
+    for seed, seconds in ((0, 10.0), (1, 1.0)):
+        identity = run_identity(point.with_seed(seed), study=study.name, trial_number=seed)
+        status = RunStatus.FAILED if seed == 0 else RunStatus.RUNNING
+        run_id = record_run(store, identity, config=config, status=status)
+        key = f"teacher-{seed}"
+        store.record_artifact(
+            key=key,
+            kind="teacher",
+            name="conv:resnet",
+            path="/t",
+            size=1,
+            build_seconds=seconds,
+            meta={},
+        )
+        store.link_artifact(run_id, key, role="teacher:conv", hit=False)
+    copy = _complete(store, study.name, point, 0, 2.0)
+    store.link_artifact(copy, "teacher-0", role="teacher:conv", hit=True)
+    assert _time_left_everywhere(session, store) == pytest.approx([3 * 12.0] * 2)
+
+
 def test_an_epoch_eval_every_skipped_prints_no_validation_number(capsys):
     from harness.cli._progress import PlainProgress
     from harness.distill import EpochReport
