@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, literal, select, update
+from sqlalchemy import Engine, Select, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -41,6 +41,18 @@ def commit_label(environment: dict[str, Any] | None) -> str:
     earlier = [_one_commit(s) for s in env.get("resumed_from") or [] if isinstance(s, dict)]
     others = sorted(set(earlier) - {own})
     return own + (f" resumed from {' and '.join(others)}" if others else "")
+
+
+def _artifacts_used(study: str, *by: Any) -> Select[Any]:
+    """The `by` columns of the study's runs with each teacher or cache they used (key,
+    kind, build seconds), once per distinct row."""
+    return (
+        select(*by, ArtifactRow.key, ArtifactRow.kind, ArtifactRow.build_seconds)
+        .join(RunArtifactRow, RunArtifactRow.run_id == RunRow.id)
+        .join(ArtifactRow, ArtifactRow.key == RunArtifactRow.artifact_key)
+        .where(RunRow.study == study)
+        .distinct()
+    )
 
 
 def _one_commit(env: dict[str, Any]) -> str:
@@ -591,18 +603,12 @@ class Store:
             .where(RunRow.study == study)
             .group_by(RunRow.config_hash, RunRow.seed)
         )
-        used = (
-            select(RunRow.config_hash, RunRow.seed, ArtifactRow.key, ArtifactRow.build_seconds)
-            .join(RunArtifactRow, RunArtifactRow.run_id == RunRow.id)
-            .join(ArtifactRow, ArtifactRow.key == RunArtifactRow.artifact_key)
-            .where(RunRow.study == study)
-            .distinct()
-        )
+        used = _artifacts_used(study, RunRow.config_hash, RunRow.seed)
         with self.session() as s:
             done = {(c, n) for c, n in s.execute(complete)}
             per_seed = {(c, n): float(t or 0.0) for c, n, t in s.execute(spent) if (c, n) in done}
             built: dict[tuple[str, int], float] = {}
-            for config, seed, _key, seconds in s.execute(used):
+            for config, seed, _key, _kind, seconds in s.execute(used):
                 built[config, seed] = built.get((config, seed), 0.0) + float(seconds or 0.0)
         costs: dict[str, list[float]] = {}
         for pair, seconds in per_seed.items():
@@ -615,16 +621,11 @@ class Store:
         """Per configuration, the build seconds of the teachers and caches its runs used,
         each artifact counted once: {config_hash: {"teacher": s, "cache": s}}. What the
         configuration costs once, whichever run (of whichever configuration) paid it."""
-        query = (
-            select(RunRow.config_hash, ArtifactRow.key, ArtifactRow.kind, ArtifactRow.build_seconds)
-            .join(RunArtifactRow, RunArtifactRow.run_id == RunRow.id)
-            .join(ArtifactRow, ArtifactRow.key == RunArtifactRow.artifact_key)
-            .where(RunRow.study == study)
-            .distinct()
-        )
         costs: dict[str, dict[str, float]] = {}
         with self.session() as s:
-            for config, _key, kind, seconds in s.execute(query):
+            for config, _key, kind, seconds in s.execute(
+                _artifacts_used(study, RunRow.config_hash)
+            ):
                 bucket = costs.setdefault(config, {"teacher": 0.0, "cache": 0.0})
                 bucket[kind] = bucket.get(kind, 0.0) + float(seconds or 0.0)
         return costs
