@@ -27,6 +27,9 @@ COST_EVAL_SECONDS = "cost/eval_seconds"
 COST_TEACHER_SECONDS = "cost/teacher_seconds"
 COST_CACHE_SECONDS = "cost/cache_seconds"
 COST_TOTAL_SECONDS = "cost/total_seconds"
+# CPU time of the run's process (all its threads) over cost/total_seconds: where other work
+# shares the cores the wall-clock seconds grow and this does not (this sitting's alone).
+COST_CPU_SECONDS = "cost/cpu_seconds"
 COST_COMPILE_SECONDS = "cost/compile_seconds"
 # On a run whose student went on from an interrupted trial's resume state: the epochs put
 # back (their times are in cost/train_seconds; cost/total_seconds is this run's own).

@@ -42,6 +42,7 @@ from harness.metrics import (
     ATTENTION_UNIFORM,
     COST_CACHE_SECONDS,
     COST_COMPILE_SECONDS,
+    COST_CPU_SECONDS,
     COST_EVAL_SECONDS,
     COST_RESUMED_EPOCHS,
     COST_TEACHER_SECONDS,
@@ -262,7 +263,7 @@ def run_trial(
     resume: Path | None = None
     held = ExitStack()  # the student's resume state, until the run is stored
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         teachers = _teachers(spec, config, ctx, data, run_id)
         teacher_seconds = sum(a.seconds for a in teachers.values())
         source, cache_seconds, cache_status = _source(spec, config, ctx, data, run_id, teachers)
@@ -310,6 +311,7 @@ def run_trial(
                 COST_TEACHER_SECONDS: teacher_seconds,
                 COST_CACHE_SECONDS: cache_seconds,
                 COST_TOTAL_SECONDS: time.perf_counter() - start,
+                COST_CPU_SECONDS: time.process_time() - cpu_start,
                 STUDENT_PARAMS: params,
                 STUDENT_FLOPS: forward_flops(result.model, data.normalize(data.val_x[:2])),
                 COST_COMPILE_SECONDS: result.compile_seconds,

@@ -103,7 +103,7 @@ def test_a_trial_stopped_mid_training_goes_on_from_its_students_last_epoch(
     stores what an uninterrupted trial stores; the resume state is gone once it is stored."""
     from harness.cache import STUDENTS_DIR
     from harness.distill import _train
-    from harness.metrics import COST_RESUMED_EPOCHS, TEST_TOP1
+    from harness.metrics import COST_CPU_SECONDS, COST_RESUMED_EPOCHS, TEST_TOP1
 
     monkeypatch.setattr("harness.distill._resume.RESUME_EVERY_SECONDS", 0.0)
     data = tiny_dict(seeds=[0], grid={"distill.teachers": [["conv"]]})
@@ -126,11 +126,16 @@ def test_a_trial_stopped_mid_training_goes_on_from_its_students_last_epoch(
             run_study(study, store=Store(cut_url), cache_dir=cache_dir)
     states = list((cache_dir / STUDENTS_DIR).glob(".*.resume.pt"))
     assert len(states) == 1  # written after the second epoch
-    resumed = run_study(study, store=Store(cut_url), cache_dir=cache_dir)
+    # The run's CPU time is the process's, read as it starts and as it ends.
+    clock = iter([10.0, 52.0])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("harness.runner._trial.time.process_time", lambda: next(clock))
+        resumed = run_study(study, store=Store(cut_url), cache_dir=cache_dir)
     assert (resumed.complete, resumed.failed, resumed.retried) == (1, 0, 1)
     [done] = Store(cut_url).runs("tiny", status=RunStatus.COMPLETE)
     [reference] = Store(whole_url).runs("tiny", status=RunStatus.COMPLETE)
     assert done.metrics[COST_RESUMED_EPOCHS] == 2
+    assert done.metrics[COST_CPU_SECONDS] == 42.0  # this sitting's, beside the wall time
     # Where the two epochs were trained: this checkout, as the run's own environment says.
     [sitting] = done.environment["resumed_from"]
     assert sitting["epochs"] == 2 and sitting["commit"] == done.environment["commit"]
