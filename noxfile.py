@@ -71,3 +71,11 @@ def bench_queue(session: nox.Session) -> None:
         *session.posargs,
         external=True,
     )
+
+
+@nox.session(name="bench_resume")
+def bench_resume(session: nox.Session) -> None:
+    """One write of the resume state of a study's teachers and student (default: the
+    data-size study's), as training writes it once a minute."""
+    study = session.posargs or ["studies/premise_data_size.yaml"]
+    session.run(sys.executable, "benchmarks/resume_state.py", *study, external=True)
