@@ -89,12 +89,15 @@ def test_pruned_trial_keeps_its_state_and_partial_rows(storage_url, cache_dir, m
         "median",
         lambda search, epochs: optuna.pruners.ThresholdPruner(lower=1.01),
     )
+    # The student's state is written after every epoch: the one pruned after epoch 0 too.
+    monkeypatch.setattr("harness.distill._resume.RESUME_EVERY_SECONDS", 0.0)
     study = study_from_dict(_search_dict(n_trials=1, pruner="median"))
     run_study(study, store=Store(storage_url), cache_dir=cache_dir)
     [trial] = load_optuna_study("tiny", optuna_storage(storage_url)).get_trials()
     assert trial.state == TrialState.PRUNED and trial.last_step == 0
     [run] = Store(storage_url).runs("tiny")
     assert run.status == "pruned" and run.epochs_done == 1 and "epoch 0" in run.error
+    assert list((cache_dir / "students").iterdir()) == []  # nothing to go on from: removed
 
 
 @pytest.mark.e2e
