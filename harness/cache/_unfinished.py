@@ -70,5 +70,7 @@ def remove_unfinished(root: Path, *, before: float | None) -> int:
                     shutil.rmtree(state.path, ignore_errors=True)
                 else:
                     state.path.unlink(missing_ok=True)
+                if state.folder.name == STUDENTS_DIR:  # a run's key: nothing else locks it
+                    (state.folder / f".{state.key}.lock").unlink(missing_ok=True)
                 removed += 1
     return removed

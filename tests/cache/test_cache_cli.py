@@ -176,6 +176,7 @@ def test_prune_removes_saved_states_nothing_goes_on_from_and_with_a_date_older_o
         assert mine
         assert remove_unfinished(root, before=week_ago) == 2
     assert not old_student.exists() and not old_views.exists()
+    assert not (root / "students" / ".k3.lock").exists()  # a run's lock goes with its state
     assert fresh.exists() and held.exists()
     # Through the command: the date is checked before anything is removed.
     common = ["--cache-dir", str(root), "--storage", f"sqlite:///{tmp_path / 'none.db'}"]
