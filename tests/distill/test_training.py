@@ -286,12 +286,20 @@ def test_a_resume_state_is_written_when_due_or_forced_and_a_failed_write_only_wa
 
 
 @pytest.mark.e2e
-def test_an_interrupted_student_goes_on_from_its_last_epoch_to_the_same_result(tmp_path):
+@pytest.mark.parametrize("budget", ["epochs", "steps"])
+def test_an_interrupted_student_goes_on_from_its_last_epoch_to_the_same_result(
+    tmp_path, budget
+):
     """Ctrl-C as the third of four epochs is reported: the next call hands the stored
     epochs to `on_epoch` again, trains the rest, and ends where an uninterrupted call ends,
-    bit for bit; after the last epoch a call with the file trains nothing."""
+    bit for bit; after the last epoch a call with the file trains nothing. With a step
+    budget the fourth epoch stops after one batch, and the steps left are kept too."""
     _, config, data = _setup(tmp_path)
-    plain = _plain(config, epochs=4)
+    per_epoch = math.ceil(len(data.train_y) / config.train.batch_size)
+    if budget == "epochs":
+        plain = _plain(config, epochs=4)
+    else:
+        plain = _plain(config, steps=3 * per_epoch + 1, warmup_steps=2, warmup_epochs=0)
     cpu = torch.device("cpu")
     whole = train_student(config=plain, seed=3, data=data, teachers=None, device=cpu)
     seen: list[int] = []
