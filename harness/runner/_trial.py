@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -213,7 +214,8 @@ def _student_resume(
     depends on (the seeded configuration, the inputs key: device kind, precision, data and
     checkpoint files; the teachers' weights), so a re-queued copy of an interrupted trial
     goes on where it stopped and nothing else reads it. Held by this run's process until
-    `held` closes; None (train without one) if another process holds it."""
+    `held` closes; None (train without one) if another process holds it or the folder
+    cannot be written (a saving, never a reason to fail the trial)."""
     key = digest_json(
         {
             "config": config.model_dump(mode="json"),
@@ -223,10 +225,13 @@ def _student_resume(
         }
     )
     folder = ctx.cache_dir / STUDENTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    if not held.enter_context(try_key_lock(folder, key)):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        alone = held.enter_context(try_key_lock(folder, key))
+    except OSError as exc:
+        warnings.warn(f"the student trains without a resume state: {exc}", stacklevel=2)
         return None
-    return folder / f".{key}.resume.pt"
+    return folder / f".{key}.resume.pt" if alone else None
 
 
 def run_identity(spec: TrialSpec, *, study: str, trial_number: int | None) -> RunIdentity:

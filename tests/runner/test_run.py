@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 
 import optuna
@@ -144,6 +145,20 @@ def test_a_trial_stopped_mid_training_goes_on_from_its_students_last_epoch(
     assert done.metrics["train/loss"] == reference.metrics["train/loss"]
     assert _epochs_stored(cut_url, done.id) == [0, 1, 2, 3, 4]
     assert list((cache_dir / STUDENTS_DIR).iterdir()) == []  # nor its lock file
+
+
+@pytest.mark.e2e
+def test_a_cache_folder_where_no_student_state_can_be_written_still_trains(
+    storage_url, cache_dir
+):
+    from harness.cache import STUDENTS_DIR
+
+    shutil.rmtree(cache_dir / STUDENTS_DIR, ignore_errors=True)
+    (cache_dir / STUDENTS_DIR).write_text("")  # a file where the folder would be
+    study = study_from_dict(tiny_dict(seeds=[0], grid={"distill.teachers": [[]]}))
+    with pytest.warns(UserWarning, match="trains without a resume state"):
+        summary = run_study(study, store=Store(storage_url), cache_dir=cache_dir)
+    assert (summary.complete, summary.failed) == (1, 0)
 
 
 @pytest.mark.e2e
