@@ -287,9 +287,7 @@ def test_a_resume_state_is_written_when_due_or_forced_and_a_failed_write_only_wa
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("budget", ["epochs", "steps"])
-def test_an_interrupted_student_goes_on_from_its_last_epoch_to_the_same_result(
-    tmp_path, budget
-):
+def test_an_interrupted_student_goes_on_from_its_last_epoch_to_the_same_result(tmp_path, budget):
     """Ctrl-C as the third of four epochs is reported: the next call hands the stored
     epochs to `on_epoch` again, trains the rest, and ends where an uninterrupted call ends,
     bit for bit; after the last epoch a call with the file trains nothing. With a step

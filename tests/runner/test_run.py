@@ -148,9 +148,7 @@ def test_a_trial_stopped_mid_training_goes_on_from_its_students_last_epoch(
 
 
 @pytest.mark.e2e
-def test_a_cache_folder_where_no_student_state_can_be_written_still_trains(
-    storage_url, cache_dir
-):
+def test_a_cache_folder_where_no_student_state_can_be_written_still_trains(storage_url, cache_dir):
     from harness.cache import STUDENTS_DIR
 
     shutil.rmtree(cache_dir / STUDENTS_DIR, ignore_errors=True)
