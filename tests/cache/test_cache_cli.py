@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
+import os
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from harness._atomic import try_key_lock
+from harness.cache import remove_unfinished, unfinished
 from harness.cli import app
 from harness.runner import run_study
 from harness.store import RunIdentity, Store
@@ -120,9 +125,8 @@ def test_damaged_records_are_named_not_crashed_on(storage_url, fresh_cache_dir):
 
 
 def _state(path: Path, *, age_days: float = 0.0, folder: bool = False) -> Path:
-    import os
-    import time
-
+    """A saved state of unfinished work (a file, or a folder of views), written `age_days`
+    ago."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if folder:
         path.mkdir()
@@ -138,11 +142,6 @@ def test_prune_removes_saved_states_nothing_goes_on_from_and_with_a_date_older_o
     """A saved state whose entry is published goes at once; one of unfinished work stays
     (a resumed study goes on from it) unless older than --older-than; one whose key a
     process holds stays whatever its age."""
-    import datetime as dt
-
-    from harness._atomic import try_key_lock
-    from harness.cache import remove_unfinished, unfinished
-
     root = tmp_path / "cache"
     done = _state(root / "teachers" / ".k1.resume.pt")
     (root / "teachers" / "k1").mkdir()  # its teacher is stored
