@@ -44,7 +44,7 @@ from harness.metrics import (
     VAL_TOP1_CLS,
 )
 from harness.status import RunStatus
-from harness.store import RunRow, Store, active_seconds, commit_label
+from harness.store import RunRow, Store, active_seconds, commit_counts_text, commit_label
 
 
 def _setting_label(values: dict[str, Any]) -> str:
@@ -218,9 +218,7 @@ def _commits_text(environment: dict[str, Any]) -> str:
     commits = environment.get("commits") or {}
     if len(commits) <= 1:
         return f"commit {next(iter(commits), str(environment.get('commit'))[:12])}"
-    return "commits " + ", ".join(
-        f"{commit} ({n} run{'s' * (n != 1)})" for commit, n in commits.items()
-    )
+    return "commits " + commit_counts_text(commits)
 
 
 def _environment(runs: list[RunRow], command: str) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from harness.dashboard._figures import (
 from harness.metrics import VAL_TOP1
 from harness.store import (
     Store,
+    commit_counts_text,
     redact,
     study_kind,
     study_objectives,
@@ -140,7 +141,7 @@ def _study_file_text(store: Store, name: str, study_file: Path | None) -> str:
 def _environment_text(environment: dict[str, Any], commits: dict[str, int]) -> str:
     """Where the runs came from, in words: each commit with its runs, then the software and
     the machine of the first run."""
-    parts = [", ".join(f"{c} ({n} run{'s' * (n != 1)})" for c, n in commits.items())]
+    parts = [commit_counts_text(commits)]
     for key in ("torch", "python", "libkd", "device", "device_name", "host"):
         if environment.get(key) is not None:
             parts.append(f"{key} {environment[key]}")

@@ -59,7 +59,14 @@ from harness.store._optuna import (
     waiting_trial_ids,
     widen_choices,
 )
-from harness.store._store import FinishedRun, RunIdentity, Store, commit_label, utcnow
+from harness.store._store import (
+    FinishedRun,
+    RunIdentity,
+    Store,
+    commit_counts_text,
+    commit_label,
+    utcnow,
+)
 
 __all__ = [
     "CODES_ATTR",
@@ -92,6 +99,7 @@ __all__ = [
     "Store",
     "TrendRow",
     "RETRIED_FROM",
+    "commit_counts_text",
     "commit_label",
     "config_factors",
     "count_copied",

@@ -43,6 +43,11 @@ def commit_label(environment: dict[str, Any] | None) -> str:
     return own + (f" resumed from {' and '.join(others)}" if others else "")
 
 
+def commit_counts_text(counts: dict[str, int]) -> str:
+    """Each commit with the runs it trained, as reports write it: 'X (6 runs), Y (1 run)'."""
+    return ", ".join(f"{commit} ({n} run{'s' * (n != 1)})" for commit, n in counts.items())
+
+
 def _artifacts_used(study: str, *by: Any) -> Select[Any]:
     """The `by` columns of the study's runs with each teacher or cache they used (key,
     kind, build seconds), once per distinct row."""
