@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
-import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from harness._atomic import (
 from harness._precision import autocast
 from harness.config import AugmentConfig, CacheConfig
 from harness.data import AUGMENT_VERSION, Dataset, ViewSchedule
+from harness.distill._resume import load_state, save_quietly
 from harness.errors import CacheError
 
 CACHE_FORMAT = 1
@@ -202,33 +201,19 @@ def done_views_dir(root: Path, key: str) -> Path:
 
 
 def _write_view(folder: Path, view: int, logits: torch.Tensor, seconds: float) -> None:
-    """One finished view and what computing it took, whole or not at all; a failed write (a
-    full disk) only warns."""
-    path = folder / f"view-{view}.pt"
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save({"logits": logits.clone(), "seconds": seconds}, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # torch reports a failed write as RuntimeError
-        warnings.warn(f"finished view {path} not kept: {exc}", stacklevel=2)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """One finished view and what computing it took, whole or not at all (a failed write
+    only warns)."""
+    save_quietly(folder / f"view-{view}.pt", {"logits": logits.clone(), "seconds": seconds})
 
 
 def _read_view(folder: Path, view: int, shape: torch.Size) -> tuple[torch.Tensor, float] | None:
     """A finished view and its seconds if it reads whole with the expected shape, else None
     (computed again)."""
-    path = folder / f"view-{view}.pt"
-    if not path.exists():
+    saved = load_state(folder / f"view-{view}.pt") or {}
+    logits, seconds = saved.get("logits"), saved.get("seconds")
+    if not isinstance(logits, torch.Tensor) or not isinstance(seconds, float):
         return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        logits, seconds = saved["logits"], float(saved["seconds"])
-    except Exception:  # half-written or from another torch: compute it again, never fail
-        return None
-    ok = isinstance(logits, torch.Tensor) and logits.shape == shape
-    return (logits, seconds) if ok and logits.dtype == torch.float32 else None
+    return (logits, seconds) if logits.shape == shape and logits.dtype == torch.float32 else None
 
 
 def _write_arrays(folder: Path, logits: torch.Tensor, spec: CacheSpec) -> dict[str, str]:

@@ -55,14 +55,31 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def read_state(path: Path, epochs: int, per_epoch: int) -> dict[str, Any] | None:
-    """The resume state at `path` if it is whole and for this training (same epochs and
-    batches per epoch, same training behaviour); None otherwise (training starts over)."""
+def save_quietly(path: Path, state: dict[str, Any]) -> None:
+    """`write_state`, where a failure (a full disk: torch reports it as RuntimeError) only
+    warns: a saved state is a saving, never a reason to fail the work it saves."""
+    try:
+        write_state(path, state)
+    except (OSError, RuntimeError) as exc:
+        warnings.warn(f"{path} not written: {exc}", stacklevel=3)
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """What `write_state` wrote at `path`, or None where there is nothing whole to read."""
     if not path.exists():
         return None
     try:
-        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # half-written or from another torch: start over, never fail
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def read_state(path: Path, epochs: int, per_epoch: int) -> dict[str, Any] | None:
+    """The resume state at `path` if it is whole and for this training (same epochs and
+    batches per epoch, same training behaviour); None otherwise (training starts over)."""
+    state = load_state(path)
+    if state is None:
         return None
     same = (state.get("epochs"), state.get("per_epoch"), state.get("behaviour"))
     return state if same == (epochs, per_epoch, TRAINING_BEHAVIOUR) else None
@@ -99,10 +116,5 @@ class Resumable:
         if not force and time.monotonic() - self._saved < every:
             return
         where = {"epoch": epoch, "left": left, "epochs": self.epochs, "per_epoch": self.per_epoch}
-        try:
-            write_state(
-                self.path, snapshot(self.parts, self.generator, self.device) | where | extra
-            )
-        except (OSError, RuntimeError) as exc:  # torch reports a failed write as RuntimeError
-            warnings.warn(f"resume state {self.path} not written: {exc}", stacklevel=2)
+        save_quietly(self.path, snapshot(self.parts, self.generator, self.device) | where | extra)
         self._saved = time.monotonic()
