@@ -45,13 +45,11 @@ def top1(model: nn.Module, data: Dataset, *, split: str = "val", batch_size: int
 @dataclass(frozen=True)
 class TrainedTeacher:
     """A trained teacher (in eval mode) and what training it took: `seconds` in all, of which
-    `earlier_seconds` in the interrupted sittings a resumed training went on from (their
-    `resumed_epochs` epochs were put back from the resume state)."""
+    `earlier_seconds` in the interrupted sittings a resumed training went on from."""
 
     model: nn.Module
     seconds: float
     earlier_seconds: float = 0.0
-    resumed_epochs: int = 0
 
 
 def train_teacher(
@@ -119,7 +117,7 @@ def train_teacher(
             state.save(epoch=epoch + 1, left=left, extra={"seconds": seconds})
     if resume is not None:
         resume.unlink(missing_ok=True)
-    return TrainedTeacher(model.eval(), earlier + time.perf_counter() - began, earlier, first)
+    return TrainedTeacher(model.eval(), earlier + time.perf_counter() - began, earlier)
 
 
 def read_checkpoint(path: Path, name: str) -> dict[str, torch.Tensor]:
