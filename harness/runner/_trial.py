@@ -208,11 +208,12 @@ def _student_resume(
     config: TrialConfig,
     ctx: RunContext,
     teachers: dict[str, TeacherArtifact],
+    inputs: str,
     held: ExitStack,
 ) -> Path | None:
     """Where this run's student keeps its resume state, named after everything its training
-    depends on (the seeded configuration, the inputs key: device kind, precision, data and
-    checkpoint files; the teachers' weights), so a re-queued copy of an interrupted trial
+    depends on (the seeded configuration, the run's `inputs` key: device kind, precision,
+    data and checkpoint files; the teachers' weights), so a re-queued copy of an interrupted trial
     goes on where it stopped and nothing else reads it. Held by this run's process until
     `held` closes; None (train without one) if another process holds it or the folder
     cannot be written (a saving, never a reason to fail the trial)."""
@@ -220,7 +221,7 @@ def _student_resume(
         {
             "config": config.model_dump(mode="json"),
             "seed": spec.seed,
-            "inputs": ctx.inputs_keys(config)[0],
+            "inputs": inputs,
             "teachers": {name: artifact.digest for name, artifact in teachers.items()},
         }
     )
@@ -257,13 +258,14 @@ def run_trial(
     """Train teachers (or reuse them), get their logits, train the student, store every row."""
     config = spec.config.for_seed(spec.seed)  # what the seed scopes, offset by the seed
     data = ctx.dataset(config.dataset)
+    inputs = ctx.inputs_keys(config)[0]  # what the run read: stored, and names its student
     run_id = ctx.store.start_run(
         run_identity(spec, study=ctx.study, trial_number=trial_number),
         config=config.model_dump(mode="json"),
         device=str(ctx.device),
         worker=ctx.worker,
         environment=environment(ctx.device),
-        inputs=ctx.inputs_keys(config)[0],
+        inputs=inputs,
     )
     resume: Path | None = None
     held = ExitStack()  # the student's resume state, until the run is stored
@@ -290,7 +292,7 @@ def run_trial(
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {report.epoch}")
 
-        resume = _student_resume(spec, config, ctx, teachers, held)
+        resume = _student_resume(spec, config, ctx, teachers, inputs, held)
         result = train_student(
             config=config,
             seed=spec.seed,
