@@ -11,6 +11,8 @@ import polars as pl
 from harness.analysis._frames import complete_runs, factor_columns
 from harness.analysis._student_t import t_ppf, t_sf
 from harness.metrics import (
+    COST_CPU_SECONDS,
+    COST_TOTAL_SECONDS,
     SAMPLES_PER_SECOND,
     SIZE_METRICS,
     TEST_TOP1,
@@ -25,6 +27,10 @@ TIME_COLUMNS = ("train_seconds", "eval_seconds", SAMPLES_PER_SECOND)
 building a cache: paid by whichever run needed it first) are not averaged: `one_off_costs`
 gives each configuration the build seconds of what it uses."""
 BOOTSTRAP_RESAMPLES = 2000
+CPU_SHARE = "cpu_share"
+"""A configuration's mean over its runs of CPU seconds per wall-clock second (null where no
+run recorded its CPU time): about its thread count when it had its cores to itself, less
+where other work shared them and its wall-clock seconds grew."""
 
 
 def bootstrap_interval(values: list[float]) -> tuple[float | None, float | None]:
@@ -106,7 +112,7 @@ def aggregate(
     combined prediction), of the best validation epoch when `best` (run_id, best)
     is given (`best_`: an optimistic figure, selected on the data it reports), and for every
     per-run cost (training and evaluation seconds, samples/s): mean, `<cost>_std` and a
-    bootstrap CI that respects zero (`bootstrap_interval`)."""
+    bootstrap CI that respects zero (`bootstrap_interval`); `cpu_share`: `CPU_SHARE`."""
     done = complete_runs(runs)
     if done.is_empty():
         return pl.DataFrame()
@@ -115,7 +121,7 @@ def aggregate(
         done = done.join(best, left_on="id", right_on="run_id", how="left")
     else:
         done = done.with_columns(pl.col(metric).alias("best_top1"))
-    for column in (TEST_TOP1, TEST_TOP1_CLS):
+    for column in (TEST_TOP1, TEST_TOP1_CLS, COST_CPU_SECONDS, COST_TOTAL_SECONDS):
         if column not in done.columns:
             done = done.with_columns(pl.lit(None, dtype=pl.Float64).alias(column))
     keys = group_keys(done)
@@ -132,6 +138,7 @@ def aggregate(
         *[pl.col(c).mean() for c in TIME_COLUMNS],
         *[pl.col(c).std().alias(f"{c}_std") for c in TIME_COLUMNS],
         *[pl.col(c).drop_nulls().alias(f"{c}_values") for c in TIME_COLUMNS],
+        (pl.col(COST_CPU_SECONDS) / pl.col(COST_TOTAL_SECONDS)).mean().alias(CPU_SHARE),
         pl.col("student_params").first(),
         *[pl.col(c).mean().alias(c.replace("/", "_")) for c in SIZE_METRICS if c in done.columns],
     )

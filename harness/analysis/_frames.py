@@ -10,6 +10,7 @@ import polars as pl
 from sqlalchemy import Select, Selectable, func, select
 
 from harness.metrics import (
+    COST_CPU_SECONDS,
     COST_TOTAL_SECONDS,
     DIAG_PREFIX,
     SAMPLES_PER_SECOND,
@@ -55,6 +56,7 @@ EXTRA_METRICS = (
     SPLIT_TEST,
     SAMPLES_PER_SECOND,
     COST_TOTAL_SECONDS,
+    COST_CPU_SECONDS,
     *SIZE_METRICS,
 )
 LEGACY_VAL_IS_TEST = frozenset({"fashion-mnist", "cifar10", "cifar100", "imagefolder"})

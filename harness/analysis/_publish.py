@@ -11,7 +11,13 @@ from typing import Any
 import polars as pl
 
 from harness._atomic import json_text, replace_files
-from harness.analysis._aggregate import ACCURACY, METRIC_WORDS, report_metric, t_interval
+from harness.analysis._aggregate import (
+    ACCURACY,
+    CPU_SHARE,
+    METRIC_WORDS,
+    report_metric,
+    t_interval,
+)
 from harness.analysis._contrasts import (
     CONTRAST_COLUMNS,
     ContrastSpec,
@@ -312,6 +318,7 @@ def publish(
     contrasts = contrast_frame(frame_runs, specs)
     splits = ", ".join(sorted(set(complete_runs(frame_runs)["split"].to_list())))
     environment = _environment(runs, command)
+    costs = cost_table(frame)
     parts = [
         f"# {study}",
         "",
@@ -384,9 +391,10 @@ def publish(
         "",
         "train s: seconds of training per run, mean over runs with a bootstrap 95% interval; "
         "teacher s, cache s: what the configuration's teachers and logit caches took to build, "
-        "once; samples/s: training throughput; FLOPs: the student's forward pass per image.",
+        "once; samples/s: training throughput; FLOPs: the student's forward pass per image"
+        + (CPU_SHARE_CAPTION if "CPU/wall" in costs.columns else "."),
         "",
-        markdown_table(cost_table(frame)),
+        markdown_table(costs),
     ]
     parts += [
         "",
@@ -610,9 +618,17 @@ def compact_configurations(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+CPU_SHARE_CAPTION = (
+    "; CPU/wall: CPU seconds per wall-clock second of a run, mean over the runs that recorded "
+    "it: about its thread count on cores of its own, less where other work shared them and "
+    "its seconds above grew."
+)
+
+
 def cost_table(frame: pl.DataFrame) -> pl.DataFrame:
     """Per configuration: training seconds per run with their interval, one-off teacher and
-    cache seconds, throughput and the student's size."""
+    cache seconds, throughput, the student's size and, where runs recorded their CPU time,
+    CPU seconds per wall-clock second (`CPU_SHARE`)."""
     rows = []
     for r in frame.iter_rows(named=True):
         flops = r.get("student_flops")
@@ -629,6 +645,11 @@ def cost_table(frame: pl.DataFrame) -> pl.DataFrame:
                 "cache s": _fixed(r.get("one_off_cache_seconds"), 1),
                 "samples/s": _fixed(r.get("samples_per_second"), 0),
                 "FLOPs": f"{flops / 1e6:.2f} M" if isinstance(flops, int | float) else "-",
+                "CPU/wall": _fixed(r.get(CPU_SHARE), 2),
             }
         )
-    return pl.DataFrame(rows)
+    table = pl.DataFrame(rows)
+    # Runs stored before their CPU time was recorded: no column rather than one of dashes.
+    if table.is_empty() or (table["CPU/wall"] == "-").all():
+        return table.drop("CPU/wall", strict=False)
+    return table

@@ -99,6 +99,7 @@ REPORT_COLUMNS = (
     "one_off_teacher_seconds",
     "one_off_cache_seconds",
     "samples_per_second",
+    "cpu_share",
     "student_flops",
     "top1_per_mflop",
     "student_compression",

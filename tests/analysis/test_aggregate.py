@@ -162,3 +162,20 @@ def test_report_gives_the_class_head_beside_the_combined_prediction():
     ]
     [row] = aggregate(_runs(rows)).iter_rows(named=True)
     assert row["test_mean"] == pytest.approx(0.85) and row["test_cls_mean"] == pytest.approx(0.65)
+
+
+def test_cpu_share_is_the_mean_of_each_runs_cpu_over_wall_seconds_and_null_without_it():
+    runs = _runs(
+        [
+            _row("a", "conv", 0, 0.8, **{"cost/cpu_seconds": 90.0, "cost/total_seconds": 100.0}),
+            _row("a", "conv", 1, 0.8, **{"cost/cpu_seconds": 50.0, "cost/total_seconds": 100.0}),
+            # Stored before CPU time was recorded: left out of the mean, not counted as 0.
+            _row("a", "conv", 2, 0.8, **{"cost/cpu_seconds": None, "cost/total_seconds": 80.0}),
+            _row("b", "none", 0, 0.7, **{"cost/cpu_seconds": None, "cost/total_seconds": 80.0}),
+        ]
+    )
+    table = {r["config_hash"]: r for r in aggregate(runs).iter_rows(named=True)}
+    assert table["a"]["cpu_share"] == pytest.approx((0.9 + 0.5) / 2)
+    assert table["b"]["cpu_share"] is None
+    # Frames without either column (runs read from older exports) aggregate too.
+    assert aggregate(_runs([_row("a", "conv", 0, 0.8)]))["cpu_share"].to_list() == [None]

@@ -500,3 +500,39 @@ def test_publish_shows_the_first_stage_beside_a_contrast_the_seed_plan_extended(
     mean = np.mean(staged)
     low, high = stats.t.interval(0.95, 2, loc=mean, scale=stats.sem(staged))
     assert f"| on_cls | test/top1_cls | 3 | {mean:+.3f} [{low:+.3f}, {high:+.3f}] |" in first
+
+
+def _cost_rows(report: str) -> dict[str, list[str]]:
+    """The cost table's rows by configuration: cells, header first."""
+    lines = report.split("### Costs", 1)[1].split("###", 1)[0].splitlines()
+    table = [line.strip("| ").split(" | ") for line in lines if line.startswith("| ")]
+    return {row[0]: row for row in table}
+
+
+def test_the_cost_table_shows_cpu_per_wall_second_only_where_runs_recorded_it(
+    storage_url, tmp_path
+):
+    store = Store(storage_url)
+    number = 0
+    for seed, cpu in enumerate([45.0, 30.0]):
+        for label, recorded in (("plain", False), ("kd", True)):
+            metrics = {VAL_TOP1: 0.8, "cost/total_seconds": 60.0}
+            if recorded:
+                metrics["cost/cpu_seconds"] = cpu
+            identity = RunIdentity("s", number, label.ljust(64, "0"), seed, label, {})
+            record_run(store, identity, metrics=metrics)
+            number += 1
+    report = publish(store, "s", out_dir=tmp_path / "s", command="libkd run s.yaml").read_text()
+    rows = _cost_rows(report)
+    assert rows["configuration"][-1] == "CPU/wall"
+    assert rows["kd"][-1] == f"{(45 / 60 + 30 / 60) / 2:.2f}"  # 0.62
+    assert rows["plain"][-1] == "-"  # stored before runs recorded their CPU time
+    assert "CPU/wall: CPU seconds per wall-clock second" in report
+    # A study none of whose runs recorded it: neither the column nor its caption.
+    bare = Store(f"sqlite:///{tmp_path / 'bare.db'}")
+    for seed in range(2):
+        identity = RunIdentity("s", seed, "p".ljust(64, "0"), seed, "plain", {})
+        record_run(bare, identity, metrics={VAL_TOP1: 0.8, "cost/total_seconds": 60.0})
+    report = publish(bare, "s", out_dir=tmp_path / "bare", command="libkd run s.yaml").read_text()
+    assert "CPU/wall" not in report
+    assert "configuration" in _cost_rows(report)
