@@ -79,3 +79,11 @@ def bench_resume(session: nox.Session) -> None:
     data-size study's), as training writes it once a minute."""
     study = session.posargs or ["studies/premise_data_size.yaml"]
     session.run(sys.executable, "benchmarks/resume_state.py", *study, external=True)
+
+
+@nox.session(name="bench_teacher_inference")
+def bench_teacher_inference(session: nox.Session) -> None:
+    """A study's teachers inferring (logit cache, top-1) at several batch sizes on one
+    thread (default: the data-size study's), and whether the logits depend on the batch."""
+    study = session.posargs or ["studies/premise_data_size.yaml"]
+    session.run(sys.executable, "benchmarks/teacher_inference.py", *study, external=True)

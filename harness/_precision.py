@@ -1,4 +1,5 @@
-"""Numeric precision: bf16 autocast on CUDA by default, fp32 on the CPU."""
+"""Numeric precision (bf16 autocast on CUDA by default, fp32 on the CPU) and the batch a
+teacher infers in on each kind of device."""
 
 from __future__ import annotations
 
@@ -20,3 +21,17 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+TEACHER_BATCH_CPU = 32
+"""A teacher's inference batch on the CPU (its logit cache, its top-1). The RedNet's
+involutions make one pass over their activations per kernel offset (49 at K = 7): at 512
+images those outgrow the core's caches, and a RedNet inferred about 2.5x slower per image
+than at 32 (`benchmarks/teacher_inference.py`). Each image's logits are the same at any
+batch size on the CPU; the benchmark and `tests/cache/test_cache.py` check it."""
+TEACHER_BATCH_ACCELERATOR = 512
+
+
+def teacher_batch_size(device: torch.device) -> int:
+    """How many images a teacher infers at once on `device` (see `TEACHER_BATCH_CPU`)."""
+    return TEACHER_BATCH_CPU if device.type == "cpu" else TEACHER_BATCH_ACCELERATOR

@@ -33,7 +33,7 @@ from harness._atomic import (
     use_lock,
     write_json,
 )
-from harness._precision import autocast
+from harness._precision import autocast, teacher_batch_size
 from harness.config import AugmentConfig, CacheConfig
 from harness.data import AUGMENT_VERSION, Dataset, ViewSchedule
 from harness.distill._resume import load_state, save_quietly
@@ -144,12 +144,13 @@ def compute_all(
     data: Dataset,
     spec: CacheSpec,
     *,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     on_view: OnStep | None = None,
     done_views: Path | None = None,
 ) -> torch.Tensor:
-    """Logits [N, V', C] float32 for every sample and view; `on_view(done, views)` as each
-    view it computes starts. With `done_views` (a folder of the key's: hold its lock), each
+    """Logits [N, V', C] float32 for every sample and view, `batch_size` images at a time
+    (default: the device's `teacher_batch_size`); `on_view(done, views)` as each view it
+    computes starts. With `done_views` (a folder of the key's: hold its lock), each
     finished view is written there and a view found there whole is read, not computed: an
     interrupted build goes on from the views it finished, to the same logits."""
     logits, _ = _compute_views(teacher, data, spec, batch_size, on_view, done_views)
@@ -161,13 +162,14 @@ def _compute_views(
     teacher: nn.Module,
     data: Dataset,
     spec: CacheSpec,
-    batch_size: int,
+    batch_size: int | None,
     on_view: OnStep | None,
     done_views: Path | None,
 ) -> tuple[torch.Tensor, float]:
     """`compute_all`'s logits and the seconds the views read back took to compute."""
     n, stored_views = len(data.train_y), max(spec.views, 1)
     device = data.train_x.device
+    batch_size = batch_size or teacher_batch_size(device)
     out = torch.empty(n, stored_views, data.num_classes)
     earlier = 0.0
     for view in range(stored_views):
@@ -287,7 +289,7 @@ def build_or_load(
 
     def build(tmp: Path) -> None:
         nonlocal earlier
-        logits, earlier = _compute_views(teacher, data, spec, 512, on_view, done_views)
+        logits, earlier = _compute_views(teacher, data, spec, None, on_view, done_views)
         files = _write_arrays(tmp, logits, spec)
         meta = {
             "key": spec.key,

@@ -264,3 +264,26 @@ def test_cached_and_online_training_are_the_same_experiment(tmp_path):
     for a, b in zip(cached.history, online.history):
         assert a.metrics["train/kd/conv"] == pytest.approx(b.metrics["train/kd/conv"], rel=1e-4)
         assert a.metrics["val/top1"] == pytest.approx(b.metrics["val/top1"], abs=0.02)
+
+
+@pytest.mark.parametrize("name", ["conv", "inv"])
+def test_a_cpu_build_infers_in_small_batches_and_its_logits_equal_one_big_batchs(name):
+    """On the CPU a teacher infers `TEACHER_BATCH_CPU` images at a time (its activations
+    stay in the core's caches); every image's logits are those of a 512-image batch, bit
+    for bit, so the cache's bytes do not depend on the batch."""
+    from harness._precision import TEACHER_BATCH_CPU, teacher_batch_size
+
+    study = study_from_dict(tiny_dict(cache={"enabled": True, "views": 2, "dtype": "float32"}))
+    config = study.configs[-1].config
+    data = load_dataset(config.dataset)
+    torch.manual_seed(0)
+    teacher = build_teacher(config.teachers[name], image_spec(data)).eval()
+    spec = CacheSpec.of(teacher_digest="t", data=data, augment=config.augment, cache=config.cache)
+    seen: list[int] = []
+    hook = teacher.register_forward_pre_hook(lambda _, args: seen.append(len(args[0])))
+    small = compute_all(teacher, data, spec)
+    hook.remove()
+    assert teacher_batch_size(torch.device("cpu")) == TEACHER_BATCH_CPU < len(data.train_y)
+    assert max(seen) == TEACHER_BATCH_CPU
+    assert teacher_batch_size(torch.device("cuda")) == 512
+    assert torch.equal(small, compute_all(teacher, data, spec, batch_size=512))
