@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     configs = [point.config for point in load_study(args.study).configs]
-    config = next((c for c in configs if c.distill.teachers), configs[0])
+    config = max(configs, key=lambda c: len(c.distill.teachers))  # every teacher
     data = load_dataset(config.dataset)
     data = dataclasses.replace(
         data, train_x=data.train_x[: args.images], train_y=data.train_y[: args.images]

@@ -27,11 +27,23 @@ TEACHER_BATCH_CPU = 32
 """A teacher's inference batch on the CPU (its logit cache, its top-1). The RedNet's
 involutions make one pass over their activations per kernel offset (49 at K = 7): at 512
 images those outgrow the core's caches, and a RedNet inferred about 2.5x slower per image
-than at 32 (`benchmarks/teacher_inference.py`). Each image's logits are the same at any
-batch size on the CPU; the benchmark and `tests/cache/test_cache.py` check it."""
+than at 32 (`benchmarks/teacher_inference.py`)."""
 TEACHER_BATCH_ACCELERATOR = 512
 
 
 def teacher_batch_size(device: torch.device) -> int:
     """How many images a teacher infers at once on `device` (see `TEACHER_BATCH_CPU`)."""
     return TEACHER_BATCH_CPU if device.type == "cpu" else TEACHER_BATCH_ACCELERATOR
+
+
+def batch_bounds(n: int, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of `size`-image batches over `n` images, the remainder joined to the last
+    full batch: no batch is smaller than `size` (unless `n` is). On the CPU a batch under 16
+    images takes other convolution kernels, which round differently; from 16 images up an
+    image's logits are the same at any batch size (`tests/cache/test_cache.py` checks it for
+    the ResNet and the RedNet at 32 against 512), so a teacher's cache does not depend on
+    its batch."""
+    starts = list(range(0, n, size))
+    if len(starts) > 1 and n - starts[-1] < size:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], n]))

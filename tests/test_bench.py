@@ -79,3 +79,31 @@ def test_paired_ratio_interval_is_the_order_statistics_of_the_median():
     ratio = paired_ratio(rates, "a", "b")
     assert ratio["median"] == 50.5
     assert ratio["ci95"] == [40.0, 61.0]
+
+
+@pytest.mark.e2e
+def test_the_teacher_inference_benchmark_times_each_batch_and_finds_the_logits_unchanged(
+    tmp_path,
+):
+    """`benchmarks/teacher_inference.py` on the tiny study: a line per teacher and batch,
+    each saying its logits equal the 512-image batches' (on the CPU they do)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    study = write_study(tmp_path, tiny_dict())
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "teacher_inference.py"), str(study)]
+        + ["--images", "40", "--batches", "512", "16", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=True,
+    )
+    lines = [line for line in done.stdout.splitlines() if " batch " in line]
+    assert [line.split(" batch ")[0] for line in lines] == ["conv (resnet)"] * 2 + [
+        "inv (rednet)"
+    ] * 2
+    assert all(line.endswith("logits identical to batch 512") for line in lines), lines
+    assert done.stdout.startswith("40 images of digits, 1 thread; libkd's CPU batch: 32")

@@ -33,7 +33,7 @@ from harness._atomic import (
     use_lock,
     write_json,
 )
-from harness._precision import autocast, teacher_batch_size
+from harness._precision import autocast, batch_bounds, teacher_batch_size
 from harness.config import AugmentConfig, CacheConfig
 from harness.data import AUGMENT_VERSION, Dataset, ViewSchedule
 from harness.distill._resume import load_state, save_quietly
@@ -148,11 +148,12 @@ def compute_all(
     on_view: OnStep | None = None,
     done_views: Path | None = None,
 ) -> torch.Tensor:
-    """Logits [N, V', C] float32 for every sample and view, `batch_size` images at a time
-    (default: the device's `teacher_batch_size`); `on_view(done, views)` as each view it
-    computes starts. With `done_views` (a folder of the key's: hold its lock), each
-    finished view is written there and a view found there whole is read, not computed: an
-    interrupted build goes on from the views it finished, to the same logits."""
+    """Logits [N, V', C] float32 for every sample and view, in batches of `batch_size` images
+    or a little more (`batch_bounds`; default: the device's `teacher_batch_size`);
+    `on_view(done, views)` as each view it computes starts. With `done_views` (a folder of
+    the key's: hold its lock), each finished view is written there and a view found there
+    whole is read, not computed: an interrupted build goes on from the views it finished,
+    to the same logits."""
     logits, _ = _compute_views(teacher, data, spec, batch_size, on_view, done_views)
     return logits
 
@@ -181,8 +182,8 @@ def _compute_views(
         if on_view is not None:
             on_view(view, stored_views)
         start = time.perf_counter()
-        for first in range(0, n, batch_size):
-            idx = torch.arange(first, min(n, first + batch_size), device=device)
+        for first, stop in batch_bounds(n, batch_size):
+            idx = torch.arange(first, stop, device=device)
             logits = teacher_logits(
                 teacher,
                 data,

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
-from harness._precision import autocast, resolve_precision, teacher_batch_size
+from harness._precision import autocast, batch_bounds, resolve_precision, teacher_batch_size
 from harness.config import AugmentConfig, TeacherConfig
 from harness.data import Dataset, ViewSchedule
 from harness.distill._optim import batches, make_optimizer
@@ -34,15 +34,14 @@ TEACHER_VIEWS = 1 << 30
 def top1(
     model: nn.Module, data: Dataset, *, split: str = "val", batch_size: int | None = None
 ) -> float:
-    """A teacher's top-1 on `split` ("val", or "test" for reports), `batch_size` images at a
-    time (default: the device's `teacher_batch_size`)."""
+    """A teacher's top-1 on `split` ("val", or "test" for reports), in batches of
+    `batch_size` images (`batch_bounds`; default: the device's `teacher_batch_size`)."""
     model.eval()
     split_x, split_y = data.split(split)
-    batch_size = batch_size or teacher_batch_size(split_x.device)
     hits = 0
-    for start in range(0, len(split_y), batch_size):
-        logits = model(data.normalize(split_x[start : start + batch_size]))
-        hits += int((logits.argmax(-1) == split_y[start : start + batch_size]).sum())
+    for start, stop in batch_bounds(len(split_y), batch_size or teacher_batch_size(split_x.device)):
+        logits = model(data.normalize(split_x[start:stop]))
+        hits += int((logits.argmax(-1) == split_y[start:stop]).sum())
     return hits / len(split_y)
 
 
