@@ -33,7 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     configs = [point.config for point in load_study(args.study).configs]
-    config = max(configs, key=lambda c: len(c.distill.teachers))  # every teacher
+    # Every teacher, on the largest training set (up to --images of it).
+    config = max(configs, key=lambda c: (len(c.distill.teachers), c.dataset.train_fraction or 1.0))
     data = load_dataset(config.dataset)
     data = dataclasses.replace(
         data, train_x=data.train_x[: args.images], train_y=data.train_y[: args.images]
