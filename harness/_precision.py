@@ -26,8 +26,8 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 TEACHER_BATCH_CPU = 32
 """A teacher's inference batch on the CPU (its logit cache, its top-1). The RedNet's
 involutions make one pass over their activations per kernel offset (49 at K = 7): at 512
-images those outgrow the core's caches, and a RedNet inferred about 2.5x slower per image
-than at 32 (`benchmarks/teacher_inference.py`)."""
+images those outgrow the core's caches, and a RedNet inferred about 3x slower per image
+than at 32 (`benchmarks/teacher_inference.py`: 6.5 against 2.2 s per 1,000 images)."""
 TEACHER_BATCH_ACCELERATOR = 512
 
 
@@ -40,9 +40,9 @@ def batch_bounds(n: int, size: int) -> list[tuple[int, int]]:
     """(start, stop) of `size`-image batches over `n` images, the remainder joined to the last
     full batch: no batch is smaller than `size` (unless `n` is). On the CPU a batch under 16
     images takes other convolution kernels, which round differently; from 16 images up an
-    image's logits are the same at any batch size (`tests/cache/test_cache.py` checks it for
-    the ResNet and the RedNet at 32 against 512), so a teacher's cache does not depend on
-    its batch."""
+    image's logits were the same at every batch size tried (`tests/cache/test_cache.py`
+    checks the ResNet and the RedNet at 32 against one big batch), so a teacher's cache
+    does not depend on its batch."""
     starts = list(range(0, n, size))
     if len(starts) > 1 and n - starts[-1] < size:
         starts.pop()
