@@ -392,7 +392,7 @@ def publish(
         "train s: seconds of training per run, mean over runs with a bootstrap 95% interval; "
         "teacher s, cache s: what the configuration's teachers and logit caches took to build, "
         "once; samples/s: training throughput; FLOPs: the student's forward pass per image"
-        + (CPU_SHARE_CAPTION if "CPU/wall" in costs.columns else "."),
+        + (CPU_SHARE_CAPTION if CPU_WALL in costs.columns else "."),
         "",
         markdown_table(costs),
     ]
@@ -618,8 +618,9 @@ def compact_configurations(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+CPU_WALL = "CPU/wall"
 CPU_SHARE_CAPTION = (
-    "; CPU/wall: CPU seconds per wall-clock second of a run, mean over the runs that recorded "
+    f"; {CPU_WALL}: CPU seconds per wall-clock second of a run, mean over the runs that recorded "
     "it: about its thread count on cores of its own, less where other work shared them and "
     "its seconds above grew."
 )
@@ -629,6 +630,8 @@ def cost_table(frame: pl.DataFrame) -> pl.DataFrame:
     """Per configuration: training seconds per run with their interval, one-off teacher and
     cache seconds, throughput, the student's size and, where runs recorded their CPU time,
     CPU seconds per wall-clock second (`CPU_SHARE`)."""
+    # Runs stored before their CPU time was recorded: no column rather than one of dashes.
+    cpu = CPU_SHARE in frame.columns and frame[CPU_SHARE].is_not_null().any()
     rows = []
     for r in frame.iter_rows(named=True):
         flops = r.get("student_flops")
@@ -645,11 +648,7 @@ def cost_table(frame: pl.DataFrame) -> pl.DataFrame:
                 "cache s": _fixed(r.get("one_off_cache_seconds"), 1),
                 "samples/s": _fixed(r.get("samples_per_second"), 0),
                 "FLOPs": f"{flops / 1e6:.2f} M" if isinstance(flops, int | float) else "-",
-                "CPU/wall": _fixed(r.get(CPU_SHARE), 2),
+                **({CPU_WALL: _fixed(r.get(CPU_SHARE), 2)} if cpu else {}),
             }
         )
-    table = pl.DataFrame(rows)
-    # Runs stored before their CPU time was recorded: no column rather than one of dashes.
-    if table.is_empty() or (table["CPU/wall"] == "-").all():
-        return table.drop("CPU/wall", strict=False)
-    return table
+    return pl.DataFrame(rows)
