@@ -50,7 +50,12 @@ if TYPE_CHECKING:
     from harness.analysis._latex import latex_tables
     from harness.analysis._pareto import pareto_configurations, pareto_trials
     from harness.analysis._publish import publish
-    from harness.analysis._report import REPORT_COLUMNS, markdown_table, report_frame
+    from harness.analysis._report import (
+        REPORT_COLUMNS,
+        markdown_table,
+        report_columns,
+        report_frame,
+    )
     from harness.analysis._seeds import (
         Aim,
         Precision,
@@ -108,6 +113,7 @@ __getattr__, __dir__ = lazy_exports(
         "format_cell": "_text",
         "interval_text": "_text",
         "markdown_table": "_report",
+        "report_columns": "_report",
         "report_frame": "_report",
         "Aim": "_seeds",
         "Precision": "_seeds",
@@ -163,6 +169,7 @@ __all__ = [
     "tost",
     "verdict",
     "REPORT_COLUMNS",
+    "report_columns",
     "StudyStatus",
     "Workload",
     "aggregate",

@@ -7,7 +7,7 @@ import html
 
 import polars as pl
 
-from harness.analysis._aggregate import aggregate, paired_deltas, report_metric
+from harness.analysis._aggregate import CPU_SHARE, aggregate, paired_deltas, report_metric
 from harness.analysis._frames import best_values, load_runs
 from harness.analysis._text import format_cell
 from harness.errors import LibKDError
@@ -99,11 +99,18 @@ REPORT_COLUMNS = (
     "one_off_teacher_seconds",
     "one_off_cache_seconds",
     "samples_per_second",
-    "cpu_share",
+    CPU_SHARE,
     "student_flops",
     "top1_per_mflop",
     "student_compression",
 )
+
+
+def report_columns(frame: pl.DataFrame) -> tuple[str, ...]:
+    """`REPORT_COLUMNS` for `frame`: `cpu_share` only where some run recorded its CPU time
+    (older runs did not), as the published cost table decides its CPU/wall column."""
+    measured = CPU_SHARE in frame.columns and frame[CPU_SHARE].is_not_null().any()
+    return tuple(c for c in REPORT_COLUMNS if c != CPU_SHARE or measured)
 
 
 def markdown_text(text: str) -> str:

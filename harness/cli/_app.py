@@ -640,12 +640,12 @@ def report(
     """The aggregate table over seeds with 95% CIs, paired deltas against the baseline, and
     the study's contrasts (Holm-adjusted, with the effect each could detect)."""
     from harness.analysis import (
-        REPORT_COLUMNS,
         contrast_frame,
         latex_tables,
         load_runs,
         markdown_table,
         pareto_trials,
+        report_columns,
         report_frame,
         report_metric,
         study_contrasts,
@@ -680,7 +680,7 @@ def report(
     writers: dict[str, Callable[[], str]] = {
         "csv": frame.write_csv,
         "json": frame.write_json,
-        "markdown": lambda: markdown_table(frame, REPORT_COLUMNS),
+        "markdown": lambda: markdown_table(frame, report_columns(frame)),
         "latex": latex,
     }
     text = writers[format.value]()

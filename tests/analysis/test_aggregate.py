@@ -5,7 +5,14 @@ import math
 import polars as pl
 import pytest
 
-from harness.analysis import aggregate, best_of_epochs, paired_deltas, t_interval
+from harness.analysis import (
+    aggregate,
+    best_of_epochs,
+    markdown_table,
+    paired_deltas,
+    report_columns,
+    t_interval,
+)
 
 T_975_DF2 = 4.302652729749462  # Student t, 97.5th percentile, 2 degrees of freedom (tables: 4.303)
 
@@ -179,3 +186,14 @@ def test_cpu_share_is_the_mean_of_each_runs_cpu_over_wall_seconds_and_null_witho
     assert table["b"]["cpu_share"] is None
     # Frames without either column (runs read from older exports) aggregate too.
     assert aggregate(_runs([_row("a", "conv", 0, 0.8)]))["cpu_share"].to_list() == [None]
+
+
+def test_the_markdown_report_shows_cpu_share_only_where_some_run_recorded_cpu_time():
+    cpu = {"cost/cpu_seconds": 90.0, "cost/total_seconds": 100.0}
+    old = {"cost/cpu_seconds": None, "cost/total_seconds": 80.0}
+    measured = aggregate(_runs([_row("a", "conv", 0, 0.8, **cpu), _row("b", "x", 0, 0.7, **old)]))
+    header = markdown_table(measured, report_columns(measured)).splitlines()[0]
+    assert "| cpu_share |" in header and "| label | n |" in header
+    unmeasured = aggregate(_runs([_row("a", "conv", 0, 0.8, **old)]))
+    header = markdown_table(unmeasured, report_columns(unmeasured)).splitlines()[0]
+    assert "cpu_share" not in header and "| label | n |" in header
