@@ -3,6 +3,13 @@ skipped elsewhere. The bf16-versus-fp32 involution check also runs on the CPU (C
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -96,3 +103,66 @@ def test_two_epoch_trial_end_to_end_on_cuda(tmp_path):
     assert summary.complete == 1
     [run] = Store(url).runs("tiny")
     assert run.device.startswith("cuda") and run.epochs_done == 2 and run.cache_status == "built"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bash_array(script: str, name: str) -> set[str]:
+    """The words of a bash array `NAME=(...)` in `script`."""
+    [words] = re.findall(rf"^{name}=\(([^)]*)\)", script, flags=re.M)
+    return set(words.split())
+
+
+@pytest.mark.e2e
+def test_the_gpu_check_runs_with_only_what_the_gpu_machine_has_and_the_carried_wheels(tmp_path):
+    """The lent GPU machines reach no registry: scripts/gpu_check.sh runs there on their own
+    packages (DEVICE_HAS) and the wheels scripts/gpu_wheels.sh carries (WHEELS). Every other
+    dependency of the project is blocked here while the check's path runs on the CPU: its
+    modules import, and a distilled trial of the tiny study completes."""
+    script = (ROOT / "scripts" / "gpu_wheels.sh").read_text()
+    present = {_name(n) for n in _bash_array(script, "DEVICE_HAS") | _bash_array(script, "WHEELS")}
+    required = {
+        _name(re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0])
+        for r in metadata.requires("libkd") or []
+        if "extra ==" not in r
+    }
+    left_behind = required - present
+    assert left_behind, "nothing left behind: then carry everything and drop this test"
+    modules = sorted(
+        top
+        for top, dists in metadata.packages_distributions().items()
+        if any(_name(d) in left_behind for d in dists)
+    )
+    assert "polars" in modules and "plotly" in modules  # the two too large to carry
+    code = f"""
+import sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {modules!r}:
+            raise ImportError("not on the GPU machine: " + name)
+sys.meta_path.insert(0, Blocked())
+import tests.test_gpu, harness.bench, harness.cli._tables, harness.cli._tools
+from pathlib import Path
+from harness.runner import run_study
+from harness.store import Store
+from harness.study import study_from_dict
+from tests.helpers import tiny_dict
+study = study_from_dict(tiny_dict(seeds=[0], grid={{"distill.teachers": [["conv", "inv"]]}}))
+store, cache = Store("sqlite:///{tmp_path / "db.sqlite"}"), Path({str(tmp_path / "cache")!r})
+summary = run_study(study, store=store, cache_dir=cache, device="cpu")
+print("complete", summary.complete, "polars" in sys.modules, "plotly" in sys.modules)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "complete 1 False False"
+
+
+def _name(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
