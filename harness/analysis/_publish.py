@@ -390,8 +390,9 @@ def publish(
         "### Costs",
         "",
         "train s: seconds of training per run, mean over runs with a bootstrap 95% interval; "
-        "teacher s, cache s: what the configuration's teachers and logit caches took to build, "
-        "once; samples/s: training throughput; FLOPs: the student's forward pass per image"
+        "teacher s, cache s: the build seconds of the teachers and logit caches the "
+        "configuration's runs used, each counted once (summed over seeds where each seed has "
+        "its own); samples/s: training throughput; FLOPs: the student's forward pass per image"
         + (CPU_SHARE_CAPTION if CPU_WALL in costs.columns else "."),
         "",
         markdown_table(costs),
