@@ -268,11 +268,18 @@ def training_views(config: dict[str, Any]) -> str:
     return f"{shown} fixed view{'s' * (shown != 1)} per image of the {distinct} distinct ones"
 
 
-def _views_rows(runs: list[RunRow]) -> list[dict[str, str]]:
+def views_lines(runs: list[RunRow], order: list[str]) -> list[str]:
+    """What each configuration's student trains on: one sentence where every configuration
+    sees the same views, else a table in `order` (configuration labels; others after)."""
     seen: dict[str, str] = {}
     for run in runs:
         seen.setdefault(run.label, training_views(run.config))
-    return [{"configuration": label, "student trains on": text} for label, text in seen.items()]
+    if len(set(seen.values())) == 1:
+        return [f"Every configuration's student trains on {next(iter(seen.values()))}."]
+    rank = {label: i for i, label in enumerate(order)}
+    labels = sorted(seen, key=lambda label: rank.get(label, len(rank)))
+    rows = [{"configuration": label, "student trains on": seen[label]} for label in labels]
+    return [markdown_table(pl.DataFrame(rows))]
 
 
 def _hours(seconds: float) -> str:
@@ -401,7 +408,7 @@ def publish(
         "",
         "### What each configuration's student trains on",
         "",
-        markdown_table(pl.DataFrame(_views_rows(runs))),
+        *views_lines(runs, frame["label"].to_list()),
     ]
     curves = curve_table(epoch_summary(store, study))
     if not curves.is_empty():

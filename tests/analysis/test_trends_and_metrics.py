@@ -8,6 +8,7 @@ import io
 import json
 import math
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -28,7 +29,7 @@ from harness.analysis import (
     trend_frames,
     trend_legs,
 )
-from harness.analysis._publish import training_views
+from harness.analysis._publish import training_views, views_lines
 from harness.dashboard import render_dashboard
 from harness.metrics import TEST_TOP1, TEST_TOP1_CLS, VAL_TOP1
 from harness.store import ContrastRow, RunIdentity, RunRow, Store, TrendRow
@@ -213,6 +214,9 @@ def test_report_publish_and_dashboard_show_metrics_trends_and_views(storage_url,
         assert f"| 4 | {delta} |" in report
     assert "nan" not in report
     assert "### What each configuration's student trains on" in report
+    # Every configuration sees the same views: one sentence, not a table of equal rows.
+    assert "\nEvery configuration's student trains on 8 fixed views per image" in report
+    assert "| student trains on |" not in report
     page = render_dashboard(store, "s")
     assert "id='trend-gain_vs_data'" in page
     assert "grows with log dataset.train_fraction" in page
@@ -244,6 +248,21 @@ def test_views_a_student_trains_on_in_words():
     assert training_views(config) == "50 fixed views per image of the 50 distinct ones"
     config["cache"]["views"] = 0
     assert training_views(config) == "the clean images (no augmentation)"
+
+
+def test_views_differing_across_configurations_are_a_table_in_the_given_order():
+    def run(label, views):
+        config = {"augment": {"pad_crop": 2, "hflip": True}, "cache": {"views": views}}
+        return SimpleNamespace(label=label, config=config)
+
+    runs = [run("b", 8), run("a", 50), run("b", 8), run("c", 8)]
+    [table] = views_lines(runs, order=["c", "a", "b"])
+    rows = table.splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == ["| c", "| a", "| b"]
+    assert "| 50 fixed views per image of the 50 distinct ones |" in rows[1]
+    assert views_lines(runs[:1] + runs[2:], order=[]) == [
+        "Every configuration's student trains on 8 fixed views per image of the 50 distinct ones."
+    ]
 
 
 def test_paired_deltas_compare_what_reports_compare_by_default(storage_url):
