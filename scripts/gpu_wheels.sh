@@ -12,14 +12,12 @@ DEVICE_HAS=(torch torchvision timm typer rich numpy scipy scikit-learn pyyaml sa
             packaging pytest pillow)
 WHEELS=(optuna alembic mako colorlog sqlalchemy pydantic pydantic-core annotated-types
         typing-inspection typing-extensions)
-pins=()
-for name in "${WHEELS[@]}"; do
-    # The versions this machine's tests ran with.
-    pins+=("$name==$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('$name'))")")
-done
+# The versions this machine's tests ran with.
+pins=$(.venv/bin/python -c 'import sys, importlib.metadata as m
+print(" ".join(f"{n}=={m.version(n)}" for n in sys.argv[1:]))' "${WHEELS[@]}")
 rm -rf .whl && mkdir .whl
 .venv/bin/python -m pip download -q --no-deps --only-binary=:all: \
     --python-version "$PYTHON_VERSION" --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux2014_x86_64 -d .whl "${pins[@]}"
+    --platform manylinux2014_x86_64 -d .whl $pins
 du -sh .whl

@@ -28,6 +28,14 @@ building a cache: paid by whichever run needed it first) are not averaged: `one_
 gives each configuration the build seconds of what it uses."""
 BOOTSTRAP_RESAMPLES = 2000
 CPU_SHARE = "cpu_share"
+
+
+def cpu_share_recorded(frame: pl.DataFrame) -> bool:
+    """Whether some configuration of `frame` (an aggregate) has a `CPU_SHARE`: runs stored
+    before their CPU time was recorded have none, and tables then leave the column out."""
+    return CPU_SHARE in frame.columns and frame[CPU_SHARE].is_not_null().any()
+
+
 """A configuration's mean over its runs of CPU seconds per wall-clock second (null where no
 run recorded its CPU time): about its thread count when it had its cores to itself, less
 where other work shared them and its wall-clock seconds grew."""

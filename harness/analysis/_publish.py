@@ -15,6 +15,7 @@ from harness.analysis._aggregate import (
     ACCURACY,
     CPU_SHARE,
     METRIC_WORDS,
+    cpu_share_recorded,
     report_metric,
     t_interval,
 )
@@ -638,8 +639,7 @@ def cost_table(frame: pl.DataFrame) -> pl.DataFrame:
     """Per configuration: training seconds per run with their interval, one-off teacher and
     cache seconds, throughput, the student's size and, where runs recorded their CPU time,
     CPU seconds per wall-clock second (`CPU_SHARE`)."""
-    # Runs stored before their CPU time was recorded: no column rather than one of dashes.
-    cpu = CPU_SHARE in frame.columns and frame[CPU_SHARE].is_not_null().any()
+    cpu = cpu_share_recorded(frame)  # else no column rather than one of dashes
     rows = []
     for r in frame.iter_rows(named=True):
         flops = r.get("student_flops")

@@ -7,7 +7,13 @@ import html
 
 import polars as pl
 
-from harness.analysis._aggregate import CPU_SHARE, aggregate, paired_deltas, report_metric
+from harness.analysis._aggregate import (
+    CPU_SHARE,
+    aggregate,
+    cpu_share_recorded,
+    paired_deltas,
+    report_metric,
+)
 from harness.analysis._frames import best_values, load_runs
 from harness.analysis._text import format_cell
 from harness.errors import LibKDError
@@ -109,7 +115,7 @@ REPORT_COLUMNS = (
 def report_columns(frame: pl.DataFrame) -> tuple[str, ...]:
     """`REPORT_COLUMNS` for `frame`: `cpu_share` only where some run recorded its CPU time
     (older runs did not), as the published cost table decides its CPU/wall column."""
-    measured = CPU_SHARE in frame.columns and frame[CPU_SHARE].is_not_null().any()
+    measured = cpu_share_recorded(frame)
     return tuple(c for c in REPORT_COLUMNS if c != CPU_SHARE or measured)
 
 
