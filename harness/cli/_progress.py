@@ -98,6 +98,9 @@ class RichProgress:
             f"[bold]{escape(spec.label)}[/] seed {spec.seed}: {_copied_text(source, metrics)}"
         )
 
+    def other_worker(self, line: str) -> None:
+        console.print(line, markup=False)
+
 
 class PlainProgress:
     """Not on a terminal (a log file, CI, nohup): one plain line per event, teacher and
@@ -141,6 +144,10 @@ class PlainProgress:
 
     def trial_copied(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
         print(f"{spec.label} seed {spec.seed}: {_copied_text(source, metrics)}", flush=True)
+
+    def other_worker(self, line: str) -> None:
+        stamp = f"[{self._study}] " if self._study else ""
+        print(f"{stamp}{line}", flush=True)
 
 
 def _copied_text(source: int, metrics: dict[str, Any]) -> str:

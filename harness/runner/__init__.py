@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from harness.runner._strategies import STRATEGIES, Strategy
     from harness.runner._trial import RunOutcome, run_identity, run_trial
     from harness.runner._workers import (
+        WorkerWatch,
         auto_workers,
         busy_cores,
         cpu_threads,
@@ -41,6 +42,7 @@ _WHERE = {
     "_strategies": ("STRATEGIES", "Strategy"),
     "_trial": ("RunOutcome", "run_identity", "run_trial"),
     "_workers": (
+        "WorkerWatch",
         "auto_workers",
         "busy_cores",
         "cpu_threads",
@@ -64,6 +66,7 @@ __all__ = [
     "SilentProgress",
     "StudyProgress",
     "Strategy",
+    "WorkerWatch",
     "environment",
     "resolve_device",
     "run_identity",

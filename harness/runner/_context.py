@@ -68,6 +68,11 @@ class Progress(Protocol):
         """Another study's run `source` of the same configuration and seed was copied in."""
         ...
 
+    def other_worker(self, line: str) -> None:
+        """A trial another local worker started or finished (`libkd run --workers N`: the
+        workers print nothing themselves)."""
+        ...
+
 
 class SilentProgress:
     def trial_started(
@@ -87,6 +92,9 @@ class SilentProgress:
         pass
 
     def trial_copied(self, spec: TrialSpec, *, source: int, metrics: dict[str, Any]) -> None:
+        pass
+
+    def other_worker(self, line: str) -> None:
         pass
 
 

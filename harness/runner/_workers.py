@@ -8,24 +8,30 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import TracebackType
 
 import torch
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from harness.errors import LibKDError, StorageError
-from harness.runner._context import Progress, RunnerSettings
+from harness.runner._context import Progress, RunnerSettings, SilentProgress, worker_id
 from harness.runner._session import RunnerSession, RunSummary
+from harness.status import RunStatus
 from harness.store import (
     SOURCE_ATTR,
     STUDY_FILE_ATTR,
+    RunActivity,
     Store,
     count_copied,
     load_optuna_study,
     optuna_storage,
     study_names,
+    utcnow,
 )
 from harness.study import Study, study_from_dict
 
@@ -134,6 +140,80 @@ def cpu_threads(workers: int, *, cores: int | None = None, busy: int = 0) -> int
     return max(1, free_cores(cores, busy) // workers)
 
 
+WATCH_SECONDS = 10.0
+"""How often `libkd run --workers N` reads what its other workers started and finished."""
+
+
+def activity_line(run: RunActivity) -> str:
+    """One run of another worker as `libkd run --workers N` prints it."""
+    pid = run.worker.rsplit(":", 1)[-1]
+    line = f"worker {pid}: {run.label} seed {run.seed} "
+    if run.status is RunStatus.RUNNING:
+        return line + "started"
+    if run.status is RunStatus.COMPLETE and run.top1 is not None:
+        return line + f"complete val top1 {run.top1:.4f} ({run.seconds:.1f} s)"
+    return line + str(run.status)
+
+
+class WorkerWatch:
+    """The other local workers' trials, told to `progress` as they start and finish: the
+    workers print nothing (two processes drawing on one terminal garble it), so without
+    this `libkd run --workers N` showed only its own trials, and nothing at all while it
+    waited for the last worker to finish. A thread reads the database every `interval`
+    seconds; the last reading is taken when the block ends, so no finish goes unsaid, and a
+    trial that started and finished between two readings is told as both."""
+
+    def __init__(
+        self,
+        store: Store,
+        study: str,
+        progress: Progress,
+        *,
+        interval: float | None = None,
+        own: str | None = None,
+    ) -> None:
+        self.store, self.study, self.progress = store, study, progress
+        self.interval = WATCH_SECONDS if interval is None else interval
+        self.own = own or worker_id()
+        self.since = utcnow()
+        self._said: dict[int, RunStatus] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="libkd-worker-watch", daemon=True)
+
+    def poll(self) -> None:
+        """Tell what changed since the last reading (a busy database: next time)."""
+        try:
+            runs = self.store.activity(self.study, since=self.since, other_than=self.own)
+        except SQLAlchemyError:
+            return
+        for run in runs:
+            said = self._said.get(run.id)
+            if said is run.status:
+                continue
+            if said is None and run.status is not RunStatus.RUNNING:  # began and ended unseen
+                self.progress.other_worker(activity_line(replace(run, status=RunStatus.RUNNING)))
+            self._said[run.id] = run.status
+            self.progress.other_worker(activity_line(run))
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def __enter__(self) -> WorkerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()
+
+
 def run_local_workers(
     session: RunnerSession,
     *,
@@ -163,6 +243,7 @@ def run_local_workers(
         None if max_trials is None else max_trials // workers + (i < max_trials % workers)
         for i in range(workers)
     ]
+    watch = WorkerWatch(session.store, session.study.name, progress or SilentProgress())
     processes = []
     for i, share in enumerate(shares[1:], start=1):
         if share == 0:
@@ -184,17 +265,18 @@ def run_local_workers(
             command += ["--timeout", str(timeout)]
         processes.append(subprocess.Popen(command, env=env))
     try:
-        if shares[0] != 0:
-            if not cuda:
-                torch.set_num_threads(threads)
-            session.work(
-                cache_dir=cache_dir,
-                device="cuda:0" if cuda else device,
-                progress=progress,
-                max_trials=shares[0],
-                timeout=timeout,
-            )
-        codes = [p.wait() for p in processes]
+        with watch:
+            if shares[0] != 0:
+                if not cuda:
+                    torch.set_num_threads(threads)
+                session.work(
+                    cache_dir=cache_dir,
+                    device="cuda:0" if cuda else device,
+                    progress=progress,
+                    max_trials=shares[0],
+                    timeout=timeout,
+                )
+            codes = [p.wait() for p in processes]
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: each worker re-queues its running trial
         for process in processes:
             if process.poll() is None:

@@ -61,6 +61,7 @@ from harness.store._optuna import (
 )
 from harness.store._store import (
     FinishedRun,
+    RunActivity,
     RunIdentity,
     Store,
     commit_counts_text,
@@ -90,6 +91,7 @@ __all__ = [
     "ContrastRow",
     "EpochRow",
     "FinishedRun",
+    "RunActivity",
     "RunArtifactRow",
     "RunIdentity",
     "RunRow",

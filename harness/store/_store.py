@@ -93,6 +93,19 @@ class FinishedRun:
     metrics: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class RunActivity:
+    """Where one run stands, as `libkd run --workers N` shows its other workers' trials."""
+
+    id: int
+    label: str
+    seed: int
+    status: RunStatus
+    worker: str
+    top1: float | None
+    seconds: float  # teachers, caches, training and validation
+
+
 class Store:
     """The harness's tables in one database (next to Optuna's).
 
@@ -260,6 +273,21 @@ class Store:
             if status is not None:
                 query = query.where(RunRow.status == status)
             return list(s.scalars(query))
+
+    def activity(self, study: str, *, since: datetime, other_than: str) -> list[RunActivity]:
+        """The runs of `study` started at `since` (UTC) or later by workers other than
+        `other_than`, in the order they started: a few columns, not the runs' JSON."""
+        cost = RunRow.teacher_seconds + RunRow.cache_seconds
+        cost = cost + RunRow.train_seconds + RunRow.eval_seconds
+        query = (
+            select(RunRow.id, RunRow.label, RunRow.seed, RunRow.status, RunRow.worker)
+            .add_columns(RunRow.top1, cost)
+            .where(RunRow.study == study, RunRow.started_at >= since)
+            .where(RunRow.worker != other_than)
+            .order_by(RunRow.id)
+        )
+        with self.session() as s:
+            return [RunActivity(*row) for row in s.execute(query)]
 
     def study_names(self) -> list[str]:
         """The studies with runs in this database, by name."""

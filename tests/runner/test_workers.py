@@ -14,8 +14,24 @@ import pytest
 from optuna.trial import TrialState
 
 from harness.analysis import load_epochs, load_runs
-from harness.runner import RunnerSession, RunnerSettings, run_local_workers, worker_command
-from harness.store import Store, load_optuna_study, make_engine, optuna_storage, redact
+from harness.runner import (
+    RunnerSession,
+    RunnerSettings,
+    SilentProgress,
+    WorkerWatch,
+    run_local_workers,
+    worker_command,
+)
+from harness.status import RunStatus
+from harness.store import (
+    FinishedRun,
+    RunIdentity,
+    Store,
+    load_optuna_study,
+    make_engine,
+    optuna_storage,
+    redact,
+)
 from harness.study import load_study, study_from_dict
 from harness.testing.postgres import fresh_database
 from tests.helpers import start_cli_run, tiny_dict, wait_mid_trial, write_study
@@ -117,19 +133,87 @@ def test_killed_worker_trial_is_retried_by_another(tmp_path, pg_url, cache_dir):
     assert len(dead) == 1 and "died" in dead[0].error
 
 
+class _Lines(SilentProgress):
+    """What a run tells its user: its own finished trials and the other workers' lines."""
+
+    def __init__(self) -> None:
+        self.own: list[str] = []
+        self.others: list[str] = []
+
+    def trial_finished(self, spec, *, status, metrics) -> None:
+        self.own.append(f"{spec.label} seed {spec.seed} {status}")
+
+    def other_worker(self, line: str) -> None:
+        self.others.append(line)
+
+
+def _start(store: Store, label: str, seed: int, worker: str) -> int:
+    identity = RunIdentity("tiny", None, "c" * 64, seed, label, {})
+    return store.start_run(identity, config={}, device="cpu", worker=worker, environment={})
+
+
+def _finish(store: Store, run_id: int, top1: float) -> None:
+    result = FinishedRun(
+        train_seconds=12.5, eval_seconds=0.5, student_params=1, top1=top1, metrics={}
+    )
+    store.finish_run(run_id, status=RunStatus.COMPLETE, result=result)
+
+
+def test_the_run_tells_what_its_other_workers_start_and_finish(storage_url):
+    store = Store(storage_url)
+    _finish(store, _start(store, "before", 0, "h:7"), 0.5)  # started before the run: not told
+    lines = _Lines()
+    watch = WorkerWatch(store, "tiny", lines, own="h:1")
+    mine, theirs = _start(store, "mine", 0, "h:1"), _start(store, "a", 1, "h:7")
+    watch.poll()
+    assert lines.others == ["worker 7: a seed 1 started"]
+    watch.poll()  # nothing new: nothing said twice
+    _finish(store, theirs, 0.81234)
+    _finish(store, mine, 0.7)
+    failed = _start(store, "b", 2, "h:8")
+    store.finish_run(failed, status=RunStatus.FAILED, error="boom")
+    watch.poll()
+    assert lines.others[1:] == [
+        "worker 7: a seed 1 complete val top1 0.8123 (13.0 s)",
+        "worker 8: b seed 2 started",  # began and ended between two readings
+        "worker 8: b seed 2 failed",
+    ]
+
+
+def test_the_last_reading_is_taken_when_the_workers_are_done(storage_url):
+    """A trial finishing after the thread's last reading is still told, once."""
+    store = Store(storage_url)
+    lines = _Lines()
+    with WorkerWatch(store, "tiny", lines, own="h:1", interval=3600.0):
+        _finish(store, _start(store, "a", 1, "h:7"), 0.8)
+    assert lines.others == [
+        "worker 7: a seed 1 started",
+        "worker 7: a seed 1 complete val top1 0.8000 (13.0 s)",
+    ]
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir):
+def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir, monkeypatch):
     study = load_study(write_study(tmp_path, tiny_dict(seeds=[0, 1, 2, 3], grid=GRID_24)))
     session = RunnerSession(study, store=Store(storage_url))
     session.prepare()
-    summary = run_local_workers(session, cache_dir=cache_dir, device="cpu", workers=2)
+    monkeypatch.setattr("harness.runner._workers.WATCH_SECONDS", 0.5)
+    lines = _Lines()
+    summary = run_local_workers(
+        session, cache_dir=cache_dir, device="cpu", workers=2, progress=lines
+    )
     # The counts are the session's: what it queued and what its workers ran.
     assert (summary.enqueued, summary.requeued, summary.ran) == (24, 0, 24)
     assert (summary.complete, summary.failed) == (24, 0)
     _assert_complete_once(storage_url, "tiny", 24)
     errors = [r.error for r in Store(storage_url).runs("tiny") if r.error]
     assert errors == []
+    # The user sees every trial: this process's own, and the other worker's from the database.
+    finished = [line for line in lines.others if " complete val top1 " in line]
+    started = [line for line in lines.others if line.endswith(" started")]
+    assert finished and len(lines.own) + len(finished) == 24
+    assert len(started) == len(finished)
 
 
 def test_passwords_never_shown(tmp_path):
