@@ -1,6 +1,6 @@
-"""The forest plot of a study's contrasts as a standalone SVG, for `publish`'s report.md
-(GitHub and any browser show it; no plotting library or browser is needed to write it).
-The dashboard draws the same rows with plotly."""
+"""The forest plot of a study's contrasts and the figure of its trends as standalone SVGs, for
+`publish`'s report.md (GitHub and any browser show them; no plotting library or browser is
+needed to write them). The dashboard draws the same with plotly."""
 
 from __future__ import annotations
 
@@ -113,3 +113,108 @@ def forest_svg(contrasts: pl.DataFrame, *, title: str) -> str:
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+PANEL_WIDTH = 640
+PANEL_HEIGHT = 300
+AXIS_LEFT = 80
+BOLD = ' font-weight="bold"'
+
+
+def trends_svg(trends: pl.DataFrame, levels: pl.DataFrame) -> str:
+    """One panel per trend with a slope: each level's paired delta (dot) with its 95% CI
+    (whiskers) over the factor (a log axis on scale log), the fitted slope (the mean of the
+    per-seed slopes, through the levels' mean) dotted, a zero line, ticks on both axes and
+    the verdict in the panel's title. The dashboard draws the same with plotly."""
+    panels: list[str] = []
+    for trend in trends.iter_rows(named=True):
+        mine = levels.filter(pl.col("trend") == trend["trend"]).sort("value")
+        if trend["slope_ci_low"] is not None and not mine.is_empty():
+            panels.append(_trend_panel(trend, mine, top=len(panels) * PANEL_HEIGHT))
+    width, height = AXIS_LEFT + PANEL_WIDTH + MARGIN, PANEL_HEIGHT * len(panels)
+    return (
+        "\n".join(
+            [
+                f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                f'font-family="sans-serif" font-size="12">',
+                f'<rect width="{width}" height="{height}" fill="white"/>',
+                *panels,
+                "</svg>",
+            ]
+        )
+        + "\n"
+    )
+
+
+def _trend_panel(trend: dict[str, object], levels: pl.DataFrame, *, top: int) -> str:
+    log = trend["scale"] == "log"
+    values = [float(v) for v in levels["value"].to_list()]
+    axis = [math.log(v) if log else v for v in values]
+    deltas = [float(d) for d in levels["delta_mean"].to_list()]
+    lows, highs = levels["delta_ci_low"].to_list(), levels["delta_ci_high"].to_list()
+    slope = float(trend["slope"])  # type: ignore[arg-type]
+    middle_x, middle_y = sum(axis) / len(axis), sum(deltas) / len(deltas)
+    fitted = [middle_y + slope * (a - middle_x) for a in axis]
+    spread = [0.0, *deltas, *fitted, *(v for v in (*lows, *highs) if v is not None)]
+    low, high = min(spread), max(spread)
+    pad = (high - low) * 0.08 or 0.01
+    low, high = low - pad, high + pad
+    left_x, right_x = min(axis), max(axis)
+    span_x = (right_x - left_x) or 1.0
+    plot_top, plot_bottom = top + 56, top + PANEL_HEIGHT - MARGIN * 2
+    plot_left, plot_right = AXIS_LEFT + 20, AXIS_LEFT + PANEL_WIDTH - 20
+
+    def x(a: float) -> float:
+        return plot_left + (a - left_x) / span_x * (plot_right - plot_left)
+
+    def y(value: float) -> float:
+        return plot_bottom - (value - low) / (high - low) * (plot_bottom - plot_top)
+
+    interval = f"[{trend['slope_ci_low']:+.4f}, {trend['slope_ci_high']:+.4f}]"
+    titles = (
+        f"{trend['trend']}: {trend['verdict']}",
+        f"slope {slope:+.4f} {interval} per {'log ' if log else ''}{trend['factor']} "
+        f"(n={trend['n']})",
+    )
+    parts = [
+        f'<text x="{MARGIN}" y="{top + 18 + 16 * i}"{BOLD * (i == 0)}>{escape(text)}</text>'
+        for i, text in enumerate(titles)
+    ]
+    parts += [
+        f'<line class="zero" x1="{AXIS_LEFT}" y1="{y(0):.1f}" x2="{AXIS_LEFT + PANEL_WIDTH}" '
+        f'y2="{y(0):.1f}" stroke="#888" stroke-dasharray="4 3"/>',
+        f'<line class="axis" x1="{AXIS_LEFT}" y1="{plot_bottom + 6}" '
+        f'x2="{AXIS_LEFT + PANEL_WIDTH}" y2="{plot_bottom + 6}" stroke="#444"/>',
+        f'<line class="axis" x1="{AXIS_LEFT}" y1="{plot_top}" x2="{AXIS_LEFT}" '
+        f'y2="{plot_bottom + 6}" stroke="#444"/>',
+        '<polyline class="fitted" fill="none" stroke="#c0504d" stroke-dasharray="2 3" '
+        'stroke-width="2" points="'
+        + " ".join(f"{x(a):.1f},{y(f):.1f}" for a, f in zip(axis, fitted, strict=True))
+        + '"/>',
+    ]
+    for a, value, delta, lo, hi in zip(axis, values, deltas, lows, highs, strict=True):
+        if lo is not None and hi is not None:
+            parts.append(
+                f'<line class="whisker" x1="{x(a):.1f}" y1="{y(lo):.1f}" x2="{x(a):.1f}" '
+                f'y2="{y(hi):.1f}" stroke="#1f4e79" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<circle class="estimate" cx="{x(a):.1f}" cy="{y(delta):.1f}" r="4" '
+            'fill="#1f4e79"/>'
+            f'<text class="tick-label" x="{x(a):.1f}" y="{plot_bottom + 22}" '
+            f'text-anchor="middle">{value:g}</text>'
+        )
+    for tick in _ticks(low, high):
+        parts.append(
+            f'<line class="tick" x1="{AXIS_LEFT - 4}" y1="{y(tick):.1f}" x2="{AXIS_LEFT}" '
+            f'y2="{y(tick):.1f}" stroke="#444"/>'
+            f'<text class="tick-label" x="{AXIS_LEFT - 8}" y="{y(tick) + 4:.1f}" '
+            f'text-anchor="end">{tick:+g}</text>'
+        )
+    parts.append(
+        f'<text x="{AXIS_LEFT + PANEL_WIDTH / 2:.0f}" y="{plot_bottom + 40}" '
+        f'text-anchor="middle">{escape(str(trend["factor"]))}'
+        f"{' (log axis)' if log else ''}: treatment minus control in "
+        f"{escape(str(trend['metric']))}, 95% CI per level; dotted: the fitted slope</text>"
+    )
+    return "\n".join(parts)

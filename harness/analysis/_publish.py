@@ -26,7 +26,7 @@ from harness.analysis._contrasts import (
     study_contrasts,
 )
 from harness.analysis._curves import FLAT_GAIN, curve_table
-from harness.analysis._forest import forest_svg
+from harness.analysis._forest import forest_svg, trends_svg
 from harness.analysis._frames import (
     complete_runs,
     epoch_summary,
@@ -177,6 +177,7 @@ def _diagnostics(runs: pl.DataFrame) -> pl.DataFrame:
 
 RUNS_FILE = "runs.csv"
 FOREST_FILE = "forest.svg"
+TRENDS_FIGURE_FILE = "trends.svg"
 REPORT_FILE = "report.md"
 ENVIRONMENT_FILE = "environment.json"
 LATEX_FILE = "tables.tex"
@@ -313,6 +314,7 @@ def publish(
     latex: bool = False,
 ) -> Path:
     """Write `out_dir/report.md` (the contrasts and their forest plot first), `forest.svg`,
+    `trends.svg` (where a trend has a slope),
     `runs.csv` (every run, seed by seed) and `environment.json`, and with `latex` the
     booktabs tables of the configurations and contrasts (`tables.tex`); returns the
     report's path."""
@@ -377,6 +379,11 @@ def publish(
             "sign-flip p, Holm across this table's trends, MDE). Levels: each level's delta "
             "[95% CI] on the same seeds.",
             "",
+        ]
+        if trends["slope_ci_low"].drop_nulls().len():
+            files[TRENDS_FIGURE_FILE] = trends_svg(trends, levels)
+            parts += [f"![each level's delta and the fitted slope]({TRENDS_FIGURE_FILE})", ""]
+        parts += [
             markdown_table(compact_trends(trends)),
             "",
             markdown_table(compact_levels(levels)),
@@ -471,9 +478,8 @@ def publish(
     files[REPORT_FILE] = "\n".join(parts) + "\n"
     files[ENVIRONMENT_FILE] = json_text(environment)
     try:
-        replace_files(
-            out_dir, files, obsolete=(FOREST_FILE, CONTRASTS_FILE, TRENDS_FILE, LATEX_FILE)
-        )
+        obsolete = (FOREST_FILE, CONTRASTS_FILE, TRENDS_FILE, TRENDS_FIGURE_FILE, LATEX_FILE)
+        replace_files(out_dir, files, obsolete=obsolete)
     except OSError as exc:
         raise LibKDError(
             f"publish: could not write {out_dir} ({exc.strerror or exc}); the record there is "

@@ -200,6 +200,8 @@ def test_report_publish_and_dashboard_show_metrics_trends_and_views(storage_url,
     assert f"| on_cls | test/top1_cls | 4 | {cell}" in report
     assert "### Costs" in report
     assert "## Trends" in report
+    assert "![each level's delta and the fitted slope](trends.svg)" in report
+    assert "gain_vs_data: " in (out.parent / "trends.svg").read_text()
     # The trend's slope and each level's delta are cells like a contrast's: one interval
     # each, 3 decimals, the verdict beside the slope.
     [trend], levels = (
@@ -297,6 +299,57 @@ def test_the_static_forest_plot_states_each_verdict_on_an_axis_with_ticks():
     labels = re.findall(r'class="tick-label"[^>]*>([^<]*)<', svg)
     assert "+0" in labels and len(labels) >= 3
     assert _ticks(-0.0105, 0.027) == pytest.approx([-0.01, 0.0, 0.01, 0.02])
+
+
+def _trend_rows(slope: float | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    trends = pl.DataFrame(
+        {
+            "trend": ["t"],
+            "factor": ["dataset.train_fraction"],
+            "scale": ["log"],
+            "metric": ["test/top1_cls"],
+            "n": [5],
+            "slope": [slope],
+            "slope_ci_low": [None if slope is None else slope - 0.002],
+            "slope_ci_high": [None if slope is None else slope + 0.002],
+            "verdict": ["shrinks with log dataset.train_fraction"],
+        }
+    )
+    levels = pl.DataFrame(
+        {
+            "trend": ["t"] * 3,
+            "value": [0.4, 0.1, 0.2],  # not in order: the figure sorts them
+            "delta_mean": [0.01, 0.03, 0.02],
+            "delta_ci_low": [0.0, 0.02, 0.01],
+            "delta_ci_high": [0.02, 0.04, 0.03],
+        }
+    )
+    return trends, levels
+
+
+def test_the_static_trend_figure_puts_each_level_on_a_log_axis_with_the_fitted_slope():
+    from harness.analysis._forest import trends_svg
+
+    trends, levels = _trend_rows(-0.0144)
+    svg = trends_svg(trends, levels)
+    found = re.findall(r'class="estimate" cx="([\d.]+)" cy="([\d.]+)"', svg)
+    dots = [(float(x), float(y)) for x, y in found]
+    # Doublings are equal steps on a log axis, in increasing order of the factor.
+    xs = [x for x, _ in dots]
+    assert xs == sorted(xs) and xs[1] - xs[0] == pytest.approx(xs[2] - xs[1], abs=0.2)
+    # A larger delta is drawn higher (smaller y): 0.03 at 0.1, 0.02 at 0.2, 0.01 at 0.4.
+    ys = [y for _, y in dots]
+    assert ys[0] < ys[1] < ys[2]
+    assert re.findall(r'class="tick-label"[^>]*>([^<]*)<', svg)[:3] == ["0.1", "0.2", "0.4"]
+    # The fitted line falls with a negative slope, and one whisker per level.
+    [points] = re.findall(r'class="fitted"[^>]*points="([^"]+)"', svg)
+    fitted = [tuple(map(float, p.split(","))) for p in points.split()]
+    assert fitted[0][1] < fitted[-1][1]
+    assert svg.count('class="whisker"') == 3
+    assert "t: shrinks with log dataset.train_fraction" in svg
+    assert "slope -0.0144 [-0.0164, -0.0124] per log dataset.train_fraction (n=5)" in svg
+    # A trend with no slope yet (a seed short of every level) draws no panel.
+    assert 'class="estimate"' not in trends_svg(*_trend_rows(None))
 
 
 def test_publish_names_the_commit_of_every_run_and_the_time_spent_training(storage_url, tmp_path):
