@@ -209,10 +209,11 @@ def test_two_local_workers_on_sqlite(tmp_path, storage_url, cache_dir, monkeypat
     _assert_complete_once(storage_url, "tiny", 24)
     errors = [r.error for r in Store(storage_url).runs("tiny") if r.error]
     assert errors == []
-    # The user sees every trial: this process's own, and the other worker's from the database.
+    # The user sees every trial once: this process's own, and the other worker's from the
+    # database (however many the other worker took: it starts a few seconds late).
     finished = [line for line in lines.others if " complete val top1 " in line]
     started = [line for line in lines.others if line.endswith(" started")]
-    assert finished and len(lines.own) + len(finished) == 24
+    assert len(lines.own) + len(finished) == 24
     assert len(started) == len(finished)
 
 
