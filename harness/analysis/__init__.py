@@ -69,7 +69,13 @@ if TYPE_CHECKING:
     )
     from harness.analysis._status import StudyStatus, Workload, statuses, study_status, time_left
     from harness.analysis._text import format_cell, interval_text
-    from harness.analysis._trends import TREND_COLUMNS, TrendSpec, study_trends, trend_frames
+    from harness.analysis._trends import (
+        TREND_COLUMNS,
+        TrendSpec,
+        fitted_line,
+        study_trends,
+        trend_frames,
+    )
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -131,6 +137,7 @@ __getattr__, __dir__ = lazy_exports(
         "time_left": "_status",
         "TREND_COLUMNS": "_trends",
         "TrendSpec": "_trends",
+        "fitted_line": "_trends",
         "study_trends": "_trends",
         "trend_frames": "_trends",
     },
@@ -143,6 +150,7 @@ __all__ = [
     "update_index",
     "TREND_COLUMNS",
     "TrendSpec",
+    "fitted_line",
     "study_trends",
     "trend_frames",
     "CONTRAST_COLUMNS",

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import math
 from html import escape
+from typing import Any
 
 import polars as pl
+
+from harness.analysis._trends import fitted_line
 
 ROW_HEIGHT = 28
 LABEL_WIDTH = 300
@@ -121,16 +124,19 @@ AXIS_LEFT = 80
 BOLD = ' font-weight="bold"'
 
 
-def trends_svg(trends: pl.DataFrame, levels: pl.DataFrame) -> str:
+def trends_svg(trends: pl.DataFrame, levels: pl.DataFrame) -> str | None:
     """One panel per trend with a slope: each level's paired delta (dot) with its 95% CI
     (whiskers) over the factor (a log axis on scale log), the fitted slope (the mean of the
     per-seed slopes, through the levels' mean) dotted, a zero line, ticks on both axes and
-    the verdict in the panel's title. The dashboard draws the same with plotly."""
+    the verdict in the panel's title; None where no trend has a slope yet. The dashboard
+    draws the same with plotly."""
     panels: list[str] = []
     for trend in trends.iter_rows(named=True):
         mine = levels.filter(pl.col("trend") == trend["trend"]).sort("value")
         if trend["slope_ci_low"] is not None and not mine.is_empty():
             panels.append(_trend_panel(trend, mine, top=len(panels) * PANEL_HEIGHT))
+    if not panels:
+        return None
     width, height = AXIS_LEFT + PANEL_WIDTH + MARGIN, PANEL_HEIGHT * len(panels)
     return (
         "\n".join(
@@ -146,15 +152,12 @@ def trends_svg(trends: pl.DataFrame, levels: pl.DataFrame) -> str:
     )
 
 
-def _trend_panel(trend: dict[str, object], levels: pl.DataFrame, *, top: int) -> str:
+def _trend_panel(trend: dict[str, Any], levels: pl.DataFrame, *, top: int) -> str:
     log = trend["scale"] == "log"
     values = [float(v) for v in levels["value"].to_list()]
-    axis = [math.log(v) if log else v for v in values]
-    deltas = [float(d) for d in levels["delta_mean"].to_list()]
+    axis, deltas, fitted = fitted_line(trend, levels)
     lows, highs = levels["delta_ci_low"].to_list(), levels["delta_ci_high"].to_list()
-    slope = float(trend["slope"])  # type: ignore[arg-type]
-    middle_x, middle_y = sum(axis) / len(axis), sum(deltas) / len(deltas)
-    fitted = [middle_y + slope * (a - middle_x) for a in axis]
+    slope = float(trend["slope"])
     spread = [0.0, *deltas, *fitted, *(v for v in (*lows, *highs) if v is not None)]
     low, high = min(spread), max(spread)
     pad = (high - low) * 0.08 or 0.01

@@ -380,8 +380,9 @@ def publish(
             "[95% CI] on the same seeds.",
             "",
         ]
-        if trends["slope_ci_low"].drop_nulls().len():
-            files[TRENDS_FIGURE_FILE] = trends_svg(trends, levels)
+        figure = trends_svg(trends, levels)
+        if figure is not None:
+            files[TRENDS_FIGURE_FILE] = figure
             parts += [f"![each level's delta and the fitted slope]({TRENDS_FIGURE_FILE})", ""]
         parts += [
             markdown_table(compact_trends(trends)),

@@ -11,6 +11,7 @@ own delta is reported beside it. Holm adjusts the slopes' p-values across the st
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,20 @@ TREND_COLUMNS = (
     "p_t",
     "p_sign_flip",
 )
+
+
+def fitted_line(
+    trend: dict[str, Any], levels: pl.DataFrame
+) -> tuple[list[float], list[float], list[float]]:
+    """(each level's position on the trend's axis, its mean delta, the fitted delta there):
+    the fitted line is the trend's slope (the mean of the per-seed slopes) through the
+    levels' mean, on the natural log of the factor on scale log. The dashboard's figure and
+    publish's `trends.svg` draw it."""
+    values = [float(v) for v in levels["value"].to_list()]
+    axis = [math.log(v) if trend["scale"] == "log" else v for v in values]
+    deltas = [float(d) for d in levels["delta_mean"].to_list()]
+    middle_x, middle_y = sum(axis) / len(axis), sum(deltas) / len(deltas)
+    return axis, deltas, [middle_y + trend["slope"] * (a - middle_x) for a in axis]
 
 
 def trend_frames(runs: pl.DataFrame, trends: list[TrendSpec]) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -14,6 +14,7 @@ import polars as pl
 
 from harness.analysis import (
     factor_columns,
+    fitted_line,
     format_cell,
     report_metric,
 )
@@ -109,11 +110,9 @@ def forest_figure(rows: list[ForestRow], *, metric: str) -> go.Figure:
 def trend_figure(trend: dict[str, Any], levels: pl.DataFrame) -> go.Figure:
     """A trend: each level's paired delta with its 95% CI, and the fitted slope (the mean of
     the per-seed slopes) through the levels' mean; the verdict in the title."""
-    values, deltas = levels["value"].to_list(), levels["delta_mean"].to_list()
+    values = levels["value"].to_list()
     log = trend["scale"] == "log"
-    axis = [math.log(v) if log else v for v in values]
-    middle_x, middle_y = sum(axis) / len(axis), sum(deltas) / len(deltas)
-    fitted = [middle_y + trend["slope"] * (a - middle_x) for a in axis]
+    _, deltas, fitted = fitted_line(trend, levels)
     fig = go.Figure(
         [
             go.Scatter(
